@@ -1,0 +1,27 @@
+"""kbatch: run Kling image expansion, multi-image and image-to-video jobs in bulk from YAML."""
+
+from __future__ import annotations
+
+from kbatch.errors import Issue, KbatchError, Location, ManifestError, UsageError
+from kbatch.expansion import Job
+from kbatch.kling import JobKind, PackType, ProviderName
+from kbatch.manifest import Manifest, Validation, load_manifest, validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Issue",
+    "Job",
+    "JobKind",
+    "KbatchError",
+    "Location",
+    "Manifest",
+    "ManifestError",
+    "PackType",
+    "ProviderName",
+    "UsageError",
+    "Validation",
+    "__version__",
+    "load_manifest",
+    "validate",
+]

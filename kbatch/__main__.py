@@ -1,0 +1,5 @@
+"""``python -m kbatch``: the same as the ``kbatch`` command."""
+
+from kbatch.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""The ``kbatch`` command: a thin click shell over the library.
+
+It parses options, calls the library, prints, and maps errors to exit codes: 0 success, 1 some jobs
+failed, 2 invalid input, 3 another run holds the lock, 130 interrupted. Only KbatchError is caught;
+anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kbatch import __version__
+from kbatch.errors import KbatchError
+from kbatch.expansion import Job
+from kbatch.manifest import Validation, validate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INVALID = 2
+
+
+def _handle_errors(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except KbatchError as exc:
+            click.echo(f"{type(exc).__name__}: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kbatch")
+def cli() -> None:
+    """Run Kling jobs in bulk from a YAML manifest.
+
+    \b
+    Example:
+      kbatch validate manifests/demo.yaml
+    """
+
+
+def _counts(validation: Validation) -> str:
+    summary = validation.summary
+    parts = [f"{count} {kind.value}" for kind, count in sorted(summary.by_kind.items())]
+    noun = "job" if summary.total == 1 else "jobs"
+    return f"{summary.total} {noun}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+@cli.command("validate")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_handle_errors
+def validate_command(manifests: tuple[Path, ...]) -> None:
+    """Check manifests without sending any request; print every problem.
+
+    Each problem is printed as FILE:LINE:COL: $.json.path: message. Exit 0 when all
+    manifests are valid, 2 when any is not. Needs no credentials.
+
+    \b
+    Example:
+      kbatch validate manifests/demo.yaml manifests/nightly.yaml
+    """
+    invalid = 0
+    for path in manifests:
+        validation = validate(path, keep=0)
+        for issue in validation.issues:
+            click.echo(str(issue))
+        if validation.ok:
+            click.echo(f"{path}: valid, {_counts(validation)}")
+        else:
+            invalid += 1
+            count = len(validation.issues)
+            click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
+    if invalid:
+        sys.exit(EXIT_INVALID)
+
+
+def _describe(job: Job) -> str:
+    request = job.request
+    text = request.get("prompt")
+    if isinstance(text, str) and text:
+        return text if len(text) <= 50 else text[:49] + "…"
+    if job.origin.row is not None:
+        return f"row {job.origin.row}"
+    return ""
+
+
+@cli.command("plan")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--rows", "keep", default=10, show_default=True, help="How many jobs to list.")
+@_handle_errors
+def plan_command(manifest: Path, keep: int) -> None:
+    """Show the jobs a manifest expands to and the slots they need; send nothing.
+
+    \b
+    Example:
+      kbatch plan manifests/demo.yaml --rows 20
+    """
+    validation = validate(manifest, keep=keep)
+    if not validation.ok:
+        for issue in validation.issues:
+            click.echo(str(issue))
+        sys.exit(EXIT_INVALID)
+    assert validation.manifest is not None
+    summary, settings = validation.summary, validation.manifest
+    click.echo(f"{manifest}: {_counts(validation)} for provider {settings.provider.name.value}")
+    click.echo(f"output: {settings.output.dir}")
+    click.echo("")
+    click.echo(f"{'kind':<20}{'jobs':>8}{'slot-tasks':>12}")
+    for kind, count in sorted(summary.by_kind.items()):
+        click.echo(f"{kind.value:<20}{count:>8}{summary.slots_by_kind[kind]:>12}")
+    click.echo("")
+    limit = settings.limits.max_in_flight
+    packs = ", ".join(f"{pack.value} {n}" for pack, n in summary.slots_by_pack().items())
+    click.echo(f"slot-tasks by pack: {packs}")
+    click.echo(f"largest task: {summary.largest_task} slots (limits.max_in_flight: {limit})")
+    if summary.first:
+        click.echo("")
+        shown = len(summary.first)
+        click.echo(f"first {shown} of {summary.total}:")
+        width = max(len(job.id) for job in summary.first)
+        for job in summary.first:
+            click.echo(
+                f"  {job.id:<{width}}  {job.kind.value:<18} {job.slots:>2}  {_describe(job)}"
+            )
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the manifest JSON Schema (for editors and other tools).
+
+    \b
+    Example:
+      kbatch schema > manifest.schema.json
+    """
+    from kbatch.schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+def main() -> None:
+    cli(prog_name="kbatch")

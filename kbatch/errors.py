@@ -1,0 +1,81 @@
+"""kbatch's one exception tree.
+
+Everything kbatch raises on purpose derives from :class:`KbatchError`; the CLI catches only that,
+prints ``Kind: message`` and maps the class to an exit code. Anything else is a bug.
+
+::
+
+    KbatchError                      base; ``exit_code`` tells the CLI what to return
+     +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
+     +-- UsageError                  the command line asks for something impossible
+
+Messages never contain a credential: the loader refuses literal keys without echoing them, and
+values shown in messages are shortened (see :func:`kbatch.errors.show`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in a file: 1-based line and column."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Issue:
+    """One problem found in a manifest: where, which field (a JSON path), and what is wrong."""
+
+    location: Location
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.path}: {self.message}"
+
+
+class KbatchError(Exception):
+    """Base of every error kbatch raises on purpose."""
+
+    exit_code = 1
+
+
+class ManifestError(KbatchError):
+    """The manifest is not valid. ``issues`` holds every problem found, in file order."""
+
+    exit_code = 2
+
+    def __init__(self, issues: Iterable[Issue]) -> None:
+        self.issues: tuple[Issue, ...] = tuple(sorted(issues))
+        count = len(self.issues)
+        head = str(self.issues[0]) if self.issues else "invalid manifest"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(head + more)
+
+
+class UsageError(KbatchError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """Render a value for a message: JSON-like, and shortened so no long blob (base64) is echoed."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # pragma: no cover - only JSON-like values reach here
+        text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text

@@ -1,0 +1,202 @@
+"""Image inputs: a local path, an http(s) URL, raw base64, or a ``data:`` URI.
+
+:func:`parse_image` decides which one a manifest string is; :class:`Inspector` reads local files and
+base64 (format by content, with Pillow, never by name), caching per file so that a thousand jobs
+sharing one picture read it once. Kling takes JPG or PNG, at most 10 MB, both sides at least 300 px,
+and for the main image an aspect ratio between 1:2.5 and 2.5:1. On the wire an image is always a URL
+or raw base64 without a ``data:`` prefix (:func:`encode`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PIL import Image, UnidentifiedImageError
+
+MAX_BYTES = 10 * 1024 * 1024
+MIN_SIDE = 300
+MAX_RATIO = 2.5
+FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png"}  # MPO: the JPEG that many phones write
+
+_DATA_URI = re.compile(r"data:image/(png|jpe?g);base64,(.*)", re.IGNORECASE | re.DOTALL)
+_BASE64 = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class ImageProblem(ValueError):
+    """An image input cannot be used; the message says why. The loader makes it an Issue."""
+
+
+class ImageSource(enum.Enum):
+    FILE = "file"
+    URL = "url"
+    BASE64 = "base64"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInput:
+    """An image as the manifest gave it: ``value`` is an absolute path, a URL, or raw base64."""
+
+    source: ImageSource
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """What inspecting an image found."""
+
+    format: str
+    width: int
+    height: int
+    size: int
+    sha256: str
+
+
+def parse_image(text: str, base_dir: Path) -> ImageInput:
+    """Classify a manifest string; local paths are taken relative to ``base_dir``."""
+    stripped = text.strip()
+    lowered = stripped[:8].lower()
+    if lowered.startswith(("http://", "https://")):
+        _check_url(stripped)
+        return ImageInput(ImageSource.URL, stripped)
+    if lowered.startswith("data:"):
+        match = _DATA_URI.fullmatch(stripped)
+        if not match:
+            raise ImageProblem(
+                "is not a valid data: URI: write data:image/png;base64,... (PNG or JPEG)"
+            )
+        return ImageInput(ImageSource.BASE64, "".join(match.group(2).split()))
+    scheme = _SCHEME.match(stripped)
+    if scheme:
+        raise ImageProblem(f"uses {scheme.group(1)}://; give an http(s) URL, a file or base64")
+    if _looks_like_base64(stripped):
+        return ImageInput(ImageSource.BASE64, "".join(stripped.split()))
+    if "\x00" in text:
+        raise ImageProblem("is not a valid path: it contains a NUL character")
+    return ImageInput(ImageSource.FILE, str(base_dir / Path(text).expanduser()))
+
+
+def _looks_like_base64(text: str) -> bool:
+    if text.startswith(("iVBORw0KGgo", "/9j/")):  # the base64 of the PNG and JPEG signatures
+        return True
+    return len(text) > 1024 and _BASE64.fullmatch(text) is not None
+
+
+def _check_url(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a bad port
+    except ValueError as exc:
+        raise ImageProblem(f"is not a well-formed URL: {exc}") from None
+    if not parts.hostname or any(c.isspace() for c in url):
+        raise ImageProblem("is not a well-formed URL: it needs a host and no spaces")
+    if port == 0:
+        raise ImageProblem("is not a well-formed URL: port 0")
+
+
+def decode_base64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageProblem("is not valid base64") from None
+
+
+def inspect_bytes(data: bytes) -> ImageInfo:
+    """Format and size of image bytes (only the header is decoded)."""
+    if len(data) > MAX_BYTES:
+        raise ImageProblem(f"is {len(data) / 1e6:.1f} MB; Kling takes at most 10 MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt, (width, height) = image.format or "", image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageProblem("is not a JPG or PNG image") from None
+    except (OSError, ValueError, SyntaxError, EOFError):
+        raise ImageProblem("is not a readable image") from None
+    if fmt not in FORMATS:
+        raise ImageProblem(f"is a {fmt} image; Kling takes JPG or PNG")
+    return ImageInfo(fmt, width, height, len(data), hashlib.sha256(data).hexdigest())
+
+
+def check_dimensions(info: ImageInfo, *, main: bool) -> None:
+    """Kling's size rules; the aspect-ratio rule applies to the main image only."""
+    if info.width < MIN_SIDE or info.height < MIN_SIDE:
+        raise ImageProblem(
+            f"is {info.width}x{info.height}; Kling needs both sides at least {MIN_SIDE} px"
+        )
+    ratio = info.width / info.height
+    if main and not (1 / MAX_RATIO <= ratio <= MAX_RATIO):
+        raise ImageProblem(
+            f"is {info.width}x{info.height} (aspect ratio {ratio:.2f}); "
+            "Kling needs between 1:2.5 and 2.5:1"
+        )
+
+
+class Inspector:
+    """Inspects image inputs, reading each local file once per (size, mtime)."""
+
+    def __init__(self) -> None:
+        self._files: dict[tuple[str, int, int], ImageInfo | ImageProblem] = {}
+
+    def inspect(self, image: ImageInput) -> ImageInfo | None:
+        """Inspect a file or base64 image (None for a URL: never fetched). Raises ImageProblem."""
+        if image.source is ImageSource.URL:
+            return None
+        if image.source is ImageSource.BASE64:
+            return inspect_bytes(decode_base64(image.value))
+        return self._inspect_file(Path(image.value))
+
+    def _inspect_file(self, path: Path) -> ImageInfo:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise ImageProblem("does not exist") from None
+        except OSError as exc:
+            raise ImageProblem(f"cannot be read: {exc.strerror or exc}") from None
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        cached = self._files.get(key)
+        if cached is None:
+            cached = self._read_file(path, stat.st_size)
+            self._files[key] = cached
+        if isinstance(cached, ImageProblem):
+            raise cached
+        return cached
+
+    @staticmethod
+    def _read_file(path: Path, size: int) -> ImageInfo | ImageProblem:
+        if not path.is_file():
+            return ImageProblem("is not a file")
+        if size > MAX_BYTES:
+            return ImageProblem(f"is {size / 1e6:.1f} MB; Kling takes at most 10 MB")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return ImageProblem(f"cannot be read: {exc.strerror or exc}")
+        try:
+            return inspect_bytes(data)
+        except ImageProblem as exc:
+            return exc
+
+
+def digest(image: ImageInput, info: ImageInfo | None) -> str:
+    """What stands for the image in a job's fingerprint: its content hash, or the URL."""
+    if info is not None:
+        return "sha256:" + info.sha256
+    return image.value
+
+
+def encode(image: ImageInput) -> str:
+    """The image as the API wants it: the URL, or raw base64 (never with a ``data:`` prefix)."""
+    if image.source is ImageSource.FILE:
+        return base64.b64encode(Path(image.value).read_bytes()).decode("ascii")
+    return image.value
