@@ -162,6 +162,12 @@ class _Builder:
                 written[name] = key_node
             child = (*path, name)
             self.keys[child] = _position(key_node.start_mark)
+            if (
+                not isinstance(value_node, ScalarNode)
+                and value_node.start_mark.line > key_node.start_mark.line
+            ):
+                # a block list or mapping starts on the next line: its key is where to point
+                self.values[child] = self.keys[child]
             out[name] = self.build(value_node, child)
         return out
 
@@ -189,6 +195,8 @@ def parse_document(text: str, display: str) -> Document:
         raise ManifestError([Issue(Location(display), "$", _TOO_DEEP)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "<stream end>" in (exc.problem or ""):
+            mark = exc.context_mark  # an unclosed bracket: point where it opened
         line, col = _position(mark) if mark else (1, 1)
         msg = f"invalid YAML: {_problem(exc)}"
         raise ManifestError([Issue(Location(display, line, col), "$", msg)]) from None

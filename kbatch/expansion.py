@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -168,9 +169,8 @@ def _build_template(
     matrix_fields = frozenset(key for key, _ in matrix if key in fields)
     for key in matrix_fields:
         if key in entry:
-            log.add(
-                document.issue((*path, "matrix", key), f"{key!r} is set both here and in the job")
-            )
+            message = f"{key!r} is set both here and in the job"
+            log.add(document.issue((*path, "matrix", key), message, key=True))
         origins[key] = (*path, "matrix", key)
     constants: dict[str, Any] = {}
     templated: dict[str, Any] = {}
@@ -227,8 +227,7 @@ def _source(
         return None
     if isinstance(spec, list):
         return Source("inline", None, document.file, tuple(spec))
-    base = Path(document.file).parent
-    display = str(base / spec) if not Path(spec).is_absolute() else spec
+    display = os.path.normpath(Path(document.file).parent / spec)
     full = Path(display)
     suffix = full.suffix.lower()
     if suffix in rows.CSV_SUFFIXES:

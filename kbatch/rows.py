@@ -64,13 +64,16 @@ def _open_error(display: str, exc: OSError) -> Issue:
 def csv_columns(path: Path, display: str, issues: list[Issue]) -> tuple[str, ...] | None:
     """The header of a CSV file, or None (with an issue) when it has no usable header."""
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _open_csv(path) as handle:
             header = next(csv.reader(handle), None)
     except OSError as exc:
         issues.append(_open_error(display, exc))
         return None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        issues.append(Issue(Location(display), "$", f"not a readable CSV header: {_reason(exc)}"))
+    except csv.Error as exc:
+        issues.append(Issue(Location(display), "$", f"not a readable CSV header: {exc}"))
+        return None
+    if header and _bad_text(header):
+        issues.append(Issue(Location(display), "$", f"the header {_bad_text(header)}"))
         return None
     if not header:
         issues.append(Issue(Location(display), "$", "the CSV file is empty: it needs a header row"))
@@ -92,8 +95,7 @@ def csv_rows(path: Path, display: str, issues: list[Issue]) -> Iterator[Row]:
     """Data rows of a CSV file whose header :func:`csv_columns` accepted."""
     problems = _Problems(display, issues)
     try:
-        # surrogateescape keeps undecodable bytes so the row that holds them can be named
-        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+        handle = _open_csv(path)
     except OSError as exc:
         issues.append(_open_error(display, exc))
         return
@@ -114,18 +116,17 @@ def csv_rows(path: Path, display: str, issues: list[Issue]) -> Iterator[Row]:
                     return
                 continue
             end = reader.line_num
-            if not _is_utf8(cells):
-                if not problems.add(
-                    start, 1, "not UTF-8 text: the row holds bytes that cannot be decoded"
-                ):
-                    return
-                continue
             if header is None:
                 header = cells
                 continue
             if not cells:
                 continue  # a blank line
             number += 1
+            bad = _bad_text(cells)
+            if bad:
+                if not problems.add(start, 1, f"row {number} {bad}"):
+                    return
+                continue
             if len(cells) != len(header):
                 msg = f"row {number} has {len(cells)} fields; the header has {len(header)}"
                 if not problems.add(start, 1, msg):
@@ -182,12 +183,21 @@ def inline_rows(rows: list[Any], locate: Any) -> Iterator[Row]:
         yield Row(index + 1, locate(index), values)
 
 
-def _is_utf8(cells: list[str]) -> bool:
+def _open_csv(path: Path) -> Any:
+    # surrogateescape keeps undecodable bytes, so that the row holding them can be named
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _bad_text(cells: list[str]) -> str | None:
+    """What makes a row's text unusable (bytes that are not UTF-8, NUL), or None."""
+    text = "".join(cells)
     try:
-        "".join(cells).encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return "is not UTF-8 text: it holds bytes that cannot be decoded"
+    if "\x00" in text:
+        return "holds a NUL byte: is this a binary file?"
+    return None
 
 
 def _json_type(value: Any) -> str:

@@ -115,9 +115,10 @@ def compile_string(text: str) -> str | Template:
                 raise TemplateError(
                     f"bad placeholder '${{{name}}}': write ${{column}} (or $$ for a '$')"
                 )
-            if buf:
-                parts.append("".join(buf))
-                buf = []
+            literal = "".join(buf)
+            if literal:
+                parts.append(literal)
+            buf = []
             parts.append(Var(name))
             i = end + 1
         else:
