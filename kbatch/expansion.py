@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field

@@ -2,9 +2,9 @@
 
 Every ``manifests/invalid/*.yaml`` marks what it must produce: ``#> [@COL] PATH: MESSAGE`` on the
 line where the problem must be reported, or ``#>> [FILE:]LINE:COL PATH: MESSAGE`` for a place
-elsewhere (FILE relative to the case). MESSAGE is the start of the message (or a part of it that
-ends in the message's own text); ``...`` stands for any text. Each case must produce exactly the issues it marks, no more.
-Every ``manifests/valid/*.yaml`` must validate, and says how many jobs it expands to (``# jobs: N``).
+elsewhere (FILE relative to the case). MESSAGE is the start of the message; ``...`` in it stands
+for any text. Each case must produce exactly the issues it marks, no more. Every
+``manifests/valid/*.yaml`` must validate and says how many jobs it expands to (``# jobs: N``).
 """
 
 from __future__ import annotations
