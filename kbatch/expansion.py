@@ -94,27 +94,30 @@ class JobTemplate:
 
 
 class IssueLog:
-    """Collects issues; a problem repeated across the jobs of an entry is kept once, counted."""
+    """Collects issues. A problem repeated across the jobs of an entry (same place, field and
+    message) is kept once, with the context of its first job and a count of the others."""
 
-    def __init__(self, issues: list[Issue] | None = None) -> None:
-        self._counts: dict[Issue, int] = {}
-        for issue in issues or ():
-            self._counts[issue] = 1
+    def __init__(self) -> None:
+        self._seen: dict[Issue, list[Any]] = {}  # issue -> [first note, count]
 
-    def add(self, issue: Issue) -> None:
-        self._counts[issue] = self._counts.get(issue, 0) + 1
+    def add(self, issue: Issue, note: str = "") -> None:
+        entry = self._seen.get(issue)
+        if entry is None:
+            self._seen[issue] = [note, 1]
+        else:
+            entry[1] += 1
 
     def __len__(self) -> int:
         """How many distinct issues so far."""
-        return len(self._counts)
+        return len(self._seen)
 
     def issues(self) -> list[Issue]:
         out = []
-        for issue, count in self._counts.items():
+        for issue, (note, count) in self._seen.items():
+            message = issue.message + (f" ({note})" if note else "")
             if count > 1:
-                more = f" (and in {count - 1} more jobs)"
-                issue = Issue(issue.location, issue.path, issue.message + more)
-            out.append(issue)
+                message += f" (and in {count - 1} more jobs)"
+            out.append(Issue(issue.location, issue.path, message))
         return sorted(out)
 
 
@@ -365,7 +368,7 @@ class _JobProblems:
                 else ""
             )
             note = ", ".join(p for p in (row, self.matrix_note) if p)
-        self.log.add(Issue(location, json_path(path), f"{message} ({note})" if note else message))
+        self.log.add(Issue(location, json_path(path), message), note)
 
 
 def _make_job(

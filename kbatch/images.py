@@ -29,6 +29,7 @@ FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png"}  # MPO: the JPEG that many
 
 _DATA_URI = re.compile(r"data:image/(png|jpe?g);base64,(.*)", re.IGNORECASE | re.DOTALL)
 _BASE64 = re.compile(r"[A-Za-z0-9+/\s]+={0,2}\s*")
+_SPACE = re.compile(r"\s")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -97,7 +98,7 @@ def _check_url(url: str) -> None:
         port = parts.port  # raises on a bad port
     except ValueError as exc:
         raise ImageProblem(f"is not a well-formed URL: {exc}") from None
-    if not parts.hostname or any(c.isspace() for c in url):
+    if not parts.hostname or _SPACE.search(url):
         raise ImageProblem("is not a well-formed URL: it needs a host and no spaces")
     if port == 0:
         raise ImageProblem("is not a well-formed URL: port 0")
@@ -119,7 +120,9 @@ def inspect_bytes(data: bytes) -> ImageInfo:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 fmt, (width, height) = image.format or "", image.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageProblem("has far too many pixels to be an image Kling takes") from None
+    except UnidentifiedImageError:
         raise ImageProblem("is not a JPG or PNG image") from None
     except (OSError, ValueError, SyntaxError, EOFError):
         raise ImageProblem("is not a readable image") from None

@@ -137,6 +137,9 @@ class FieldChecker:
         self._memo: dict[tuple[str, str, str, Any], list[Problem]] = {}
 
     def check(self, kind: str, field: str, value: Any) -> list[Problem]:
+        bounds = _string_bounds(kind, field)
+        if bounds is not None and isinstance(value, str):
+            return _check_length(value, *bounds)
         hashable = isinstance(value, str | int | float | bool) and not (
             isinstance(value, str) and len(value) > 200
         )
@@ -153,6 +156,31 @@ class FieldChecker:
                 self._memo.clear()
             self._memo[key] = found
         return found
+
+
+@cache
+def _string_bounds(kind: str, field: str) -> tuple[int, int | None] | None:
+    """(minLength, maxLength) when a field is a plain string, which needs no validator at all."""
+    node = field_schema(kind, field)
+    if "$ref" in node and len(node) == 1:
+        node = _local(node["$ref"])
+    if node.get("type") != "string" or set(node) - {
+        "type",
+        "minLength",
+        "maxLength",
+        "description",
+    }:
+        return None
+    return int(node.get("minLength", 0)), node.get("maxLength")
+
+
+def _check_length(value: str, low: int, high: int | None) -> list[Problem]:
+    """The same messages as the schema's minLength and maxLength, without a validator."""
+    if len(value) < low:
+        return [((), "must not be empty", False)]
+    if high is not None and len(value) > high:
+        return [((), f"is {len(value)} characters long; at most {high} allowed", False)]
+    return []
 
 
 def _branches(error: ValidationError) -> dict[int, list[ValidationError]]:

@@ -1,0 +1,162 @@
+"""The ``kbatch`` command, through click's CliRunner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+
+from kbatch import __version__
+from kbatch.cli import cli
+from tests.conftest import EXAMPLES, HEADER, REPO
+
+DEMO = REPO / "manifests" / "demo.yaml"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_a_valid_manifest() -> None:
+    code, out, _ = run("validate", str(DEMO))
+    assert code == 0
+    assert out == f"{DEMO}: valid, 7 jobs (5 image2video, 1 image_expand, 1 multi_image2image)\n"
+
+
+def test_validate_prints_every_problem_located_and_exits_2() -> None:
+    case = EXAMPLES / "invalid" / "duration-invalid.yaml"
+    code, out, err = run("validate", str(case))
+    assert code == 2
+    assert out == f'{case}:7:15: $.jobs[0].duration: 7 is not one of "5", "10"\n'
+    assert err == f"{case}: 1 problem\n"
+
+
+def test_validate_reports_all_problems_of_a_manifest_at_once(write: Callable[..., Path]) -> None:
+    path = write(
+        "m.yaml",
+        "version: 2\nname: t\nprovider: nope\nlimits: {max_in_flight: 0}\njobs:\n"
+        "  - {kind: image2video, image: gone.png, duration: 7}\n"
+        "  - {kind: image_expand, image: gone.png, n: 12}\n",
+    )
+    code, out, _ = run("validate", str(path))
+    assert code == 2
+    assert [line.split(": ", 2)[1] for line in out.splitlines()] == [
+        "$.version",
+        "$.provider",
+        "$.limits.max_in_flight",
+        "$.jobs[0].duration",
+        "$.jobs[1].n",
+    ]
+
+
+def test_validate_several_manifests_fails_if_any_fails() -> None:
+    code, out, _ = run("validate", str(DEMO), str(EXAMPLES / "invalid" / "mode-invalid.yaml"))
+    assert code == 2
+    assert f"{DEMO}: valid" in out
+    assert '"turbo" is not one of "std", "pro"' in out
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x00\x01\x02binary", b"\xff\xfe\x00j\x00o\x00b", b"[" * 10000, b"- just\n- a list\n"],
+)
+def test_bad_input_never_shows_a_traceback(write: Callable[..., Path], content: bytes) -> None:
+    path = write("m.yaml", content)
+    code, out, err = run("validate", str(path))
+    assert code == 2
+    assert out.startswith(f"{path}:")
+    assert "Traceback" not in out + err
+
+
+def test_a_missing_or_unreadable_manifest_is_a_located_error(tmp_path: Path) -> None:
+    code, out, _ = run("validate", str(tmp_path / "nope.yaml"), str(tmp_path))
+    assert code == 2
+    assert out.splitlines() == [
+        f"{tmp_path / 'nope.yaml'}:1:1: $: cannot read file: No such file or directory",
+        f"{tmp_path}:1:1: $: cannot read file: Is a directory",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("case", "secret"),
+    [
+        ("credentials-provider", "sk-live-SECRET-123"),
+        ("credentials-in-job", "SECRET-TOKEN-456"),
+        ("credentials-kling-secret", "SECRET-789"),
+    ],
+)
+def test_a_literal_credential_is_refused_and_never_echoed(case: str, secret: str) -> None:
+    path = EXAMPLES / "invalid" / f"{case}.yaml"
+    assert secret in path.read_text()
+    for command in ("validate", "plan"):
+        code, out, err = run(command, str(path))
+        assert code == 2
+        assert "credentials never go in a manifest" in out
+        assert secret not in out + err
+
+
+def test_plan_lists_jobs_counts_and_slots() -> None:
+    code, out, _ = run("plan", str(DEMO), "--rows", "3")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"{DEMO}: 7 jobs (5 image2video, 1 image_expand, 1 multi_image2image) "
+        "for provider simulator"
+    )
+    assert "image_expand               1           2" in lines
+    assert "largest task: 2 slots (limits.max_in_flight: 4)" in lines
+    assert "first 3 of 7:" in lines
+    assert lines[-3].split() == [
+        "cat-yawn",
+        "image2video",
+        "1",
+        "The",
+        "cat",
+        "yawns,",
+        "slow",
+        "motion",
+    ]
+
+
+def test_plan_of_an_invalid_manifest_exits_2() -> None:
+    code, out, _ = run("plan", str(EXAMPLES / "invalid" / "n-range.yaml"))
+    assert code == 2
+    assert "$.jobs[0].n: 10 is above the maximum 9" in out
+
+
+def test_schema_prints_the_shipped_schema() -> None:
+    code, out, _ = run("schema")
+    assert code == 0
+    assert out == (REPO / "schemas" / "manifest.schema.json").read_text()
+    Draft202012Validator.check_schema(json.loads(out))
+
+
+def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text()
+    for name in cli.commands:
+        code, out, _ = run(name, "--help")
+        assert code == 0
+        assert "Example:" in out, f"kbatch {name} --help has no example"
+        assert f"kbatch {name}" in readme, f"README does not mention kbatch {name}"
+
+
+def test_python_dash_m_kbatch_works(write: Callable[..., Path]) -> None:
+    version = subprocess.run(
+        [sys.executable, "-m", "kbatch", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout == f"kbatch, version {__version__}\n"
+    path = write("m.yaml", HEADER + "jobs:\n  - {kind: image2video, image: x.png}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "kbatch", "validate", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stdout == f'{path}:5:32: $.jobs[0].image: "x.png" does not exist\n'
