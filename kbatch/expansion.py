@@ -190,6 +190,13 @@ def _build_template(
             id_template = compile_value(entry["id"])
         except TemplateError as exc:
             log.add(document.issue((*path, "id"), str(exc)))
+        many = "foreach" in entry or any(len(values) > 1 for _, values in matrix)
+        if many and not names_in(id_template):
+            message = (
+                f"{show(entry['id'])} would be the id of every job this entry makes: put a "
+                "${column} or ${matrix key} in it, or leave id out to derive one from content"
+            )
+            log.add(document.issue((*path, "id"), message))
     source = _source(document, entry, path, log)
     _check_names(document, path, templated, origins, id_template, source, matrix, log)
     if len(log) > start:
