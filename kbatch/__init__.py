@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kbatch.errors import Issue, KbatchError, Location, ManifestError, UsageError
-from kbatch.expansion import Job
+from kbatch.jobs import Job
 from kbatch.kling import JobKind, PackType, ProviderName
 from kbatch.manifest import Manifest, Validation, load_manifest, validate
 

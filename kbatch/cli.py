@@ -17,7 +17,7 @@ import click
 
 from kbatch import __version__
 from kbatch.errors import KbatchError
-from kbatch.expansion import Job
+from kbatch.jobs import Job
 from kbatch.manifest import Validation, validate
 
 F = TypeVar("F", bound=Callable[..., Any])

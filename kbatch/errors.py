@@ -9,6 +9,8 @@ prints ``Kind: message`` and maps the class to an exit code. Anything else is a 
      +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
      +-- UsageError                  the command line asks for something impossible
 
+:class:`IssueLog` collects the issues of a check before they become a ManifestError.
+
 Messages never contain a credential: the loader refuses literal keys without echoing them, and
 values shown in messages are shortened (see :func:`kbatch.errors.show`).
 """
@@ -43,6 +45,34 @@ class Issue:
 
     def __str__(self) -> str:
         return f"{self.location}: {self.path}: {self.message}"
+
+
+class IssueLog:
+    """Collects issues. A problem repeated across the jobs of an entry (same place, field and
+    message) is kept once, with the context of its first job and a count of the others."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Issue, list[Any]] = {}  # issue -> [first note, count]
+
+    def add(self, issue: Issue, note: str = "") -> None:
+        entry = self._seen.get(issue)
+        if entry is None:
+            self._seen[issue] = [note, 1]
+        else:
+            entry[1] += 1
+
+    def __len__(self) -> int:
+        """How many distinct issues so far."""
+        return len(self._seen)
+
+    def issues(self) -> list[Issue]:
+        out = []
+        for issue, (note, count) in self._seen.items():
+            message = issue.message + (f" ({note})" if note else "")
+            if count > 1:
+                message += f" (and in {count - 1} more jobs)"
+            out.append(Issue(issue.location, issue.path, message))
+        return sorted(out)
 
 
 class KbatchError(Exception):

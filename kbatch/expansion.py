@@ -11,9 +11,9 @@ in memory as objects; problems go to an :class:`IssueLog`, and a job with a prob
 
 from __future__ import annotations
 
-import hashlib
+import difflib
+import enum
 import itertools
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,8 +24,9 @@ from typing import Any
 from kbatch import kling, rows, schema
 from kbatch.checks import check_request, normalize, resolve_images
 from kbatch.document import Document, PathKey, json_path
-from kbatch.errors import Issue, Location, show
+from kbatch.errors import Issue, IssueLog, Location, show
 from kbatch.images import Inspector
+from kbatch.jobs import Job, Origin, derived_id, fingerprint
 from kbatch.kling import JobKind
 from kbatch.template import TemplateError, compile_value, names_in, render
 
@@ -34,41 +35,17 @@ _ID = re.compile(schema.schema()["$defs"]["job_keys"]["properties"]["id"]["anyOf
 _ID_HINT = "use letters, digits and _ . = + @ - (up to 128 characters)"
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a job comes from: its entry in ``jobs:``, its foreach row and matrix values."""
-
-    template: int
-    location: Location
-    row: int | None = None
-    matrix: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One Kling task to run. ``request`` holds wire names and types, images as ImageInput."""
-
-    id: str
-    kind: JobKind
-    request: Mapping[str, Any]
-    fingerprint: str
-    origin: Origin
-
-    @property
-    def slots(self) -> int:
-        """Parallel-task slots the task holds while it runs."""
-        return kling.slots(self.kind, int(self.request.get("n", 1)))
-
-    @property
-    def pack(self) -> kling.PackType:
-        return kling.PACK[self.kind]
+class SourceFormat(enum.Enum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    INLINE = "inline"
 
 
 @dataclass(frozen=True)
 class Source:
     """A foreach source: a CSV or JSONL file, or rows written inline."""
 
-    kind: str  # "csv" | "jsonl" | "inline"
+    format: SourceFormat
     path: Path | None
     display: str
     inline: tuple[Any, ...] = ()
@@ -91,34 +68,6 @@ class JobTemplate:
     @property
     def path(self) -> PathKey:
         return ("jobs", self.index)
-
-
-class IssueLog:
-    """Collects issues. A problem repeated across the jobs of an entry (same place, field and
-    message) is kept once, with the context of its first job and a count of the others."""
-
-    def __init__(self) -> None:
-        self._seen: dict[Issue, list[Any]] = {}  # issue -> [first note, count]
-
-    def add(self, issue: Issue, note: str = "") -> None:
-        entry = self._seen.get(issue)
-        if entry is None:
-            self._seen[issue] = [note, 1]
-        else:
-            entry[1] += 1
-
-    def __len__(self) -> int:
-        """How many distinct issues so far."""
-        return len(self._seen)
-
-    def issues(self) -> list[Issue]:
-        out = []
-        for issue, (note, count) in self._seen.items():
-            message = issue.message + (f" ({note})" if note else "")
-            if count > 1:
-                message += f" (and in {count - 1} more jobs)"
-            out.append(Issue(issue.location, issue.path, message))
-        return sorted(out)
 
 
 @dataclass
@@ -198,7 +147,7 @@ def _build_template(
             )
             log.add(document.issue((*path, "id"), message))
     source = _source(document, entry, path, log)
-    _check_names(document, path, templated, origins, id_template, source, matrix, log)
+    _check_names(document, kind, path, templated, origins, id_template, source, matrix, log)
     if len(log) > start:
         return None
     return JobTemplate(
@@ -236,14 +185,14 @@ def _source(
     if spec is None:
         return None
     if isinstance(spec, list):
-        return Source("inline", None, document.file, tuple(spec))
+        return Source(SourceFormat.INLINE, None, document.file, tuple(spec))
     display = os.path.normpath(Path(document.file).parent / spec)
     full = Path(display)
     suffix = full.suffix.lower()
     if suffix in rows.CSV_SUFFIXES:
-        return Source("csv", full, display)
+        return Source(SourceFormat.CSV, full, display)
     if suffix in rows.JSONL_SUFFIXES:
-        return Source("jsonl", full, display)
+        return Source(SourceFormat.JSONL, full, display)
     message = f"{show(spec)} is not a .csv, .jsonl or .ndjson file"
     log.add(document.issue((*path, "foreach"), message))
     return None
@@ -251,6 +200,7 @@ def _source(
 
 def _check_names(
     document: Document,
+    kind: JobKind,
     path: PathKey,
     templated: Mapping[str, Any],
     origins: Mapping[str, PathKey],
@@ -259,10 +209,20 @@ def _check_names(
     matrix: tuple[tuple[str, tuple[Any, ...]], ...],
     log: IssueLog,
 ) -> None:
-    """Placeholders that can have no value, known before reading any row."""
+    """Placeholders that can have no value, and matrix keys that change nothing."""
     keys = {key for key, _ in matrix}
     users = [(origins[name], names_in(value)) for name, value in templated.items()]
     users.append(((*path, "id"), names_in(id_template)))
+    used = frozenset().union(*(names for _, names in users))
+    fields = schema.kind_fields(kind)
+    for key in sorted(keys - used - fields):
+        message = (
+            f"matrix key {key!r} is neither a field of {kind.value} nor used by a placeholder, "
+            "so its jobs would be identical requests"
+        )
+        close = difflib.get_close_matches(key, sorted(fields), n=1)
+        message += f" (did you mean {close[0]!r}?)" if close else ""
+        log.add(document.issue((*path, "matrix", key), message, key=True))
     if source is None:
         for where, names in users:
             for name in sorted(names - keys):
@@ -271,7 +231,7 @@ def _check_names(
                 )
                 log.add(document.issue(where, message))
         return
-    if source.kind != "csv" or source.path is None:
+    if source.format is not SourceFormat.CSV or source.path is None:
         return  # JSONL and inline rows may differ per row: checked row by row
     issues: list[Issue] = []
     columns = rows.csv_columns(source.path, source.display, issues)
@@ -314,12 +274,12 @@ def _rows(template: JobTemplate, context: Context, log: IssueLog) -> Iterator[ro
         yield None
         return
     issues: list[Issue] = []
-    if source.kind == "inline":
+    if source.format is SourceFormat.INLINE:
         document = context.document
         yield from rows.inline_rows(
             list(source.inline), lambda i: document.locate((*template.path, "foreach", i))
         )
-    elif source.kind == "csv":
+    elif source.format is SourceFormat.CSV:
         assert source.path is not None
         yield from rows.csv_rows(source.path, source.display, issues)
     else:
@@ -411,7 +371,7 @@ def _make_job(
     ):
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if job_id is None:
-        job_id = _derived_id(kind, request)
+        job_id = derived_id(kind, request)
     request, view, image_problems = resolve_images(
         kind, request, context.base_dir, context.inspector
     )
@@ -419,13 +379,12 @@ def _make_job(
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if problems.count:
         return None
-    return Job(job_id, kind, request, _fingerprint(kind, view), origin)
+    return Job(job_id, kind, request, fingerprint(kind, view), origin)
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:
-    return bool(field_path) and (
-        field_path[0] in template.templated or field_path[0] in template.matrix_fields
-    )
+    """Whether a problem's field was filled by the row (else it is located in the manifest)."""
+    return bool(field_path) and field_path[0] in template.templated
 
 
 def _job_id(
@@ -443,19 +402,3 @@ def _job_id(
         problems.add(("id",), f"{show(text)} is not a valid id: {_ID_HINT}", from_row=True)
         return None
     return text
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode("utf-8")
-
-
-def _derived_id(kind: JobKind, request: Mapping[str, Any]) -> str:
-    """A stable id from the job's content as written (paths, not bytes): ``<kind>-<16 hex>``."""
-    return f"{kind.value}-{hashlib.sha256(_canonical([kind.value, request])).hexdigest()[:16]}"
-
-
-def _fingerprint(kind: JobKind, view: Mapping[str, Any]) -> str:
-    """Covers the kind, the request and the bytes of local images (``view`` holds their hashes)."""
-    return hashlib.sha256(_canonical({"kind": kind.value, "request": view})).hexdigest()

@@ -25,8 +25,9 @@ from typing import Any
 
 from kbatch import kling, schema
 from kbatch.document import Document, PathKey, load_document
-from kbatch.errors import Issue, ManifestError
-from kbatch.expansion import Context, IssueLog, Job, JobTemplate, build_templates, expand
+from kbatch.errors import Issue, IssueLog, ManifestError
+from kbatch.expansion import Context, JobTemplate, build_templates, expand
+from kbatch.jobs import Job
 from kbatch.kling import JobKind, PackType, ProviderName
 
 __all__ = [
@@ -56,6 +57,8 @@ _EXTERNAL_ID_MESSAGE = (
     "external_task_id belongs to kbatch: it derives one per attempt from the job's fingerprint, "
     "so that a create whose answer was lost is looked up instead of paid for twice; delete it"
 )
+#: max_in_flight to check jobs with when the manifest's own limits are broken: no slot check.
+_NO_SLOT_CHECK = 10**9
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -122,12 +125,11 @@ class Manifest:
             raise ManifestError(log.issues())
 
     def _context(self) -> Context:
-        return Context(
-            document=self.document,
-            base_dir=self.path.parent.resolve(),
-            provider=self.provider.spec,
-            max_in_flight=self.limits.max_in_flight,
-        )
+        return _context(self.path, self.document, self.provider.spec, self.limits.max_in_flight)
+
+
+def _context(path: Path, document: Document, provider: kling.Provider, slots: int) -> Context:
+    return Context(document, path.parent.resolve(), provider, slots)
 
 
 @dataclass
@@ -180,9 +182,9 @@ def validate(path: str | Path, *, keep: int = 10) -> Validation:
     except ManifestError as exc:
         return Validation(path, None, exc.issues, summary)
     log = IssueLog()
-    manifest = _build(path, document, log)
-    if manifest is not None:
-        for job in expand(manifest.templates, manifest._context(), log):
+    manifest, templates, context = _build(path, document, log)
+    if context is not None:
+        for job in expand(templates, context, log):
             summary.add(job)
     return Validation(path, manifest if not len(log) else None, tuple(log.issues()), summary)
 
@@ -195,11 +197,19 @@ def load_manifest(path: str | Path) -> Manifest:
     return validation.manifest
 
 
-def _build(path: Path, document: Document, log: IssueLog) -> Manifest | None:
+_Built = tuple["Manifest | None", list[JobTemplate], Context | None]
+
+
+def _build(path: Path, document: Document, log: IssueLog) -> _Built:
+    """The manifest (None if anything is wrong), and what its jobs can be checked with even so.
+
+    Jobs are checked whatever else is wrong, so that one run reports every problem: with a broken
+    provider they are held to the official limits, with broken limits the slot check is skipped.
+    """
     data = document.data
     if not isinstance(data, dict):
         log.add(document.issue((), "a manifest is a mapping with version, name, provider and jobs"))
-        return None
+        return None, [], None
     refused = _refuse_forbidden_keys(document, data, (), log)
     problems = schema.problems(schema.written_validator(), data)
     broken: set[PathKey] = set()
@@ -212,7 +222,7 @@ def _build(path: Path, document: Document, log: IssueLog) -> Manifest | None:
         broken.add(where[:2])
     jobs = data.get("jobs")
     if not isinstance(jobs, list) or not isinstance(data.get("defaults", {}), dict):
-        return None
+        return None, [], None
     settings = _settings(path, document, data, broken, log)
     defaults = {
         kind: value
@@ -227,9 +237,26 @@ def _build(path: Path, document: Document, log: IssueLog) -> Manifest | None:
     ]
     templates = build_templates(document, defaults, entries, log, schema.FieldChecker())
     if settings is None:
-        return None
+        provider_spec = kling.PROVIDERS[_provider_name(data, broken)]
+        limits_sound = not any(where[:1] == ("limits",) for where in broken)
+        limits_given = data.get("limits")
+        slots = Limits().max_in_flight
+        if isinstance(limits_given, dict):
+            slots = limits_given.get("max_in_flight", slots)
+        if not limits_sound:
+            slots = _NO_SLOT_CHECK
+        return None, templates, _context(path, document, provider_spec, slots)
     name, provider, limits, output = settings
-    return Manifest(path, name, provider, limits, output, tuple(templates), document)
+    manifest = Manifest(path, name, provider, limits, output, tuple(templates), document)
+    return manifest, templates, manifest._context()
+
+
+def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderName:
+    """The manifest's provider if it is sound, else the official API (whose limits are widest)."""
+    provider = data.get("provider")
+    name = provider.get("name") if isinstance(provider, dict) else provider
+    sound = not any(where[:1] == ("provider",) for where in broken)
+    return ProviderName(name) if sound and name in set(ProviderName) else ProviderName.KLING
 
 
 def _refuse_forbidden_keys(

@@ -45,7 +45,9 @@ def test_validate_reports_all_problems_of_a_manifest_at_once(write: Callable[...
         "m.yaml",
         "version: 2\nname: t\nprovider: nope\nlimits: {max_in_flight: 0}\njobs:\n"
         "  - {kind: image2video, image: gone.png, duration: 7}\n"
-        "  - {kind: image_expand, image: gone.png, n: 12}\n",
+        "  - {kind: image_expand, image: gone.png, n: 12}\n"
+        "  - {kind: image_expand, image: gone.png, n: 9,\n"
+        "     left_expansion_ratio: 2, up_expansion_ratio: 1}\n",
     )
     code, out, _ = run("validate", str(path))
     assert code == 2
@@ -55,6 +57,8 @@ def test_validate_reports_all_problems_of_a_manifest_at_once(write: Callable[...
         "$.limits.max_in_flight",
         "$.jobs[0].duration",
         "$.jobs[1].n",
+        "$.jobs[2]",  # the area: jobs are checked even though the settings are broken
+        "$.jobs[2].image",
     ]
 
 
