@@ -9,11 +9,14 @@ binary values, and documents that expand past a size bound through aliases.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, TextIO
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -21,6 +24,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from kbatch.errors import Issue, Location, ManifestError
 
 PathKey = tuple[str | int, ...]
+
+#: The largest manifest file kbatch reads (rows belong in a foreach file).
+MAX_BYTES = 64 * 2**20
 
 #: The most values a document may expand to (through aliases): a guard against "billion laughs".
 MAX_VALUES = 2_000_000
@@ -78,15 +84,30 @@ def _position_of_offset(text: str, offset: int) -> tuple[int, int]:
     return (line, offset - (before.rfind("\n") + 1) + 1)
 
 
+def refuse_device(handle: BinaryIO | TextIO) -> None:
+    """Raise OSError for a device: ``/dev/zero`` would be read forever. Files and pipes pass."""
+    mode = os.fstat(handle.fileno()).st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise OSError(errno.EINVAL, "it is a device, not a file")
+
+
 def read_text(path: Path, display: str) -> str:
     """Read a UTF-8 file (a BOM is allowed), turning every failure into a located ManifestError."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            refuse_device(handle)
+            raw = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise ManifestError(
             [Issue(Location(display), "$", f"cannot read file: {reason}")]
         ) from None
+    if len(raw) > MAX_BYTES:
+        message = (
+            f"the manifest is larger than {MAX_BYTES // 2**20} MB: "
+            "put the rows in a CSV or JSONL file and use foreach"
+        )
+        raise ManifestError([Issue(Location(display), "$", message)])
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kbatch.document import refuse_device
 from kbatch.errors import Issue, Location
 
 #: After this many problems in one file, kbatch stops reading it and says so.
@@ -144,6 +145,11 @@ def jsonl_rows(path: Path, display: str, issues: list[Issue]) -> Iterator[Row]:
         issues.append(_open_error(display, exc))
         return
     with handle:
+        try:
+            refuse_device(handle)
+        except OSError as exc:
+            issues.append(_open_error(display, exc))
+            return
         number = 0
         for line_number, raw in enumerate(handle, 1):
             message, column, value = _parse_json_line(raw)
@@ -185,7 +191,13 @@ def inline_rows(rows: list[Any], locate: Any) -> Iterator[Row]:
 
 def _open_csv(path: Path) -> Any:
     # surrogateescape keeps undecodable bytes, so that the row holding them can be named
-    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+    try:
+        refuse_device(handle)
+    except OSError:
+        handle.close()
+        raise
+    return handle
 
 
 def _bad_text(cells: list[str]) -> str | None:

@@ -106,3 +106,20 @@ def test_an_unreadable_path_says_why(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as raised:
         load_document(tmp_path / "nope.yaml", "nope.yaml")
     assert "cannot read file: No such file or directory" in str(raised.value)
+
+
+def test_a_device_is_refused_instead_of_read_forever() -> None:
+    with pytest.raises(ManifestError) as raised:
+        load_document(Path("/dev/zero"), "/dev/zero")
+    assert str(raised.value.issues[0]) == (
+        "/dev/zero:1:1: $: cannot read file: it is a device, not a file"
+    )
+
+
+def test_a_huge_manifest_is_refused_with_advice(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(document, "MAX_BYTES", 1000)  # the same guard as at 64 MB
+    path = write("m.yaml", "jobs:\n" + "  - {kind: image2video}\n" * 100)
+    with pytest.raises(ManifestError, match="larger than 0 MB: put the rows in a CSV or JSONL"):
+        load_document(path)

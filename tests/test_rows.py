@@ -78,3 +78,11 @@ def test_an_unreadable_source_is_one_issue(tmp_path: Path) -> None:
         "cannot read file: No such file or directory",
         "cannot read file: Is a directory",
     ]
+
+
+def test_a_device_is_refused_as_a_source() -> None:
+    issues: list[Issue] = []
+    assert list(csv_rows(Path("/dev/zero"), "zero.csv", issues)) == []
+    assert list(jsonl_rows(Path("/dev/zero"), "zero.jsonl", issues)) == []
+    assert csv_columns(Path("/dev/zero"), "zero.csv", issues) is None
+    assert {i.message for i in issues} == {"cannot read file: it is a device, not a file"}
