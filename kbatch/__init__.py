@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kbatch.errors import Issue, KbatchError, Location, ManifestError, UsageError
+from kbatch.errors import Issue, KbatchError, Location, ManifestError
 from kbatch.jobs import Job
 from kbatch.kling import JobKind, PackType, ProviderName
 from kbatch.manifest import Manifest, Validation, load_manifest, validate
@@ -19,7 +19,6 @@ __all__ = [
     "ManifestError",
     "PackType",
     "ProviderName",
-    "UsageError",
     "Validation",
     "__version__",
     "load_manifest",

@@ -1,40 +1,22 @@
 """The ``kbatch`` command: a thin click shell over the library.
 
-It parses options, calls the library, prints, and maps errors to exit codes: 0 success, 1 some jobs
-failed, 2 invalid input, 3 another run holds the lock, 130 interrupted. Only KbatchError is caught;
-anything else is a bug and shows its traceback.
+It parses options, calls the library, prints, and returns the exit codes of DESIGN.md: 0 for
+success, 2 for invalid input. Bad input is reported, never raised; anything else is a bug and
+shows its traceback.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from kbatch import __version__
-from kbatch.errors import KbatchError
 from kbatch.jobs import Job
 from kbatch.manifest import Validation, validate
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 EXIT_INVALID = 2
-
-
-def _handle_errors(func: F) -> F:
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KbatchError as exc:
-            click.echo(f"{type(exc).__name__}: {exc}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +39,6 @@ def _counts(validation: Validation) -> str:
 
 @cli.command("validate")
 @click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
-@_handle_errors
 def validate_command(manifests: tuple[Path, ...]) -> None:
     """Check manifests without sending any request; print every problem.
 
@@ -95,8 +76,14 @@ def _describe(job: Job) -> str:
 
 @cli.command("plan")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option("--rows", "keep", default=10, show_default=True, help="How many jobs to list.")
-@_handle_errors
+@click.option(
+    "--rows",
+    "keep",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many jobs to list.",
+)
 def plan_command(manifest: Path, keep: int) -> None:
     """Show the jobs a manifest expands to and the slots they need; send nothing.
 

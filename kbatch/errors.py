@@ -1,13 +1,12 @@
 """kbatch's one exception tree.
 
-Everything kbatch raises on purpose derives from :class:`KbatchError`; the CLI catches only that,
-prints ``Kind: message`` and maps the class to an exit code. Anything else is a bug.
+Everything kbatch raises on purpose derives from :class:`KbatchError`; a command that can meet one
+prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else is a bug.
 
 ::
 
     KbatchError                      base; ``exit_code`` tells the CLI what to return
      +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
-     +-- UsageError                  the command line asks for something impossible
 
 :class:`IssueLog` collects the issues of a check before they become a ManifestError.
 
@@ -92,12 +91,6 @@ class ManifestError(KbatchError):
         head = str(self.issues[0]) if self.issues else "invalid manifest"
         more = f" (and {count - 1} more)" if count > 1 else ""
         super().__init__(head + more)
-
-
-class UsageError(KbatchError):
-    """The command line asks for something that cannot be done."""
-
-    exit_code = 2
 
 
 def show(value: Any, limit: int = 60) -> str:

@@ -113,8 +113,7 @@ def decode_base64(value: str) -> bytes:
 
 def inspect_bytes(data: bytes) -> ImageInfo:
     """Format and size of image bytes (only the header is decoded)."""
-    if len(data) > MAX_BYTES:
-        raise ImageProblem(f"is {len(data) / 1e6:.1f} MB; Kling takes at most 10 MB")
+    _check_size(len(data))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -129,6 +128,11 @@ def inspect_bytes(data: bytes) -> ImageInfo:
     if fmt not in FORMATS:
         raise ImageProblem(f"is a {fmt} image; Kling takes JPG or PNG")
     return ImageInfo(fmt, width, height, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _check_size(size: int) -> None:
+    if size > MAX_BYTES:
+        raise ImageProblem(f"is {size / 1e6:.1f} MB; Kling takes at most 10 MB")
 
 
 def check_dimensions(info: ImageInfo, *, main: bool) -> None:
@@ -179,10 +183,11 @@ class Inspector:
     def _read_file(path: Path, size: int) -> ImageInfo | ImageProblem:
         if not path.is_file():
             return ImageProblem("is not a file")
-        if size > MAX_BYTES:
-            return ImageProblem(f"is {size / 1e6:.1f} MB; Kling takes at most 10 MB")
         try:
+            _check_size(size)  # before reading: a huge file is refused unread
             data = path.read_bytes()
+        except ImageProblem as exc:
+            return exc
         except OSError as exc:
             return ImageProblem(f"cannot be read: {exc.strerror or exc}")
         try:
