@@ -238,12 +238,11 @@ def _build(path: Path, document: Document, log: IssueLog) -> _Built:
     templates = build_templates(document, defaults, entries, log, schema.FieldChecker())
     if settings is None:
         provider_spec = kling.PROVIDERS[_provider_name(data, broken)]
-        limits_sound = not any(where[:1] == ("limits",) for where in broken)
         limits_given = data.get("limits")
         slots = Limits().max_in_flight
         if isinstance(limits_given, dict):
             slots = limits_given.get("max_in_flight", slots)
-        if not limits_sound:
+        if not _sound("limits", broken):
             slots = _NO_SLOT_CHECK
         return None, templates, _context(path, document, provider_spec, slots)
     name, provider, limits, output = settings
@@ -255,8 +254,13 @@ def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderNam
     """The manifest's provider if it is sound, else the official API (whose limits are widest)."""
     provider = data.get("provider")
     name = provider.get("name") if isinstance(provider, dict) else provider
-    sound = not any(where[:1] == ("provider",) for where in broken)
+    sound = _sound("provider", broken)
     return ProviderName(name) if sound and name in set(ProviderName) else ProviderName.KLING
+
+
+def _sound(section: str, broken: set[PathKey]) -> bool:
+    """Whether the schema pass found nothing wrong in a top-level section."""
+    return not any(where[:1] == (section,) for where in broken)
 
 
 def _refuse_forbidden_keys(
@@ -285,11 +289,8 @@ def _settings(
     path: Path, document: Document, data: Mapping[str, Any], broken: set[PathKey], log: IssueLog
 ) -> tuple[str, ProviderConfig, Limits, Output] | None:
     """The run settings, or None when the schema pass found them broken (already reported)."""
-    if any(
-        where[:1] in {("version",), ("name",), ("provider",), ("limits",), ("output",)}
-        or where == ()
-        for where in broken
-    ):
+    sections = ("version", "name", "provider", "limits", "output")
+    if () in broken or not all(_sound(section, broken) for section in sections):
         return None
     provider = data["provider"]
     if isinstance(provider, str):

@@ -73,8 +73,9 @@ def csv_columns(path: Path, display: str, issues: list[Issue]) -> tuple[str, ...
     except csv.Error as exc:
         issues.append(Issue(Location(display), "$", f"not a readable CSV header: {exc}"))
         return None
-    if header and _bad_text(header):
-        issues.append(Issue(Location(display), "$", f"the header {_bad_text(header)}"))
+    bad = _bad_text(header) if header else None
+    if bad:
+        issues.append(Issue(Location(display), "$", f"the header {bad}"))
         return None
     if not header:
         issues.append(Issue(Location(display), "$", "the CSV file is empty: it needs a header row"))

@@ -175,12 +175,19 @@ def _string_bounds(kind: str, field: str) -> tuple[int, int | None] | None:
 
 
 def _check_length(value: str, low: int, high: int | None) -> list[Problem]:
-    """The same messages as the schema's minLength and maxLength, without a validator."""
+    """What the schema's minLength and maxLength would say, without a validator."""
     if len(value) < low:
-        return [((), "must not be empty", False)]
+        return [((), _TOO_SHORT, False)]
     if high is not None and len(value) > high:
-        return [((), f"is {len(value)} characters long; at most {high} allowed", False)]
+        return [((), _too_long(value, high), False)]
     return []
+
+
+_TOO_SHORT = "must not be empty"
+
+
+def _too_long(value: str, high: int) -> str:
+    return f"is {len(value)} characters long; at most {high} allowed"
 
 
 def _branches(error: ValidationError) -> dict[int, list[ValidationError]]:
@@ -301,11 +308,9 @@ def _describe(error: ValidationError, path: tuple[str | int, ...]) -> list[Probl
         bound = "at least" if kind == "minItems" else "at most"
         return [(path, f"has {len(instance)} items; {bound} {value} allowed", False)]
     if kind == "maxLength":
-        return [(path, f"is {len(instance)} characters long; at most {value} allowed", False)]
-    if kind == "minLength":
-        return [(path, "must not be empty", False)]
-    if kind == "minProperties":
-        return [(path, "must not be empty", False)]
+        return [(path, _too_long(instance, value), False)]
+    if kind in ("minLength", "minProperties"):
+        return [(path, _TOO_SHORT, False)]
     if kind == "pattern":
         hint = _description(error) or f"it must match {value}"
         return [(path, f"{show(instance)} is not valid: {hint}", False)]
