@@ -140,7 +140,7 @@ def _build_template(
         except TemplateError as exc:
             log.add(document.issue((*path, "id"), str(exc)))
         many = "foreach" in entry or any(len(values) > 1 for _, values in matrix)
-        if many and not names_in(id_template):
+        if many and id_template is not None and not names_in(id_template):
             message = (
                 f"{show(entry['id'])} would be the id of every job this entry makes: put a "
                 "${column} or ${matrix key} in it, or leave id out to derive one from content"
