@@ -7,6 +7,14 @@ prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else
 
     KbatchError                      base; ``exit_code`` tells the CLI what to return
      +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
+     +-- ConfigError                 the run cannot start: a credential is missing, a port is taken
+     +-- ApiError                    a provider call failed; ``outcome`` says what to do about it
+          +-- RetryLater             try again later; ``retry_after``: seconds the provider asked
+          +-- JobRejected            this job cannot succeed as written: fail it, keep the message
+          +-- RunFatal               nothing more can succeed: stop the whole run
+          +-- RouteNotServed         the provider does not serve this route (404 page, redirect)
+          +-- OutcomeUnknown         a create was sent and its answer lost: look the task up
+          +-- TaskNotFound           the provider knows no such task
 
 :class:`IssueLog` collects the issues of a check before they become a ManifestError.
 
@@ -16,6 +24,7 @@ values shown in messages are shortened (see :func:`kbatch.errors.show`).
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -74,6 +83,17 @@ class IssueLog:
         return sorted(out)
 
 
+class Outcome(enum.Enum):
+    """What a failed provider call means for the job and the run."""
+
+    RETRY = "retry"
+    FAIL_JOB = "fail_job"
+    FATAL = "fatal"
+    NOT_SERVED = "not_served"
+    UNKNOWN = "unknown"
+    NOT_FOUND = "not_found"
+
+
 class KbatchError(Exception):
     """Base of every error kbatch raises on purpose."""
 
@@ -91,6 +111,81 @@ class ManifestError(KbatchError):
         head = str(self.issues[0]) if self.issues else "invalid manifest"
         more = f" (and {count - 1} more)" if count > 1 else ""
         super().__init__(head + more)
+
+
+class ConfigError(KbatchError):
+    """The run cannot start as configured (a missing credential, an unusable option)."""
+
+    exit_code = 2
+
+
+class ApiError(KbatchError):
+    """A provider call failed. The message is safe to print: it never holds a credential.
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` Kling's or the gateway's
+    error code, ``request_id`` the provider's id of the request (quote it to their support).
+    """
+
+    outcome = Outcome.RETRY
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+class RetryLater(ApiError):
+    """Transient: rate limited, slots full, server error, connection lost before sending."""
+
+    outcome = Outcome.RETRY
+
+
+class JobRejected(ApiError):
+    """The provider refused this job (invalid field, content policy, no permission): fail it."""
+
+    outcome = Outcome.FAIL_JOB
+
+
+class RunFatal(ApiError):
+    """Authentication, account, arrears or IP policy: no further request can succeed."""
+
+    outcome = Outcome.FATAL
+
+
+class RouteNotServed(ApiError):
+    """The provider answered this route with a 404 page, an HTML page or a redirect."""
+
+    outcome = Outcome.NOT_SERVED
+
+
+class OutcomeUnknown(ApiError):
+    """A create was sent but its answer was lost: the task may exist. Look it up by its
+    external task id before sending it again."""
+
+    outcome = Outcome.UNKNOWN
+
+
+class TaskNotFound(ApiError):
+    """The provider knows no task by that id (unknown, expired after 30 days, or foreign)."""
+
+    outcome = Outcome.NOT_FOUND
+
+
+API_ERRORS: dict[Outcome, type[ApiError]] = {
+    cls.outcome: cls
+    for cls in (RetryLater, JobRejected, RunFatal, RouteNotServed, OutcomeUnknown, TaskNotFound)
+}
 
 
 def show(value: Any, limit: int = 60) -> str:

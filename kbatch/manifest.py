@@ -75,11 +75,18 @@ def parse_duration(value: float | int | str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
-    """Which service to talk to. Credentials are read from the environment, never stored here."""
+    """Which service to talk to. Credentials are read from the environment, never stored here.
+
+    ``prefix``, ``dialect`` and ``routes`` override the catalogue (:mod:`kbatch.kling`) for a
+    gateway whose routes differ from what its documentation said.
+    """
 
     name: ProviderName
     base_url: str | None = None
     api_key_env: str | None = None
+    prefix: str | None = None
+    dialect: kling.Dialect | None = None
+    routes: Mapping[JobKind, str] = field(default_factory=dict)
 
     @property
     def spec(self) -> kling.Provider:
@@ -295,8 +302,14 @@ def _settings(
     provider = data["provider"]
     if isinstance(provider, str):
         provider = {"name": provider}
+    dialect = provider.get("dialect")
     config = ProviderConfig(
-        ProviderName(provider["name"]), provider.get("base_url"), provider.get("api_key_env")
+        ProviderName(provider["name"]),
+        base_url=provider.get("base_url"),
+        api_key_env=provider.get("api_key_env"),
+        prefix=provider.get("prefix"),
+        dialect=kling.Dialect(dialect) if dialect else None,
+        routes={JobKind(kind): route for kind, route in provider.get("routes", {}).items()},
     )
     raw = dict(data.get("limits", {}))
     for key in ("task_timeout", "poll_interval", "poll_max"):

@@ -1,0 +1,32 @@
+"""The built-in Kling simulator: the KLING_API.md contract on a loopback port, as strict as the
+real API, with real media, tasks that take time, and fault injection.
+
+::
+
+    from kbatch.simulator import SimulatorConfig, running, Fault, Op
+
+    async with running(SimulatorConfig(task_seconds=0)) as sim:
+        sim.faults.script(Op.CREATE, Fault.TIMEOUT_AFTER_CREATE)
+        ...                                  # point a client at sim.url
+
+``kbatch simulator`` runs it as a standalone server.
+"""
+
+from __future__ import annotations
+
+from kbatch.simulator.faults import Fault, FaultPlan, Op
+from kbatch.simulator.server import Exchange, Simulator, SimulatorConfig, running
+from kbatch.simulator.tasks import FAIL, UNSAFE, ManualClock
+
+__all__ = [
+    "FAIL",
+    "UNSAFE",
+    "Exchange",
+    "Fault",
+    "FaultPlan",
+    "ManualClock",
+    "Op",
+    "Simulator",
+    "SimulatorConfig",
+    "running",
+]

@@ -1,0 +1,157 @@
+"""Real result files, made from the task's input images.
+
+- Expansion: the original in the middle of a canvas grown by the requested ratios (a 400x300
+  image with 0.25 on each side gives 600x450), the new area a blurred stretch of the original.
+- Multi-image: a canvas of the requested ``aspect_ratio`` (1024 px on the long side), the scene
+  (or a gradient) behind the subjects.
+- Video: a short H.264 MP4 of the input image slowly zooming, 8 frames a second for the
+  requested duration, encoded with PyAV (the optional extra ``kbatch[video]``). Without PyAV a
+  bundled one-second clip is served instead, so the simulator still works on a light install.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageFilter, ImageOps
+
+from kbatch.kling import JobKind
+from kbatch.simulator.rules import Picture
+from kbatch.simulator.tasks import SimTask
+
+av: Any
+try:  # PyAV is optional: `pip install kbatch[video]`
+    import av
+except ImportError:  # pragma: no cover - the test install has it; covered by a forced test
+    av = None
+
+FPS = 8
+MAX_VIDEO_SIDE = 480
+LONG_SIDE = 1024
+_TINTS = [(0, 0, 0), (40, 90, 160), (160, 90, 40), (60, 140, 60), (140, 60, 140)]
+
+
+def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[bytes, str]:
+    """The bytes and content type of one result file of a finished task."""
+    index = int(name.split(".", 1)[0])
+    fields = task.request.fields
+    pictures = task.request.pictures
+    if task.kind is JobKind.IMAGE2VIDEO:
+        picture = pictures.get("image") or pictures.get("image_tail")
+        seconds = int(str(fields.get("duration", "5")))
+        if video_encoder and av is not None:
+            return video(_open(picture), seconds), "video/mp4"
+        return fallback_video(), "video/mp4"
+    if task.kind is JobKind.IMAGE_EXPAND:
+        ratios = {side: float(fields[f"{side}_expansion_ratio"]) for side in _SIDES}
+        image = expanded(_open(pictures["image"]), ratios, index)
+    else:
+        subjects = [_open(p) for key, p in pictures.items() if key.startswith("subject_image_list")]
+        scene = pictures.get("scene_image")
+        image = composed(
+            subjects,
+            None if scene is None else _open(scene),
+            str(fields.get("aspect_ratio", "16:9")),
+            index,
+        )
+    return _png(image), "image/png"
+
+
+_SIDES = ("up", "down", "left", "right")
+
+
+def _open(picture: Picture | None) -> Image.Image:
+    """The picture's pixels; a gradient of its size for a URL (never fetched)."""
+    if picture is None or picture.data is None:
+        width, height = (1024, 768) if picture is None else (picture.width, picture.height)
+        return Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    with Image.open(io.BytesIO(picture.data)) as opened:
+        return ImageOps.exif_transpose(opened).convert("RGB")
+
+
+def expanded(image: Image.Image, ratios: dict[str, float], index: int = 0) -> Image.Image:
+    width, height = image.size
+    canvas_size = (
+        round(width * (1 + ratios["left"] + ratios["right"])),
+        round(height * (1 + ratios["up"] + ratios["down"])),
+    )
+    small = image.resize((max(1, canvas_size[0] // 8), max(1, canvas_size[1] // 8)))
+    canvas = small.filter(ImageFilter.GaussianBlur(2)).resize(canvas_size)
+    canvas = _tint(canvas, index)
+    canvas.paste(image, (round(width * ratios["left"]), round(height * ratios["up"])))
+    return canvas
+
+
+def composed(
+    subjects: list[Image.Image], scene: Image.Image | None, aspect_ratio: str, index: int = 0
+) -> Image.Image:
+    across, down = (int(part) for part in aspect_ratio.split(":"))
+    if across >= down:
+        size = (LONG_SIDE, round(LONG_SIDE * down / across))
+    else:
+        size = (round(LONG_SIDE * across / down), LONG_SIDE)
+    if scene is not None:
+        canvas = ImageOps.fit(scene, size)
+    else:
+        canvas = Image.linear_gradient("L").resize(size).convert("RGB")
+    canvas = _tint(canvas, index)
+    cell = (size[0] // max(1, len(subjects)), int(size[1] * 0.6))
+    for position, subject in enumerate(subjects):
+        thumb = ImageOps.contain(subject, cell)
+        x = position * cell[0] + (cell[0] - thumb.width) // 2
+        canvas.paste(thumb, (x, size[1] - thumb.height))
+    return canvas
+
+
+def _tint(image: Image.Image, index: int) -> Image.Image:
+    """Each of the n results looks a little different."""
+    if index == 0:
+        return image
+    color = Image.new("RGB", image.size, _TINTS[index % len(_TINTS)])
+    return Image.blend(image, color, 0.2)
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def video(image: Image.Image, seconds: int) -> bytes:
+    """An H.264 MP4 (yuv420p, playable in browsers) of ``image`` zooming in slowly."""
+    assert av is not None
+    first = ImageOps.contain(image, (MAX_VIDEO_SIDE, MAX_VIDEO_SIDE))
+    width, height = first.width // 2 * 2, first.height // 2 * 2
+    with tempfile.TemporaryDirectory(prefix="kbatch-sim-") as folder:
+        target = Path(folder) / "video.mp4"  # a file: +faststart rewrites it at the end
+        _encode(image, seconds, (width, height), target)
+        return target.read_bytes()
+
+
+def _encode(image: Image.Image, seconds: int, size: tuple[int, int], target: Path) -> None:
+    assert av is not None
+    width, height = size
+    container: Any = av.open(str(target), mode="w", options={"movflags": "+faststart"})
+    stream = container.add_stream("libx264", rate=FPS)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"crf": "30", "preset": "veryfast"}
+    frames = max(1, seconds * FPS)
+    for number in range(frames):
+        zoom = 1 + 0.15 * number / frames
+        crop_w, crop_h = image.width / zoom, image.height / zoom
+        left, top = (image.width - crop_w) / 2, (image.height - crop_h) / 2
+        frame = image.resize((width, height), box=(left, top, left + crop_w, top + crop_h))
+        for packet in stream.encode(av.VideoFrame.from_image(frame)):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+
+
+def fallback_video() -> bytes:
+    """A bundled one-second MP4, served when PyAV is not installed."""
+    return resources.files("kbatch.simulator").joinpath("fallback.mp4").read_bytes()

@@ -1,0 +1,464 @@
+"""The simulator's HTTP side: an aiohttp.web app that speaks the KLING_API.md contract.
+
+::
+
+    async with running(SimulatorConfig(task_seconds=0)) as sim:
+        sim.url                              # http://127.0.0.1:<port>
+        sim.faults.script(Op.CREATE, Fault.RESET_AFTER)
+        sim.creates["kb-..."]                # tasks made for that external task id (0 or 1)
+
+Every create, get and list route is served for the three kinds under ``/v1`` and ``/kling/v1``,
+plus the legacy multi-image route ``images/generations`` (field ``scence_image``). Results are
+served from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+import uuid
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from kbatch.errors import ConfigError
+from kbatch.kling import ENDPOINTS, Dialect, JobKind, LookupForm
+from kbatch.simulator import media, rules
+from kbatch.simulator.faults import Fault, FaultPlan, Injected, Op
+from kbatch.simulator.tasks import UNSAFE, TaskStore
+from kbatch.wire import TaskStatus
+
+#: HTTP status and message for each Kling code the simulator can answer.
+CODE_ANSWERS: dict[int, tuple[int, str]] = {
+    1000: (401, "Authentication failed"),
+    1001: (401, "Authorization is empty"),
+    1002: (401, "Authorization is invalid"),
+    1003: (401, "Authorization is not yet valid"),
+    1004: (401, "Authorization has expired"),
+    1100: (429, "Account exception"),
+    1101: (429, "Account in arrears"),
+    1102: (429, "Resource pack depleted or expired"),
+    1103: (403, "Unauthorized access to requested resource"),
+    1200: (400, "Invalid request parameters"),
+    1201: (400, "Invalid parameters"),
+    1202: (404, "Invalid request method"),
+    1203: (404, "Requested resource does not exist"),
+    1300: (400, "Trigger platform strategy"),
+    1301: (400, "Trigger the content security policy"),
+    1302: (429, "The API request is too fast"),
+    1303: (429, "Concurrency or QPS exceeds the prepaid resource package limit"),
+    1304: (429, "Trigger the platform's IP whitelisting policy"),
+    5000: (500, "Server internal error"),
+    5001: (503, "Server temporarily unavailable"),
+    5002: (504, "Server internal timeout"),
+}
+_FAULT_CODES = {
+    Fault.RATE_LIMIT: 1302,
+    Fault.PARALLEL: 1303,
+    Fault.SERVER_ERROR: 5000,
+    Fault.MAINTENANCE: 5001,
+    Fault.TIMEOUT: 5002,
+}
+_HTML = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
+GATEWAY_PREFIX = "/kling/v1"
+
+
+@dataclass
+class SimulatorConfig:
+    """How the simulator behaves. Keys are for checking what a client sends; with none set, any
+    Bearer token is accepted."""
+
+    task_seconds: float = 3.0
+    parallel_limit: int = 20
+    fail_rate: float = 0.0
+    api_key: str | None = field(default=None, repr=False)
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    prefixes: tuple[str, ...] = ("/v1", GATEWAY_PREFIX)
+    lookup_forms: frozenset[LookupForm] = frozenset({LookupForm.PATH, LookupForm.QUERY})
+    slow_seconds: float = 30.0
+    retry_after: float = 1.0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    clock: Callable[[], float] = time.monotonic
+    seed: int | None = None
+    videos: bool = True  # make real MP4s when PyAV is installed
+    log_size: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request the simulator answered (status None: the connection was dropped)."""
+
+    method: str
+    path: str
+    op: Op
+    kind: JobKind | None
+    status: int | None
+    code: int | str | None
+    fault: Injected | None
+
+
+class _Dropped(Exception):
+    """The connection was dropped on purpose."""
+
+
+class Simulator:
+    """The simulator: its app, tasks, faults, request log and counters."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self.store = TaskStore(
+            clock=self.config.clock,
+            task_seconds=self.config.task_seconds,
+            parallel_limit=self.config.parallel_limit,
+            fail_rate=self.config.fail_rate,
+            seed=self.config.seed,
+        )
+        self.faults = self.config.faults
+        self.log: deque[Exchange] = deque(maxlen=self.config.log_size)
+        #: Tasks created per external task id: exactly-once means every value is 1.
+        self.creates: Counter[str] = Counter()
+        #: Requests per "METHOD route", the route with ``{id}`` for a task id.
+        self.requests: Counter[str] = Counter()
+        self.url = ""
+        self._media: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.app = self._build()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise ConfigError(f"the simulator cannot listen on {host}:{port}: {exc}") from None
+        server = site._server
+        assert server is not None and hasattr(server, "sockets")
+        bound = server.sockets[0].getsockname()
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        self.url = f"http://{shown}:{bound[1]}"
+        return self.url
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- routes --------------------------------------------------------------------------------
+
+    def _build(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_dropping])
+        for prefix in self.config.prefixes:
+            for (kind, dialect), endpoint in ENDPOINTS.items():
+                if dialect is Dialect.LEGACY and endpoint == ENDPOINTS[kind, Dialect.OFFICIAL]:
+                    continue
+                base = f"{prefix}/{endpoint.route}"
+                legacy = dialect is Dialect.LEGACY
+                app.router.add_post(base, self._route(Op.CREATE, kind, base, legacy))
+                app.router.add_get(base, self._route(Op.LIST, kind, base, legacy))
+                app.router.add_get(base + "/{task_id}", self._route(Op.GET, kind, base, legacy))
+        app.router.add_get("/media/{task_id}/{name}", self._media_route)
+        return app
+
+    def _route(
+        self, op: Op, kind: JobKind, base: str, legacy: bool
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        gateway = base.startswith(GATEWAY_PREFIX + "/")
+        label = f"{'POST' if op is Op.CREATE else 'GET'} {base}" + ("/{id}" if op is Op.GET else "")
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            self.requests[label] += 1
+            if op is Op.CREATE and kind in self.faults.not_served:
+                return self._logged(request, op, kind, _html(404), None)
+
+            async def act(fault: Injected | None) -> web.StreamResponse:
+                if op is Op.CREATE:
+                    return await self._create(request, kind, legacy)
+                if op is Op.GET:
+                    return self._get(request, kind, gateway)
+                return self._list(request, kind)
+
+            return await self._serve(request, op, kind, act, api=True)
+
+        return handle
+
+    async def _serve(
+        self,
+        request: web.Request,
+        op: Op,
+        kind: JobKind | None,
+        act: Callable[[Injected | None], Awaitable[web.StreamResponse]],
+        *,
+        api: bool,
+    ) -> web.StreamResponse:
+        fault = self.faults.draw(op, kind)
+        try:
+            early = await self._before(request, fault)
+            if early is None and api:
+                early = self._authorize(request) or self._coded(fault)
+            if early is not None:
+                return self._logged(request, op, kind, early, fault)
+            response = await self._after(request, fault, await act(fault))
+        except _Dropped:
+            self.log.append(Exchange(request.method, request.path, op, kind, None, None, fault))
+            raise
+        return self._logged(request, op, kind, response, fault)
+
+    def _logged(
+        self,
+        request: web.Request,
+        op: Op,
+        kind: JobKind | None,
+        response: web.StreamResponse,
+        fault: Injected | None,
+    ) -> web.StreamResponse:
+        code = getattr(response, "kling_code", None)
+        self.log.append(
+            Exchange(request.method, request.path, op, kind, response.status, code, fault)
+        )
+        return response
+
+    async def _before(self, request: web.Request, fault: Injected | None) -> web.Response | None:
+        if fault is Fault.RESET_BEFORE:
+            _drop(request)
+        if fault is Fault.SLOW:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.config.slow_seconds)
+        if fault is Fault.HTML:
+            return _html(502)
+        if fault is Fault.NOT_FOUND:
+            return _html(404)
+        if fault is Fault.REDIRECT:
+            return web.Response(status=301, headers={"Location": "/"}, text="Moved")
+        return None
+
+    def _coded(self, fault: Injected | None) -> web.Response | None:
+        code = fault if isinstance(fault, int) else _FAULT_CODES.get(fault)  # type: ignore[arg-type]
+        if code is None:
+            return None
+        response = _envelope_error(code)
+        if code == 1302:
+            response.headers["Retry-After"] = f"{self.config.retry_after:g}"
+        return response
+
+    async def _after(
+        self, request: web.Request, fault: Injected | None, response: web.StreamResponse
+    ) -> web.StreamResponse:
+        if fault is Fault.RESET_AFTER:
+            _drop(request)
+        if fault is Fault.TIMEOUT_AFTER_CREATE:
+            return _envelope_error(5002)
+        return response
+
+    def _authorize(self, request: web.Request) -> web.Response | None:
+        config = self.config
+        header = request.headers.get("Authorization", "").strip()
+        if not header:
+            return _envelope_error(1001)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return _envelope_error(1000, "Authorization must be 'Bearer <token>'")
+        if config.api_key and hmac.compare_digest(token, config.api_key):
+            return None
+        if config.access_key and config.secret_key and token.count(".") == 2:
+            return self._check_jwt(token)
+        if config.api_key or config.access_key:
+            return _envelope_error(1002)
+        return None
+
+    def _check_jwt(self, token: str) -> web.Response | None:
+        try:
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != "HS256" or header.get("typ") != "JWT":
+                return _envelope_error(1002, "JWT header must be {alg: HS256, typ: JWT}")
+            claims = jwt.decode(
+                token,
+                self.config.secret_key,
+                algorithms=["HS256"],
+                options={"require": ["iss", "exp", "nbf"]},
+            )
+        except jwt.ExpiredSignatureError:
+            return _envelope_error(1004)
+        except jwt.ImmatureSignatureError:
+            return _envelope_error(1003)
+        except jwt.PyJWTError as exc:
+            return _envelope_error(1002, f"Authorization is invalid: {type(exc).__name__}")
+        if claims.get("iss") != self.config.access_key:
+            return _envelope_error(1000, "Authentication failed: unknown access key (iss)")
+        return None
+
+    # -- the API -------------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request, kind: JobKind, legacy: bool) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _envelope_error(1200, "Invalid request parameters: the body is not JSON")
+        try:
+            checked = rules.check(kind, body, legacy=legacy)
+        except rules.Refused as refused:
+            return _envelope_error(refused.code, refused.message)
+        if UNSAFE in str(checked.fields.get("prompt", "")):
+            return _envelope_error(1301)
+        external = checked.fields.get("external_task_id")
+        if external and external in self.store.by_external:
+            used = self.store.by_external[external]
+            message = f"Invalid parameter external_task_id: already used by task {used}"
+            return _envelope_error(1201, message)
+        if not self.store.has_room(checked):
+            return _envelope_error(1303)
+        task = self.store.add(checked)
+        if external:
+            self.creates[external] += 1
+        data = {
+            "task_id": task.task_id,
+            "task_status": "submitted",
+            "task_info": {"external_task_id": external} if external else {},
+            "created_at": task.started_ms,
+            "updated_at": task.started_ms,
+        }
+        return _envelope(data)
+
+    def _get(self, request: web.Request, kind: JobKind, gateway: bool) -> web.Response:
+        key = request.match_info["task_id"]
+        by_external = LookupForm.PATH in self.config.lookup_forms
+        task = self.store.find(kind, key, by_external=by_external)
+        if task is None:
+            if gateway:
+                error = {
+                    "code": "task_not_exist",
+                    "message": "task_not_exist",
+                    "type": "comet_api_error",
+                }
+                response = web.json_response({"error": error}, status=400)
+                response.kling_code = "task_not_exist"  # type: ignore[attr-defined]
+                return response
+            return _envelope_error(1203, f"Requested resource does not exist: task {key}")
+        return _envelope(task.to_json(self.store.clock(), _origin(request)))
+
+    def _list(self, request: web.Request, kind: JobKind) -> web.Response:
+        query = request.query
+        external = query.get("external_task_id")
+        now, origin = self.store.clock(), _origin(request)
+        if external is not None and LookupForm.QUERY in self.config.lookup_forms:
+            task = self.store.find(kind, external, by_external=True)
+            found = [] if task is None or task.external_task_id != external else [task]
+            return _envelope([t.to_json(now, origin) for t in found])
+        numbers = []
+        for name, low, high in (("pageNum", 1, 1000), ("pageSize", 1, 500)):
+            text = query.get(name, "1" if name == "pageNum" else "30")
+            if not text.isdigit() or not low <= int(text) <= high:
+                return _envelope_error(1201, f"Invalid parameter {name}: {low} to {high}")
+            numbers.append(int(text))
+        tasks = self.store.page(kind, numbers[0], numbers[1])
+        return _envelope([t.to_json(now, origin) for t in tasks])
+
+    async def _media_route(self, request: web.Request) -> web.StreamResponse:
+        task_id, name = request.match_info["task_id"], request.match_info["name"]
+        self.requests["GET /media/{id}/{name}"] += 1
+        task = self.store.tasks.get(task_id)
+        kind = task.kind if task else None
+
+        async def act(fault: Injected | None) -> web.StreamResponse:
+            now = self.store.clock()
+            finished = task is not None and task.status(now) is TaskStatus.SUCCEED
+            if task is None or not finished or name not in task.media_names():
+                return _html(404)
+            data, content_type = self._render(task_id, name)
+            if fault is Fault.TRUNCATE:
+                return await _truncated(request, data, content_type)
+            return web.Response(body=data, content_type=content_type)
+
+        return await self._serve(request, Op.DOWNLOAD, kind, act, api=False)
+
+    def _render(self, task_id: str, name: str) -> tuple[bytes, str]:
+        key = (task_id, name)
+        if key in self._media:
+            self._media.move_to_end(key)
+            return self._media[key]
+        made = media.render(self.store.tasks[task_id], name, video_encoder=self.config.videos)
+        self._media[key] = made
+        if len(self._media) > 64:
+            self._media.popitem(last=False)
+        return made
+
+
+@web.middleware
+async def _dropping(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A dropped connection is the fault asked for, not an error of the server."""
+    try:
+        return await handler(request)
+    except _Dropped:
+        return web.Response(status=499)  # never sent: the transport is closed
+
+
+def _envelope(data: Any) -> web.Response:
+    body = {"code": 0, "message": "SUCCEED", "request_id": uuid.uuid4().hex, "data": data}
+    response = web.json_response(body)
+    response.kling_code = 0  # type: ignore[attr-defined]
+    return response
+
+
+def _envelope_error(code: int, message: str | None = None) -> web.Response:
+    status, default = CODE_ANSWERS[code]
+    body = {
+        "code": code,
+        "message": message or default,
+        "request_id": uuid.uuid4().hex,
+        "data": None,
+    }
+    response = web.json_response(body, status=status)
+    response.kling_code = code  # type: ignore[attr-defined]
+    return response
+
+
+def _html(status: int) -> web.Response:
+    return web.Response(status=status, text=_HTML.format(status=status), content_type="text/html")
+
+
+def _origin(request: web.Request) -> str:
+    return str(request.url.origin())
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.close()
+    raise _Dropped
+
+
+async def _truncated(request: web.Request, data: bytes, content_type: str) -> web.StreamResponse:
+    """Announce the whole body, send half, drop the connection."""
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = len(data)
+    await response.prepare(request)
+    await response.write(data[: len(data) // 2])
+    _drop(request)
+    return response  # pragma: no cover - _drop raises
+
+
+@asynccontextmanager
+async def running(
+    config: SimulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Simulator]:
+    """A started simulator on a loopback port, closed on exit."""
+    simulator = Simulator(config)
+    await simulator.start(host, port)
+    try:
+        yield simulator
+    finally:
+        await simulator.close()

@@ -1,0 +1,171 @@
+"""The simulator's tasks: their lives over time, the parallel-task slots they hold, their cost.
+
+A task is ``submitted`` for the first quarter of its time, then ``processing``, then ``succeed``
+(or ``failed`` when asked). Time comes from a clock that tests can drive by hand
+(:class:`ManualClock`), so no test waits for a task in real time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbatch.kling import PACK, JobKind, PackType
+from kbatch.simulator.rules import Request
+from kbatch.wire import TaskStatus
+
+#: A prompt containing this makes the task fail; one containing UNSAFE is refused with 1301.
+FAIL = "sim:fail"
+UNSAFE = "sim:unsafe"
+
+
+class ManualClock:
+    """A clock that moves only when told: ``clock.advance(5)``."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class SimTask:
+    task_id: str
+    kind: JobKind
+    request: Request
+    external_task_id: str | None
+    started: float  # clock seconds
+    started_ms: int  # wall-clock milliseconds, as the API reports
+    seconds: float
+    fail_message: str | None
+
+    @property
+    def slots(self) -> int:
+        return self.request.n if PACK[self.kind] is PackType.IMAGE else 1
+
+    def status(self, now: float) -> TaskStatus:
+        age = now - self.started
+        if age >= self.seconds:
+            return TaskStatus.FAILED if self.fail_message else TaskStatus.SUCCEED
+        return TaskStatus.SUBMITTED if age < self.seconds / 4 else TaskStatus.PROCESSING
+
+    def units(self) -> str:
+        """Units charged: nothing for a failed task."""
+        if self.fail_message:
+            return "0"
+        if self.kind is JobKind.IMAGE2VIDEO:
+            per_5s = 3.5 if self.request.fields.get("mode") == "pro" else 1.0
+            return f"{per_5s * int(self.request.fields.get('duration', '5')) / 5:g}"
+        return f"{0.25 * self.request.n:g}"
+
+    def media_names(self) -> list[str]:
+        if self.kind is JobKind.IMAGE2VIDEO:
+            return ["0.mp4"]
+        return [f"{index}.png" for index in range(self.request.n)]
+
+    def to_json(self, now: float, base_url: str) -> dict[str, Any]:
+        status = self.status(now)
+        elapsed = min(now - self.started, self.seconds)
+        out: dict[str, Any] = {
+            "task_id": self.task_id,
+            "task_status": status.value,
+            "task_status_msg": (self.fail_message or "") if status is TaskStatus.FAILED else "",
+            "task_info": (
+                {"external_task_id": self.external_task_id} if self.external_task_id else {}
+            ),
+            "created_at": self.started_ms,
+            "updated_at": self.started_ms + int(max(elapsed, 0) * 1000),
+            "task_result": {},
+        }
+        if status.finished:
+            out["final_unit_deduction"] = self.units()
+        if status is TaskStatus.SUCCEED:
+            urls = [f"{base_url}/media/{self.task_id}/{name}" for name in self.media_names()]
+            if self.kind is JobKind.IMAGE2VIDEO:
+                duration = str(self.request.fields.get("duration", "5"))
+                out["task_result"] = {
+                    "videos": [{"id": f"{self.task_id}-v0", "url": urls[0], "duration": duration}]
+                }
+            else:
+                out["task_result"] = {
+                    "images": [
+                        {"index": index, "url": url, "watermark_url": ""}
+                        for index, url in enumerate(urls)
+                    ]
+                }
+        return out
+
+
+@dataclass
+class TaskStore:
+    """Every task the simulator made, the slots in use, and the external ids taken."""
+
+    clock: Callable[[], float] = time.monotonic
+    task_seconds: float = 3.0
+    parallel_limit: int = 20
+    fail_rate: float = 0.0
+    seed: int | None = None
+    tasks: dict[str, SimTask] = field(default_factory=dict)
+    by_external: dict[str, str] = field(default_factory=dict)
+    _active: dict[str, SimTask] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _random: random.Random = field(init=False)
+    _wall_offset: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._wall_offset = time.time() - self.clock()
+
+    def slots_in_use(self, pack: PackType) -> int:
+        now = self.clock()
+        for task_id in [t for t, task in self._active.items() if task.status(now).finished]:
+            del self._active[task_id]
+        return sum(task.slots for task in self._active.values() if PACK[task.kind] is pack)
+
+    def has_room(self, request: Request) -> bool:
+        needed = request.n if PACK[request.kind] is PackType.IMAGE else 1
+        return self.slots_in_use(PACK[request.kind]) + needed <= self.parallel_limit
+
+    def add(self, request: Request) -> SimTask:
+        now = self.clock()
+        prompt = str(request.fields.get("prompt", ""))
+        fail = None
+        if FAIL in prompt:
+            fail = f"The task failed as asked (the prompt contains {FAIL})"
+        elif self.fail_rate and self._random.random() < self.fail_rate:
+            fail = "The generation failed (simulated at random)"
+        external = request.fields.get("external_task_id")
+        task = SimTask(
+            task_id=f"{860000000000000000 + next(self._ids)}",
+            kind=request.kind,
+            request=request,
+            external_task_id=external,
+            started=now,
+            started_ms=int((now + self._wall_offset) * 1000),
+            seconds=self.task_seconds,
+            fail_message=fail,
+        )
+        self.tasks[task.task_id] = task
+        self._active[task.task_id] = task
+        if external:
+            self.by_external[external] = task.task_id
+        return task
+
+    def find(self, kind: JobKind, key: str, *, by_external: bool) -> SimTask | None:
+        task = self.tasks.get(key)
+        if task is None and by_external:
+            task = self.tasks.get(self.by_external.get(key, ""))
+        return task if task is not None and task.kind is kind else None
+
+    def page(self, kind: JobKind, number: int, size: int) -> list[SimTask]:
+        """One page of a kind's tasks, newest first."""
+        newest_first = (t for t in reversed(self.tasks.values()) if t.kind is kind)
+        return list(itertools.islice(newest_first, (number - 1) * size, number * size))
