@@ -19,8 +19,11 @@ Downloads never carry the Authorization header: result URLs are on other hosts (
 from __future__ import annotations
 
 import enum
+import io
+import json
 import os
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -29,6 +32,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 
 from kbatch import __version__, wire
 from kbatch.errors import (
@@ -114,7 +118,10 @@ class KlingJwt:
         now = int(self.clock())
         claims = {"iss": self.access_key, "exp": now + int(JWT_TTL), "nbf": now - 5}
         headers = {"alg": "HS256", "typ": "JWT"}
-        self._token = jwt.encode(claims, self.secret_key, algorithm="HS256", headers=headers)
+        with warnings.catch_warnings():  # the provider chose the key's length, not the user
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            token = jwt.encode(claims, self.secret_key, algorithm="HS256", headers=headers)
+        self._token = token
         self._expires = now + JWT_TTL
 
     def secrets(self) -> tuple[str, ...]:
@@ -373,9 +380,13 @@ class Client:
     ) -> tuple[wire.Reply, Mapping[str, str]]:
         session = self._open()
         headers = {"Authorization": self._auth.header()}
+        data = None
+        if body is not None:  # a file-like body: aiohttp streams it instead of copying it
+            data = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+            headers["Content-Type"] = "application/json"
         try:
             async with session.request(
-                method, url, json=body, headers=headers, allow_redirects=False
+                method, url, data=data, headers=headers, allow_redirects=False
             ) as response:
                 raw = await response.read()
                 reply = wire.read_reply(response.status, response.content_type, raw)

@@ -1,11 +1,21 @@
-"""Shared helpers: paths to the example files and a writer for throwaway manifests."""
+"""Shared helpers: example files, a writer for throwaway manifests, a simulator on loopback
+with a hand-driven clock and a client pointed at it, and a guard that keeps every test on
+loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+import socket
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from kbatch.client import BearerKey, Client
+from kbatch.images import ImageInput, ImageSource
+from kbatch.kling import PROVIDERS, JobKind, ProviderName
+from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
 
 TESTS = Path(__file__).parent
 EXAMPLES = TESTS / "manifests"
@@ -37,3 +47,82 @@ def ok_png(tmp_path: Path) -> Path:
     target = tmp_path / "ok.png"
     target.write_bytes((IMAGES / "ok.png").read_bytes())
     return target
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "", None}
+
+
+def _is_loopback(host: object) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach beyond 127.0.0.1: a real provider host is refused before any packet."""
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect = socket.socket.connect
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _is_loopback(host):
+            raise OSError(f"tests may only reach loopback, not {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if isinstance(address, tuple) and not _is_loopback(address[0]):
+            raise OSError(f"tests may only reach loopback, not {address[0]!r}")
+        real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The simulator's time, moved by hand: ``clock.advance(10)``."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def sim(clock: ManualClock) -> AsyncIterator[Simulator]:
+    """A simulator on a loopback port whose tasks take 10 s of the manual clock."""
+    async with running(SimulatorConfig(task_seconds=10, clock=clock)) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncIterator[Client]:
+    """A client for the official API, pointed at ``sim``, with a static key."""
+    async with Client(PROVIDERS[ProviderName.KLING], auth=BearerKey(KEY), base_url=sim.url) as c:
+        yield c
+
+
+KEY = "test-key-0123456789"
+
+
+def image(name: str = "ok.png") -> ImageInput:
+    """An image from tests/manifests/images, as a job's request holds it."""
+    return ImageInput(ImageSource.FILE, str(IMAGES / name))
+
+
+#: A small valid request of each kind, with wire types.
+def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
+    base: dict[JobKind, dict[str, Any]] = {
+        JobKind.IMAGE_EXPAND: {
+            "image": image(),
+            "up_expansion_ratio": 0.25,
+            "down_expansion_ratio": 0.25,
+            "left_expansion_ratio": 0.25,
+            "right_expansion_ratio": 0.25,
+        },
+        JobKind.MULTI_IMAGE2IMAGE: {
+            "subject_image_list": [{"subject_image": image()}, {"subject_image": image("ok.jpg")}],
+            "aspect_ratio": "1:1",
+        },
+        JobKind.IMAGE2VIDEO: {"image": image(), "duration": "5"},
+    }
+    return {**base[kind], **fields}

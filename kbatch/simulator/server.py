@@ -18,6 +18,7 @@ import asyncio
 import hmac
 import time
 import uuid
+import warnings
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
@@ -26,6 +27,7 @@ from typing import Any
 
 import jwt
 from aiohttp import web
+from jwt.warnings import InsecureKeyLengthWarning
 
 from kbatch.errors import ConfigError
 from kbatch.kling import ENDPOINTS, Dialect, JobKind, LookupForm
@@ -269,8 +271,10 @@ class Simulator:
             return _envelope_error(1001)
         scheme, _, token = header.partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer":
             return _envelope_error(1000, "Authorization must be 'Bearer <token>'")
+        if not token:
+            return _envelope_error(1001)
         if config.api_key and hmac.compare_digest(token, config.api_key):
             return None
         if config.access_key and config.secret_key and token.count(".") == 2:
@@ -284,12 +288,14 @@ class Simulator:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != "HS256" or header.get("typ") != "JWT":
                 return _envelope_error(1002, "JWT header must be {alg: HS256, typ: JWT}")
-            claims = jwt.decode(
-                token,
-                self.config.secret_key,
-                algorithms=["HS256"],
-                options={"require": ["iss", "exp", "nbf"]},
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+                claims = jwt.decode(
+                    token,
+                    self.config.secret_key,
+                    algorithms=["HS256"],
+                    options={"require": ["iss", "exp", "nbf"]},
+                )
         except jwt.ExpiredSignatureError:
             return _envelope_error(1004)
         except jwt.ImmatureSignatureError:
