@@ -235,7 +235,11 @@ def _describe_any_of(error: ValidationError, path: tuple[str | int, ...]) -> lis
     }
     if not groups:
         return [(path, f"{show(error.instance)} is not allowed here", False)]
-    enums = [errs for errs in groups.values() if len(errs) == 1 and errs[0].validator == "enum"]
+    enums = [
+        errs
+        for errs in groups.values()
+        if len(errs) == 1 and errs[0].validator == "enum" and not errs[0].relative_path
+    ]
     if len(enums) == len(groups) and len(groups) > 1:
         allowed: dict[str, None] = {}
         for errs in enums:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from kbatch.errors import (
     RunFatal,
     TaskNotFound,
 )
+from kbatch.images import ImageInput, ImageSource
 from kbatch.kling import PROVIDERS, Dialect, JobKind, LookupForm, Provider, ProviderName
 from kbatch.manifest import ProviderConfig, load_manifest
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
@@ -502,3 +504,28 @@ async def test_a_download_never_carries_the_key(
 async def test_a_result_that_is_gone_fails_the_job(sim: Simulator, client: Client) -> None:
     with pytest.raises(JobRejected, match="HTTP 404"):
         await fetch(client, f"{sim.url}/media/1/0.png")
+
+
+async def test_a_manifest_s_provider_overrides_reach_the_client() -> None:
+    manifest = load_manifest(REPO / "tests" / "manifests" / "valid" / "provider-overrides.yaml")
+    async with connect(manifest.provider, env={"MY_GATEWAY_KEY": KEY}) as client:
+        assert client.url(JobKind.MULTI_IMAGE2IMAGE) == (
+            "http://127.0.0.1:9999/proxy/kling/v1/images/generations"
+        )
+        assert client.endpoint(JobKind.MULTI_IMAGE2IMAGE).wire_name("scene_image") == (
+            "scence_image"
+        )
+
+
+async def test_an_image_near_the_10_mb_limit_goes_through(
+    sim: Simulator, client: Client, tmp_path: Path
+) -> None:
+    side = 1800  # 1800 x 1800 x 3 bytes of noise: a PNG of about 9.7 MB
+    noise = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    path = tmp_path / "noise.png"
+    noise.save(path, compress_level=0)
+    assert 9 * 1024 * 1024 < path.stat().st_size <= 10 * 1024 * 1024
+    kind = JobKind.IMAGE2VIDEO
+    request = request_of(kind, image=ImageInput(ImageSource.FILE, str(path)))
+    await client.create(kind, request, external_task_id="kb-big")
+    assert sim.creates["kb-big"] == 1

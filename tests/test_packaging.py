@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -35,6 +36,21 @@ def test_the_wheel_contains_the_schema_and_py_typed(tmp_path: Path) -> None:
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
     assert "kbatch/py.typed" in names
+    assert {"kbatch/simulator/server.py", "kbatch/simulator/fallback.mp4"} <= names
     assert shipped == (REPO / "schemas" / "manifest.schema.json").read_bytes()
     assert "kbatch = kbatch.cli:main" in scripts
     assert not any(name.startswith(("tests/", "manifests/", "bench/")) for name in names)
+
+
+def test_the_readme_python_examples_run(tmp_path: Path) -> None:
+    """Every ```python block of the README runs as written, from the repository root."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert len(blocks) >= 2
+    for number, block in enumerate(blocks):
+        script = tmp_path / f"example{number}.py"
+        script.write_text(block, encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=120
+        )
+        assert done.returncode == 0, f"README example {number} failed:\n{done.stderr}"
