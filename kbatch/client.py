@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import jwt
@@ -39,6 +39,7 @@ from kbatch.errors import (
     API_ERRORS,
     ApiError,
     ConfigError,
+    JobRejected,
     Outcome,
     OutcomeUnknown,
     RetryLater,
@@ -224,7 +225,8 @@ class Client:
         return endpoint
 
     def url(self, kind: JobKind, *tail: str) -> str:
-        return "/".join([self.base + self.prefix, self.endpoint(kind).route, *tail])
+        quoted = [quote(part, safe="") for part in tail]
+        return "/".join([self.base + self.prefix, self.endpoint(kind).route, *quoted])
 
     async def create(
         self, kind: JobKind, request: Mapping[str, Any], *, external_task_id: str
@@ -292,10 +294,10 @@ class Client:
                 if response.status != 200:
                     raw = await response.content.read(2048)
                     reply = wire.read_reply(response.status, response.content_type, raw)
+                    # A media host is no API: a busy one is retried, any other refusal (an
+                    # expired signed URL, a deleted file) fails the job, never the run.
                     outcome = wire.classify(response.status, None, creating=False)
-                    if outcome is Outcome.NOT_SERVED:
-                        outcome = Outcome.FAIL_JOB
-                    cls = API_ERRORS[outcome]
+                    cls = RetryLater if outcome is Outcome.RETRY else JobRejected
                     raise cls(
                         self._scrub(f"{what}: HTTP {response.status}: {reply.message}"),
                         status=response.status,

@@ -529,3 +529,33 @@ async def test_an_image_near_the_10_mb_limit_goes_through(
     request = request_of(kind, image=ImageInput(ImageSource.FILE, str(path)))
     await client.create(kind, request, external_task_id="kb-big")
     assert sim.creates["kb-big"] == 1
+
+
+async def test_an_expired_result_link_fails_the_job_not_the_run(client: Client) -> None:
+    """A CDN answers 401 or 403 for a signed URL past its date: that is about one file."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["status"]), text="denied")
+
+    app = web.Application()
+    app.router.add_get("/{status}/f.png", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        for status in (401, 403, 410):
+            with pytest.raises(JobRejected, match=f"HTTP {status}"):
+                await fetch(client, f"{base}/{status}/f.png")
+        with pytest.raises(RetryLater, match="HTTP 503"):
+            await fetch(client, f"{base}/503/f.png")
+    finally:
+        await runner.cleanup()
+
+
+async def test_ids_are_quoted_in_paths(sim: Simulator, client: Client) -> None:
+    kind = JobKind.IMAGE2VIDEO
+    assert client.url(kind, "a/b c") == f"{sim.url}/v1/videos/image2video/a%2Fb%20c"
+    await client.create(kind, request_of(kind), external_task_id="kb+1@x=y")
+    found = await client.find(kind, "kb+1@x=y")
+    assert found is not None and found.external_task_id == "kb+1@x=y"

@@ -145,9 +145,7 @@ class Simulator:
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(f"the simulator cannot listen on {host}:{port}: {exc}") from None
-        server = site._server
-        assert server is not None and hasattr(server, "sockets")
-        bound = server.sockets[0].getsockname()
+        bound = self._runner.addresses[0]
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         self.url = f"http://{shown}:{bound[1]}"
         return self.url

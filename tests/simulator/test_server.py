@@ -213,3 +213,10 @@ async def test_the_simulator_command_refuses_an_unknown_fault() -> None:
     _, err = await process.communicate()
     assert process.returncode == 2
     assert b"meteor=0.5" in err and b"rate_limit" in err
+
+
+async def test_tasks_sending_the_same_picture_share_its_bytes(raw: Raw, sim: Simulator) -> None:
+    for _ in range(3):
+        await raw.post("video", VIDEO)
+    pictures = [task.request.pictures["image"].data for task in sim.store.tasks.values()]
+    assert pictures[0] is not None and all(p is pictures[0] for p in pictures)
