@@ -89,10 +89,18 @@ def _check_multi(request: dict[str, Any], provider: kling.Provider) -> list[Prob
     if subjects is None:
         return [((), "missing required field 'subject_image_list'")]
     low, high = provider.subjects
+    problems: list[Problem] = []
     if not low <= len(subjects) <= high:
         message = f"has {len(subjects)} subject images; {provider.name} takes {low} to {high}"
-        return [(("subject_image_list",), message)]
-    return []
+        problems.append((("subject_image_list",), message))
+    model = request.get("model_name", kling.LEGACY_MULTI_MODELS[0])
+    if provider.dialect is kling.Dialect.LEGACY and model not in kling.LEGACY_MULTI_MODELS:
+        message = (
+            f"{show(model)} is not served by the legacy multi-image route (provider.dialect: "
+            f"legacy), which takes only {', '.join(kling.LEGACY_MULTI_MODELS)}"
+        )
+        problems.append((("model_name",), message))
+    return problems
 
 
 def _check_video(request: dict[str, Any]) -> list[Problem]:

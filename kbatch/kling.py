@@ -124,6 +124,10 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
 )
 
 
+#: The legacy multi-image route documents only this model.
+LEGACY_MULTI_MODELS = ("kling-v2",)
+
+
 class LookupForm(enum.StrEnum):
     """Ways to find a task by its external task id; which one a provider honours is unverified."""
 

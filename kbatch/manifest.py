@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,9 @@ class ProviderConfig:
 
     @property
     def spec(self) -> kling.Provider:
-        return kling.PROVIDERS[self.name]
+        """The catalogue's provider, with this manifest's dialect."""
+        spec = kling.PROVIDERS[self.name]
+        return replace(spec, dialect=self.dialect) if self.dialect else spec
 
 
 @dataclass(frozen=True, slots=True)
