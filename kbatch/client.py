@@ -34,7 +34,7 @@ import aiohttp
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
-from kbatch import __version__, wire
+from kbatch import __version__, images, wire
 from kbatch.errors import (
     API_ERRORS,
     ApiError,
@@ -192,7 +192,7 @@ class Client:
         self._routes = dict(routes or {})
         self._auth = auth
         self._timeouts = timeouts
-        self._encode = encode
+        self._encode = encode or images.encode
         self._session: aiohttp.ClientSession | None = None
         #: The lookup form that last answered, per kind: tried first next time.
         self.lookup: dict[JobKind, LookupForm] = {}
@@ -233,11 +233,7 @@ class Client:
     ) -> Task:
         """Submit one task. OutcomeUnknown when it may have been created but no answer came."""
         body = wire.build_body(
-            kind,
-            request,
-            self.endpoint(kind),
-            external_task_id=external_task_id,
-            **({"encode": self._encode} if self._encode else {}),
+            request, self.endpoint(kind), external_task_id=external_task_id, encode=self._encode
         )
         data = await self._call("POST", self.url(kind), f"create {kind}", body=body)
         task = self._task(data, f"create {kind}", creating=True)

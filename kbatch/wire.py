@@ -2,7 +2,7 @@
 
 ::
 
-    body = build_body(job.kind, job.request, endpoint, external_task_id="kb-...")
+    body = build_body(job.request, endpoint, external_task_id="kb-...")
     reply = read_reply(status, content_type, raw_bytes)     # the envelope, or a gateway error
     outcome = classify(reply.status, reply.code, creating=True)
     task = parse_task(reply.data)                            # Task(task_id, status, media, ...)
@@ -26,7 +26,7 @@ from typing import Any
 from kbatch import images
 from kbatch.errors import Outcome
 from kbatch.images import ImageInput
-from kbatch.kling import Endpoint, JobKind
+from kbatch.kling import Endpoint
 
 
 class TaskStatus(enum.StrEnum):
@@ -162,7 +162,6 @@ def _parse_media(result: Any) -> tuple[Media, ...]:
 
 
 def build_body(
-    kind: JobKind,
     request: Mapping[str, Any],
     endpoint: Endpoint,
     *,
@@ -171,7 +170,6 @@ def build_body(
 ) -> dict[str, Any]:
     """The JSON body of a create: images as URLs or raw base64, fields as the endpoint spells
     them, and the external task id that lets a lost answer be looked up."""
-    del kind  # the request already holds exactly this kind's fields, with wire types
     body = {endpoint.wire_name(name): _encoded(value, encode) for name, value in request.items()}
     body["external_task_id"] = external_task_id
     return body

@@ -192,7 +192,6 @@ def test_what_is_not_a_task_is_refused(obj: object) -> None:
 
 def test_local_images_go_out_as_raw_base64() -> None:
     body = build_body(
-        JobKind.IMAGE2VIDEO,
         request_of(JobKind.IMAGE2VIDEO),
         ENDPOINTS[JobKind.IMAGE2VIDEO, Dialect.OFFICIAL],
         external_task_id="kb-1",
@@ -204,7 +203,6 @@ def test_local_images_go_out_as_raw_base64() -> None:
 
 def test_nested_images_are_encoded_too() -> None:
     body = build_body(
-        JobKind.MULTI_IMAGE2IMAGE,
         request_of(JobKind.MULTI_IMAGE2IMAGE, scene_image=image()),
         ENDPOINTS[JobKind.MULTI_IMAGE2IMAGE, Dialect.OFFICIAL],
         external_task_id="kb-2",
@@ -216,7 +214,6 @@ def test_nested_images_are_encoded_too() -> None:
 
 def test_the_legacy_dialect_misspells_the_scene_field() -> None:
     body = build_body(
-        JobKind.MULTI_IMAGE2IMAGE,
         request_of(JobKind.MULTI_IMAGE2IMAGE, scene_image=image()),
         ENDPOINTS[JobKind.MULTI_IMAGE2IMAGE, Dialect.LEGACY],
         external_task_id="kb-3",
