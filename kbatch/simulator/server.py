@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import time
 import uuid
 import warnings
@@ -224,7 +225,7 @@ class Simulator:
         response: web.StreamResponse,
         fault: Injected | None,
     ) -> web.StreamResponse:
-        code = getattr(response, "kling_code", None)
+        code = response.code if isinstance(response, _Answer) else None
         self.log.append(
             Exchange(request.method, request.path, op, kind, response.status, code, fault)
         )
@@ -245,7 +246,7 @@ class Simulator:
         return None
 
     def _coded(self, fault: Injected | None) -> web.Response | None:
-        code = fault if isinstance(fault, int) else _FAULT_CODES.get(fault)  # type: ignore[arg-type]
+        code = fault if fault is None or isinstance(fault, int) else _FAULT_CODES.get(fault)
         if code is None:
             return None
         response = _envelope_error(code)
@@ -347,9 +348,7 @@ class Simulator:
                     "message": "task_not_exist",
                     "type": "comet_api_error",
                 }
-                response = web.json_response({"error": error}, status=400)
-                response.kling_code = "task_not_exist"  # type: ignore[attr-defined]
-                return response
+                return _Answer({"error": error}, status=400, code="task_not_exist")
             return _envelope_error(1203, f"Requested resource does not exist: task {key}")
         return _envelope(task.to_json(self.store.clock(), _origin(request)))
 
@@ -411,11 +410,17 @@ async def _dropping(
         return web.Response(status=499)  # never sent: the transport is closed
 
 
+class _Answer(web.Response):
+    """A JSON answer that keeps its Kling code for the request log."""
+
+    def __init__(self, body: Any, *, status: int, code: int | str) -> None:
+        super().__init__(text=json.dumps(body), status=status, content_type="application/json")
+        self.code = code
+
+
 def _envelope(data: Any) -> web.Response:
     body = {"code": 0, "message": "SUCCEED", "request_id": uuid.uuid4().hex, "data": data}
-    response = web.json_response(body)
-    response.kling_code = 0  # type: ignore[attr-defined]
-    return response
+    return _Answer(body, status=200, code=0)
 
 
 def _envelope_error(code: int, message: str | None = None) -> web.Response:
@@ -426,9 +431,7 @@ def _envelope_error(code: int, message: str | None = None) -> web.Response:
         "request_id": uuid.uuid4().hex,
         "data": None,
     }
-    response = web.json_response(body, status=status)
-    response.kling_code = code  # type: ignore[attr-defined]
-    return response
+    return _Answer(body, status=status, code=code)
 
 
 def _html(status: int) -> web.Response:
