@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image, ImageFilter, ImageOps
 
 from kbatch.kling import JobKind
-from kbatch.simulator.rules import Picture
+from kbatch.simulator.rules import EXPAND_SIDES, Picture
 from kbatch.simulator.tasks import SimTask
 
 av: Any
@@ -47,7 +47,7 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
             return video(_open(picture), seconds), "video/mp4"
         return fallback_video(), "video/mp4"
     if task.kind is JobKind.IMAGE_EXPAND:
-        ratios = {side: float(fields[f"{side}_expansion_ratio"]) for side in _SIDES}
+        ratios = {side: float(fields[f"{side}_expansion_ratio"]) for side in EXPAND_SIDES}
         image = expanded(_open(pictures["image"]), ratios, index)
     else:
         subjects = [_open(p) for key, p in pictures.items() if key.startswith("subject_image_list")]
@@ -59,9 +59,6 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
             index,
         )
     return _png(image), "image/png"
-
-
-_SIDES = ("up", "down", "left", "right")
 
 
 def _open(picture: Picture | None) -> Image.Image:
