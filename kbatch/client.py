@@ -25,9 +25,9 @@ import os
 import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -48,6 +48,10 @@ from kbatch.errors import (
 from kbatch.images import ImageInput
 from kbatch.kling import ENDPOINTS, Dialect, Endpoint, JobKind, LookupForm, Provider, ProviderName
 from kbatch.wire import Task
+
+if TYPE_CHECKING:
+    from kbatch.manifest import ProviderConfig
+    from kbatch.simulator import SimulatorConfig
 
 #: A JWT lives this long (Kling's documented example) and is signed afresh this early.
 JWT_TTL = 1800.0
@@ -469,34 +473,36 @@ def _describe(exc: BaseException) -> str:
 
 @asynccontextmanager
 async def connect(
-    config: Any,
+    config: ProviderConfig,
     *,
     env: Mapping[str, str] | None = None,
     timeouts: Timeouts = Timeouts(),
-    simulator: Any = None,
+    simulator: SimulatorConfig | None = None,
 ) -> AsyncIterator[Client]:
-    """A client for a manifest's provider (a :class:`~kbatch.manifest.ProviderConfig`).
+    """A client for a manifest's provider.
 
     For ``provider: simulator`` the built-in simulator is started in this process on a loopback
-    port (with ``simulator``, a SimulatorConfig, if given) and stopped afterwards.
+    port (with ``simulator`` as its config, if given) and stopped afterwards.
     """
-    provider: Provider = config.spec
+    provider = config.spec
     auth = credentials(provider, os.environ if env is None else env, config.api_key_env)
-    options: dict[str, Any] = {
-        "auth": auth,
-        "prefix": config.prefix,
-        "dialect": config.dialect,
-        "routes": config.routes,
-        "timeouts": timeouts,
-    }
-    if provider.name is ProviderName.SIMULATOR and not config.base_url:
-        from kbatch.simulator import running
+    async with AsyncExitStack() as stack:
+        base_url = config.base_url
+        if provider.name is ProviderName.SIMULATOR and not base_url:
+            # Imported here: the simulator (aiohttp.web, PyAV) loads only when it is used.
+            from kbatch.simulator import running
 
-        async with running(simulator) as sim, Client(provider, base_url=sim.url, **options) as c:
-            yield c
-        return
-    async with Client(provider, base_url=config.base_url, **options) as client:
-        yield client
+            base_url = (await stack.enter_async_context(running(simulator))).url
+        client = Client(
+            provider,
+            auth=auth,
+            base_url=base_url,
+            prefix=config.prefix,
+            dialect=config.dialect,
+            routes=config.routes,
+            timeouts=timeouts,
+        )
+        yield await stack.enter_async_context(client)
 
 
 __all__ = [
