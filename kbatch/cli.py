@@ -1,25 +1,30 @@
 """The ``kbatch`` command: a thin click shell over the library.
 
 It parses options, calls the library, prints, and returns the exit codes of DESIGN.md: 0 for
-success, 2 for invalid input. Bad input is reported, never raised; anything else is a bug and
-shows its traceback.
+success, 1 when some jobs failed, 2 for invalid input, 3 when another run holds the state, 130 when
+interrupted. Bad input is reported, never raised; anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from kbatch import __version__
-from kbatch.errors import KbatchError
+from kbatch.errors import KbatchError, ManifestError
 from kbatch.jobs import Job
 from kbatch.kling import JobKind
 from kbatch.manifest import Validation, validate
+from kbatch.state import JobState
+
+if TYPE_CHECKING:
+    from kbatch.run import Preview
 
 EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,6 +126,158 @@ def plan_command(manifest: Path, keep: int) -> None:
             click.echo(
                 f"  {job.id:<{width}}  {job.kind.value:<18} {job.slots:>2}  {_describe(job)}"
             )
+
+
+def _fail(exc: KbatchError) -> NoReturn:
+    """Print a KbatchError as ``Kind: message`` (every issue, for a manifest) and exit."""
+    if isinstance(exc, ManifestError):
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        count = len(exc.issues)
+        click.echo(f"ManifestError: {count} problem{'s' if count != 1 else ''}", err=True)
+    else:
+        click.echo(f"{type(exc).__name__}: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@cli.command("run")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--max-in-flight", type=click.IntRange(1, 1000), help="Override limits.max_in_flight."
+)
+@click.option(
+    "--budget", type=click.FloatRange(min=0), help="Override limits.budget_units (units)."
+)
+@click.option(
+    "--only", multiple=True, metavar="GLOB", help="Submit only jobs whose id matches (repeatable)."
+)
+@click.option("--retry-failed", is_flag=True, help="Give failed jobs new attempts.")
+@click.option("--dry-run", is_flag=True, help="Show what would run; send and write nothing.")
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="State file (default: state.sqlite3 in the output folder).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event, as text or JSON.",
+)
+@click.option("--no-progress", is_flag=True, help="No live progress display; log lines only.")
+def run_command(
+    manifest: Path,
+    max_in_flight: int | None,
+    budget: float | None,
+    only: tuple[str, ...],
+    retry_failed: bool,
+    dry_run: bool,
+    state_file: Path | None,
+    log_format: str,
+    no_progress: bool,
+) -> None:
+    """Validate, then submit, poll and download every job; resume where the last run stopped.
+
+    Jobs already done are not sent again; tasks a killed run left at the provider are
+    looked up and followed, never paid for twice. Exit 0 when every job is done, 1 when
+    some failed or wait for another run, 2 for an invalid manifest, 3 when another run
+    holds the state file, 130 when interrupted (the state is saved).
+
+    \b
+    Example:
+      kbatch run manifests/demo.yaml
+      kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json
+    """
+    import asyncio
+
+    from kbatch.engine import RunOptions
+    from kbatch.log import FORMATS
+    from kbatch.run import execute, prepare, preview
+
+    options = RunOptions(
+        max_in_flight=max_in_flight,
+        budget=budget,
+        only=only,
+        retry_failed=retry_failed,
+        state_path=state_file,
+    )
+    try:
+        if dry_run:
+            _print_preview(manifest, preview(manifest, options))
+            return
+        plan = prepare(manifest, options)
+    except KbatchError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    formatter = FORMATS[log_format]
+    try:
+        result = asyncio.run(
+            execute(plan, on_event=lambda e: click.echo(formatter(e)), handle_signals=True)
+        )
+    except KbatchError as exc:
+        _fail(exc)
+    finally:
+        plan.close()
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items() if n)
+    click.echo(f"{manifest}: {counts}; {result.units:g} units spent in all")
+    if result.message:
+        click.echo(result.message, err=True)
+    if result.counts[JobState.FAILED]:
+        click.echo(f"retry the failed jobs with: kbatch run {manifest} --retry-failed", err=True)
+    sys.exit(result.exit_code)
+
+
+def _print_preview(manifest: Path, preview: Preview) -> None:
+    click.echo(f"{manifest}: {preview.total} jobs ({preview.new} new, {preview.edited} edited)")
+    click.echo(f"  would submit:        {preview.submit}")
+    click.echo(f"  would follow:        {preview.follow} (at the provider from a previous run)")
+    click.echo(f"  would download:      {preview.download}")
+    click.echo(f"  done already:        {preview.done}")
+    click.echo(f"  failed (see --retry-failed): {preview.failed}")
+    click.echo("dry run: nothing was sent or written")
+
+
+@cli.command("status")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="State file (default: state.sqlite3 in the output folder).",
+)
+def status_command(manifest: Path, state_file: Path | None) -> None:
+    """Show jobs by state, slots in flight and units spent; safe while a run is going.
+
+    \b
+    Example:
+      kbatch status manifests/demo.yaml
+    """
+    from kbatch.manifest import read_settings
+    from kbatch.run import STATE_FILE
+    from kbatch.state import State
+
+    try:
+        settings = read_settings(manifest)
+        path = state_file or settings.output.dir / STATE_FILE
+        with State.read(path) as state:
+            summary = state.summary()
+    except KbatchError as exc:
+        _fail(exc)
+    total = sum(summary.counts.values())
+    counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
+    click.echo(f"{manifest}: {total} jobs: {counts or 'none yet'}")
+    click.echo(f"in flight: {summary.in_flight_slots} slots")
+    click.echo(f"units spent: {summary.units:g}")
+    if summary.holder:
+        click.echo(f"running: {summary.holder}")
+    else:
+        click.echo("running: no")
+    if summary.last_error:
+        job, message = summary.last_error
+        click.echo(f"last error: {job}: {message}")
 
 
 @cli.command("schema")

@@ -167,11 +167,14 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A streamed result: its declared length (None if not said) and its body in chunks."""
+    """A streamed result: its body in chunks, from byte ``offset`` of a file of ``total`` bytes
+    (None when the server did not say). ``length`` is what this answer declares it carries."""
 
     length: int | None
     content_type: str
     chunks: AsyncIterator[bytes]
+    offset: int = 0
+    total: int | None = None
 
 
 class Client:
@@ -281,17 +284,27 @@ class Client:
         return None
 
     @asynccontextmanager
-    async def download(self, url: str) -> AsyncIterator[Download]:
-        """Stream a result file. RetryLater on a lost connection or a truncated body;
-        JobRejected when the file is gone (the provider deletes results after 30 days)."""
+    async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[Download]:
+        """Stream a result file, from byte ``offset`` when the server honours a Range request
+        (``Download.offset`` says where the body starts: 0 when it sent the whole file). RetryLater
+        on a lost connection or a truncated body; JobRejected when the file is gone (the provider
+        deletes results after 30 days)."""
         session = self._open()
         timeout = aiohttp.ClientTimeout(
             total=None, connect=self._timeouts.connect, sock_read=self._timeouts.download_read
         )
         what = f"download {_short(url)}"
+        headers = {"Range": f"bytes={offset}-"} if offset > 0 else {}
         try:
-            async with session.get(url, timeout=timeout, allow_redirects=True) as response:
-                if response.status != 200:
+            async with session.get(
+                url, timeout=timeout, allow_redirects=True, headers=headers
+            ) as response:
+                if response.status == 416 and offset:  # the part is stale: start over
+                    response.release()
+                    async with self.download(url) as whole:
+                        yield whole
+                    return
+                if response.status not in (200, 206):
                     raw = await response.content.read(2048)
                     reply = wire.read_reply(response.status, response.content_type, raw)
                     # A media host is no API: a busy one is retried, any other refusal (an
@@ -302,8 +315,17 @@ class Client:
                         self._scrub(f"{what}: HTTP {response.status}: {reply.message}"),
                         status=response.status,
                     )
+                start, total = 0, response.content_length
+                if response.status == 206:
+                    start, total = _content_range(response.headers.get("Content-Range", ""))
+                    if start != offset:
+                        raise RetryLater(f"{what}: asked for byte {offset}, got byte {start}")
                 yield Download(
-                    response.content_length, response.content_type, self._chunks(response, what)
+                    response.content_length,
+                    response.content_type,
+                    self._chunks(response, what),
+                    offset=start,
+                    total=total,
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryLater(self._scrub(f"{what}: {_describe(exc)}")) from None
@@ -453,6 +475,16 @@ class Client:
             if len(secret) >= 4:
                 text = text.replace(secret, "***")
         return text
+
+
+def _content_range(header: str) -> tuple[int, int | None]:
+    """(first byte, total size or None) from ``bytes 100-199/200``; (-1, None) if unreadable."""
+    unit, _, spec = header.partition(" ")
+    span, _, size = spec.partition("/")
+    first = span.partition("-")[0]
+    if unit != "bytes" or not first.isdigit():
+        return -1, None
+    return int(first), int(size) if size.isdigit() else None
 
 
 def _short(url: str, limit: int = 80) -> str:

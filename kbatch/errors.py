@@ -8,6 +8,8 @@ prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else
     KbatchError                      base; ``exit_code`` tells the CLI what to return
      +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
      +-- ConfigError                 the run cannot start: a credential is missing, a port is taken
+     +-- StateError                  the state file cannot be used (disk full, newer format)
+     |    +-- LockHeld               another run holds the state file's lock (exit code 3)
      +-- ApiError                    a provider call failed; ``outcome`` says what to do about it
           +-- RetryLater             try again later; ``retry_after``: seconds the provider asked
           +-- JobRejected            this job cannot succeed as written: fail it, keep the message
@@ -117,6 +119,19 @@ class ConfigError(KbatchError):
     """The run cannot start as configured (a missing credential, an unusable option)."""
 
     exit_code = 2
+
+
+class StateError(KbatchError):
+    """The state file cannot be used: unreadable, written by a newer kbatch, or the disk is full.
+    Whatever was recorded before stays valid: the next run resumes from it."""
+
+    exit_code = 1
+
+
+class LockHeld(StateError):
+    """Another ``kbatch run`` holds the lock on this state file. The message names the holder."""
+
+    exit_code = 3
 
 
 class ApiError(KbatchError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "Validation",
     "load_manifest",
     "parse_duration",
+    "read_settings",
     "validate",
 ]
 
@@ -182,8 +183,11 @@ class Validation:
         return not self.issues
 
 
-def validate(path: str | Path, *, keep: int = 10) -> Validation:
-    """Check a manifest completely. Never raises for bad input: the issues are in the result."""
+def validate(
+    path: str | Path, *, keep: int = 10, on_job: Callable[[Job], None] | None = None
+) -> Validation:
+    """Check a manifest completely. Never raises for bad input: the issues are in the result.
+    ``on_job`` sees every valid job as it is checked (the run records them in its state)."""
     path = Path(path)
     summary = Summary(keep=keep)
     try:
@@ -195,6 +199,8 @@ def validate(path: str | Path, *, keep: int = 10) -> Validation:
     if context is not None:
         for job in expand(templates, context, log):
             summary.add(job)
+            if on_job is not None:
+                on_job(job)
     return Validation(path, manifest if not len(log) else None, tuple(log.issues()), summary)
 
 
@@ -204,6 +210,18 @@ def load_manifest(path: str | Path) -> Manifest:
     if validation.manifest is None:
         raise ManifestError(validation.issues)
     return validation.manifest
+
+
+def read_settings(path: str | Path) -> Manifest:
+    """A manifest's settings (provider, limits, output) without expanding or checking its jobs:
+    quick, for commands that only need to know where the state and the results are."""
+    path = Path(path)
+    document = load_document(path, str(path))
+    log = IssueLog()
+    manifest, _, _ = _build(path, document, log)
+    if manifest is None:
+        raise ManifestError(log.issues())
+    return manifest
 
 
 _Built = tuple["Manifest | None", list[JobTemplate], Context | None]

@@ -383,7 +383,7 @@ class Simulator:
             data, content_type = self._render(task_id, name)
             if fault is Fault.TRUNCATE:
                 return await _truncated(request, data, content_type)
-            return web.Response(body=data, content_type=content_type)
+            return _ranged(request, data, content_type)
 
         return await self._serve(request, Op.DOWNLOAD, kind, act, api=False)
 
@@ -436,6 +436,21 @@ def _envelope_error(code: int, message: str | None = None) -> web.Response:
 
 def _html(status: int) -> web.Response:
     return web.Response(status=status, text=_HTML.format(status=status), content_type="text/html")
+
+
+def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Response:
+    """The file, or the part a ``Range: bytes=N-`` header asks for (206), as a CDN serves it."""
+    try:
+        ranges = request.http_range
+    except ValueError:
+        ranges = slice(None)
+    start = ranges.start or 0
+    if ranges.start is None or ranges.stop is not None or ranges.step is not None:
+        return web.Response(body=data, content_type=content_type)
+    if start >= len(data):
+        return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+    headers = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
+    return web.Response(status=206, body=data[start:], content_type=content_type, headers=headers)
 
 
 def _origin(request: web.Request) -> str:

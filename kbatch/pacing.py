@@ -1,0 +1,123 @@
+"""How hard the engine pushes: Kling slots per pack, backoff with full jitter, the budget.
+
+::
+
+    slots = Slots(limit=5)
+    await slots.acquire(4)          # an image task with n=4; waits in line for room
+    slots.crowded(4)                # the provider said 1303: lower the target
+    slots.release(4, clean=True)    # a task ended well: the target creeps back up
+
+Kling limits *parallel tasks*, counted in slots (1 per video, ``n`` per image task) per pack type;
+queries take none. :class:`Slots` never lets more than its target be in use, except that one task
+may always run when nothing else does (so a task larger than a lowered target still runs). The
+target starts at ``max_in_flight``, drops to what the provider accepted when it answers 1303, and
+rises by one for each task that ends cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Retry and concurrency settings that are not in the manifest. Seconds."""
+
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    #: Consecutive transient failures of one step (or of all polls) before the run stops with
+    #: "the provider is unavailable", leaving every job where it is for the next run.
+    transient_limit: int = 8
+    #: The least wait after a 1303 (parallel tasks over the account's limit).
+    parallel_wait: float = 1.0
+    downloads: int = 8
+    #: List pages one status round may read per kind before falling back to single gets.
+    list_pages: int = 10
+
+
+def backoff(
+    failures: int, pacing: Pacing, *, retry_after: float | None = None, rng: random.Random
+) -> float:
+    """Exponential backoff with full jitter; never shorter than a Retry-After the provider sent."""
+    ceiling = min(pacing.backoff_cap, pacing.backoff_base * 2 ** max(failures - 1, 0))
+    return max(rng.uniform(0, ceiling), retry_after or 0.0)
+
+
+class Slots:
+    """Slots of one pack type, handed out in the order asked for."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.target = limit
+        self.used = 0
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def fits(self, count: int) -> bool:
+        return self.used == 0 or self.used + count <= self.target
+
+    async def acquire(self, count: int) -> None:
+        if not self._waiting and self.fits(count):
+            self.used += count
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (count, future)
+        self._waiting.append(entry)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(count, clean=False)  # granted as we were cancelled: give it back
+            else:
+                self._waiting.remove(entry)
+                self._wake()
+            raise
+
+    def take(self, count: int) -> None:
+        """Count slots a task already holds at the provider (a resumed run), whatever the target."""
+        self.used += count
+
+    def release(self, count: int, *, clean: bool) -> None:
+        self.used = max(0, self.used - count)
+        if clean and self.target < self.limit:
+            self.target += 1
+        self._wake()
+
+    def crowded(self, count: int) -> None:
+        """The provider refused a task of ``count`` slots with 1303: it holds no more than what is
+        in use besides it."""
+        self.target = max(1, min(self.target, self.used - count))
+
+    def _wake(self) -> None:
+        while self._waiting and self.fits(self._waiting[0][0]):
+            count, future = self._waiting.popleft()
+            if not future.done():
+                self.used += count
+                future.set_result(None)
+
+
+class Budget:
+    """Units: spent (from ``final_unit_deduction``) plus reserved for tasks that may still charge.
+    A job is admitted only if its estimate fits under the limit with both."""
+
+    def __init__(self, limit: float | None, spent: float) -> None:
+        self.limit = limit
+        self.spent = spent
+        self.reserved = 0.0
+
+    def admit(self, estimate: float) -> bool:
+        if self.limit is not None and self.spent + self.reserved + estimate > self.limit + 1e-9:
+            return False
+        self.reserved += estimate
+        return True
+
+    def reserve(self, estimate: float) -> None:
+        """Count a task already at the provider (a resumed run), whatever the limit."""
+        self.reserved += estimate
+
+    def settle(self, estimate: float, units: float) -> None:
+        """A task ended: its reservation becomes what it actually cost."""
+        self.reserved = max(0.0, self.reserved - estimate)
+        self.spent += units

@@ -1,0 +1,181 @@
+"""Status polling for every task in flight, in as few requests as the provider allows.
+
+::
+
+    poller = Poller(client, first=10, longest=60, pacing=Pacing(), on_trouble=engine.trouble)
+    watch = poller.watch(JobKind.IMAGE2VIDEO, "8600...")
+    task = await watch.next()         # the task each time its status changes, until it ends
+
+A task is checked ``first`` seconds after it is watched, then at intervals growing by half each
+time, up to ``longest``. When two or more tasks of a kind are due, one list request (up to 500 tasks
+a page) reports them all, and any other watched task it mentions is updated for free; tasks the
+pages do not show get a single ``get``. A provider whose list route fails is asked by ``get`` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from kbatch import client as client_module
+from kbatch.client import Client
+from kbatch.errors import ApiError, RetryLater, RunFatal, TaskNotFound
+from kbatch.kling import JobKind
+from kbatch.pacing import Pacing, backoff
+from kbatch.wire import Task, TaskStatus
+
+Update = Task | TaskNotFound
+
+
+@dataclass(eq=False)
+class Watch:
+    """One task being followed. ``next()`` gives its next change of status."""
+
+    kind: JobKind
+    task_id: str
+    due: float
+    polls: int = 0
+    status: TaskStatus | None = None
+    updates: asyncio.Queue[Update] = field(default_factory=asyncio.Queue)
+
+    async def next(self) -> Update:
+        return await self.updates.get()
+
+
+class Poller:
+    """Follows watched tasks until each ends. Run :meth:`run` as a task; cancel it to stop."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        first: float,
+        longest: float,
+        pacing: Pacing,
+        on_trouble: Callable[[ApiError], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._first = first
+        self._longest = longest
+        self._pacing = pacing
+        self._on_trouble = on_trouble
+        self._rng = rng or random.Random()
+        self._watches: dict[tuple[JobKind, str], Watch] = {}
+        self._wakeup = asyncio.Event()
+        self._no_list: set[JobKind] = set()
+        self._failures = 0
+        self._gets = asyncio.Semaphore(16)
+        #: Status requests sent, by route form: how much polling costs can be measured.
+        self.requests: dict[str, int] = defaultdict(int)
+
+    def watch(self, kind: JobKind, task_id: str) -> Watch:
+        now = asyncio.get_running_loop().time()
+        watch = Watch(kind, task_id, due=now + self._first)
+        self._watches[kind, task_id] = watch
+        self._wakeup.set()
+        return watch
+
+    def forget(self, watch: Watch) -> None:
+        if self._watches.get((watch.kind, watch.task_id)) is watch:
+            del self._watches[watch.kind, watch.task_id]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._watches:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            now = loop.time()
+            soonest = min(w.due for w in self._watches.values())
+            if soonest > now:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), soonest - now)
+                continue
+            due: dict[JobKind, list[Watch]] = defaultdict(list)
+            for watch in self._watches.values():
+                if watch.due <= now:
+                    due[watch.kind].append(watch)
+            await asyncio.gather(*(self._round(kind, watches) for kind, watches in due.items()))
+
+    async def _round(self, kind: JobKind, due: list[Watch]) -> None:
+        missing = due
+        if len(due) >= 2 and kind not in self._no_list:
+            missing = await self._by_list(kind, due)
+        await asyncio.gather(*(self._get(watch) for watch in missing))
+
+    async def _by_list(self, kind: JobKind, due: list[Watch]) -> list[Watch]:
+        """Read list pages until every due task is seen; return those that were not."""
+        wanted = {w.task_id for w in due}
+        watched = sum(1 for k, _ in self._watches if k is kind)
+        pages = min(self._pacing.list_pages, watched // client_module.PAGE_SIZE + 2)
+        for page in range(1, pages + 1):
+            try:
+                tasks = await self._client.list(kind, page=page)
+            except RetryLater as exc:
+                self._failed(exc, due)
+                return []
+            except RunFatal as exc:
+                self._on_trouble(exc)
+                return []
+            except ApiError:
+                self._no_list.add(kind)  # this provider does not list: single gets from now on
+                break
+            finally:
+                self.requests["list"] += 1
+            self._failures = 0
+            for task in tasks:
+                watch = self._watches.get((kind, task.task_id))
+                if watch is not None:
+                    self._observe(watch, task)
+                    wanted.discard(task.task_id)
+            if not wanted or len(tasks) < client_module.PAGE_SIZE:
+                break
+        return [w for w in due if w.task_id in wanted]
+
+    async def _get(self, watch: Watch) -> None:
+        async with self._gets:
+            if self._watches.get((watch.kind, watch.task_id)) is not watch:
+                return
+            self.requests["get"] += 1
+            try:
+                task = await self._client.get(watch.kind, watch.task_id)
+            except TaskNotFound as exc:
+                self.forget(watch)
+                watch.updates.put_nowait(exc)
+                return
+            except RunFatal as exc:
+                self._on_trouble(exc)
+                return
+            except ApiError as exc:
+                self._failed(exc, [watch])
+                return
+        self._failures = 0
+        self._observe(watch, task)
+
+    def _observe(self, watch: Watch, task: Task) -> None:
+        loop = asyncio.get_running_loop()
+        watch.polls += 1
+        interval = min(self._longest, self._first * 1.5**watch.polls)
+        watch.due = loop.time() + interval
+        if task.status is not watch.status or task.status.finished:
+            watch.status = task.status
+            watch.updates.put_nowait(task)
+        if task.status.finished:
+            self.forget(watch)
+
+    def _failed(self, exc: ApiError, watches: Iterable[Watch]) -> None:
+        """A status request failed: try these again later; tell the engine when it persists."""
+        self._failures += 1
+        delay = backoff(self._failures, self._pacing, retry_after=exc.retry_after, rng=self._rng)
+        now = asyncio.get_running_loop().time()
+        for watch in watches:
+            watch.due = now + max(delay, self._first)
+        if self._failures >= self._pacing.transient_limit:
+            self._on_trouble(exc)

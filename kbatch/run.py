@@ -1,0 +1,257 @@
+"""``kbatch run`` as a library: prepare a manifest's state, run what is left, sum it up.
+
+::
+
+    plan = prepare("manifests/demo.yaml", RunOptions())     # validate, lock, sync the state file
+    try:
+        result = asyncio.run(execute(plan, on_event=print))  # submit, poll, download
+    finally:
+        plan.close()
+    result.exit_code                                         # 0, 1 or 130 (DESIGN.md)
+
+:func:`prepare` checks the manifest, takes the state file's run lock and brings the state in line
+with the manifest: new jobs become ``pending``; an edited job (new fingerprint) starts afresh and
+its old result files are removed; ``--retry-failed`` gives failed jobs new attempts. Jobs no longer
+in the manifest are left in the state untouched. :func:`execute` runs what is left with the
+:class:`~kbatch.engine.Engine`, and sends no request at all (nor starts a simulator) when nothing
+is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kbatch import pricing
+from kbatch.client import connect
+from kbatch.engine import Engine, OnEvent, Plan, RunOptions, StopReason
+from kbatch.errors import ManifestError
+from kbatch.jobs import Job
+from kbatch.kling import JobKind
+from kbatch.manifest import Manifest, validate
+from kbatch.state import JobRow, JobState, State
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+#: The state file's name inside the output folder, unless --state says otherwise.
+STATE_FILE = "state.sqlite3"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    counts: dict[JobState, int]
+    done: int
+    selected: int
+    units: float
+    stop: StopReason | None = None
+    message: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.stop is StopReason.INTERRUPTED:
+            return EXIT_INTERRUPTED
+        return EXIT_OK if self.done == self.selected else EXIT_FAILED
+
+
+def state_path(manifest: Manifest, options: RunOptions) -> Path:
+    return options.state_path or manifest.output.dir / STATE_FILE
+
+
+Seen = dict[str, tuple[str, JobKind, int, float]]  # id -> fingerprint, kind, slots, estimate
+
+
+def _check(path: str | Path) -> tuple[Manifest, Seen]:
+    """Validate the manifest, noting what the state needs of each job."""
+    seen: Seen = {}
+
+    def note(job: Job) -> None:
+        estimate = pricing.estimate(job.kind, job.request)
+        seen[job.id] = (job.fingerprint, job.kind, job.slots, estimate)
+
+    validation = validate(path, keep=0, on_job=note)
+    if validation.manifest is None:
+        raise ManifestError(validation.issues)
+    return validation.manifest, seen
+
+
+def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
+    """Validate the manifest (ManifestError with every problem), take the run lock (LockHeld),
+    and record new, edited and retried jobs in the state file."""
+    options = options or RunOptions()
+    manifest, seen = _check(path)
+    state = State.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
+    try:
+        rows = state.load()
+        changed, reset = _reconcile(rows, seen, options, time.time())
+        for job_id in reset:  # an edited job's old results would mix with its new ones
+            for media in state.media(job_id):
+                if media.path:
+                    (manifest.output.dir / media.path).unlink(missing_ok=True)
+        if changed:
+            state.write_now(changed, delete_media=reset)
+    except BaseException:
+        state.close()
+        raise
+    rows.update((row.id, row) for row in changed)
+    download_wanted = manifest.output.download
+    resumed = [
+        row
+        for row in (rows[i] for i in seen)
+        if row.state.at_provider or (row.state is JobState.SUCCEEDED and download_wanted)
+    ]
+    pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
+    return Plan(manifest, state, options, list(seen), rows, resumed, pending)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a run would do (``kbatch run --dry-run``), found without writing anything."""
+
+    total: int
+    new: int
+    edited: int
+    submit: int
+    follow: int
+    download: int
+    done: int
+    failed: int
+
+
+def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
+    """Validate the manifest and compare it with its state file, if any; write nothing."""
+    options = options or RunOptions()
+    manifest, seen = _check(path)
+    where = state_path(manifest, options)
+    rows: dict[str, JobRow] = {}
+    if where.exists():
+        with State.read(where) as state:
+            rows = state.load()
+    new = sum(1 for job_id in seen if job_id not in rows)
+    changed, reset = _reconcile(rows, seen, options, time.time())
+    rows.update((row.id, row) for row in changed)
+    states = [rows[job_id].state for job_id in seen]
+    download = manifest.output.download
+    return Preview(
+        total=len(seen),
+        new=new,
+        edited=len(reset),
+        submit=sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i)),
+        follow=sum(1 for state in states if state.at_provider),
+        download=sum(1 for state in states if state is JobState.SUCCEEDED and download),
+        done=sum(1 for state in states if _done(state, download)),
+        failed=sum(1 for state in states if state is JobState.FAILED),
+    )
+
+
+def _done(state: JobState, download: bool) -> bool:
+    return state is JobState.DOWNLOADED or (state is JobState.SUCCEEDED and not download)
+
+
+def _reconcile(
+    rows: Mapping[str, JobRow], seen: Seen, options: RunOptions, now: float
+) -> tuple[list[JobRow], list[str]]:
+    """The rows to write so the state matches the manifest, and the ids of edited jobs."""
+    changed: list[JobRow] = []
+    reset: list[str] = []
+    for job_id, (fingerprint, kind, slots, estimate) in seen.items():
+        row = rows.get(job_id)
+        if row is None:
+            row = JobRow(job_id, kind, fingerprint, slots=slots, estimate=estimate)
+            row = replace(row, created_at=now, updated_at=now)
+        elif row.fingerprint != fingerprint:  # edited: a new job under the same id
+            reset.append(job_id)
+            row = JobRow(
+                job_id,
+                kind,
+                fingerprint,
+                slots=slots,
+                estimate=estimate,
+                units=row.units,
+                created_at=row.created_at,
+                updated_at=now,
+            )
+        elif row.state is JobState.FAILED and options.retry_failed and options.selects(job_id):
+            row = replace(
+                row,
+                state=JobState.PENDING,
+                failures=0,
+                error_reason=None,
+                error_code=None,
+                error_message=None,
+                updated_at=now,
+            )
+        else:
+            continue
+        changed.append(row)
+    return changed, reset
+
+
+def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunResult:
+    rows = plan.state.load()
+    counts = dict.fromkeys(JobState, 0)
+    done = selected = 0
+    download_wanted = plan.manifest.output.download
+    for job_id in plan.ids:
+        row = rows[job_id]
+        counts[row.state] += 1
+        if plan.options.selects(job_id):
+            selected += 1
+            done += _done(row.state, download_wanted)
+    return RunResult(counts, done, selected, plan.state.units(), stop, message)
+
+
+async def execute(
+    plan: Plan,
+    *,
+    on_event: OnEvent = lambda event: None,
+    env: Mapping[str, str] | None = None,
+    simulator: Any = None,
+    handle_signals: bool = False,
+) -> RunResult:
+    """Run a prepared plan; sends no request (and starts no simulator) when nothing is left."""
+    if plan.idle:
+        return summarize(plan, None, None)
+    async with connect(
+        plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
+    ) as client:
+        engine = Engine(plan, client, on_event)
+        with _signals(engine, enabled=handle_signals):
+            await engine.run()
+    return summarize(plan, engine.stop, engine.stop_message or engine.notice)
+
+
+@contextlib.contextmanager
+def _signals(engine: Engine, *, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, engine.interrupt)
+    try:
+        yield
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "STATE_FILE",
+    "Preview",
+    "RunResult",
+    "execute",
+    "prepare",
+    "preview",
+    "state_path",
+    "summarize",
+]
