@@ -235,13 +235,10 @@ class Engine:
                 yield job
 
     async def _admit(self, row: JobRow) -> _Hold | None:
-        """Reserve budget and slots for a job about to be submitted; None if it must wait for
-        another run (budget, a stopped pack, a route not served)."""
+        """Reserve budget and slots for a job about to be submitted; None if it is not to be
+        submitted now (the run stops, its pack is exhausted, the budget, a route not served)."""
         pack = PACK[row.kind]
-        if pack in self._halted_packs:
-            return None
-        if row.kind in self._not_served:
-            await self._fail(row, _Hold(), "not_served", self._not_served[row.kind], None)
+        if not await self._may_submit(row):
             return None
         if not self.budget.admit(row.estimate):
             self._held_by_budget += 1
@@ -249,14 +246,20 @@ class Engine:
         hold = _Hold(0, row.estimate)
         try:
             await self.slots[pack].acquire(row.slots)
-        except BaseException:
-            self.budget.settle(row.estimate, 0.0)
-            raise
-        hold.slots = row.slots
-        if self.stop is not None or pack in self._halted_packs:
+        finally:
+            hold.slots = row.slots
+        if not await self._may_submit(row):  # things changed while it waited for a slot
             self._release(row, hold, clean=False)
             return None
         return hold
+
+    async def _may_submit(self, row: JobRow) -> bool:
+        if self.stop is not None or PACK[row.kind] in self._halted_packs:
+            return False
+        if row.kind in self._not_served:
+            await self._fail(row, _Hold(), "not_served", self._not_served[row.kind], None)
+            return False
+        return True
 
     def _spawn(self, row: JobRow, job: Job | None, hold: _Hold) -> None:
         self._active.add(row.id)

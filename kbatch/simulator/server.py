@@ -129,6 +129,9 @@ class Simulator:
         self.creates: Counter[str] = Counter()
         #: Requests per "METHOD route", the route with ``{id}`` for a task id.
         self.requests: Counter[str] = Counter()
+        #: Called with each API or media request's op as it arrives, before it is answered:
+        #: tests use it to kill a client at an exact moment.
+        self.arrivals: list[Callable[[Op], None]] = []
         self.url = ""
         self._media: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
         self._closing = asyncio.Event()
@@ -204,6 +207,8 @@ class Simulator:
         *,
         api: bool,
     ) -> web.StreamResponse:
+        for hook in self.arrivals:
+            hook(op)
         fault = self.faults.draw(op, kind)
         try:
             early = await self._before(request, fault)
@@ -445,7 +450,7 @@ def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Respons
     except ValueError:
         ranges = slice(None)
     start = ranges.start or 0
-    if ranges.start is None or ranges.stop is not None or ranges.step is not None:
+    if ranges.start is None or ranges.start < 0 or ranges.stop is not None:
         return web.Response(body=data, content_type=content_type)
     if start >= len(data):
         return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})

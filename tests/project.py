@@ -1,0 +1,129 @@
+"""A throwaway project for run tests: a manifest pointed at a simulator on loopback, its
+pictures, and helpers to run it and look at what it left (state rows, files, events)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbatch.engine import Event, RunOptions
+from kbatch.pacing import Pacing
+from kbatch.run import RunResult, execute, prepare
+from kbatch.simulator import Simulator
+from kbatch.state import JobRow, State
+
+IMAGES = Path(__file__).parent / "manifests" / "images"
+
+#: Backoffs short enough for tests, a low bound so that an outage stops the run quickly.
+FAST = Pacing(backoff_base=0.01, backoff_cap=0.05, parallel_wait=0.01, transient_limit=3)
+
+LIMITS = {
+    "max_in_flight": 4,
+    "submit_per_minute": 60000,
+    "poll_interval": "10ms",
+    "poll_max": "40ms",
+    "task_timeout": "60s",
+    "max_attempts": 2,
+}
+
+
+def video(job_id: str, prompt: str = "a cat yawns", **fields: Any) -> dict[str, Any]:
+    return {"id": job_id, "kind": "image2video", "image": "ok.png", "prompt": prompt, **fields}
+
+
+def expand(job_id: str, n: int = 1) -> dict[str, Any]:
+    sides = {f"{side}_expansion_ratio": 0.2 for side in ("up", "down", "left", "right")}
+    return {"id": job_id, "kind": "image_expand", "image": "ok.png", "n": n, **sides}
+
+
+def multi(job_id: str) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "kind": "multi_image2image",
+        "subject_image_list": ["ok.png", "ok.jpg"],
+        "aspect_ratio": "1:1",
+    }
+
+
+@dataclass
+class Project:
+    root: Path
+    sim: Simulator
+    jobs: list[dict[str, Any]]
+    limits: dict[str, Any] = field(default_factory=lambda: dict(LIMITS))
+    events: list[Event] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in ("ok.png", "ok.jpg"):
+            (self.root / name).write_bytes((IMAGES / name).read_bytes())
+        self.save()
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.yaml"
+
+    @property
+    def out(self) -> Path:
+        return self.root / "out" / "t"
+
+    @property
+    def state_file(self) -> Path:
+        return self.out / "state.sqlite3"
+
+    def save(self) -> None:
+        import yaml
+
+        data = {
+            "version": 1,
+            "name": "t",
+            "provider": {"name": "simulator", "base_url": self.sim.url},
+            "limits": self.limits,
+            "jobs": self.jobs,
+        }
+        self.manifest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    async def run(self, **options: Any) -> RunResult:
+        options.setdefault("pacing", FAST)
+        plan = prepare(self.manifest, RunOptions(**options))
+        try:
+            return await execute(plan, on_event=self.events.append)
+        finally:
+            plan.close()
+
+    def rows(self) -> dict[str, JobRow]:
+        with State.read(self.state_file) as state:
+            return state.load()
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.state_file) as db:
+            return db.execute(sql).fetchall()
+
+    def named(self, name: str) -> list[Event]:
+        return [event for event in self.events if event.name == name]
+
+    def check_files(self) -> int:
+        """Every recorded result file exists with the bytes the simulator served; their count."""
+        count = 0
+        for job_id, path, size, sha in self.query("SELECT job_id, path, size, sha256 FROM media"):
+            data = (self.out / path).read_bytes()
+            assert len(data) == size, (job_id, path)
+            assert hashlib.sha256(data).hexdigest() == sha, (job_id, path)
+            task_id, name = path_parts(self, job_id, path)
+            served, _ = self.sim._render(task_id, name)
+            assert data == served, (job_id, path)
+            count += 1
+        return count
+
+
+def path_parts(project: Project, job_id: str, path: str) -> tuple[str, str]:
+    """The simulator's task id and media name behind a saved result file."""
+    (task_id,) = project.query(f"SELECT task_id FROM jobs WHERE id = '{job_id}'")[0]
+    return task_id, Path(path).name
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip()

@@ -1,0 +1,312 @@
+"""The engine against the simulator over loopback: every transition, exactly-once creates,
+resume, the stops (fatal, budget, unavailable), 1303 adaptation and polling by list."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kbatch.kling import JobKind
+from kbatch.run import EXIT_FAILED, EXIT_OK
+from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
+from kbatch.simulator.tasks import FAIL
+from kbatch.state import JobState
+from tests.project import Project, expand, multi, video
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[Simulator]:
+    """A simulator whose tasks take 50 ms of real time."""
+    async with running(SimulatorConfig(task_seconds=0.05, seed=1)) as simulator:
+        yield simulator
+
+
+async def test_every_kind_runs_to_downloaded_files_with_the_served_bytes(
+    tmp_path: Path, live: Simulator
+) -> None:
+    project = Project(tmp_path, live, [video("cat"), expand("room", n=2), multi("pair")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    assert {row.state for row in project.rows().values()} == {JobState.DOWNLOADED}
+    assert project.check_files() == 4  # one video, two expanded images, one composed image
+    assert sorted(live.creates.values()) == [1, 1, 1]
+    assert (project.out / "room" / "1.png").is_file()
+    names = [event.name for event in project.events if event.job == "cat"]
+    assert names[0] == "submitted" and names[-2:] == ["succeeded", "downloaded"]
+    assert result.units == pytest.approx(1 + 0.5 + 0.25)
+
+
+async def test_a_finished_manifest_sends_no_request_at_all(tmp_path: Path, live: Simulator) -> None:
+    project = Project(tmp_path, live, [video("a"), video("b", prompt="another")])
+    await project.run()
+    seen = sum(live.requests.values())
+
+    again = await project.run()
+
+    assert again.exit_code == EXIT_OK
+    assert sum(live.requests.values()) == seen
+    assert project.events[-1].name == "downloaded"  # nothing new was logged either
+
+
+async def test_editing_a_job_reruns_only_that_job(tmp_path: Path, live: Simulator) -> None:
+    project = Project(tmp_path, live, [video("a"), video("b", prompt="another")])
+    await project.run()
+    first = project.rows()
+    project.jobs[1] = video("b", prompt="an edited prompt")
+    project.save()
+
+    await project.run()
+
+    rows = project.rows()
+    assert rows["a"].task_id == first["a"].task_id
+    assert rows["b"].fingerprint != first["b"].fingerprint
+    assert rows["b"].task_id != first["b"].task_id
+    assert len(live.creates) == 3  # a, b, and the edited b
+    assert project.check_files() == 2
+
+
+@pytest.mark.parametrize("fault", [Fault.TIMEOUT_AFTER_CREATE, Fault.RESET_AFTER])
+async def test_a_create_whose_answer_is_lost_is_adopted_not_sent_twice(
+    tmp_path: Path, live: Simulator, fault: Fault
+) -> None:
+    live.faults.script(Op.CREATE, fault)
+    project = Project(tmp_path, live, [video("a")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    assert list(live.creates.values()) == [1]
+    assert [e.name for e in project.events][:2] == ["unknown", "adopted"]
+    (attempt,) = project.query("SELECT attempt, task_id FROM attempts")
+    assert attempt[0] == 1 and attempt[1] == project.rows()["a"].task_id
+
+
+async def test_a_create_refused_before_landing_is_sent_again_with_the_same_external_id(
+    tmp_path: Path, live: Simulator
+) -> None:
+    live.faults.script(Op.CREATE, Fault.TIMEOUT)  # 5002: the outcome is unknown, nothing made
+    project = Project(tmp_path, live, [video("a")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    row = project.rows()["a"]
+    assert row.attempt == 1 and list(live.creates) == [row.external_task_id]
+    assert project.named("unknown") and not project.named("adopted")
+
+
+async def test_a_failed_task_is_tried_again_until_max_attempts(
+    tmp_path: Path, live: Simulator
+) -> None:
+    project = Project(tmp_path, live, [video("doomed", prompt=f"{FAIL} please"), video("ok")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_FAILED
+    row = project.rows()["doomed"]
+    assert row.state is JobState.FAILED and row.attempt == 2 and row.failures == 2
+    assert row.error_reason == "provider_failed" and FAIL in (row.error_message or "")
+    assert len(project.named("retry")) == 1
+    assert project.rows()["ok"].state is JobState.DOWNLOADED
+    outcomes = project.query("SELECT outcome FROM attempts WHERE job_id = 'doomed'")
+    assert outcomes == [("failed",), ("failed",)]
+
+    again = await project.run(retry_failed=True)
+
+    assert again.exit_code == EXIT_FAILED
+    assert project.rows()["doomed"].attempt == 4  # two new attempts, new external ids
+    assert len(live.creates) == 5 and set(live.creates.values()) == {1}
+
+
+async def test_a_rejected_job_fails_with_the_providers_message(
+    tmp_path: Path, live: Simulator
+) -> None:
+    live.faults.script(Op.CREATE, 1301)
+    project = Project(tmp_path, live, [video("a")])
+
+    result = await project.run()
+
+    row = project.rows()["a"]
+    assert result.exit_code == EXIT_FAILED
+    assert row.state is JobState.FAILED and row.error_reason == "rejected"
+    assert row.error_code == "1301" and "content security" in (row.error_message or "")
+
+
+async def test_a_fatal_answer_stops_submitting_and_the_next_run_finishes(
+    tmp_path: Path, live: Simulator
+) -> None:
+    live.faults.script(Op.CREATE, 1101)  # arrears
+    project = Project(tmp_path, live, [video(f"v{i}", prompt=f"p{i}") for i in range(4)])
+    project.limits["max_in_flight"] = 1
+    project.save()
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_FAILED
+    assert result.message is not None and "top up the account" in result.message
+    assert result.counts[JobState.PENDING] == 4 and not live.creates
+
+    again = await project.run()
+
+    assert again.exit_code == EXIT_OK and len(live.creates) == 4
+
+
+async def test_an_exhausted_pack_stops_only_its_own_jobs(tmp_path: Path, live: Simulator) -> None:
+    live.faults.script(Op.CREATE, 1102, kind=JobKind.IMAGE_EXPAND)
+    project = Project(tmp_path, live, [expand("e1"), expand("e2"), video("v1"), video("v2", "x")])
+    project.limits["max_in_flight"] = 1
+    project.save()
+
+    result = await project.run()
+
+    rows = project.rows()
+    assert result.exit_code == EXIT_FAILED
+    assert rows["v1"].state is rows["v2"].state is JobState.DOWNLOADED
+    assert rows["e1"].state is rows["e2"].state is JobState.PENDING
+    assert result.message is not None and "image jobs were not submitted" in result.message
+
+
+async def test_a_route_not_served_fails_its_jobs_after_one_request(
+    tmp_path: Path, live: Simulator
+) -> None:
+    live.faults.not_served.add(JobKind.IMAGE_EXPAND)
+    project = Project(tmp_path, live, [expand(f"e{i}") for i in range(5)] + [video("v")])
+    project.limits["max_in_flight"] = 1
+    project.save()
+
+    result = await project.run()
+
+    rows = project.rows()
+    assert result.exit_code == EXIT_FAILED
+    assert live.requests["POST /v1/images/editing/expand"] == 1
+    assert {rows[f"e{i}"].error_reason for i in range(5)} == {"not_served"}
+    assert rows["v"].state is JobState.DOWNLOADED
+
+
+async def test_the_budget_holds_back_jobs_that_could_pass_it(
+    tmp_path: Path, live: Simulator
+) -> None:
+    # kling-v1 std 5 s is estimated at 1 unit: a budget of 2.5 admits two of four.
+    project = Project(tmp_path, live, [video(f"v{i}", prompt=f"p{i}") for i in range(4)])
+    project.limits["budget_units"] = 2.5
+    project.save()
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_FAILED
+    assert result.counts[JobState.DOWNLOADED] == 2 and result.counts[JobState.PENDING] == 2
+    assert result.units <= 2.5
+    assert result.message is not None and "budget" in result.message
+
+    more = await project.run(budget=10)
+
+    assert more.exit_code == EXIT_OK and more.units == pytest.approx(4)
+
+
+async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
+    tmp_path: Path,
+) -> None:
+    config = SimulatorConfig(task_seconds=0.05, parallel_limit=2)
+    async with running(config) as sim:
+        project = Project(tmp_path, sim, [video(f"v{i}", prompt=f"p{i}") for i in range(8)])
+        project.limits["max_in_flight"] = 6
+        project.save()
+
+        result = await project.run()
+
+        refused = [x for x in sim.log if x.code == 1303]
+    assert result.exit_code == EXIT_OK
+    assert refused, "the simulator never answered 1303: the test proves nothing"
+    # After the first refusals the target drops to 2: far fewer 1303s than creates.
+    assert len(refused) < 8
+    assert len(sim.creates) == 8 and set(sim.creates.values()) == {1}
+
+
+async def test_an_unavailable_provider_stops_the_run_without_failing_jobs(
+    tmp_path: Path, live: Simulator
+) -> None:
+    live.faults.script(Op.CREATE, Fault.MAINTENANCE, times=1)  # 503: unknown, look it up
+    live.faults.script(Op.ANY, Fault.SERVER_ERROR, times=50)
+    project = Project(tmp_path, live, [video("a")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_FAILED
+    assert result.message is not None and "run again later" in result.message
+    assert project.rows()["a"].state is JobState.SUBMITTING  # the next run looks it up first
+    live.faults._script.clear()
+
+    again = await project.run()
+
+    assert again.exit_code == EXIT_OK
+    assert set(live.creates.values()) == {1}
+
+
+async def test_a_task_over_its_timeout_fails_and_frees_its_slot(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with running(SimulatorConfig(task_seconds=100, clock=clock)) as sim:
+        project = Project(tmp_path, sim, [video("slow")])
+        project.limits["task_timeout"] = "100ms"
+        project.save()
+
+        result = await project.run()
+
+    row = project.rows()["slow"]
+    assert result.exit_code == EXIT_FAILED
+    assert row.state is JobState.FAILED and row.error_reason == "timeout"
+    assert "task_timeout" in (row.error_message or "")
+
+
+async def test_a_truncated_download_is_resumed_and_kept_only_whole(
+    tmp_path: Path, live: Simulator
+) -> None:
+    live.faults.script(Op.DOWNLOAD, Fault.TRUNCATE)
+    project = Project(tmp_path, live, [video("a")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    assert project.check_files() == 1
+    assert [e for e in live.log if e.op is Op.DOWNLOAD][-1].status == 206  # the rest, by Range
+    assert not list(project.out.glob("a/.*.part"))
+
+
+async def test_many_tasks_in_flight_are_polled_by_list(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with running(SimulatorConfig(task_seconds=10, clock=clock, parallel_limit=50)) as sim:
+        jobs = [video(f"v{i:02}", prompt=f"p{i}") for i in range(30)]
+        project = Project(tmp_path, sim, jobs)
+        project.limits["max_in_flight"] = 30
+        project.save()
+        done = 0
+
+        def finish_after_polls(op: Op) -> None:
+            nonlocal done
+            if op is Op.LIST:
+                done += 1
+                if done == 3:
+                    clock.advance(10)
+
+        sim.arrivals.append(finish_after_polls)
+        result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    lists = sim.requests["GET /v1/videos/image2video"]
+    gets = sim.requests["GET /v1/videos/image2video/{id}"]
+    assert lists >= 3
+    assert gets < 30  # without the list route, every task would be asked for by itself
+
+
+async def test_only_limits_which_jobs_are_submitted(tmp_path: Path, live: Simulator) -> None:
+    project = Project(tmp_path, live, [video("cat-1"), video("cat-2", "x"), video("dog-1", "y")])
+
+    result = await project.run(only=("cat-*",))
+
+    rows = project.rows()
+    assert result.exit_code == EXIT_OK  # every selected job is done
+    assert rows["dog-1"].state is JobState.PENDING
+    assert rows["cat-1"].state is rows["cat-2"].state is JobState.DOWNLOADED

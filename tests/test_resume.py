@@ -1,0 +1,111 @@
+"""A real ``kbatch run`` child process, stopped hard (kill -9) or politely (SIGINT), against a
+simulator in this process: the state it leaves lets the next run finish without paying twice."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kbatch.cli import cli
+from kbatch.run import EXIT_INTERRUPTED, EXIT_OK
+from kbatch.simulator import ManualClock, Op, SimulatorConfig, running
+from kbatch.state import JobState
+from tests.project import Project, expand, multi, video
+
+KILL_CYCLES = 12
+
+
+async def spawn(project: Project, *args: str) -> asyncio.subprocess.Process:
+    with (project.root / "child.log").open("ab") as log:  # the child keeps its own copy
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kbatch",
+            "run",
+            str(project.manifest),
+            "--log-format",
+            "json",
+            *args,
+            stdout=log,
+            stderr=log,
+            cwd=project.root,
+        )
+
+
+async def test_kill_9_at_seeded_moments_never_pays_twice_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(20261121)
+    async with running(SimulatorConfig(task_seconds=0.05, seed=5)) as sim:
+        jobs = [video(f"v{i}", f"prompt {i}") for i in range(5)] + [expand("e1", n=2), multi("m1")]
+        project = Project(tmp_path, sim, jobs)
+        kills = 0
+        for _ in range(KILL_CYCLES):
+            moment = rng.randint(1, 8)  # the n-th request the child sends, whatever it is
+            seen = 0
+            child = await spawn(project)
+
+            def kill_at_moment(
+                op: Op, child: asyncio.subprocess.Process = child, moment: int = moment
+            ) -> None:
+                nonlocal seen, kills
+                seen += 1
+                if seen == moment and child.returncode is None:
+                    child.kill()
+                    kills += 1
+
+            sim.arrivals[:] = [kill_at_moment]
+            code = await child.wait()
+            if code == EXIT_OK:
+                break
+            assert code == -signal.SIGKILL, (project.root / "child.log").read_text()
+        sim.arrivals.clear()
+        final = await project.run()
+
+        assert kills >= 3, "too few kills landed to prove anything"
+        assert final.exit_code == EXIT_OK
+        assert len(sim.creates) == len(jobs) and set(sim.creates.values()) == {1}
+        assert project.check_files() == 8
+        assert not list(project.out.glob("*/.*.part"))
+
+
+async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(
+    tmp_path: Path,
+) -> None:
+    clock = ManualClock()
+    async with running(SimulatorConfig(task_seconds=10, clock=clock)) as sim:
+        project = Project(tmp_path, sim, [video("v1"), video("v2", "b"), video("v3", "c")])
+        polling = asyncio.Event()
+
+        def all_created_and_polled(op: Op) -> None:
+            if op in (Op.GET, Op.LIST) and len(sim.creates) == 3:
+                polling.set()
+
+        sim.arrivals.append(all_created_and_polled)
+        child = await spawn(project)
+        await polling.wait()
+
+        second = await spawn(project)  # the same manifest while the first holds the lock
+        assert await second.wait() == 3
+        log = (project.root / "child.log").read_text()
+        assert f"pid {child.pid}" in log and "LockHeld" in log
+        status = CliRunner().invoke(cli, ["status", str(project.manifest)])
+        assert status.exit_code == 0 and f"running: pid {child.pid}" in status.output
+
+        child.send_signal(signal.SIGINT)
+        assert await child.wait() == EXIT_INTERRUPTED
+        rows = project.rows()
+        assert {row.state for row in rows.values()} <= {JobState.SUBMITTED, JobState.RUNNING}
+        assert all(row.task_id for row in rows.values())
+
+        clock.advance(10)
+        result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    assert len(sim.creates) == 3 and set(sim.creates.values()) == {1}
+    assert not project.named("submitted") and len(project.named("downloaded")) == 3
