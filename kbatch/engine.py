@@ -118,6 +118,7 @@ class _Hold:
 
     slots: int = 0
     units: float = 0.0
+    accepted: bool = False  # the provider took the task: its slots are surely in use there
 
 
 class _Halted(Exception):
@@ -173,9 +174,10 @@ class Engine:
         for row in self.plan.resumed:
             hold = _Hold()
             if row.state.at_provider:
-                self.slots[PACK[row.kind]].take(row.slots)
+                accepted = row.state is not JobState.SUBMITTING
+                self.slots[PACK[row.kind]].take(row.slots, accepted=accepted)
                 self.budget.reserve(row.estimate)
-                hold = _Hold(row.slots, row.estimate)
+                hold = _Hold(row.slots, row.estimate, accepted)
             self._spawn(row, None, hold)
         drive = asyncio.create_task(self._drive())
         halt = asyncio.create_task(self._halt.wait())
@@ -341,7 +343,7 @@ class Engine:
                 slots = self.slots[pack]
                 if exc.code == 1303:
                     alone = slots.used <= hold.slots
-                    slots.crowded(hold.slots)
+                    slots.crowded()
                     self._release(row, hold, clean=False, budget=False)
                     transient = transient + 1 if alone else 0
                     await self._retry_pause(row, exc, transient, self.pacing.parallel_wait)
@@ -362,7 +364,7 @@ class Engine:
                 return await self._fail(row, hold, "not_served", exc.message, exc.code)
             except (JobRejected, TaskNotFound) as exc:
                 return await self._fail(row, hold, "rejected", exc.message, exc.code)
-            return await self._accepted(row, task, adopted=False)
+            return await self._accepted(row, hold, task, adopted=False)
 
     async def _adopt(self, row: JobRow, job: Job | None, hold: _Hold) -> JobRow:
         """A create may have landed: find the task by its external id before sending it again."""
@@ -385,7 +387,7 @@ class Engine:
                 )
                 return await self._fail(row, hold, "unknown_outcome", message, exc.code)
             if found is not None:
-                return await self._accepted(row, found, adopted=True)
+                return await self._accepted(row, hold, found, adopted=True)
             job = job or self._parked.pop(row.id, None)
             if job is None or self.stop is not None:
                 return await self._unsent(row)
@@ -397,7 +399,10 @@ class Engine:
         await self._record(row)
         return row
 
-    async def _accepted(self, row: JobRow, task: Task, *, adopted: bool) -> JobRow:
+    async def _accepted(self, row: JobRow, hold: _Hold, task: Task, *, adopted: bool) -> JobRow:
+        if not hold.accepted:
+            self.slots[PACK[row.kind]].accept(hold.slots)
+            hold.accepted = True
         now = time.time()
         submitted = task.created_at / 1000 if adopted and task.created_at else now
         row = replace(
@@ -596,7 +601,7 @@ class Engine:
 
     async def _retry_pause(self, row: JobRow, exc: ApiError, transient: int, least: float) -> None:
         """Wait before trying again; stop the run when the provider keeps failing."""
-        if transient > self.pacing.transient_limit:
+        if transient >= self.pacing.transient_limit:
             self._stop(
                 StopReason.UNAVAILABLE,
                 f"the provider kept failing ({exc.message}); run again later to finish: "
@@ -610,8 +615,8 @@ class Engine:
 
     def _release(self, row: JobRow, hold: _Hold, *, clean: bool, budget: bool = True) -> None:
         if hold.slots:
-            self.slots[PACK[row.kind]].release(hold.slots, clean=clean)
-            hold.slots = 0
+            self.slots[PACK[row.kind]].release(hold.slots, clean=clean, accepted=hold.accepted)
+            hold.slots, hold.accepted = 0, False
         if budget and hold.units:
             self.budget.settle(hold.units, 0.0)
             hold.units = 0.0

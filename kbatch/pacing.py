@@ -4,19 +4,22 @@
 
     slots = Slots(limit=5)
     await slots.acquire(4)          # an image task with n=4; waits in line for room
-    slots.crowded(4)                # the provider said 1303: lower the target
-    slots.release(4, clean=True)    # a task ended well: the target creeps back up
+    slots.accept(4)                 # the provider took the task
+    slots.crowded()                 # another create got 1303: lower the target to what it took
+    slots.release(4, clean=True, accepted=True)   # ended well: the target creeps back up
 
 Kling limits *parallel tasks*, counted in slots (1 per video, ``n`` per image task) per pack type;
 queries take none. :class:`Slots` never lets more than its target be in use, except that one task
 may always run when nothing else does (so a task larger than a lowered target still runs). The
-target starts at ``max_in_flight``, drops to what the provider accepted when it answers 1303, and
-rises by one for each task that ends cleanly.
+target starts at ``max_in_flight``, drops to the slots of the tasks the provider has accepted when
+it answers 1303, and rises by one each time as many tasks as the target have ended cleanly since:
+it probes for room about once per generation of tasks, not after every task.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import deque
 from dataclasses import dataclass
@@ -53,6 +56,8 @@ class Slots:
         self.limit = limit
         self.target = limit
         self.used = 0
+        self.accepted = 0
+        self._clean = 0  # tasks ended cleanly since the target last changed
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def fits(self, count: int) -> bool:
@@ -71,24 +76,36 @@ class Slots:
             if future.done() and not future.cancelled():
                 self.release(count, clean=False)  # granted as we were cancelled: give it back
             else:
-                self._waiting.remove(entry)
+                with contextlib.suppress(ValueError):  # _wake may have dropped it already
+                    self._waiting.remove(entry)
                 self._wake()
             raise
 
-    def take(self, count: int) -> None:
+    def take(self, count: int, *, accepted: bool) -> None:
         """Count slots a task already holds at the provider (a resumed run), whatever the target."""
         self.used += count
+        if accepted:
+            self.accepted += count
 
-    def release(self, count: int, *, clean: bool) -> None:
+    def accept(self, count: int) -> None:
+        """The provider took a task holding ``count`` of the slots in use."""
+        self.accepted += count
+
+    def release(self, count: int, *, clean: bool, accepted: bool = False) -> None:
         self.used = max(0, self.used - count)
+        if accepted:
+            self.accepted = max(0, self.accepted - count)
         if clean and self.target < self.limit:
-            self.target += 1
+            self._clean += 1
+            if self._clean >= self.target:
+                self.target += 1
+                self._clean = 0
         self._wake()
 
-    def crowded(self, count: int) -> None:
-        """The provider refused a task of ``count`` slots with 1303: it holds no more than what is
-        in use besides it."""
-        self.target = max(1, min(self.target, self.used - count))
+    def crowded(self) -> None:
+        """The provider refused a task with 1303: it has room for no more than it accepted."""
+        self.target = max(1, min(self.target, self.accepted))
+        self._clean = 0
 
     def _wake(self) -> None:
         while self._waiting and self.fits(self._waiting[0][0]):

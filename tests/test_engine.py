@@ -210,9 +210,9 @@ async def test_the_budget_holds_back_jobs_that_could_pass_it(
 async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
     tmp_path: Path,
 ) -> None:
-    config = SimulatorConfig(task_seconds=0.05, parallel_limit=2)
+    config = SimulatorConfig(task_seconds=0.05, parallel_limit=2, videos=False)
     async with running(config) as sim:
-        project = Project(tmp_path, sim, [video(f"v{i}", prompt=f"p{i}") for i in range(8)])
+        project = Project(tmp_path, sim, [video(f"v{i}", prompt=f"p{i}") for i in range(12)])
         project.limits["max_in_flight"] = 6
         project.save()
 
@@ -221,9 +221,10 @@ async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
         refused = [x for x in sim.log if x.code == 1303]
     assert result.exit_code == EXIT_OK
     assert refused, "the simulator never answered 1303: the test proves nothing"
-    # After the first refusals the target drops to 2: far fewer 1303s than creates.
-    assert len(refused) < 8
-    assert len(sim.creates) == 8 and set(sim.creates.values()) == {1}
+    # The first wave finds the limit (4 of 6 refused); after that the target stays near 2 and
+    # probes once per generation. Without the drop, every freed slot would bring 4 refusals.
+    assert len(refused) <= 4 + 12 // 2
+    assert len(sim.creates) == 12 and set(sim.creates.values()) == {1}
 
 
 async def test_an_unavailable_provider_stops_the_run_without_failing_jobs(
@@ -277,7 +278,8 @@ async def test_a_truncated_download_is_resumed_and_kept_only_whole(
 
 async def test_many_tasks_in_flight_are_polled_by_list(tmp_path: Path) -> None:
     clock = ManualClock()
-    async with running(SimulatorConfig(task_seconds=10, clock=clock, parallel_limit=50)) as sim:
+    config = SimulatorConfig(task_seconds=10, clock=clock, parallel_limit=50, videos=False)
+    async with running(config) as sim:
         jobs = [video(f"v{i:02}", prompt=f"p{i}") for i in range(30)]
         project = Project(tmp_path, sim, jobs)
         project.limits["max_in_flight"] = 30

@@ -1,0 +1,115 @@
+"""``kbatch run`` and ``kbatch status`` through click, against a simulator in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kbatch.cli import cli
+from kbatch.simulator import Simulator, SimulatorConfig
+from kbatch.state import State
+from tests.project import Project, video
+
+
+@pytest.fixture
+def threaded() -> Iterator[Simulator]:
+    """A simulator on its own event loop in a thread, so the CLI can run its own loop here."""
+    simulator = Simulator(SimulatorConfig(task_seconds=0.05))
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(simulator.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(simulator.close())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait()
+    yield simulator
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+
+
+@pytest.fixture
+def project(tmp_path: Path, threaded: Simulator) -> Project:
+    return Project(tmp_path, threaded, [video("a"), video("b", prompt="another")])
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_run_prints_a_line_per_event_and_exits_0(project: Project) -> None:
+    code, output = invoke("run", str(project.manifest), "--no-progress")
+    assert code == 0, output
+    assert "submitted   a: task " in output and "downloaded  b: 1 file in " in output
+    assert output.rstrip().endswith("2 downloaded; 2 units spent in all")
+
+
+def test_run_logs_json_lines_for_machines(project: Project) -> None:
+    code, output = invoke("run", str(project.manifest), "--log-format", "json")
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert code == 0
+    assert {e["event"] for e in events} >= {"submitted", "running", "succeeded", "downloaded"}
+    assert all(e["time"].endswith("Z") and "message" in e for e in events)
+
+
+def test_dry_run_says_what_would_run_and_writes_nothing(project: Project) -> None:
+    code, output = invoke("run", str(project.manifest), "--dry-run")
+    assert code == 0
+    assert "would submit:        2" in output and "nothing was sent or written" in output
+    assert not project.state_file.exists() and not project.sim.log
+
+
+def test_a_second_run_is_refused_with_exit_3_naming_the_holder(project: Project) -> None:
+    project.out.mkdir(parents=True)
+    with State.open(project.state_file, manifest_name="t", lock=True):
+        code, output = invoke("run", str(project.manifest))
+        status_code, status = invoke("status", str(project.manifest))
+    assert code == 3 and "LockHeld: another kbatch run (pid " in output
+    assert status_code == 0 and "running: pid " in status
+
+
+def test_status_counts_jobs_by_state_and_units(project: Project) -> None:
+    invoke("run", str(project.manifest))
+    code, output = invoke("status", str(project.manifest))
+    assert code == 0
+    assert "2 jobs: 2 downloaded" in output and "units spent: 2" in output
+    assert "running: no" in output
+
+
+def test_status_before_any_run_says_so(project: Project) -> None:
+    code, output = invoke("status", str(project.manifest))
+    assert code == 1 and "has not been run yet" in output
+
+
+def test_an_invalid_manifest_exits_2_with_located_errors(project: Project) -> None:
+    project.jobs.append({"id": "bad", "kind": "image2video", "image": "ok.png", "duration": 7})
+    project.save()
+    code, output = invoke("run", str(project.manifest))
+    assert code == 2
+    assert "manifest.yaml:" in output and "$.jobs[2].duration" in output
+    assert not project.sim.log
+
+
+def test_missing_credentials_are_named_without_a_request(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nname: t\nprovider: {name: cometapi, base_url: 'http://127.0.0.1:9'}\n"
+        "jobs:\n  - {kind: image2video, image: 'https://127.0.0.1/x.png', prompt: p}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner(env={"COMETAPI_KEY": ""}).invoke(cli, ["run", str(manifest)])
+    assert result.exit_code == 2
+    assert "ConfigError: no credentials for cometapi: set COMETAPI_KEY" in result.output

@@ -1,0 +1,122 @@
+"""The state file: format, durability settings, group commit, the run lock, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kbatch.errors import LockHeld, StateError
+from kbatch.kling import JobKind
+from kbatch.state import JobRow, JobState, MediaRow, State, external_task_id
+
+
+def row(job_id: str, **fields: object) -> JobRow:
+    return replace(JobRow(job_id, JobKind.IMAGE2VIDEO, "f" * 64), **fields)  # type: ignore[arg-type]
+
+
+def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None:
+    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+        assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert state._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert state._db.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
+def test_rows_and_the_salt_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with State.open(path, manifest_name="m") as state:
+        salt = state.salt
+        state.write_now([row("a", state=JobState.SUBMITTING, attempt=1, units=2.5)])
+        state.write_now([MediaRow("a", 0, "video", "http://127.0.0.1/x.mp4", "mp4")])
+    with State.open(path, manifest_name="m") as state:
+        assert state.salt == salt
+        loaded = state.load()["a"]
+        assert loaded.state is JobState.SUBMITTING and loaded.kind is JobKind.IMAGE2VIDEO
+        assert state.units() == 2.5 and state.media("a")[0].url.endswith("x.mp4")
+
+
+def test_external_task_ids_differ_by_attempt_and_by_state_file() -> None:
+    first = external_task_id("salt1", "f" * 64, 1)
+    assert first == external_task_id("salt1", "f" * 64, 1)
+    assert first != external_task_id("salt1", "f" * 64, 2)
+    assert first != external_task_id("salt2", "f" * 64, 1)
+    assert first.startswith("kb-") and len(first) == 35
+
+
+async def test_writes_that_arrive_together_share_one_commit(tmp_path: Path) -> None:
+    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+        await asyncio.gather(*(state.write(row(f"j{i}")) for i in range(200)))
+        assert len(state.load()) == 200
+        assert state.records == 200 and state.commits < 50
+
+
+def test_a_second_run_lock_names_the_holder_and_readers_need_none(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with State.open(path, manifest_name="m", lock=True):
+        with pytest.raises(LockHeld, match=r"another kbatch run \(pid \d+ on .+, since ") as caught:
+            State.open(path, manifest_name="m", lock=True)
+        assert caught.value.exit_code == 3
+        with State.read(path) as reader:
+            assert reader.summary().holder is not None
+    with State.open(path, manifest_name="m", lock=True) as state:  # released on close
+        assert state.summary().holder is not None
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    script = (
+        "import sys; from kbatch.state import State; "
+        f"s = State.open({str(path)!r}, manifest_name='m', lock=True); "
+        "print('locked', flush=True); "
+        "sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert child.stdout is not None and child.stdout.readline() == b"locked\n"
+    with pytest.raises(LockHeld, match=f"pid {child.pid}"):
+        State.open(path, manifest_name="m", lock=True)
+    child.kill()
+    child.wait()
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.close()
+    child.stdout.close()
+    with State.open(path, manifest_name="m", lock=True) as state:
+        assert state.summary().holder is not None  # now ours
+
+
+def test_a_state_file_from_a_newer_kbatch_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StateError, match="newer kbatch"):
+        State.open(path, manifest_name="m")
+
+
+def test_another_manifests_state_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    State.open(path, manifest_name="first").close()
+    with pytest.raises(StateError, match="holds the state of manifest 'first'"):
+        State.open(path, manifest_name="second")
+
+
+def test_reading_a_state_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="has not been run yet"):
+        State.read(tmp_path / "missing.sqlite3")
+
+
+async def test_a_full_disk_fails_the_write_and_keeps_what_was_written(tmp_path: Path) -> None:
+    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+        await state.write(row("kept", state=JobState.SUBMITTED, task_id="t1"))
+        pages = state._db.execute("PRAGMA page_count").fetchone()[0]
+        state._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"
+        big = [row(f"x{i}", error_message="x" * 4000) for i in range(50)]
+        with pytest.raises(StateError, match=r"full.*nothing recorded so far is lost"):
+            await state.write(*big)
+        rows = state.load()
+    assert set(rows) == {"kept"} and rows["kept"].task_id == "t1"
