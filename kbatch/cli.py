@@ -140,6 +140,14 @@ def _fail(exc: KbatchError) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+_state_option = click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="State file (default: state.sqlite3 in the output folder).",
+)
+
+
 @cli.command("run")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option(
@@ -153,12 +161,7 @@ def _fail(exc: KbatchError) -> NoReturn:
 )
 @click.option("--retry-failed", is_flag=True, help="Give failed jobs new attempts.")
 @click.option("--dry-run", is_flag=True, help="Show what would run; send and write nothing.")
-@click.option(
-    "--state",
-    "state_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="State file (default: state.sqlite3 in the output folder).",
-)
+@_state_option
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -219,6 +222,8 @@ def run_command(
         )
     except KbatchError as exc:
         _fail(exc)
+    except KeyboardInterrupt:  # before the run's own handler was in place: nothing was sent
+        sys.exit(EXIT_INTERRUPTED)
     finally:
         plan.close()
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items() if n)
@@ -242,12 +247,7 @@ def _print_preview(manifest: Path, preview: Preview) -> None:
 
 @cli.command("status")
 @click.argument("manifest", type=click.Path(path_type=Path))
-@click.option(
-    "--state",
-    "state_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="State file (default: state.sqlite3 in the output folder).",
-)
+@_state_option
 def status_command(manifest: Path, state_file: Path | None) -> None:
     """Show jobs by state, slots in flight and units spent; safe while a run is going.
 
