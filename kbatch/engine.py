@@ -190,6 +190,11 @@ class Engine:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
             await self.state.drain()
+        failure = drive.exception() if drive.done() and not drive.cancelled() else None
+        if isinstance(failure, StateError):
+            self._stop(StopReason.STATE, str(failure))
+        elif failure is not None:
+            self._bug = self._bug or failure
         if self._bug is not None:
             raise self._bug
         if self._held_by_budget:
@@ -311,7 +316,7 @@ class Engine:
     async def _submit(self, row: JobRow, job: Job, hold: _Hold) -> JobRow:
         await self._rate()
         attempt = row.attempt + 1
-        external = external_task_id(self.state.salt, row.fingerprint, attempt)
+        external = external_task_id(self.state.salt, row.id, row.fingerprint, attempt)
         now = time.time()
         row = replace(
             row,

@@ -164,10 +164,12 @@ def _job(row: tuple[Any, ...]) -> JobRow:
     return JobRow(*values)
 
 
-def external_task_id(salt: str, fingerprint: str, attempt: int) -> str:
+def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> str:
     """The external task id of a job's attempt: the same on every run that shares the state file,
-    different for another state file (another manifest, or the same one started afresh)."""
-    digest = hashlib.sha256(f"{salt}:{fingerprint}:{attempt}".encode()).hexdigest()
+    different for another job (even one with the same content: a dataset may ask for the same
+    request many times), another attempt, or another state file (another manifest, or the same
+    one started afresh)."""
+    digest = hashlib.sha256(f"{salt}\0{job_id}\0{fingerprint}\0{attempt}".encode()).hexdigest()
     return f"kb-{digest[:32]}"
 
 
@@ -384,6 +386,7 @@ class State:
         the same moment share the transaction. StateError if it cannot be written (disk full):
         nothing of it is then on disk."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)  # a cancelled writer no longer awaits it
         self._pending.append((records, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -459,6 +462,11 @@ _NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _TABLES}
 def _values(record: Record) -> tuple[Any, ...]:
     """A record's column values (its enums are strings, which SQLite stores as such)."""
     return tuple(getattr(record, name) for name in _NAMES[type(record)])
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _connect(path: Path) -> sqlite3.Connection:

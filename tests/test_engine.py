@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from kbatch.engine import RunOptions, StopReason
 from kbatch.kling import JobKind
-from kbatch.run import EXIT_FAILED, EXIT_OK
+from kbatch.run import EXIT_FAILED, EXIT_OK, execute, prepare
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.tasks import FAIL
 from kbatch.state import JobState
-from tests.project import Project, expand, multi, video
+from tests.project import FAST, Project, expand, multi, video
 
 
 @pytest.fixture
@@ -312,3 +313,39 @@ async def test_only_limits_which_jobs_are_submitted(tmp_path: Path, live: Simula
     assert result.exit_code == EXIT_OK  # every selected job is done
     assert rows["dog-1"].state is JobState.PENDING
     assert rows["cat-1"].state is rows["cat-2"].state is JobState.DOWNLOADED
+
+
+async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishes(
+    tmp_path: Path, live: Simulator
+) -> None:
+    project = Project(tmp_path, live, [expand(f"e{i:02}") for i in range(40)])
+    project.limits["max_in_flight"] = 40
+    project.save()
+    plan = prepare(project.manifest, RunOptions(pacing=FAST))
+    try:
+        pages = plan.state._db.execute("PRAGMA page_count").fetchone()[0]
+        plan.state._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "disk is full"
+        result = await execute(plan, on_event=project.events.append)
+    finally:
+        plan.close()
+
+    assert result.stop is StopReason.STATE and result.exit_code == EXIT_FAILED
+    assert result.message is not None and "free some space" in result.message
+
+    again = await project.run()
+
+    assert again.exit_code == EXIT_OK
+    assert len(live.creates) == 40 and set(live.creates.values()) == {1}
+    assert project.check_files() == 40
+
+
+async def test_jobs_with_the_same_content_each_get_their_own_task(
+    tmp_path: Path, live: Simulator
+) -> None:
+    project = Project(tmp_path, live, [expand("take-1"), expand("take-2"), expand("take-3")])
+
+    result = await project.run()
+
+    assert result.exit_code == EXIT_OK
+    assert len({row.task_id for row in project.rows().values()}) == 3
+    assert len(live.creates) == 3 and not project.named("adopted")

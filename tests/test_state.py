@@ -40,11 +40,12 @@ def test_rows_and_the_salt_survive_reopening(tmp_path: Path) -> None:
         assert state.units() == 2.5 and state.media("a")[0].url.endswith("x.mp4")
 
 
-def test_external_task_ids_differ_by_attempt_and_by_state_file() -> None:
-    first = external_task_id("salt1", "f" * 64, 1)
-    assert first == external_task_id("salt1", "f" * 64, 1)
-    assert first != external_task_id("salt1", "f" * 64, 2)
-    assert first != external_task_id("salt2", "f" * 64, 1)
+def test_external_task_ids_differ_by_job_attempt_and_state_file() -> None:
+    first = external_task_id("salt1", "a", "f" * 64, 1)
+    assert first == external_task_id("salt1", "a", "f" * 64, 1)
+    assert first != external_task_id("salt1", "b", "f" * 64, 1)  # same content, another job
+    assert first != external_task_id("salt1", "a", "f" * 64, 2)
+    assert first != external_task_id("salt2", "a", "f" * 64, 1)
     assert first.startswith("kb-") and len(first) == 35
 
 
