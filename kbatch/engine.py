@@ -158,6 +158,7 @@ class Engine:
         self._workers: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()
         self._parked: dict[str, Job] = {}
+        self._results: dict[str, list[MediaRow]] = {}  # media of jobs just succeeded
         self._halted_packs: dict[PackType, str] = {}
         self._not_served: dict[JobKind, str] = {}
         self._held_by_budget = 0
@@ -312,6 +313,7 @@ class Engine:
             self._release(row, hold, clean=False)
             self._active.discard(row.id)
             self._parked.pop(row.id, None)
+            self._results.pop(row.id, None)
 
     async def _submit(self, row: JobRow, job: Job, hold: _Hold) -> JobRow:
         await self._rate()
@@ -483,6 +485,8 @@ class Engine:
             for index, item in enumerate(task.media)
         ]
         await self._record(row, *media, self._ended(row, "succeed", units, None, now))
+        if self.manifest.output.download:
+            self._results[row.id] = media  # the download step needs no read of the state
         self._emit(
             "succeeded", row.id, f"task {row.task_id}, {units:g} units, {_files(len(media))}"
         )
@@ -509,7 +513,7 @@ class Engine:
 
     async def _save(self, row: JobRow) -> JobRow:
         """Download every result file of a succeeded job."""
-        media = await asyncio.to_thread(self.state.media, row.id)
+        media = self._results.pop(row.id, None) or await asyncio.to_thread(self.state.media, row.id)
         refreshed = False
         output = self.manifest.output.dir
         for item in media:
