@@ -513,7 +513,9 @@ class Engine:
 
     async def _save(self, row: JobRow) -> JobRow:
         """Download every result file of a succeeded job."""
-        media = self._results.pop(row.id, None) or await asyncio.to_thread(self.state.media, row.id)
+        media = self._results.pop(row.id, None)
+        if media is None:  # a job resumed from an earlier run
+            media = await asyncio.to_thread(self.state.media, row.id)
         refreshed = False
         output = self.manifest.output.dir
         for item in media:
