@@ -194,7 +194,9 @@ def _reconcile(
 
 
 def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunResult:
-    rows = plan.state.load()
+    """Counts over the manifest's jobs. ``plan.rows`` is current: the engine updates it with
+    every row it writes, so the state file need not be read again."""
+    rows = plan.rows
     counts = dict.fromkeys(JobState, 0)
     done = selected = 0
     download_wanted = plan.manifest.output.download
@@ -204,7 +206,8 @@ def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunRe
         if plan.options.selects(job_id):
             selected += 1
             done += _done(row.state, download_wanted)
-    return RunResult(counts, done, selected, plan.state.units(), stop, message)
+    units = sum(row.units for row in rows.values())  # every job the state holds, as units()
+    return RunResult(counts, done, selected, units, stop, message)
 
 
 async def execute(
