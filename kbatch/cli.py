@@ -17,7 +17,7 @@ from kbatch import __version__
 from kbatch.errors import KbatchError, ManifestError
 from kbatch.jobs import Job
 from kbatch.kling import JobKind
-from kbatch.manifest import Validation, validate
+from kbatch.manifest import Manifest, Validation, validate
 from kbatch.state import JobState
 
 if TYPE_CHECKING:
@@ -93,7 +93,11 @@ def _describe(job: Job) -> str:
     help="How many jobs to list.",
 )
 def plan_command(manifest: Path, keep: int) -> None:
-    """Show the jobs a manifest expands to and the slots they need; send nothing.
+    """Show the jobs a manifest expands to, the slots and units they need, and what the state
+    file already holds; send nothing.
+
+    Units are estimates from kbatch's price table (kbatch/pricing.py), or the manifest's own
+    pricing: section, one attempt per job; the provider's charge is what counts.
 
     \b
     Example:
@@ -106,17 +110,29 @@ def plan_command(manifest: Path, keep: int) -> None:
         sys.exit(EXIT_INVALID)
     assert validation.manifest is not None
     summary, settings = validation.summary, validation.manifest
+    units = summary.units_by_kind(settings.pricing)
     click.echo(f"{manifest}: {_counts(validation)} for provider {settings.provider.name.value}")
     click.echo(f"output: {settings.output.dir}")
     click.echo("")
-    click.echo(f"{'kind':<20}{'jobs':>8}{'slot-tasks':>12}")
+    click.echo(f"{'kind':<20}{'jobs':>8}{'slot-tasks':>12}{'est. units':>12}")
     for kind, count in sorted(summary.by_kind.items()):
-        click.echo(f"{kind.value:<20}{count:>8}{summary.slots_by_kind[kind]:>12}")
+        slots = summary.slots_by_kind[kind]
+        click.echo(f"{kind.value:<20}{count:>8}{slots:>12}{units[kind]:>12g}")
+    click.echo(
+        f"{'total':<20}{summary.total:>8}{sum(summary.slots_by_kind.values()):>12}"
+        f"{sum(units.values()):>12g}"
+    )
+    source = "manifest pricing: over " if settings.pricing.overridden else ""
+    click.echo(f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)")
+    budget = settings.limits.budget_units
+    if budget is not None:
+        click.echo(f"budget: {budget:g} units (limits.budget_units)")
     click.echo("")
     limit = settings.limits.max_in_flight
     packs = ", ".join(f"{pack.value} {n}" for pack, n in summary.slots_by_pack().items())
     click.echo(f"slot-tasks by pack: {packs}")
     click.echo(f"largest task: {summary.largest_task} slots (limits.max_in_flight: {limit})")
+    _print_state_line(settings)
     if summary.first:
         click.echo("")
         shown = len(summary.first)
@@ -126,6 +142,25 @@ def plan_command(manifest: Path, keep: int) -> None:
             click.echo(
                 f"  {job.id:<{width}}  {job.kind.value:<18} {job.slots:>2}  {_describe(job)}"
             )
+
+
+def _print_state_line(settings: Manifest) -> None:
+    """What the state file holds already, if there is one."""
+    from kbatch.run import STATE_FILE
+    from kbatch.state import State
+
+    path = settings.output.dir / STATE_FILE
+    if not path.exists():
+        click.echo("state: none yet (nothing has run)")
+        return
+    try:
+        with State.read(path) as state:
+            summary = state.summary()
+    except KbatchError as exc:
+        click.echo(f"state: cannot be read: {exc}")
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in summary.counts.items() if n)
+    click.echo(f"state: {counts or 'no jobs'}; {summary.units:g} units spent ({path})")
 
 
 def _fail(exc: KbatchError) -> NoReturn:

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kbatch import kling, schema
+from kbatch import kling, pricing, schema
 from kbatch.document import Document, PathKey, load_document
 from kbatch.errors import Issue, IssueLog, ManifestError
 from kbatch.expansion import Context, JobTemplate, build_templates, expand
 from kbatch.jobs import Job
 from kbatch.kling import JobKind, PackType, ProviderName
+from kbatch.pricing import DEFAULT as DEFAULT_PRICES
+from kbatch.pricing import PriceTable
 
 __all__ = [
     "Job",
@@ -126,6 +128,7 @@ class Manifest:
     output: Output
     templates: tuple[JobTemplate, ...]
     document: Document = field(repr=False)
+    pricing: PriceTable = field(default=DEFAULT_PRICES, repr=False)
 
     def jobs(self) -> Iterator[Job]:
         """Stream the jobs; raise ManifestError if a problem turns up (a file changed since)."""
@@ -152,11 +155,13 @@ class Summary:
     slots_by_kind: Counter[JobKind] = field(default_factory=Counter)
     largest_task: int = 0
     first: list[Job] = field(default_factory=list)
+    prices: Counter[pricing.Key] = field(default_factory=Counter)  # jobs per price key
 
     def add(self, job: Job) -> None:
         self.total += 1
         self.by_kind[job.kind] += 1
         self.slots_by_kind[job.kind] += job.slots
+        self.prices[pricing.key(job.kind, job.request)] += 1
         self.largest_task = max(self.largest_task, job.slots)
         if len(self.first) < self.keep:
             self.first.append(job)
@@ -167,6 +172,13 @@ class Summary:
         for kind, count in self.slots_by_kind.items():
             out[kling.PACK[kind]] += count
         return dict(sorted(out.items()))
+
+    def units_by_kind(self, table: PriceTable) -> dict[JobKind, float]:
+        """Estimated units per kind, one attempt per job, from a price table."""
+        out: dict[JobKind, float] = dict.fromkeys(sorted(self.by_kind), 0.0)
+        for key, count in self.prices.items():
+            out[key[0]] += table.price(key) * count
+        return out
 
 
 @dataclass(frozen=True)
@@ -273,7 +285,8 @@ def _build(path: Path, document: Document, log: IssueLog) -> _Built:
             slots = _NO_SLOT_CHECK
         return None, templates, _context(path, document, provider_spec, slots)
     name, provider, limits, output = settings
-    manifest = Manifest(path, name, provider, limits, output, tuple(templates), document)
+    pricing = DEFAULT_PRICES.override(data.get("pricing", {}))
+    manifest = Manifest(path, name, provider, limits, output, tuple(templates), document, pricing)
     return manifest, templates, manifest._context()
 
 
@@ -316,7 +329,7 @@ def _settings(
     path: Path, document: Document, data: Mapping[str, Any], broken: set[PathKey], log: IssueLog
 ) -> tuple[str, ProviderConfig, Limits, Output] | None:
     """The run settings, or None when the schema pass found them broken (already reported)."""
-    sections = ("version", "name", "provider", "limits", "output")
+    sections = ("version", "name", "provider", "limits", "output", "pricing")
     if () in broken or not all(_sound(section, broken) for section in sections):
         return None
     provider = data["provider"]

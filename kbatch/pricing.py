@@ -1,23 +1,32 @@
-"""What a job may cost, in Kling units, before it runs: the figure the budget is checked against.
+"""What a job may cost, in Kling units, before it runs: the figures the budget and ``kbatch plan``
+use.
 
 Kling charges from resource packs in "units" and reports each finished task's charge as
 ``final_unit_deduction``; kbatch counts spending from that field only. Before a task runs, the
-budget needs an upper estimate. The table below is built from Kling's published unit prices at the
-time of writing (per 5 s of video by model and mode; per image for the image routes), rounded up
-where sources disagree, so that the budget errs on the side of stopping early.
+budget needs an upper estimate, which this table gives:
 
-Prices change: treat these as estimates, not as a bill.
+- image to video: units per 5 s of video, by model and mode (``std``, ``pro``), times
+  ``duration / 5``;
+- image expansion and multi-image to image: units per generated image, times ``n``.
+
+Where the defaults come from: Kling does not publish a unit price list in its API reference
+(KLING_API.md documents only ``final_unit_deduction``). The defaults are kbatch's own estimates,
+taken from the resource-pack rates that Kling's developer console and gateway price pages showed
+when this table was written, and rounded up where sources disagreed, so that a budget errs on the
+side of stopping early. They are not a bill: a manifest sets its own with ``pricing:`` (README,
+"Pricing"), and the units actually charged are always the provider's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from kbatch.kling import JobKind
 
-#: Units per 5 s of video, by model and mode (std, pro).
+#: Default units per 5 s of video, by model: (std, pro).
 VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
     {
         "kling-v1": (1.0, 3.5),
@@ -30,18 +39,66 @@ VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
         "kling-v2-6": (2.5, 5.0),
     }
 )
-#: For a model the table does not know: the dearest known price.
-VIDEO_UNKNOWN = (10.0, 10.0)
-#: Units per generated image.
+#: Default units per generated image.
 PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
     {JobKind.IMAGE_EXPAND: 0.5, JobKind.MULTI_IMAGE2IMAGE: 1.0}
 )
+#: The model a video request without ``model_name`` gets (KLING_API.md).
+DEFAULT_VIDEO_MODEL = "kling-v1"
+
+#: What decides a job's price: its kind, then (model, mode, duration) or the image count.
+Key = tuple[JobKind, str, str, int]
+
+
+def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
+    """The few fields of a request its price depends on (cheap to keep for a million jobs)."""
+    if kind is JobKind.IMAGE2VIDEO:
+        model = str(request.get("model_name", DEFAULT_VIDEO_MODEL))
+        mode = "pro" if request.get("mode") == "pro" else "std"
+        return kind, model, mode, int(str(request.get("duration", 5)))
+    return kind, "", "", int(request.get("n", 1))
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Units per 5 s of video by model and mode, and per image by kind."""
+
+    video_per_5s: Mapping[str, tuple[float, float]] = field(default_factory=lambda: VIDEO_PER_5S)
+    per_image: Mapping[JobKind, float] = field(default_factory=lambda: PER_IMAGE)
+    overridden: bool = False  # the manifest's pricing: changed something
+
+    def price(self, key: Key) -> float:
+        """Units one task with this key may cost."""
+        kind, model, mode, count = key
+        if kind is JobKind.IMAGE2VIDEO:
+            # An unknown model (the schema refuses them) is priced as the dearest known one.
+            dearest = max(self.video_per_5s.values(), key=max)
+            std, pro = self.video_per_5s.get(model, dearest)
+            return (pro if mode == "pro" else std) * count / 5
+        return self.per_image[kind] * count
+
+    def estimate(self, kind: JobKind, request: Mapping[str, Any]) -> float:
+        return self.price(key(kind, request))
+
+    def override(self, written: Mapping[str, Any]) -> PriceTable:
+        """This table with a manifest's ``pricing:`` section laid over it."""
+        if not written:
+            return self
+        video = dict(self.video_per_5s)
+        for model, modes in written.get("image2video", {}).items():
+            std, pro = video.get(model, (0.0, 0.0))
+            video[model] = (float(modes.get("std", std)), float(modes.get("pro", pro)))
+        images = dict(self.per_image)
+        for kind in (JobKind.IMAGE_EXPAND, JobKind.MULTI_IMAGE2IMAGE):
+            if kind.value in written:
+                images[kind] = float(written[kind.value])
+        return PriceTable(MappingProxyType(video), MappingProxyType(images), overridden=True)
+
+
+#: kbatch's defaults.
+DEFAULT = PriceTable()
 
 
 def estimate(kind: JobKind, request: Mapping[str, Any]) -> float:
-    """Units one task of this job may cost, from the table."""
-    if kind is JobKind.IMAGE2VIDEO:
-        std, pro = VIDEO_PER_5S.get(str(request.get("model_name", "kling-v1")), VIDEO_UNKNOWN)
-        per_5s = pro if request.get("mode") == "pro" else std
-        return per_5s * int(str(request.get("duration", 5))) / 5
-    return PER_IMAGE[kind] * int(request.get("n", 1))
+    """Units one task of this job may cost, from the default table."""
+    return DEFAULT.estimate(kind, request)

@@ -64,16 +64,18 @@ def state_path(manifest: Manifest, options: RunOptions) -> Path:
     return options.state_path or manifest.output.dir / STATE_FILE
 
 
-Seen = dict[str, tuple[str, JobKind, int, float]]  # id -> fingerprint, kind, slots, estimate
+Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price
 
 
 def _check(path: str | Path) -> tuple[Manifest, Seen]:
-    """Validate the manifest, noting what the state needs of each job."""
+    """Validate the manifest, noting what the state needs of each job. A job's estimate waits
+    for the manifest's price table, so only the few fields its price depends on are kept."""
     seen: Seen = {}
+    keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
 
     def note(job: Job) -> None:
-        estimate = pricing.estimate(job.kind, job.request)
-        seen[job.id] = (job.fingerprint, job.kind, job.slots, estimate)
+        price = pricing.key(job.kind, job.request)
+        seen[job.id] = (job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
 
     validation = validate(path, keep=0, on_job=note)
     if validation.manifest is None:
@@ -89,7 +91,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     state = State.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
     try:
         rows = state.load()
-        changed, reset = _reconcile(rows, seen, options, time.time())
+        changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
         for job_id in reset:  # an edited job's old results would mix with its new ones
             for media in state.media(job_id):
                 if media.path:
@@ -134,7 +136,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         with State.read(where) as state:
             rows = state.load()
     new = sum(1 for job_id in seen if job_id not in rows)
-    changed, reset = _reconcile(rows, seen, options, time.time())
+    changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
     rows.update((row.id, row) for row in changed)
     states = [rows[job_id].state for job_id in seen]
     download = manifest.output.download
@@ -155,13 +157,18 @@ def _done(state: JobState, download: bool) -> bool:
 
 
 def _reconcile(
-    rows: Mapping[str, JobRow], seen: Seen, options: RunOptions, now: float
+    rows: Mapping[str, JobRow],
+    seen: Seen,
+    prices: pricing.PriceTable,
+    options: RunOptions,
+    now: float,
 ) -> tuple[list[JobRow], list[str]]:
     """The rows to write so the state matches the manifest, and the ids of edited jobs."""
     changed: list[JobRow] = []
     reset: list[str] = []
-    for job_id, (fingerprint, kind, slots, estimate) in seen.items():
+    for job_id, (fingerprint, kind, slots, key) in seen.items():
         row = rows.get(job_id)
+        estimate = prices.price(key)
         if row is None:
             row = JobRow(job_id, kind, fingerprint, slots=slots, estimate=estimate)
             row = replace(row, created_at=now, updated_at=now)
@@ -182,11 +189,14 @@ def _reconcile(
                 row,
                 state=JobState.PENDING,
                 failures=0,
+                estimate=estimate,
                 error_reason=None,
                 error_code=None,
                 error_message=None,
                 updated_at=now,
             )
+        elif row.state is JobState.PENDING and row.estimate != estimate:  # pricing: changed
+            row = replace(row, estimate=estimate, updated_at=now)
         else:
             continue
         changed.append(row)

@@ -95,6 +95,13 @@ async def sim(clock: ManualClock) -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
+async def live() -> AsyncIterator[Simulator]:
+    """A simulator whose tasks take 50 ms of real time."""
+    async with running(SimulatorConfig(task_seconds=0.05, seed=1)) as simulator:
+        yield simulator
+
+
+@pytest.fixture
 async def client(sim: Simulator) -> AsyncIterator[Client]:
     """A client for the official API, pointed at ``sim``, with a static key."""
     async with Client(PROVIDERS[ProviderName.KLING], auth=BearerKey(KEY), base_url=sim.url) as c:

@@ -56,6 +56,7 @@ class Project:
     jobs: list[dict[str, Any]]
     limits: dict[str, Any] = field(default_factory=lambda: dict(LIMITS))
     events: list[Event] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # more top-level keys (pricing:, ...)
 
     def __post_init__(self) -> None:
         for name in ("ok.png", "ok.jpg"):
@@ -82,6 +83,7 @@ class Project:
             "name": "t",
             "provider": {"name": "simulator", "base_url": self.sim.url},
             "limits": self.limits,
+            **self.extra,
             "jobs": self.jobs,
         }
         self.manifest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

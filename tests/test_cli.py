@@ -116,7 +116,8 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
         f"{DEMO}: 7 jobs (5 image2video, 1 image_expand, 1 multi_image2image) "
         "for provider simulator"
     )
-    assert "image_expand               1           2" in lines
+    assert "image_expand               1           2           1" in lines
+    assert "total                      7           8          52" in lines
     assert "largest task: 2 slots (limits.max_in_flight: 4)" in lines
     assert "first 3 of 7:" in lines
     assert lines[-3].split() == [

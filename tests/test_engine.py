@@ -3,7 +3,6 @@ resume, the stops (fatal, budget, unavailable), 1303 adaptation and polling by l
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig,
 from kbatch.simulator.tasks import FAIL
 from kbatch.state import JobState
 from tests.project import FAST, Project, expand, multi, video
-
-
-@pytest.fixture
-async def live() -> AsyncIterator[Simulator]:
-    """A simulator whose tasks take 50 ms of real time."""
-    async with running(SimulatorConfig(task_seconds=0.05, seed=1)) as simulator:
-        yield simulator
 
 
 async def test_every_kind_runs_to_downloaded_files_with_the_served_bytes(
