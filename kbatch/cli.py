@@ -315,6 +315,56 @@ def status_command(manifest: Path, state_file: Path | None) -> None:
         click.echo(f"last error: {job}: {message}")
 
 
+@cli.command("report")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "jsonl", "html"]),
+    default="csv",
+    show_default=True,
+    help="csv, json (with a summary), jsonl (one job per line) or html (a gallery).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File to write (default: standard output).",
+)
+@_state_option
+def report_command(manifest: Path, fmt: str, output: Path | None, state_file: Path | None) -> None:
+    """Write one row per job: id, kind, state, task ids, attempts, times, units, result files
+    and URLs, error; safe while a run is going.
+
+    File paths are relative to the report. Every run writes report.csv, report.json and
+    index.html into the output folder by itself; this command writes any format anywhere.
+
+    \b
+    Example:
+      kbatch report manifests/demo.yaml --format json -o demo.json
+      kbatch report shots.yaml --format html -o ~/www/shots.html
+    """
+    from kbatch import report
+
+    base = (output.parent if output else Path.cwd()).resolve()
+    try:
+        built, warnings = report.from_manifest(
+            manifest, state_path=state_file, base=base, gallery=fmt == "html"
+        )
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if output is None:
+            click.echo(report.render(built, fmt), nl=False)
+        else:
+            report.write_file(built, fmt, output)
+            click.echo(f"{output}: {len(built.jobs)} jobs", err=True)
+    except KbatchError as exc:
+        _fail(exc)
+    except OSError as exc:
+        click.echo(f"OSError: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
 @cli.command("schema")
 def schema_command() -> None:
     """Print the manifest JSON Schema (for editors and other tools).

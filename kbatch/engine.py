@@ -28,7 +28,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiolimiter import AsyncLimiter
 
@@ -52,6 +52,9 @@ from kbatch.pacing import Budget, Pacing, Slots, backoff
 from kbatch.polling import Poller, Watch
 from kbatch.state import AttemptRow, JobRow, JobState, MediaRow, Record, State, external_task_id
 from kbatch.wire import Task, TaskStatus
+
+if TYPE_CHECKING:
+    from kbatch.report import Input
 
 
 class StopReason(enum.StrEnum):
@@ -103,6 +106,7 @@ class Plan:
     rows: dict[str, JobRow]
     resumed: list[JobRow]  # at the provider, or succeeded and not yet downloaded
     pending: int  # selected jobs to submit
+    inputs: dict[str, tuple[Input, ...]] = field(default_factory=dict)  # for the gallery
 
     @property
     def idle(self) -> bool:

@@ -28,10 +28,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kbatch import pricing
+from kbatch import pricing, report
 from kbatch.client import connect
-from kbatch.engine import Engine, OnEvent, Plan, RunOptions, StopReason
-from kbatch.errors import ManifestError
+from kbatch.engine import Engine, Event, OnEvent, Plan, RunOptions, StopReason
+from kbatch.errors import KbatchError, ManifestError
 from kbatch.jobs import Job
 from kbatch.kling import JobKind
 from kbatch.manifest import Manifest, validate
@@ -40,8 +40,7 @@ from kbatch.state import JobRow, JobState, State
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-#: The state file's name inside the output folder, unless --state says otherwise.
-STATE_FILE = "state.sqlite3"
+STATE_FILE = report.STATE_FILE
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,8 @@ class RunResult:
     units: float
     stop: StopReason | None = None
     message: str | None = None
+    reports: tuple[Path, ...] = ()  # written into the output folder after the run
+    report_error: str | None = None  # why they could not be
 
     @property
     def exit_code(self) -> int:
@@ -67,15 +68,21 @@ def state_path(manifest: Manifest, options: RunOptions) -> Path:
 Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price
 
 
-def _check(path: str | Path) -> tuple[Manifest, Seen]:
+Gallery = dict[str, tuple[report.Input, ...]]
+
+
+def _check(path: str | Path, gallery: Gallery | None = None) -> tuple[Manifest, Seen]:
     """Validate the manifest, noting what the state needs of each job. A job's estimate waits
-    for the manifest's price table, so only the few fields its price depends on are kept."""
+    for the manifest's price table, so only the few fields its price depends on are kept.
+    ``gallery`` receives the input images of the first jobs, for the HTML report."""
     seen: Seen = {}
     keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
 
     def note(job: Job) -> None:
         price = pricing.key(job.kind, job.request)
         seen[job.id] = (job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
+        if gallery is not None and len(gallery) < report.GALLERY_LIMIT:
+            gallery[job.id] = report.job_inputs(job)
 
     validation = validate(path, keep=0, on_job=note)
     if validation.manifest is None:
@@ -87,7 +94,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     """Validate the manifest (ManifestError with every problem), take the run lock (LockHeld),
     and record new, edited and retried jobs in the state file."""
     options = options or RunOptions()
-    manifest, seen = _check(path)
+    gallery: Gallery = {}
+    manifest, seen = _check(path, gallery)
     state = State.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
     try:
         rows = state.load()
@@ -109,7 +117,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
         if row.state.at_provider or (row.state is JobState.SUCCEEDED and download_wanted)
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
-    return Plan(manifest, state, options, list(seen), rows, resumed, pending)
+    return Plan(manifest, state, options, list(seen), rows, resumed, pending, gallery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,16 +236,37 @@ async def execute(
     simulator: Any = None,
     handle_signals: bool = False,
 ) -> RunResult:
-    """Run a prepared plan; sends no request (and starts no simulator) when nothing is left."""
+    """Run a prepared plan, then write the reports into the output folder. Sends no request
+    (and starts no simulator) when nothing is left to do."""
     if plan.idle:
-        return summarize(plan, None, None)
-    async with connect(
-        plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
-    ) as client:
-        engine = Engine(plan, client, on_event)
-        with _signals(engine, enabled=handle_signals):
-            await engine.run()
-    return summarize(plan, engine.stop, engine.stop_message or engine.notice)
+        result = summarize(plan, None, None)
+    else:
+        async with connect(
+            plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
+        ) as client:
+            engine = Engine(plan, client, on_event)
+            with _signals(engine, enabled=handle_signals):
+                await engine.run()
+        result = summarize(plan, engine.stop, engine.stop_message or engine.notice)
+    try:
+        written = await asyncio.to_thread(write_reports, plan)
+    except (OSError, KbatchError) as exc:
+        message = f"the reports could not be written: {exc}; the state is intact"
+        on_event(Event("report", None, message))
+        return replace(result, report_error=message)
+    return replace(result, reports=tuple(written))
+
+
+def write_reports(plan: Plan) -> list[Path]:
+    """report.csv, report.json and index.html in the plan's output folder."""
+    output = plan.manifest.output
+    return report.write_all(
+        plan.state,
+        name=plan.manifest.name,
+        output_dir=output.dir,
+        download=output.download,
+        inputs=plan.inputs,
+    )
 
 
 @contextlib.contextmanager
@@ -267,4 +296,5 @@ __all__ = [
     "preview",
     "state_path",
     "summarize",
+    "write_reports",
 ]

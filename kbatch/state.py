@@ -147,12 +147,26 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 _TABLES: dict[type[Any], str] = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
+_KEYS: dict[type[Any], tuple[str, ...]] = {
+    JobRow: ("id",),
+    MediaRow: ("job_id", "index"),
+    AttemptRow: ("job_id", "attempt"),
+}
 
 
 def _upsert(cls: type[Any]) -> str:
+    """An insert that updates a row in place (keeping its rowid, so that rows stay in the
+    order they were first written: the manifest's, for reports)."""
     names = [f'"{f.name}"' for f in fields(cls)]
     marks = ", ".join("?" for _ in names)
-    return f"INSERT OR REPLACE INTO {_TABLES[cls]} ({', '.join(names)}) VALUES ({marks})"
+    keys = ", ".join(f'"{key}"' for key in _KEYS[cls])
+    updates = ", ".join(
+        f"{name} = excluded.{name}" for name in names if name[1:-1] not in _KEYS[cls]
+    )
+    return (
+        f"INSERT INTO {_TABLES[cls]} ({', '.join(names)}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
+    )
 
 
 _UPSERT = {cls: _upsert(cls) for cls in _TABLES}
@@ -349,6 +363,15 @@ class State:
                 'SELECT * FROM media WHERE job_id = ? ORDER BY "index"', (job_id,)
             )
             return [MediaRow(*row) for row in cursor]
+
+    def all_media(self) -> dict[str, list[MediaRow]]:
+        """Every job's result files, by job id, in one query (for reports)."""
+        out: dict[str, list[MediaRow]] = {}
+        with self._lock, _errors(self.path):
+            cursor = self._db.execute('SELECT * FROM media ORDER BY job_id, "index"')
+            for row in cursor:
+                out.setdefault(row[0], []).append(MediaRow(*row))
+        return out
 
     def attempts(self, job_id: str) -> list[AttemptRow]:
         with self._lock, _errors(self.path):

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from kbatch.simulator.faults import Fault, FaultPlan, Op
 from kbatch.simulator.server import Exchange, Simulator, SimulatorConfig, running
-from kbatch.simulator.tasks import FAIL, UNSAFE, ManualClock
+from kbatch.simulator.tasks import FAIL, FLAKY, UNSAFE, ManualClock
 
 __all__ = [
     "FAIL",
+    "FLAKY",
     "UNSAFE",
     "Exchange",
     "Fault",

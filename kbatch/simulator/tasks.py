@@ -22,6 +22,8 @@ from kbatch.wire import TaskStatus
 #: A prompt containing this makes the task fail; one containing UNSAFE is refused with 1301.
 FAIL = "sim:fail"
 UNSAFE = "sim:unsafe"
+#: A prompt containing this makes the first task with that prompt fail, and later ones succeed.
+FLAKY = "sim:flaky"
 
 
 class ManualClock:
@@ -119,6 +121,7 @@ class TaskStore:
     _active: dict[str, SimTask] = field(default_factory=dict)
     _blobs: dict[bytes, bytes] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _flaked: set[str] = field(default_factory=set)  # FLAKY prompts whose first task failed
     _random: random.Random = field(init=False)
     _wall_offset: float = field(init=False)
 
@@ -143,6 +146,9 @@ class TaskStore:
         fail = None
         if FAIL in prompt:
             fail = f"The task failed as asked (the prompt contains {FAIL})"
+        elif FLAKY in prompt and prompt not in self._flaked:
+            self._flaked.add(prompt)
+            fail = f"The task failed once as asked (the prompt contains {FLAKY})"
         elif self.fail_rate and self._random.random() < self.fail_rate:
             fail = "The generation failed (simulated at random)"
         external = request.fields.get("external_task_id")
