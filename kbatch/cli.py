@@ -18,7 +18,6 @@ from kbatch.errors import KbatchError, ManifestError
 from kbatch.jobs import Job
 from kbatch.kling import JobKind
 from kbatch.manifest import Manifest, Validation, validate
-from kbatch.state import JobState
 
 if TYPE_CHECKING:
     from kbatch.run import Preview
@@ -204,7 +203,8 @@ _state_option = click.option(
     show_default=True,
     help="One line per event, as text or JSON.",
 )
-@click.option("--no-progress", is_flag=True, help="No live progress display; log lines only.")
+@click.option("--no-progress", is_flag=True, help="No progress display; the event log only.")
+@click.option("--quiet", "-q", is_flag=True, help="Only failures, stops and the summary.")
 def run_command(
     manifest: Path,
     max_in_flight: int | None,
@@ -215,21 +215,29 @@ def run_command(
     state_file: Path | None,
     log_format: str,
     no_progress: bool,
+    quiet: bool,
 ) -> None:
     """Validate, then submit, poll and download every job; resume where the last run stopped.
 
     Jobs already done are not sent again; tasks a killed run left at the provider are
-    looked up and followed, never paid for twice. Exit 0 when every job is done, 1 when
-    some failed or wait for another run, 2 for an invalid manifest, 3 when another run
-    holds the state file, 130 when interrupted (the state is saved).
+    looked up and followed, never paid for twice. On a terminal a live panel shows
+    progress; otherwise a progress line comes every 30 s. The end shows a summary and
+    the failures by reason; report.csv, report.json and index.html land in the output
+    folder. Exit 0 when every job is done, 1 when some failed or wait for another run,
+    2 for an invalid manifest, 3 when another run holds the state file, 130 when
+    interrupted (the state is saved).
 
     \b
     Example:
       kbatch run manifests/demo.yaml
-      kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json
+      kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json --quiet
     """
     import asyncio
+    import time
 
+    from rich.console import Console
+
+    from kbatch import progress
     from kbatch.engine import RunOptions
     from kbatch.log import FORMATS
     from kbatch.run import execute, prepare, preview
@@ -250,23 +258,38 @@ def run_command(
         _fail(exc)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    formatter = FORMATS[log_format]
+    console = Console(highlight=False, soft_wrap=True)
+    mode = progress.choose(terminal=console.is_terminal, no_progress=no_progress, quiet=quiet)
+    display = progress.Display(console, mode, FORMATS[log_format], title=f"kbatch run {manifest}")
+    started = time.monotonic()
     try:
         result = asyncio.run(
-            execute(plan, on_event=lambda e: click.echo(formatter(e)), handle_signals=True)
+            execute(plan, on_event=display.on_event, handle_signals=True, watch=display.watch)
         )
     except KbatchError as exc:
+        plan.close()
         _fail(exc)
     except KeyboardInterrupt:  # before the run's own handler was in place: nothing was sent
+        plan.close()
         sys.exit(EXIT_INTERRUPTED)
+    try:
+        rows = [plan.rows[job_id] for job_id in plan.ids]
+        console.print(f"{manifest}: {result.done} of {result.selected} jobs done")
+        progress.summary(
+            console,
+            manifest,
+            result.counts,
+            rows,
+            units=result.units,
+            elapsed=time.monotonic() - started,
+            state=state_file,
+        )
     finally:
         plan.close()
-    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items() if n)
-    click.echo(f"{manifest}: {counts}; {result.units:g} units spent in all")
+    if result.reports:
+        click.echo(f"reports: {', '.join(str(path) for path in result.reports)}")
     if result.message:
         click.echo(result.message, err=True)
-    if result.counts[JobState.FAILED]:
-        click.echo(f"retry the failed jobs with: kbatch run {manifest} --retry-failed", err=True)
     sys.exit(result.exit_code)
 
 

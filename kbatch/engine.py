@@ -25,6 +25,7 @@ import fnmatch
 import itertools
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -93,6 +94,19 @@ class Event:
 
 
 OnEvent = Callable[[Event], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """How a run stands, for a progress display: jobs of the manifest by state, slots in use
+    and their target over both pack types, units spent, and how many creates were accepted."""
+
+    counts: Mapping[JobState, int]
+    selected: int  # jobs this run means to finish (--only)
+    in_flight: int
+    target: int
+    units: float
+    submitted: int  # creates the provider accepted in this run
 
 
 @dataclass
@@ -171,6 +185,19 @@ class Engine:
         self.notice: str | None = None
         self._halt = asyncio.Event()
         self._bug: BaseException | None = None
+        self._counts: Counter[JobState] = Counter(self.rows[i].state for i in plan.ids)
+        self._selected = sum(1 for i in plan.ids if self.options.selects(i))
+        self._submitted = 0
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            counts={state: self._counts[state] for state in JobState},
+            selected=self._selected,
+            in_flight=sum(slots.used for slots in self.slots.values()),
+            target=sum(slots.target for slots in self.slots.values()),
+            units=self.budget.spent,
+            submitted=self._submitted,
+        )
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -428,6 +455,7 @@ class Engine:
             row.id, row.attempt, row.external_task_id, task.task_id, started_at=submitted
         )
         await self._record(row, attempt)
+        self._submitted += not adopted
         verb = "adopted" if adopted else "submitted"
         self._emit(verb, row.id, f"task {task.task_id} (attempt {row.attempt})")
         return row
@@ -607,6 +635,10 @@ class Engine:
     async def _record(self, row: Record, *more: Record) -> None:
         await self.state.write(row, *more)
         if isinstance(row, JobRow):
+            old = self.rows.get(row.id)
+            if old is not None:
+                self._counts[old.state] -= 1
+            self._counts[row.state] += 1
             self.rows[row.id] = row
 
     async def _rate(self) -> None:
@@ -704,4 +736,4 @@ def _files(count: int) -> str:
     return f"{count} file" + ("" if count == 1 else "s")
 
 
-__all__ = ["Engine", "Event", "OnEvent", "Plan", "RunOptions", "StopReason"]
+__all__ = ["Engine", "Event", "OnEvent", "Plan", "RunOptions", "Snapshot", "StopReason"]

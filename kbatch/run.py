@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -235,9 +235,11 @@ async def execute(
     env: Mapping[str, str] | None = None,
     simulator: Any = None,
     handle_signals: bool = False,
+    watch: Callable[[Engine], Coroutine[Any, Any, None]] | None = None,
 ) -> RunResult:
     """Run a prepared plan, then write the reports into the output folder. Sends no request
-    (and starts no simulator) when nothing is left to do."""
+    (and starts no simulator) when nothing is left to do. ``watch`` runs beside the engine
+    until it ends (a progress display)."""
     if plan.idle:
         result = summarize(plan, None, None)
     else:
@@ -245,8 +247,14 @@ async def execute(
             plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
         ) as client:
             engine = Engine(plan, client, on_event)
-            with _signals(engine, enabled=handle_signals):
-                await engine.run()
+            watcher = asyncio.create_task(watch(engine)) if watch else None
+            try:
+                with _signals(engine, enabled=handle_signals):
+                    await engine.run()
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
         result = summarize(plan, engine.stop, engine.stop_message or engine.notice)
     try:
         written = await asyncio.to_thread(write_reports, plan)

@@ -4,9 +4,11 @@ loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,29 @@ async def live() -> AsyncIterator[Simulator]:
     """A simulator whose tasks take 50 ms of real time."""
     async with running(SimulatorConfig(task_seconds=0.05, seed=1)) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def threaded() -> Iterator[Simulator]:
+    """A simulator on its own event loop in a thread, so the CLI can run its own loop here."""
+    simulator = Simulator(SimulatorConfig(task_seconds=0.05))
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(simulator.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(simulator.close())
+        loop.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait()
+    yield simulator
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
 
 
 @pytest.fixture

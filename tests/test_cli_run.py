@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from kbatch.cli import cli
-from kbatch.simulator import Simulator, SimulatorConfig
+from kbatch.simulator import Simulator
 from kbatch.state import State
 from tests.project import Project, video
-
-
-@pytest.fixture
-def threaded() -> Iterator[Simulator]:
-    """A simulator on its own event loop in a thread, so the CLI can run its own loop here."""
-    simulator = Simulator(SimulatorConfig(task_seconds=0.05))
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(simulator.start())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(simulator.close())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait()
-    yield simulator
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
 
 
 @pytest.fixture
@@ -54,7 +28,9 @@ def test_run_prints_a_line_per_event_and_exits_0(project: Project) -> None:
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
     assert "submitted   a: task " in output and "downloaded  b: 1 file in " in output
-    assert output.rstrip().endswith("2 downloaded; 2 units spent in all")
+    assert f"{project.manifest}: 2 of 2 jobs done" in output
+    assert "units spent: 2 " in output
+    assert output.rstrip().endswith(f"{project.out / 'index.html'}")
 
 
 def test_run_logs_json_lines_for_machines(project: Project) -> None:
