@@ -25,7 +25,7 @@ import csv
 import io
 import json
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -263,14 +263,16 @@ def _csv(report: Report, stream: TextIO) -> None:
 
 
 def _json(report: Report, stream: TextIO) -> None:
-    document = {
-        "name": report.name,
-        "generated": report.generated,
-        "summary": report.summary.record(),
-        "jobs": [job.record() for job in report.jobs],
-    }
-    json.dump(document, stream, indent=2, ensure_ascii=False)
-    stream.write("\n")
+    """Indented, but one line per job: json's indenting encoder is pure Python and several
+    times slower than the compact one, which matters for 100,000 jobs."""
+    head: dict[str, Any] = {"name": report.name, "generated": report.generated}
+    head["summary"] = report.summary.record()
+    text = json.dumps(head, indent=2, ensure_ascii=False)
+    stream.write(text[: text.rindex("}")].rstrip() + ',\n  "jobs": [')
+    for index, job in enumerate(report.jobs):
+        stream.write(",\n    " if index else "\n    ")
+        stream.write(json.dumps(job.record(), ensure_ascii=False))
+    stream.write("\n  ]\n}\n" if report.jobs else "]\n}\n")
 
 
 def _jsonl(report: Report, stream: TextIO) -> None:
@@ -296,13 +298,14 @@ FORMATS: dict[str, Reporter] = {
 def write_file(report: Report, fmt: str, path: Path) -> None:
     """Write one report atomically: a temporary file beside ``path``, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        # "x" honours the umask, as the report itself would (mkstemp would make it 0600).
+        with temporary.open("x", encoding="utf-8", newline="") as stream:
             FORMATS[fmt].write(report, stream)
-        Path(temporary).replace(path)
+        temporary.replace(path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 

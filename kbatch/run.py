@@ -266,15 +266,23 @@ async def execute(
 
 
 def write_reports(plan: Plan) -> list[Path]:
-    """report.csv, report.json and index.html in the plan's output folder."""
+    """report.csv, report.json and index.html in the plan's output folder. A run that changed
+    nothing keeps the reports of the state it found, if they are all there: a cron job rerunning
+    a finished 100,000-job manifest need not rewrite 50 MB of identical reports."""
     output = plan.manifest.output
-    return report.write_all(
+    paths = [output.dir / name for name in report.FILES.values()]
+    revision = plan.state.revision()
+    if plan.state.noted("reports") == revision and all(path.is_file() for path in paths):
+        return paths
+    written = report.write_all(
         plan.state,
         name=plan.manifest.name,
         output_dir=output.dir,
         download=output.download,
         inputs=plan.inputs,
     )
+    plan.state.note("reports", revision)
+    return written
 
 
 @contextlib.contextmanager

@@ -385,6 +385,21 @@ class State:
         with self._lock, _errors(self.path):
             return float(self._db.execute("SELECT TOTAL(units) FROM jobs").fetchone()[0])
 
+    def revision(self) -> str:
+        """A value that changes whenever a job row does: every write sets ``updated_at``."""
+        with self._lock, _errors(self.path):
+            count, latest = self._db.execute(
+                "SELECT COUNT(*), MAX(updated_at) FROM jobs"
+            ).fetchone()
+        return f"{count}:{latest!r}"
+
+    def note(self, key: str, value: str) -> None:
+        """Keep a small value in the state file (what the last reports were written from)."""
+        self._set_meta({f"note.{key}": value})
+
+    def noted(self, key: str) -> str | None:
+        return self._meta(f"note.{key}")
+
     def summary(self) -> Summary:
         with self._lock, _errors(self.path):
             counts = Counter({JobState(s): n for s, n in self._db.execute(_COUNTS_SQL).fetchall()})

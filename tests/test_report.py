@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -279,3 +280,40 @@ def test_the_gallery_escapes_what_the_provider_wrote(ran: Ran) -> None:
     page = report.render(dataclasses.replace(built, jobs=(hostile,)), "html")
     assert "<script>alert" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+
+
+async def test_a_rerun_that_changes_nothing_keeps_the_reports_and_a_change_rewrites_them(
+    tmp_path: Path, live: Simulator
+) -> None:
+    project = Project(tmp_path, live, [video("v")])
+    await project.run()
+    paths = [project.out / name for name in report.FILES.values()]
+    first = [path.stat().st_ino for path in paths]
+
+    idle = await project.run()  # nothing to do: the same reports stand
+    assert idle.reports == tuple(paths)
+    assert [path.stat().st_ino for path in paths] == first
+
+    paths[2].unlink()  # one is gone: all are written again
+    await project.run()
+    assert all(path.is_file() for path in paths)
+    assert paths[0].stat().st_ino != first[0]
+
+    project.jobs.append(video("w", prompt="another"))  # a new job runs: new reports
+    project.save()
+    await project.run()
+    assert "\nw,image2video,downloaded," in paths[0].read_text(encoding="utf-8")
+
+
+def test_reports_get_the_permissions_the_umask_gives(ran: Ran, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        report.write_file(ran.report(), "csv", tmp_path / "r.csv")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_json_of_no_jobs_is_still_json(ran: Ran) -> None:
+    empty = dataclasses.replace(ran.report(), jobs=())
+    assert json.loads(report.render(empty, "json"))["jobs"] == []
