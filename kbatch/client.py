@@ -439,7 +439,11 @@ class Client:
     ) -> ApiError:
         code = reply.code
         outcome = wire.classify(reply.status, code, creating=creating)
-        if not reply.json and outcome is Outcome.FAIL_JOB:
+        if reply.broken and 200 <= reply.status < 300:
+            # The API answered and the answer was damaged on the way: a create may have made
+            # the task (look it up), anything else can simply be asked again.
+            outcome = Outcome.UNKNOWN if creating else Outcome.RETRY
+        elif not reply.json and outcome is Outcome.FAIL_JOB:
             outcome = Outcome.NOT_SERVED  # a 200/400 HTML page is not the API speaking
         parts = [f"HTTP {reply.status}"]
         if code not in (None, 0):

@@ -196,6 +196,7 @@ class Reply:
     data: Any = None
     request_id: str | None = None
     json: bool = True
+    broken: bool = False  # JSON cut short or garbled on the way: the API spoke, we lost it
 
     @property
     def ok(self) -> bool:
@@ -214,7 +215,11 @@ def read_reply(status: int, content_type: str, raw: bytes) -> Reply:
         if not raw:
             kind = "an empty body"
         type_ = content_type.split(";")[0] or "no content type"
-        return Reply(status, None, f"answered with {kind} ({type_})", json=False)
+        broken = "json" in type_.lower() or raw.lstrip()[:1] in (b"{", b"[")
+        if broken and body is None:
+            kind = "JSON cut short or garbled"
+        broken = broken and body is None
+        return Reply(status, None, f"answered with {kind} ({type_})", json=False, broken=broken)
     request_id = body.get("request_id")
     request_id = str(request_id) if request_id not in (None, "") else None
     error = body.get("error")

@@ -371,6 +371,17 @@ async def test_on_reads_server_errors_are_retried(sim: Simulator, client: Client
             await client.get(JobKind.IMAGE2VIDEO, "1")
 
 
+async def test_a_read_whose_json_is_cut_short_is_asked_again(
+    sim: Simulator, client: Client
+) -> None:
+    kind = JobKind.IMAGE2VIDEO
+    task = await client.create(kind, request_of(kind), external_task_id="kb-g")
+    sim.faults.script(Op.GET, Fault.GARBLED)
+    with pytest.raises(RetryLater, match="JSON cut short"):
+        await client.get(kind, task.task_id)
+    assert (await client.get(kind, task.task_id)).task_id == task.task_id
+
+
 async def test_retry_after_is_passed_on() -> None:
     config = SimulatorConfig(retry_after=2.5)
     async with running(config) as sim, Client(KLING, auth=BearerKey(KEY), base_url=sim.url) as c:
@@ -392,6 +403,7 @@ async def test_retry_after_is_passed_on() -> None:
         (Fault.TIMEOUT_AFTER_CREATE, True),
         (Fault.SERVER_ERROR, False),
         (Fault.HTML, False),
+        (Fault.GARBLED, True),
     ],
 )
 async def test_a_create_whose_answer_is_lost_is_unknown_and_find_tells(

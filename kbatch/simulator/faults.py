@@ -45,6 +45,7 @@ class Fault(enum.StrEnum):
     NOT_FOUND = "not_found"  # a 404 HTML page, as for a route not served
     REDIRECT = "redirect"  # a 301 to the home page
     TRUNCATE = "truncate"  # downloads only: half the body, then the connection dropped
+    GARBLED = "garbled"  # the request is carried out, then answered 200 with JSON cut short
 
 
 #: Faults that only make sense for some ops.

@@ -127,6 +127,8 @@ class Simulator:
         self.log: deque[Exchange] = deque(maxlen=self.config.log_size)
         #: Tasks created per external task id: exactly-once means every value is 1.
         self.creates: Counter[str] = Counter()
+        #: Faults injected, by name (or Kling code), counted as they are drawn.
+        self.injected: Counter[str] = Counter()
         #: Requests per "METHOD route", the route with ``{id}`` for a task id.
         self.requests: Counter[str] = Counter()
         #: Called with each API or media request's op as it arrives, before it is answered:
@@ -210,6 +212,8 @@ class Simulator:
         for hook in self.arrivals:
             hook(op)
         fault = self.faults.draw(op, kind)
+        if fault is not None:
+            self.injected[str(fault)] += 1
         try:
             early = await self._before(request, fault)
             if early is None and api:
@@ -266,6 +270,10 @@ class Simulator:
             _drop(request)
         if fault is Fault.TIMEOUT_AFTER_CREATE:
             return _envelope_error(5002)
+        if fault is Fault.GARBLED:
+            return web.Response(
+                status=200, content_type="application/json", text='{"code": 0, "data": {"task_'
+            )
         return response
 
     def _authorize(self, request: web.Request) -> web.Response | None:

@@ -1,0 +1,42 @@
+"""What every reliability test checks at its end: each job done exactly once, each result file
+on disk with the bytes the simulator served, nothing half-written left behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kbatch.run import EXIT_OK, RunResult
+from kbatch.simulator import Simulator
+from kbatch.state import JobState
+from tests.project import Project
+from tests.reliability.conftest import FIGURES
+
+
+async def settle(project: Project, most: int = 15, **options: Any) -> tuple[int, RunResult]:
+    """Run again until every job is done, as a user (or cron) would; the runs it took."""
+    result = None
+    for runs in range(1, most + 1):
+        result = await project.run(**options)
+        if result.exit_code == EXIT_OK:
+            return runs, result
+    raise AssertionError(f"not done after {most} runs: {result}")
+
+
+def injected(sim: Simulator) -> int:
+    """Count the faults the simulator injected, by kind, into the figures."""
+    for fault, count in sim.injected.items():
+        FIGURES[f"faults injected: {fault}"] += count
+    return sum(sim.injected.values())
+
+
+def exactly_once(project: Project, sim: Simulator, files: int) -> None:
+    """Every job downloaded from one task that was created once; every file served intact."""
+    rows = project.rows()
+    assert {row.state for row in rows.values()} == {JobState.DOWNLOADED}, rows
+    duplicates = sum(n - 1 for n in sim.creates.values()) + len(sim.store.tasks) - len(rows)
+    FIGURES["duplicates (must be 0)"] += duplicates
+    assert duplicates == 0, dict(sim.creates)
+    lost = files - project.check_files()
+    FIGURES["files lost (must be 0)"] += lost
+    assert lost == 0
+    assert not list(project.out.glob("*/.*.part")), "a part file was left behind"

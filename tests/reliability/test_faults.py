@@ -1,0 +1,99 @@
+"""Every fault the simulator can inject, alone and mixed: the runs (as many as a user's cron
+would make) finish every job, none is paid for twice, no result is lost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from kbatch.client import Timeouts
+from kbatch.kling import JobKind
+from kbatch.run import EXIT_OK
+from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
+from kbatch.state import JobState
+from tests.project import Project, expand, multi, video
+from tests.reliability.checks import exactly_once, injected, settle
+
+JOBS = [video(f"v{i}", f"prompt {i}") for i in range(5)] + [
+    expand("e1", n=2),
+    expand("e2", n=2),
+    multi("m1"),
+]
+FILES = 5 + 2 + 2 + 1
+#: Client timeouts shorter than the simulator's slow answers, so that "slow" means "timed out".
+SHORT = Timeouts(connect=2.0, read=0.2, download_read=0.2)
+#: Faults that stand for a provider in trouble (a route that is not served is another story).
+TROUBLE = [fault for fault in Fault if fault not in (Fault.NOT_FOUND, Fault.REDIRECT)]
+
+
+@asynccontextmanager
+async def simulator(faults: FaultPlan, **config: object) -> AsyncIterator[Simulator]:
+    settings = SimulatorConfig(
+        task_seconds=0.05, seed=3, retry_after=0.01, slow_seconds=0.4, faults=faults, videos=False
+    )
+    for name, value in config.items():
+        setattr(settings, name, value)
+    async with running(settings) as sim:
+        yield sim
+
+
+@pytest.mark.parametrize("fault", TROUBLE, ids=[fault.value for fault in TROUBLE])
+async def test_each_fault_alone(tmp_path: Path, fault: Fault) -> None:
+    async with simulator(FaultPlan(rates={fault: 0.25}, seed=11)) as sim:
+        project = Project(tmp_path, sim, list(JOBS))
+        await settle(project, timeouts=SHORT)
+        assert injected(sim) > 0, f"{fault} never landed"
+        exactly_once(project, sim, FILES)
+
+
+async def test_all_faults_mixed(tmp_path: Path) -> None:
+    rates = dict.fromkeys(TROUBLE, 0.04)
+    async with simulator(FaultPlan(rates=rates, seed=23)) as sim:
+        project = Project(tmp_path, sim, list(JOBS) + [video(f"w{i}", f"w {i}") for i in range(8)])
+        await settle(project, most=25, timeouts=SHORT)
+        assert injected(sim) >= 10
+        exactly_once(project, sim, FILES + 8)
+
+
+async def test_fewer_slots_than_max_in_flight(tmp_path: Path) -> None:
+    async with simulator(FaultPlan(), parallel_limit=2) as sim:
+        project = Project(tmp_path, sim, list(JOBS))
+        project.limits["max_in_flight"] = 6
+        project.save()
+        runs, _ = await settle(project)
+        refused = sum(1 for exchange in sim.log if exchange.code == 1303)
+        assert runs == 1 and refused > 0
+        exactly_once(project, sim, FILES)
+
+
+async def test_scripted_faults_at_the_worst_moments(tmp_path: Path) -> None:
+    """Each dangerous fault scripted onto the request where it hurts most."""
+    plan = FaultPlan()
+    plan.script(Op.CREATE, Fault.TIMEOUT_AFTER_CREATE, times=2)  # made, answer lost
+    plan.script(Op.CREATE, Fault.RESET_AFTER, times=2)  # made, connection dropped
+    plan.script(Op.CREATE, Fault.GARBLED, times=2)  # made, answer unreadable
+    plan.script(Op.DOWNLOAD, Fault.TRUNCATE, times=3)  # half a file
+    plan.script(Op.DOWNLOAD, Fault.NOT_FOUND, times=1)  # a result URL gone: asked for afresh
+    async with simulator(plan) as sim:
+        project = Project(tmp_path, sim, list(JOBS))
+        await settle(project)
+        assert plan.pending == 0 and injected(sim) == 10
+        exactly_once(project, sim, FILES)
+
+
+async def test_a_route_that_is_not_served_fails_only_its_kind_at_once(tmp_path: Path) -> None:
+    plan = FaultPlan(not_served={JobKind.IMAGE_EXPAND})
+    async with simulator(plan) as sim:
+        project = Project(tmp_path, sim, list(JOBS))
+        result = await project.run()
+        rows = project.rows()
+        assert result.exit_code != EXIT_OK
+        assert {rows[i].error_reason for i in ("e1", "e2")} == {"not_served"}
+        # No retries: one create per job at most (both may be on the wire before the first 404).
+        assert sum(1 for e in sim.log if e.kind is JobKind.IMAGE_EXPAND) <= 2
+        done = [row for row in rows.values() if row.state is JobState.DOWNLOADED]
+        assert len(done) == len(JOBS) - 2
+        assert set(sim.creates.values()) == {1}
