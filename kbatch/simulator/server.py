@@ -15,6 +15,7 @@ served from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN 
 from __future__ import annotations
 
 import asyncio
+import random
 import hmac
 import json
 import time
@@ -86,6 +87,7 @@ class SimulatorConfig:
     prefixes: tuple[str, ...] = ("/v1", GATEWAY_PREFIX)
     lookup_forms: frozenset[LookupForm] = frozenset({LookupForm.PATH, LookupForm.QUERY})
     slow_seconds: float = 30.0
+    latency: tuple[float, float] = (0.0, 0.0)  # every answer waits a uniform draw from this
     retry_after: float = 1.0
     faults: FaultPlan = field(default_factory=FaultPlan)
     clock: Callable[[], float] = time.monotonic
@@ -124,6 +126,7 @@ class Simulator:
             seed=self.config.seed,
         )
         self.faults = self.config.faults
+        self._latency = random.Random(self.config.seed)
         self.log: deque[Exchange] = deque(maxlen=self.config.log_size)
         #: Tasks created per external task id: exactly-once means every value is 1.
         self.creates: Counter[str] = Counter()
@@ -241,6 +244,9 @@ class Simulator:
         return response
 
     async def _before(self, request: web.Request, fault: Injected | None) -> web.Response | None:
+        low, high = self.config.latency
+        if high > 0:
+            await asyncio.sleep(self._latency.uniform(low, high))
         if fault is Fault.RESET_BEFORE:
             _drop(request)
         if fault is Fault.SLOW:

@@ -26,7 +26,7 @@ FILES = 5 + 2 + 2 + 1
 #: Client timeouts shorter than the simulator's slow answers, so that "slow" means "timed out".
 SHORT = Timeouts(connect=2.0, read=0.2, download_read=0.2)
 #: Faults that stand for a provider in trouble (a route that is not served is another story).
-TROUBLE = [fault for fault in Fault if fault not in (Fault.NOT_FOUND, Fault.REDIRECT)]
+TROUBLE: list[Fault] = [f for f in Fault if f not in (Fault.NOT_FOUND, Fault.REDIRECT)]
 
 
 @asynccontextmanager
@@ -50,7 +50,7 @@ async def test_each_fault_alone(tmp_path: Path, fault: Fault) -> None:
 
 
 async def test_all_faults_mixed(tmp_path: Path) -> None:
-    rates = dict.fromkeys(TROUBLE, 0.04)
+    rates: dict[Fault, float] = dict.fromkeys(TROUBLE, 0.04)
     async with simulator(FaultPlan(rates=rates, seed=23)) as sim:
         project = Project(tmp_path, sim, list(JOBS) + [video(f"w{i}", f"w {i}") for i in range(8)])
         await settle(project, most=25, timeouts=SHORT)

@@ -1,0 +1,93 @@
+"""A real ``kbatch run`` child killed with SIGKILL at seeded random moments, over many cycles,
+against a simulator with random latencies and a few faults: after the last run every job was
+created once, every file holds the served bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sys
+from pathlib import Path
+
+from kbatch.run import EXIT_OK
+from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
+from tests.project import Project, expand, multi, video
+from tests.reliability.checks import exactly_once, injected, settle
+from tests.reliability.conftest import FIGURES
+
+CYCLES = 40
+ROUNDS = 2
+SEED = 20261121
+
+
+async def spawn(project: Project) -> asyncio.subprocess.Process:
+    with (project.root / "child.log").open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kbatch",
+            "run",
+            str(project.manifest),
+            "--log-format",
+            "json",
+            "--no-progress",
+            stdout=log,
+            stderr=log,
+            cwd=project.root,
+        )
+
+
+async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    faults = FaultPlan(
+        rates={Fault.RESET_AFTER: 0.03, Fault.TIMEOUT_AFTER_CREATE: 0.03, Fault.TRUNCATE: 0.05},
+        seed=SEED,
+    )
+    config = SimulatorConfig(
+        task_seconds=0.5, seed=SEED, latency=(0.0, 0.03), faults=faults, videos=False
+    )
+    async with running(config) as sim:
+        project = Project(tmp_path, sim, [])
+        kills = 0
+        for batch in range(ROUNDS):  # each round adds jobs, then kills runs until one finishes
+            project.jobs += [video(f"v{batch}-{i}", f"prompt {batch} {i}") for i in range(20)]
+            project.jobs += [expand(f"e{batch}-{i}", n=2) for i in range(4)] + [multi(f"m{batch}")]
+            project.save()
+            for _ in range(CYCLES):
+                child = await spawn(project)
+                code = await kill_at_random(child, sim, rng)
+                if code != -signal.SIGKILL:
+                    assert code == EXIT_OK, (project.root / "child.log").read_text()
+                    break
+                kills += 1
+        sim.arrivals.clear()
+        await settle(project)
+        FIGURES["kill -9 survived"] += kills
+        injected(sim)
+
+        assert kills >= 20, f"only {kills} kills landed"
+        exactly_once(project, sim, files=ROUNDS * (20 + 8 + 1))
+
+
+async def kill_at_random(
+    child: asyncio.subprocess.Process, sim: Simulator, rng: random.Random
+) -> int | None:
+    """SIGKILL the child at a seeded moment, unless it ends first; its exit code."""
+    if rng.random() < 0.5:  # at the n-th request the child sends, whatever it is
+        moment, seen = rng.randint(1, 25), 0
+
+        def at_request(op: Op) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == moment and child.returncode is None:
+                child.send_signal(signal.SIGKILL)
+
+        sim.arrivals[:] = [at_request]
+        return await child.wait()
+    sim.arrivals.clear()  # after a random time, wherever the child is (starting, writing...)
+    try:
+        return await asyncio.wait_for(child.wait(), rng.uniform(0.05, 1.5))
+    except TimeoutError:
+        child.send_signal(signal.SIGKILL)
+        return await child.wait()
