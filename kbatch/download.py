@@ -47,12 +47,13 @@ def safe_name(job_id: str) -> str:
 
 
 def target(output_dir: Path, job_id: str, *, index: int, extension: str) -> Path:
-    """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``."""
+    """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``.
+    PermissionError if that leads out of the output folder (a job folder that is a link)."""
     suffix = extension.lower() if extension.lower() in _EXTENSIONS else "bin"
     path = output_dir / safe_name(job_id) / f"{int(index)}.{suffix}"
     root = output_dir.resolve()
-    if not path.resolve().is_relative_to(root):  # pragma: no cover - safe_name prevents it
-        raise ValueError(f"{path} is outside {root}")
+    if not path.resolve().is_relative_to(root):
+        raise PermissionError(f"{path} leads out of the output folder {root} (a link?)")
     return path
 
 

@@ -553,10 +553,12 @@ class Engine:
         for item in media:
             if item.path and (output / item.path).is_file():
                 continue
-            path = download.target(output, row.id, index=item.index, extension=item.extension)
             transient = 0
             while True:
                 try:
+                    path = download.target(
+                        output, row.id, index=item.index, extension=item.extension
+                    )
                     async with self._downloads:
                         saved = await download.fetch(self.client, item.url, path)
                     break
@@ -574,7 +576,8 @@ class Engine:
                         return await self._fail(row, _Hold(), "result_gone", message, exc.code)
                     item = replace(item, url=fresh[item.index].url)
                 except OSError as exc:
-                    self._stop(StopReason.STATE, f"cannot write {path}: {exc.strerror or exc}")
+                    where = exc.filename or output / download.safe_name(row.id)
+                    self._stop(StopReason.STATE, f"cannot write {where}: {exc.strerror or exc}")
                     raise _Halted from None
             relative = saved.path.relative_to(output).as_posix()
             item = replace(item, path=relative, size=saved.size, sha256=saved.sha256)
