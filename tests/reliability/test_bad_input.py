@@ -21,7 +21,7 @@ from tests.test_properties import assert_only_kbatch_errors
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 ODD_TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60
+    st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60
 ) | st.sampled_from(
     ["\u202e", "\ufeff", "\x00", "a\u0301" * 40, "𝕜𝕓𝕒𝕥𝕔𝕙", "../" * 30, "${", "$${x}", "\r\n"]
 )
