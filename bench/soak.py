@@ -29,7 +29,7 @@ from kbatch.simulator import Fault, FaultPlan, Simulator, SimulatorConfig, runni
 
 REPO = Path(__file__).resolve().parent.parent
 PNG = REPO / "tests" / "manifests" / "images" / "ok.png"
-TROUBLE = [f for f in Fault if f not in (Fault.NOT_FOUND, Fault.REDIRECT)]
+TROUBLE: list[Fault] = [f for f in Fault if f not in (Fault.NOT_FOUND, Fault.REDIRECT)]
 PACING = Pacing(backoff_base=0.05, backoff_cap=1.0, parallel_wait=0.05, transient_limit=8)
 
 MANIFEST = """\
@@ -95,7 +95,7 @@ def _sha256(path: Path) -> str:
 
 async def soak(args: argparse.Namespace, folder: Path) -> int:
     rng = random.Random(args.seed)
-    rates = {fault: args.fault_rate / len(TROUBLE) for fault in TROUBLE}
+    rates: dict[Fault, float] = {fault: args.fault_rate / len(TROUBLE) for fault in TROUBLE}
     config = SimulatorConfig(
         task_seconds=0.5,
         parallel_limit=30,  # below max_in_flight: 1303s too
