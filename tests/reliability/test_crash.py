@@ -66,7 +66,7 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> Non
         FIGURES["kill -9 survived"] += kills
         injected(sim)
 
-        assert kills >= 20, f"only {kills} kills landed"
+        assert kills >= 16, f"only {kills} kills landed"
         exactly_once(project, sim, files=ROUNDS * (20 + 8 + 1))
 
 
