@@ -15,9 +15,9 @@ served from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN 
 from __future__ import annotations
 
 import asyncio
-import random
 import hmac
 import json
+import random
 import time
 import uuid
 import warnings
