@@ -449,6 +449,12 @@ def _fault_rate(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 )
 @click.option("--seed", type=int, default=None, help="Seed for the random faults and failures.")
 @click.option(
+    "--videos/--no-videos",
+    default=True,
+    show_default=True,
+    help="Encode a real MP4 per video task (needs PyAV); --no-videos serves a bundled clip.",
+)
+@click.option(
     "--not-served",
     multiple=True,
     type=click.Choice([k.value for k in JobKind]),
@@ -470,6 +476,7 @@ def simulator_command(
     fail_rate: float,
     faults: Any,
     seed: int | None,
+    videos: bool,
     not_served: tuple[str, ...],
     auth: str,
 ) -> None:
@@ -500,6 +507,7 @@ def simulator_command(
         fail_rate=fail_rate,
         faults=plan,
         seed=seed,
+        videos=videos,
         api_key=keys.get("KLING_API_KEY"),
         access_key=keys.get("KLING_ACCESS_KEY"),
         secret_key=keys.get("KLING_SECRET_KEY"),
