@@ -72,6 +72,8 @@ class Poller:
         self._gets = asyncio.Semaphore(16)
         #: Status requests sent, by route form: how much polling costs can be measured.
         self.requests: dict[str, int] = defaultdict(int)
+        #: Task statuses learnt (one per task per poll round): requests / this is the economy.
+        self.observations = 0
 
     def watch(self, kind: JobKind, task_id: str) -> Watch:
         now = asyncio.get_running_loop().time()
@@ -162,6 +164,7 @@ class Poller:
     def _observe(self, watch: Watch, task: Task) -> None:
         loop = asyncio.get_running_loop()
         watch.polls += 1
+        self.observations += 1
         interval = min(self._longest, self._first * 1.5**watch.polls)
         watch.due = loop.time() + interval
         if task.status is not watch.status or task.status.finished:
