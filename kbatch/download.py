@@ -13,11 +13,13 @@ rename, and the rename is atomic, so the target is either absent or complete.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from kbatch.client import Client
 from kbatch.errors import RetryLater
@@ -47,53 +49,82 @@ def safe_name(job_id: str) -> str:
 
 
 def target(output_dir: Path, job_id: str, *, index: int, extension: str) -> Path:
-    """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``.
-    PermissionError if that leads out of the output folder (a job folder that is a link)."""
+    """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``. Only the
+    name is computed here; :func:`fetch` checks on disk that it stays inside (links)."""
     suffix = extension.lower() if extension.lower() in _EXTENSIONS else "bin"
-    path = output_dir / safe_name(job_id) / f"{int(index)}.{suffix}"
-    root = output_dir.resolve()
-    if not path.resolve().is_relative_to(root):
-        raise PermissionError(f"{path} leads out of the output folder {root} (a link?)")
-    return path
+    return output_dir / safe_name(job_id) / f"{int(index)}.{suffix}"
 
 
 def partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
 
 
-async def fetch(client: Client, url: str, path: Path) -> Saved:
+async def fetch(client: Client, url: str, path: Path, *, inside: Path | None = None) -> Saved:
     """Download ``url`` to ``path``. RetryLater when the transfer breaks (the part is kept for a
     resume); JobRejected when the file is gone; OSError when the disk refuses (the part is
-    removed)."""
+    removed), PermissionError when ``path`` leads out of ``inside`` (a folder that is a link).
+
+    The file system calls that may wait for the disk (mkdir, open, fsync, rename) run in a
+    thread: with fsyncs going on, even a mkdir can wait for the journal, and it would hold up
+    the event loop and every other job."""
     part = partial(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    have = part.stat().st_size if part.exists() else 0
-    digest = hashlib.sha256()
+    opening = asyncio.ensure_future(asyncio.to_thread(_open, path, part, inside))
     try:
-        async with client.download(url, offset=have) as body:
-            if body.offset != have:  # the server sent the whole file: start over
-                have = 0
-            mode = "r+b" if have else "wb"
-            with part.open(mode) as out:
-                if have:
-                    digest.update(out.read(have))
-                    out.seek(have)
+        out, have, digest = await asyncio.shield(opening)
+    except asyncio.CancelledError:  # the thread goes on: close what it opens
+        opening.add_done_callback(_close_opened)
+        raise
+    try:
+        try:
+            async with client.download(url, offset=have) as body:
+                if body.offset != have:  # the server sent the whole file: start over
+                    out.seek(0)
                     out.truncate()
+                    have, digest = 0, hashlib.sha256()
                 size = have
                 async for chunk in body.chunks:
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if body.total is not None and size != body.total:
-                raise RetryLater(f"download {url}: got {size} of {body.total} bytes")
+                if body.total is not None and size != body.total:
+                    raise RetryLater(f"download {url}: got {size} of {body.total} bytes")
+        except BaseException:
+            out.close()  # what came is kept in the part file for a resume
+            raise
+        await asyncio.to_thread(_finish, out, part, path)
     except OSError:
         part.unlink(missing_ok=True)
         raise
+    return Saved(path, size, digest.hexdigest())
+
+
+def _open(path: Path, part: Path, inside: Path | None) -> tuple[BinaryIO, int, Any]:
+    """Make the folder, check it is inside, open the part file at its end (hashing what it has)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if inside is not None and not path.parent.resolve().is_relative_to(inside.resolve()):
+        raise PermissionError(f"{path} leads out of the output folder {inside} (a link?)")
+    have = part.stat().st_size if part.exists() else 0
+    digest = hashlib.sha256()
+    out = part.open("r+b" if have else "wb")
+    if have:
+        digest.update(out.read(have))
+        out.seek(have)
+        out.truncate()
+    return out, have, digest
+
+
+def _close_opened(opening: asyncio.Future[tuple[BinaryIO, int, Any]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()
+
+
+def _finish(out: BinaryIO, part: Path, path: Path) -> None:
+    """fsync the file, rename it into place, fsync the folder: the name is durable and whole."""
+    with out:
+        out.flush()
+        os.fsync(out.fileno())
     part.replace(path)
     _fsync_dir(path.parent)
-    return Saved(path, size, digest.hexdigest())
 
 
 def _fsync_dir(folder: Path) -> None:

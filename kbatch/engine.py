@@ -560,7 +560,7 @@ class Engine:
                         output, row.id, index=item.index, extension=item.extension
                     )
                     async with self._downloads:
-                        saved = await download.fetch(self.client, item.url, path)
+                        saved = await download.fetch(self.client, item.url, path, inside=output)
                     break
                 except RetryLater as exc:
                     transient += 1

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import random
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kbatch import client as client_module
@@ -44,6 +44,24 @@ class Watch:
 
     async def next(self) -> Update:
         return await self.updates.get()
+
+
+def page_size(watched: int) -> int:
+    """List pages big enough for twice the tasks watched (newest first, ours are near the top),
+    in steps of 50, from 50 to the API's 500: a 500-task page costs the provider and us far
+    more to build and read than the few tasks in flight need."""
+    return min(client_module.PAGE_SIZE, max(50, -(-2 * watched // 50) * 50))
+
+
+class _Watched:
+    """The task ids of one kind that are watched, as a container (no copy per round)."""
+
+    def __init__(self, watches: Mapping[tuple[JobKind, str], Watch], kind: JobKind) -> None:
+        self._watches = watches
+        self._kind = kind
+
+    def __contains__(self, task_id: object) -> bool:
+        return (self._kind, task_id) in self._watches
 
 
 class Poller:
@@ -116,10 +134,12 @@ class Poller:
         """Read list pages until every due task is seen; return those that were not."""
         wanted = {w.task_id for w in due}
         watched = sum(1 for k, _ in self._watches if k is kind)
-        pages = min(self._pacing.list_pages, watched // client_module.PAGE_SIZE + 2)
+        size = page_size(watched)
+        pages = min(self._pacing.list_pages, watched // size + 2)
+        only = _Watched(self._watches, kind)
         for page in range(1, pages + 1):
             try:
-                tasks = await self._client.list(kind, page=page)
+                found = await self._client.page(kind, page=page, page_size=size, only=only)
             except RetryLater as exc:
                 self._failed(exc, due)
                 return []
@@ -132,12 +152,12 @@ class Poller:
             finally:
                 self.requests["list"] += 1
             self._failures = 0
-            for task in tasks:
+            for task in found.tasks:
                 watch = self._watches.get((kind, task.task_id))
                 if watch is not None:
                     self._observe(watch, task)
                     wanted.discard(task.task_id)
-            if not wanted or len(tasks) < client_module.PAGE_SIZE:
+            if not wanted or found.size < size:
                 break
         return [w for w in due if w.task_id in wanted]
 

@@ -129,6 +129,7 @@ class Display:
         self._accepted: deque[float] = deque()  # when creates were accepted, last minute
         self._seen = 0
         self._first: Snapshot | None = None
+        self._flushing = False
 
     def on_event(self, event: Event) -> None:
         if self.mode is Mode.QUIET and event.name not in PROBLEMS:
@@ -136,9 +137,26 @@ class Display:
         text = self.log(event)
         if self.mode is Mode.LIVE:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
-        else:
-            self.console.file.write(text + "\n")
+            return
+        self.console.file.write(text + "\n")
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Flush once the events of this turn of the event loop are written: one write for
+        many lines instead of one each, and still no line held back longer than a turn."""
+        if self._flushing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a run: flush now
             self.console.file.flush()
+            return
+        self._flushing = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        self.console.file.flush()
 
     def figures(self, snap: Snapshot, now: float | None = None) -> Figures:
         now = time.monotonic() if now is None else now
