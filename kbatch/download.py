@@ -14,6 +14,7 @@ rename, and the rename is atomic, so the target is either absent or complete.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import hashlib
 import os
 import re
@@ -59,10 +60,84 @@ def partial(path: Path) -> Path:
     return path.with_name(f".{path.name}.part")
 
 
-async def fetch(client: Client, url: str, path: Path, *, inside: Path | None = None) -> Saved:
+class Syncer:
+    """Makes finished files durable in groups: one ``syncfs`` of the output folder's file system
+    for every file finished while the last one ran, instead of two fsyncs per file (the file,
+    then its folder). The same idea as the state's group commit: one disk flush pays for many.
+    Where ``syncfs`` is missing (not Linux), ``os.sync`` does the same for every disk."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.syncs = 0  # flushes done: files / syncs is the grouping
+        self._waiting: list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def sync(self) -> None:
+        """Return once every file written before the call is on disk. OSError if it cannot be."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)
+        self._waiting.append(future)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(_sync_file_system, self.folder)
+                self.syncs += 1
+            except OSError as exc:
+                for future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _sync_file_system(folder: Path) -> None:
+    if _SYNCFS is None:
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            number = ctypes.get_errno()
+            raise OSError(number, os.strerror(number), str(folder))
+    finally:
+        os.close(fd)
+
+
+def _find_syncfs() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return None
+
+
+_SYNCFS = _find_syncfs()
+
+
+async def fetch(
+    client: Client,
+    url: str,
+    path: Path,
+    *,
+    inside: Path | None = None,
+    durable: bool = True,
+) -> Saved:
     """Download ``url`` to ``path``. RetryLater when the transfer breaks (the part is kept for a
     resume); JobRejected when the file is gone; OSError when the disk refuses (the part is
     removed), PermissionError when ``path`` leads out of ``inside`` (a folder that is a link).
+    On return the file is fsynced; with ``durable=False`` it is not yet, and the caller awaits a
+    :class:`Syncer` before it counts on the file (many downloads, one flush).
 
     The file system calls that may wait for the disk (mkdir, open, fsync, rename) run in a
     thread: with fsyncs going on, even a mkdir can wait for the journal, and it would hold up
@@ -91,7 +166,12 @@ async def fetch(client: Client, url: str, path: Path, *, inside: Path | None = N
         except BaseException:
             out.close()  # what came is kept in the part file for a resume
             raise
-        await asyncio.to_thread(_finish, out, part, path)
+        finishing = asyncio.ensure_future(asyncio.to_thread(_finish, out, part, path, durable))
+        try:
+            await asyncio.shield(finishing)  # once begun, the file is closed whatever happens
+        except asyncio.CancelledError:
+            finishing.add_done_callback(lambda done: _closed(done, out))
+            raise
     except OSError:
         part.unlink(missing_ok=True)
         raise
@@ -118,13 +198,21 @@ def _close_opened(opening: asyncio.Future[tuple[BinaryIO, int, Any]]) -> None:
         opening.result()[0].close()
 
 
-def _finish(out: BinaryIO, part: Path, path: Path) -> None:
-    """fsync the file, rename it into place, fsync the folder: the name is durable and whole."""
+def _closed(finishing: asyncio.Future[None], out: BinaryIO) -> None:
+    if finishing.cancelled() or finishing.exception() is not None:
+        out.close()
+
+
+def _finish(out: BinaryIO, part: Path, path: Path, durable: bool) -> None:
+    """Close the file and rename it into place; with ``durable``, fsync it first and its folder
+    after, so that the name is on disk and whole (else a :class:`Syncer` will)."""
     with out:
         out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            os.fsync(out.fileno())
     part.replace(path)
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -173,6 +173,7 @@ class Engine:
             rng=self.rng,
         )
         self._downloads = asyncio.Semaphore(pacing.downloads)
+        self._syncer = download.Syncer(self.manifest.output.dir)
         self._workers: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()
         self._parked: dict[str, Job] = {}
@@ -560,7 +561,10 @@ class Engine:
                         output, row.id, index=item.index, extension=item.extension
                     )
                     async with self._downloads:
-                        saved = await download.fetch(self.client, item.url, path, inside=output)
+                        saved = await download.fetch(
+                            self.client, item.url, path, inside=output, durable=False
+                        )
+                    await self._syncer.sync()  # on disk before the state says so
                     break
                 except RetryLater as exc:
                     transient += 1

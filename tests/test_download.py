@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -67,3 +68,25 @@ async def test_a_missing_result_fails_the_job_and_leaves_no_file(
     with pytest.raises(JobRejected, match="HTTP 404"):
         await download.fetch(client, f"{sim.url}/media/nope/0.png", target)
     assert not target.exists()
+
+
+async def test_downloads_flushed_together_share_one_sync(
+    sim: Simulator, client: Client, tmp_path: Path
+) -> None:
+    kind = JobKind.IMAGE_EXPAND
+    task = await client.create(kind, request_of(kind, n=4), external_task_id="kb-s")
+    sim.store.clock.advance(10)  # type: ignore[attr-defined]
+    done = await client.get(kind, task.task_id)
+    syncer = download.Syncer(tmp_path)
+
+    async def save(index: int) -> download.Saved:
+        path = download.target(tmp_path, "job", index=index, extension="png")
+        saved = await download.fetch(client, done.media[index].url, path, durable=False)
+        await syncer.sync()
+        return saved
+
+    saved = await asyncio.gather(*(save(i) for i in range(4)))
+
+    assert [s.path.is_file() for s in saved] == [True] * 4
+    assert 1 <= syncer.syncs < 4  # the four shared flushes
+    assert not list((tmp_path / "job").glob(".*.part"))
