@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,8 @@ class _Builder:
             raise self.fail(node, path, f"{node.value} is not a finite number")
         if not isinstance(value, str | int | float | bool | type(None)):
             raise self.fail(node, path, f"unsupported YAML type {node.tag}")  # pragma: no cover
+        if isinstance(value, str) and (bad := _surrogate(value)):
+            raise self.fail(node, path, bad)
         return value
 
     def mapping(self, node: MappingNode, path: PathKey) -> dict[str, Any]:
@@ -175,6 +178,8 @@ class _Builder:
             if not isinstance(key_node, ScalarNode):
                 raise self.fail(key_node, path, "keys must be plain strings")
             name = str(key_node.value)
+            if bad := _surrogate(name):
+                raise self.fail(key_node, path, bad)
             if index >= merged:
                 if name in written:
                     first = _position(written[name].start_mark)[0]
@@ -191,6 +196,19 @@ class _Builder:
                 self.values[child] = self.keys[child]
             out[name] = self.build(value_node, child)
         return out
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate(text: str) -> str | None:
+    """A message if the text holds a lone surrogate (YAML's "\\ud800" escape makes one): such
+    text cannot be written out, sent, or even printed."""
+    found = _SURROGATE.search(text)
+    if found is None:
+        return None
+    code = f"U+{ord(found.group()):04X}"
+    return f"holds {code}, half of a surrogate pair: not text; write the character itself"
 
 
 def _problem(exc: yaml.YAMLError) -> str:

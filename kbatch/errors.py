@@ -211,4 +211,5 @@ def show(value: Any, limit: int = 60) -> str:
         text = repr(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return text
+    # A lone surrogate (from a "\\ud800" escape in JSON or YAML) cannot be printed: escape it.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

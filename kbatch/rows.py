@@ -181,6 +181,10 @@ def _parse_json_line(raw: bytes) -> tuple[str | None, int, Any]:
         return "not valid JSON: nested too deeply", 1, None
     if not isinstance(value, dict):
         return f"each line must be a JSON object, not {_json_type(value)}", 1, None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return "holds a lone surrogate escape (\\ud800-\\udfff): not text", 1, None
     return None, 1, value
 
 

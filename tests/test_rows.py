@@ -86,3 +86,13 @@ def test_a_device_is_refused_as_a_source() -> None:
     assert list(jsonl_rows(Path("/dev/zero"), "zero.jsonl", issues)) == []
     assert csv_columns(Path("/dev/zero"), "zero.csv", issues) is None
     assert {i.message for i in issues} == {"cannot read file: it is a device, not a file"}
+
+
+def test_jsonl_refuses_a_lone_surrogate_and_keeps_a_pair(write: Callable[..., Path]) -> None:
+    path = write("r.jsonl", b'{"p": "a\\ud800"}\n{"p": "ok \\ud83d\\ude00"}\n')
+    issues: list[Issue] = []
+    rows = list(jsonl_rows(path, "r.jsonl", issues))
+    assert [r.values for r in rows] == [{"p": "ok \U0001f600"}]
+    assert [str(i) for i in issues] == [
+        "r.jsonl:1:1: $: holds a lone surrogate escape (\\ud800-\\udfff): not text"
+    ]
