@@ -179,17 +179,19 @@ async def fetch(
 
 
 def _open(path: Path, part: Path, inside: Path | None) -> tuple[BinaryIO, int, Any]:
-    """Make the folder, check it is inside, open the part file at its end (hashing what it has)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if inside is not None and not path.parent.resolve().is_relative_to(inside.resolve()):
+    """Make the job's folder, check it is not a link (out of ``inside``), and open the part file
+    at its end, hashing what it holds. The part is opened without following a link either."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if inside is not None and folder.is_symlink():
         raise PermissionError(f"{path} leads out of the output folder {inside} (a link?)")
-    have = part.stat().st_size if part.exists() else 0
+    fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    out = os.fdopen(fd, "r+b")
+    have = os.fstat(fd).st_size
     digest = hashlib.sha256()
-    out = part.open("r+b" if have else "wb")
     if have:
         digest.update(out.read(have))
         out.seek(have)
-        out.truncate()
     return out, have, digest
 
 

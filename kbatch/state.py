@@ -462,10 +462,13 @@ class State:
                     self._db.executemany(
                         "DELETE FROM media WHERE job_id = ?", [(i,) for i in delete_media]
                     )
+                by_table: dict[type[Any], list[tuple[Any, ...]]] = {}
                 for records, _ in batch:
                     for record in records:
-                        self._db.execute(_UPSERT[type(record)], _values(record))
-                        self.records += 1
+                        by_table.setdefault(type(record), []).append(_values(record))
+                for cls, rows in by_table.items():  # one call per table: less to and fro
+                    self._db.executemany(_UPSERT[cls], rows)
+                    self.records += len(rows)
                 self._db.execute("COMMIT")
                 self.commits += 1
             except BaseException:

@@ -98,3 +98,21 @@ async def test_a_job_folder_that_links_out_is_not_written_through(
     (project.out / "b").unlink()
     await settle(project)
     exactly_once(project, live, 2)
+
+
+async def test_a_part_file_that_is_a_link_is_not_written_through(
+    tmp_path: Path, live: Simulator
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    project = Project(tmp_path, live, [video("a")])
+    (project.out / "a").mkdir(parents=True)
+    (project.out / "a" / ".0.mp4.part").symlink_to(victim)
+    FIGURES["escape attempts"] += 1
+
+    first = await project.run()
+
+    assert first.stop is StopReason.STATE and victim.read_text(encoding="utf-8") == "keep me"
+    (project.out / "a" / ".0.mp4.part").unlink()
+    await settle(project)
+    exactly_once(project, live, 1)
