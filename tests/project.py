@@ -3,8 +3,10 @@ pictures, and helpers to run it and look at what it left (state rows, files, eve
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,24 @@ class Project:
             assert data == served, (job_id, path)
             count += 1
         return count
+
+
+async def spawn(project: Project, *args: str) -> asyncio.subprocess.Process:
+    """A real ``kbatch run`` child on the project, logging JSON lines to child.log."""
+    with (project.root / "child.log").open("ab") as log:  # the child keeps its own copy
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kbatch",
+            "run",
+            str(project.manifest),
+            "--log-format",
+            "json",
+            *args,
+            stdout=log,
+            stderr=log,
+            cwd=project.root,
+        )
 
 
 def path_parts(project: Project, job_id: str, path: str) -> tuple[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -15,26 +14,9 @@ from kbatch.cli import cli
 from kbatch.run import EXIT_INTERRUPTED, EXIT_OK
 from kbatch.simulator import ManualClock, Op, SimulatorConfig, running
 from kbatch.state import JobState
-from tests.project import Project, expand, multi, video
+from tests.project import Project, expand, multi, spawn, video
 
 KILL_CYCLES = 12
-
-
-async def spawn(project: Project, *args: str) -> asyncio.subprocess.Process:
-    with (project.root / "child.log").open("ab") as log:  # the child keeps its own copy
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "kbatch",
-            "run",
-            str(project.manifest),
-            "--log-format",
-            "json",
-            *args,
-            stdout=log,
-            stderr=log,
-            cwd=project.root,
-        )
 
 
 async def test_kill_9_at_seeded_moments_never_pays_twice_and_loses_nothing(

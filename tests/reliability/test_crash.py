@@ -7,35 +7,17 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import sys
 from pathlib import Path
 
 from kbatch.run import EXIT_OK
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
-from tests.project import Project, expand, multi, video
+from tests.project import Project, expand, multi, spawn, video
 from tests.reliability.checks import exactly_once, injected, settle
 from tests.reliability.conftest import FIGURES
 
 CYCLES = 40
 ROUNDS = 2
 SEED = 20261121
-
-
-async def spawn(project: Project) -> asyncio.subprocess.Process:
-    with (project.root / "child.log").open("ab") as log:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "kbatch",
-            "run",
-            str(project.manifest),
-            "--log-format",
-            "json",
-            "--no-progress",
-            stdout=log,
-            stderr=log,
-            cwd=project.root,
-        )
 
 
 async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> None:
@@ -55,7 +37,7 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> Non
             project.jobs += [expand(f"e{batch}-{i}", n=2) for i in range(4)] + [multi(f"m{batch}")]
             project.save()
             for _ in range(CYCLES):
-                child = await spawn(project)
+                child = await spawn(project, "--no-progress")
                 code = await kill_at_random(child, sim, rng)
                 if code != -signal.SIGKILL:
                     assert code == EXIT_OK, (project.root / "child.log").read_text()
