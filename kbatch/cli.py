@@ -145,10 +145,9 @@ def plan_command(manifest: Path, keep: int) -> None:
 
 def _print_state_line(settings: Manifest) -> None:
     """What the state file holds already, if there is one."""
-    from kbatch.run import STATE_FILE
-    from kbatch.state import State
+    from kbatch.state import State, state_file
 
-    path = settings.output.dir / STATE_FILE
+    path = state_file(settings.output.dir)
     if not path.exists():
         click.echo("state: none yet (nothing has run)")
         return
@@ -313,14 +312,13 @@ def status_command(manifest: Path, state_file: Path | None) -> None:
     Example:
       kbatch status manifests/demo.yaml
     """
+    from kbatch import state as store
     from kbatch.manifest import read_settings
-    from kbatch.run import STATE_FILE
-    from kbatch.state import State
 
     try:
         settings = read_settings(manifest)
-        path = state_file or settings.output.dir / STATE_FILE
-        with State.read(path) as state:
+        path = store.state_file(settings.output.dir, state_file)
+        with store.State.read(path) as state:
             summary = state.summary()
     except KbatchError as exc:
         _fail(exc)

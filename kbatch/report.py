@@ -35,7 +35,7 @@ from typing import Any, TextIO
 from kbatch.checks import image_slots
 from kbatch.images import ImageInput, ImageSource
 from kbatch.jobs import Job
-from kbatch.state import JobRow, JobState, MediaRow, State
+from kbatch.state import JobRow, JobState, MediaRow, State, state_file
 
 #: The report's columns, in order.
 COLUMNS = (
@@ -57,8 +57,6 @@ COLUMNS = (
 )
 #: The gallery shows this many jobs at most; the CSV and JSON reports have them all.
 GALLERY_LIMIT = 5000
-#: The state file's name inside the output folder, unless --state says otherwise.
-STATE_FILE = "state.sqlite3"
 #: Files :func:`write_all` writes into the output folder.
 FILES = {"csv": "report.csv", "json": "report.json", "html": "index.html"}
 
@@ -337,7 +335,7 @@ def from_manifest(
         if not validation.ok:
             count = len(validation.issues)
             warnings.append(f"{path} has {count} problems (kbatch validate): some inputs not shown")
-    where = state_path or settings.output.dir / STATE_FILE
+    where = state_file(settings.output.dir, state_path)
     with State.read(where) as state:
         report = collect(
             state,

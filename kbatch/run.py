@@ -35,12 +35,11 @@ from kbatch.errors import KbatchError, ManifestError
 from kbatch.jobs import Job
 from kbatch.kling import JobKind
 from kbatch.manifest import Manifest, validate
-from kbatch.state import JobRow, JobState, State
+from kbatch.state import STATE_FILE, JobRow, JobState, State, state_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
-STATE_FILE = report.STATE_FILE
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class RunResult:
 
 
 def state_path(manifest: Manifest, options: RunOptions) -> Path:
-    return options.state_path or manifest.output.dir / STATE_FILE
+    return state_file(manifest.output.dir, options.state_path)
 
 
 Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price

@@ -46,6 +46,13 @@ from kbatch.kling import JobKind
 
 #: The state file's format version (``PRAGMA user_version``).
 VERSION = 1
+#: The state file's name inside the output folder, unless --state says otherwise.
+STATE_FILE = "state.sqlite3"
+
+
+def state_file(output_dir: Path, given: Path | None = None) -> Path:
+    """Where a manifest's state lives: ``given`` (--state), else the output folder's."""
+    return given or output_dir / STATE_FILE
 
 
 class JobState(enum.StrEnum):
