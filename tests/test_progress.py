@@ -112,6 +112,9 @@ def test_the_summary_groups_failures_and_its_retry_command_works(
     assert f"{project.manifest}: 1 of 4 jobs done" in out
     assert re.search(r"rejected\s+1301\s+2\s+bad0: create image2video: HTTP 400", out), out
     assert re.search(r"provider_failed\s+1\s+flaky: The task failed once", out), out
+    assert (
+        "flaky: The task failed once as asked (the prompt contains sim:flaky)" in out
+    )  # unwrapped
     retries = dict(
         line.removeprefix("retry ").split(": ", 1)
         for line in out.splitlines()
