@@ -97,8 +97,3 @@ class PriceTable:
 
 #: kbatch's defaults.
 DEFAULT = PriceTable()
-
-
-def estimate(kind: JobKind, request: Mapping[str, Any]) -> float:
-    """Units one task of this job may cost, from the default table."""
-    return DEFAULT.estimate(kind, request)
