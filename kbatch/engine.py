@@ -1,9 +1,11 @@
 """The scheduler: every job of a run through submit, poll and download, exactly once.
 
-Each job follows DESIGN.md's state machine, and every transition is in the state file before the
-step after it acts. The external task id of an attempt is recorded before its create is sent, so a
-create whose answer was lost (timeout, reset, crash, kill -9) is looked up by that id and adopted,
-and sent again only when the provider says it has no such task.
+Each job follows DESIGN.md's state machine, and every transition goes to the state file, in order.
+The external task id of an attempt is on disk before its create is sent (:meth:`Engine._record`
+waits for it), so a create whose answer was lost (timeout, reset, crash, kill -9) is looked up by
+that id and adopted, and sent again only when the provider says it has no such task. The later
+transitions are queued for the next group commit without waiting (:meth:`Engine._note`): a crash
+may lose the last of them, and the next run then polls or downloads again, at no cost.
 
 Work is counted in Kling slots per pack type (:class:`~kbatch.pacing.Slots`); creates pass a rate
 limiter (aiolimiter) and the budget; transient failures are retried with backoff and full jitter
@@ -174,6 +176,7 @@ class Engine:
         )
         self._downloads = asyncio.Semaphore(pacing.downloads)
         self._syncer = download.Syncer(self.manifest.output.dir)
+        self.state.on_failure = self._unwritten  # a transition queued by _note was not written
         self._workers: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()
         self._parked: dict[str, Job] = {}
@@ -435,7 +438,7 @@ class Engine:
     async def _unsent(self, row: JobRow) -> JobRow:
         """The attempt's create is known not to have made a task: back to pending, same attempt."""
         row = replace(row, state=JobState.PENDING, attempt=row.attempt - 1, updated_at=time.time())
-        await self._record(row)
+        self._note(row)
         return row
 
     async def _accepted(self, row: JobRow, hold: _Hold, task: Task, *, adopted: bool) -> JobRow:
@@ -455,7 +458,7 @@ class Engine:
         attempt = AttemptRow(
             row.id, row.attempt, row.external_task_id, task.task_id, started_at=submitted
         )
-        await self._record(row, attempt)
+        self._note(row, attempt)
         self._submitted += not adopted
         verb = "adopted" if adopted else "submitted"
         self._emit(verb, row.id, f"task {task.task_id} (attempt {row.attempt})")
@@ -480,7 +483,7 @@ class Engine:
                     return await self._failed_attempt(row, hold, message, 0.0)
                 if update.status is TaskStatus.PROCESSING and row.state is JobState.SUBMITTED:
                     row = replace(row, state=JobState.RUNNING, updated_at=time.time())
-                    await self._record(row)
+                    self._note(row)
                     self._emit("running", row.id, f"task {row.task_id}")
                 elif update.status is TaskStatus.SUCCEED:
                     return await self._succeeded(row, hold, update)
@@ -495,7 +498,8 @@ class Engine:
         if remaining <= 0:
             return None
         try:
-            return await asyncio.wait_for(watch.next(), remaining)
+            async with asyncio.timeout(remaining):  # no task per wait, unlike wait_for
+                return await watch.next()
         except TimeoutError:
             return None
 
@@ -517,7 +521,7 @@ class Engine:
             MediaRow(row.id, index, item.kind.value, item.url, item.extension)
             for index, item in enumerate(task.media)
         ]
-        await self._record(row, *media, self._ended(row, "succeed", units, None, now))
+        self._note(row, *media, self._ended(row, "succeed", units, None, now))
         if self.manifest.output.download:
             self._results[row.id] = media  # the download step needs no read of the state
         self._emit(
@@ -535,11 +539,11 @@ class Engine:
         if failures >= self.limits.max_attempts:
             row = replace(row, state=JobState.FAILED, finished_at=now)
             row = _with_error(row, "provider_failed", None, message)
-            await self._record(row, ended)
+            self._note(row, ended)
             self._emit("failed", row.id, f"{message} (attempt {row.attempt}, no more attempts)")
             return row
         row = replace(row, state=JobState.PENDING, error_message=message)
-        await self._record(row, ended)
+        self._note(row, ended)
         left = self.limits.max_attempts - failures
         self._emit("retry", row.id, f"{message}; trying again ({left} attempts left)")
         return row
@@ -585,10 +589,10 @@ class Engine:
                     raise _Halted from None
             relative = saved.path.relative_to(output).as_posix()
             item = replace(item, path=relative, size=saved.size, sha256=saved.sha256)
-            await self._record(item)
+            self._note(item)
         now = time.time()
         row = replace(row, state=JobState.DOWNLOADED, updated_at=now)
-        await self._record(row)
+        self._note(row)
         folder = output / download.safe_name(row.id)
         self._emit("downloaded", row.id, f"{_files(len(media))} in {folder}")
         return row
@@ -604,7 +608,7 @@ class Engine:
             MediaRow(row.id, index, item.kind.value, item.url, item.extension)
             for index, item in enumerate(task.media)
         ]
-        await self._record(*media)
+        self._note(*media)
         return media
 
     async def _fail(
@@ -617,7 +621,7 @@ class Engine:
             records.append(self._ended(row, reason, None, message, now))
         row = replace(row, state=JobState.FAILED, finished_at=now)
         row = _with_error(row, reason, code, message)
-        await self._record(row, *records)
+        self._note(row, *records)
         self._emit("failed", row.id, message)
         return row
 
@@ -640,7 +644,23 @@ class Engine:
         )
 
     async def _record(self, row: Record, *more: Record) -> None:
+        """Write a transition and wait until it is on disk: for the one that precedes spending
+        (``submitting``, before the create)."""
         await self.state.write(row, *more)
+        self._count(row)
+
+    def _note(self, row: Record, *more: Record) -> None:
+        """Queue a transition for the next group commit without waiting for it. For the steps
+        that cost nothing to redo: if it is lost in a crash, the state on disk is an earlier
+        step, which the next run takes up again (polls, downloads) without a second create.
+        Commits keep order, so the next :meth:`_record` makes it durable too."""
+        self.state.post(row, *more)
+        self._count(row)
+
+    def _unwritten(self, exc: StateError) -> None:
+        self._stop(StopReason.STATE, str(exc))
+
+    def _count(self, row: Record) -> None:
         if isinstance(row, JobRow):
             old = self.rows.get(row.id)
             if old is not None:

@@ -6,10 +6,11 @@
         rows = state.load()                                   # {job id: JobRow}
         await state.write(replace(row, state=JobState.SUBMITTING, ...))   # durable on return
 
-A job's row is rewritten whole at each transition of DESIGN.md's state machine, in one transaction
-that is on disk before :meth:`State.write` returns, so the engine never acts on a transition that
-could still be lost. Writes from many jobs that arrive together share one transaction (group
-commit): one fsync pays for all of them.
+A job's row is rewritten whole at each transition of DESIGN.md's state machine. :meth:`State.write`
+returns once its transaction is on disk, so the engine never spends money on a transition that
+could still be lost; :meth:`State.post` queues records for the same commits without waiting, for
+the steps that are free to redo. Commits keep the order of writes and posts, and writes from many
+jobs that arrive together share one transaction (group commit): one fsync pays for all of them.
 
 Durability: WAL journal with ``synchronous=FULL``. A write that returned survives the process being
 killed (kill -9), an OS crash and a power cut, as far as the disk honours fsync. ``NORMAL`` would
@@ -36,7 +37,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any, Self
@@ -276,12 +277,16 @@ class State:
         self._db = connection
         self._lock = threading.Lock()
         self._run_lock: RunLock | None = None
-        self._pending: list[tuple[tuple[Record, ...], asyncio.Future[None]]] = []
+        self._pending: list[tuple[tuple[Record, ...], asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.salt = ""
         #: Group commits made, and records written: what group commit saves can be measured.
         self.commits = 0
         self.records = 0
+        #: The first commit that failed, and who to tell of each (a :meth:`post` has no caller
+        #: waiting for it).
+        self.failure: StateError | None = None
+        self.on_failure: Callable[[StateError], None] | None = None
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -432,10 +437,19 @@ class State:
         nothing of it is then on disk."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieved)  # a cancelled writer no longer awaits it
+        self._queue(records, future)
+        await asyncio.shield(future)
+
+    def post(self, *records: Record) -> None:
+        """Queue records for the next group commit and return at once. Commits keep the order
+        of posts and writes, so a :meth:`write` that returned means every earlier post is on disk
+        too. A commit that fails sets :attr:`failure` and calls :attr:`on_failure`."""
+        self._queue(records, None)
+
+    def _queue(self, records: tuple[Record, ...], future: asyncio.Future[None] | None) -> None:
         self._pending.append((records, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        await asyncio.shield(future)
 
     async def drain(self) -> None:
         """Wait until every write asked for so far is on disk (or has failed)."""
@@ -448,12 +462,15 @@ class State:
             try:
                 await asyncio.to_thread(self._apply, batch)
             except StateError as exc:
+                self.failure = self.failure or exc
                 for _, future in batch:
-                    if not future.done():
+                    if future is not None and not future.done():
                         future.set_exception(exc)
+                if self.on_failure is not None:
+                    self.on_failure(exc)
                 continue
             for _, future in batch:
-                if not future.done():
+                if future is not None and not future.done():
                     future.set_result(None)
 
     def _apply(

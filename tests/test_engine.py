@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kbatch.engine import RunOptions, StopReason
+from kbatch.engine import Event, RunOptions, StopReason
 from kbatch.kling import JobKind
 from kbatch.run import EXIT_FAILED, EXIT_OK, execute, prepare
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
@@ -329,6 +329,38 @@ async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishe
     assert again.exit_code == EXIT_OK
     assert len(live.creates) == 40 and set(live.creates.values()) == {1}
     assert project.check_files() == 40
+
+
+async def test_a_queued_transition_that_cannot_be_written_stops_the_run(
+    tmp_path: Path, live: Simulator
+) -> None:
+    """The disk fills up after the creates were recorded: the transitions queued after them
+    (accepted, succeeded) fail to commit, nobody awaits them, and still the run stops."""
+    project = Project(tmp_path, live, [expand(f"e{i:02}") for i in range(20)])
+    project.limits["max_in_flight"] = 20
+    project.save()
+    plan = prepare(project.manifest, RunOptions(pacing=FAST))
+
+    def on_event(event: Event) -> None:
+        project.events.append(event)
+        if event.name == "submitted" and len(project.named("submitted")) == 1:
+            pages = plan.state._db.execute("PRAGMA page_count").fetchone()[0]
+            plan.state._db.execute(f"PRAGMA max_page_count = {pages}")
+
+    try:
+        result = await execute(plan, on_event=on_event)
+        failure = plan.state.failure
+    finally:
+        plan.close()
+
+    assert failure is not None
+    assert result.stop is StopReason.STATE and result.exit_code == EXIT_FAILED
+    assert result.message == str(failure)
+
+    again = await project.run()
+
+    assert again.exit_code == EXIT_OK
+    assert set(live.creates.values()) == {1} and project.check_files() == 20
 
 
 async def test_jobs_with_the_same_content_each_get_their_own_task(

@@ -111,6 +111,31 @@ def test_reading_a_state_that_does_not_exist_says_so(tmp_path: Path) -> None:
         State.read(tmp_path / "missing.sqlite3")
 
 
+async def test_posts_are_committed_in_order_with_the_writes_after_them(tmp_path: Path) -> None:
+    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+        state.post(row("a", state=JobState.SUBMITTED, task_id="t1"))
+        state.post(row("a", state=JobState.SUCCEEDED, task_id="t1"))
+        await state.write(row("b", state=JobState.SUBMITTING))  # on disk, and so is all before
+        on_disk = State.open(tmp_path / "s.sqlite3", manifest_name="m")  # another connection
+        with on_disk:
+            rows = on_disk.load()
+    assert rows["a"].state is JobState.SUCCEEDED and rows["b"].state is JobState.SUBMITTING
+
+
+async def test_a_post_that_cannot_be_written_is_reported_to_on_failure(tmp_path: Path) -> None:
+    told: list[StateError] = []
+    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+        state.on_failure = told.append
+        await state.write(row("kept"))
+        pages = state._db.execute("PRAGMA page_count").fetchone()[0]
+        state._db.execute(f"PRAGMA max_page_count = {pages}")
+        state.post(*(row(f"x{i}", error_message="x" * 4000) for i in range(50)))
+        await state.drain()
+        assert state.failure is not None and told == [state.failure]
+        assert "full" in str(state.failure)
+        assert set(state.load()) == {"kept"}
+
+
 async def test_a_full_disk_fails_the_write_and_keeps_what_was_written(tmp_path: Path) -> None:
     with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         await state.write(row("kept", state=JobState.SUBMITTED, task_id="t1"))
