@@ -60,6 +60,9 @@ PAGE_SIZE = 500
 #: How many list pages a lookup by external id may scan when no direct form answers.
 LOOKUP_PAGES = 4
 _CHUNK = 256 * 1024
+#: Request bodies larger than this (base64 images) are streamed; smaller ones go out with their
+#: headers in one write.
+_STREAMED = 64 * 1024
 
 
 class _Unsupported(enum.Enum):
@@ -425,9 +428,11 @@ class Client:
     ) -> tuple[wire.Reply, Mapping[str, str]]:
         session = self._open()
         headers = {"Authorization": self._auth.header()}
-        data = None
-        if body is not None:  # a file-like body: aiohttp streams it instead of copying it
-            data = io.BytesIO(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        data: bytes | io.BytesIO | None = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            if len(data) > _STREAMED:  # a file-like body: aiohttp streams it, not copies it
+                data = io.BytesIO(data)
             headers["Content-Type"] = "application/json"
         try:
             async with session.request(
