@@ -271,6 +271,8 @@ def run_command(
     except KeyboardInterrupt:  # before the run's own handler was in place: nothing was sent
         plan.close()
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        display.flush()  # event lines of the run's last moments, before the summary
     try:
         rows = [plan.rows[job_id] for job_id in plan.ids]
         console.print(f"{manifest}: {result.done} of {result.selected} jobs done")

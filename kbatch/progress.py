@@ -130,6 +130,7 @@ class Display:
         self._seen = 0
         self._first: Snapshot | None = None
         self._flushing = False
+        self._lines: list[str] = []  # event lines not yet written
 
     def on_event(self, event: Event) -> None:
         if self.mode is Mode.QUIET and event.name not in PROBLEMS:
@@ -138,25 +139,30 @@ class Display:
         if self.mode is Mode.LIVE:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
             return
-        self.console.file.write(text + "\n")
+        self._lines.append(text)
         self._flush_soon()
 
     def _flush_soon(self) -> None:
-        """Flush once the events of this turn of the event loop are written: one write for
-        many lines instead of one each, and still no line held back longer than a turn."""
+        """Write once the events of this turn of the event loop are in: one write for many
+        lines instead of one each (even with PYTHONUNBUFFERED, which makes every write a system
+        call), and still no line held back longer than a turn."""
         if self._flushing:
             return
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # called outside a run: flush now
-            self.console.file.flush()
+        except RuntimeError:  # called outside a run: write now
+            self.flush()
             return
         self._flushing = True
-        loop.call_soon(self._flush)
+        loop.call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the event lines not yet written."""
         self._flushing = False
-        self.console.file.flush()
+        lines, self._lines = self._lines, []
+        if lines:
+            self.console.file.write("".join(f"{line}\n" for line in lines))
+            self.console.file.flush()
 
     def figures(self, snap: Snapshot, now: float | None = None) -> Figures:
         now = time.monotonic() if now is None else now
@@ -195,8 +201,8 @@ class Display:
         elif self.mode is Mode.LINES:
             while True:
                 await asyncio.sleep(self.every)
-                self.console.file.write(line(self.figures(engine.snapshot())) + "\n")
-                self.console.file.flush()
+                self._lines.append(line(self.figures(engine.snapshot())))
+                self.flush()
 
 
 # -- the end of a run ----------------------------------------------------------------------------

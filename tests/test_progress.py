@@ -3,6 +3,7 @@ cron, --quiet, and the end summary with failures grouped and the commands that r
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import pty
@@ -18,7 +19,7 @@ from rich.console import Console
 
 from kbatch import progress
 from kbatch.cli import cli
-from kbatch.engine import RunOptions, Snapshot
+from kbatch.engine import Event, RunOptions, Snapshot
 from kbatch.kling import JobKind
 from kbatch.log import text
 from kbatch.run import execute, prepare
@@ -85,6 +86,31 @@ async def test_lines_mode_prints_progress_lines_between_the_events(
         re.search(r"/6 done, 0 failed, [0-2]/4 slots in flight", line) for line in progress_lines
     )
     assert sum(" downloaded  " in line for line in lines) == 6
+
+
+class CountingFile(io.StringIO):
+    """A file that counts its writes: each is a system call on an unbuffered stdout."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+async def test_the_events_of_one_loop_turn_are_written_at_once() -> None:
+    stream = CountingFile()
+    display = progress.Display(Console(file=stream), progress.Mode.LOG, text)
+    for i in range(5):
+        display.on_event(Event("submitted", f"j{i}", "task t"))
+    assert stream.getvalue() == ""  # held until the turn ends
+
+    await asyncio.sleep(0)  # the loop turns
+
+    assert stream.writes == 1 and len(stream.getvalue().splitlines()) == 5
+    display.on_event(Event("downloaded", "j0", "1 file"))
+    display.flush()  # what the CLI does once the run is over
+    assert stream.writes == 2 and stream.getvalue().splitlines()[-1].endswith("j0: 1 file")
 
 
 def test_quiet_shows_only_failures_and_the_summary(threaded: Simulator, tmp_path: Path) -> None:
