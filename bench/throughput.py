@@ -110,30 +110,29 @@ async def baseline(url: str, count: int, in_flight: int, out: Path) -> None:
         await asyncio.gather(*(job(*row) for row in rows(count)))
 
 
-def run_baseline(url: str, count: int, in_flight: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        started = time.perf_counter()
-        asyncio.run(baseline(url, count, in_flight, Path(tmp)))
-        return time.perf_counter() - started
+def run_baseline(url: str, count: int, in_flight: int, folder: Path) -> float:
+    folder.mkdir()
+    started = time.perf_counter()
+    asyncio.run(baseline(url, count, in_flight, folder))
+    return time.perf_counter() - started
 
 
-def run_kbatch(url: str, count: int, in_flight: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        with (folder / "rows.csv").open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["id", "image", "prompt"])
-            writer.writerows(rows(count))
-        (folder / "m.yaml").write_text(MANIFEST.format(url=url, in_flight=in_flight))
-        command = [sys.executable, "-m", "kbatch", "run", "m.yaml", "--no-progress"]
-        started = time.perf_counter()
-        done = subprocess.run(command, cwd=folder, stdout=subprocess.DEVNULL, check=False)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"kbatch run exited {done.returncode}")
-        files = sum(1 for _ in (folder / "out" / "throughput").glob("*/0.mp4"))
-        assert files == count, f"{files} of {count} results on disk"
-        return seconds
+def run_kbatch(url: str, count: int, in_flight: int, folder: Path) -> float:
+    folder.mkdir()
+    with (folder / "rows.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "image", "prompt"])
+        writer.writerows(rows(count))
+    (folder / "m.yaml").write_text(MANIFEST.format(url=url, in_flight=in_flight))
+    command = [sys.executable, "-m", "kbatch", "run", "m.yaml", "--no-progress"]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=folder, stdout=subprocess.DEVNULL, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"kbatch run exited {done.returncode}")
+    files = sum(1 for _ in (folder / "out" / "throughput").glob("*/0.mp4"))
+    assert files == count, f"{files} of {count} results on disk"
+    return seconds
 
 
 def main() -> None:
@@ -144,12 +143,18 @@ def main() -> None:
     args = parser.parse_args()
     base: list[float] = []
     ours: list[float] = []
-    for round_ in range(1, args.repeat + 1):
-        with simulator() as url:
-            base.append(args.jobs / run_baseline(url, args.jobs, args.in_flight))
-        with simulator() as url:
-            ours.append(args.jobs / run_kbatch(url, args.jobs, args.in_flight))
-        print(f"round {round_}: baseline {base[-1]:.0f} jobs/s, kbatch {ours[-1]:.0f} jobs/s")
+    # Every run's files are kept until the end: deleting tens of thousands of files between
+    # runs made the next run's file creations slow (ext4 without a journal skips recently
+    # freed inodes, one by one), and whichever run came next paid for it.
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(1, args.repeat + 1):
+            with simulator() as url:
+                seconds = run_baseline(url, args.jobs, args.in_flight, Path(tmp, f"b{round_}"))
+                base.append(args.jobs / seconds)
+            with simulator() as url:
+                seconds = run_kbatch(url, args.jobs, args.in_flight, Path(tmp, f"k{round_}"))
+                ours.append(args.jobs / seconds)
+            print(f"round {round_}: baseline {base[-1]:.0f} jobs/s, kbatch {ours[-1]:.0f} jobs/s")
     b, k = statistics.median(base), statistics.median(ours)
     print(f"jobs: {args.jobs}, in flight: {args.in_flight}, rounds: {args.repeat}")
     print(f"baseline (raw aiohttp): {b:.0f} jobs/s (median)")
