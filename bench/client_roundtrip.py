@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from kbatch.client import BearerKey, Client
 from kbatch.images import ImageInput, ImageSource
-from kbatch.kling import PROVIDERS, JobKind, ProviderName
+from kbatch.provider.auth import BearerKey
+from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
+from kbatch.provider.client import Client
 from kbatch.simulator import SimulatorConfig, running
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from kbatch.engine import Engine, RunOptions
+from kbatch.engine.options import RunOptions
+from kbatch.engine.scheduler import Scheduler
 from kbatch.run import execute, prepare
 from kbatch.simulator import SimulatorConfig, running
 
@@ -51,9 +52,9 @@ async def measure(tasks: int, task_seconds: float, folder: Path) -> None:
         }
         path = folder / "m.yaml"
         path.write_text(yaml.safe_dump(manifest))
-        engines: list[Engine] = []
+        engines: list[Scheduler] = []
 
-        async def keep(engine: Engine) -> None:
+        async def keep(engine: Scheduler) -> None:
             engines.append(engine)
 
         plan = prepare(path, RunOptions())
@@ -63,7 +64,7 @@ async def measure(tasks: int, task_seconds: float, folder: Path) -> None:
         finally:
             plan.close()
         seconds = time.perf_counter() - started
-        poller = engines[0].poller
+        poller = engines[0].run_context.poller
         sent = sum(poller.requests.values())
         rounds = poller.observations
         print(f"tasks: {tasks}, done: {result.done}, wall {seconds:.1f} s")

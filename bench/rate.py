@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from kbatch.engine import RunOptions
+from kbatch.engine.options import RunOptions
 from kbatch.run import execute, prepare
 from kbatch.simulator import Op, SimulatorConfig, running
 

@@ -35,7 +35,7 @@ from throughput import MANIFEST, rows, simulator
 
 def child(manifest: str) -> None:
     """In a fresh process: ``kbatch run`` in-process, then its peak RSS on stderr."""
-    from kbatch.cli import cli
+    from kbatch.cli.app import cli
 
     try:
         cli(["run", manifest, "--no-progress", "--quiet"], prog_name="kbatch")

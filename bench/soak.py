@@ -22,8 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from kbatch.engine import Engine, RunOptions
-from kbatch.pacing import Pacing
+from kbatch.engine.options import RunOptions
+from kbatch.engine.pacing import Pacing
+from kbatch.engine.scheduler import Scheduler
 from kbatch.run import EXIT_OK, execute, prepare
 from kbatch.simulator import Fault, FaultPlan, Simulator, SimulatorConfig, running
 
@@ -115,7 +116,7 @@ async def soak(args: argparse.Namespace, folder: Path) -> int:
             runs += 1
             cut = rng.uniform(1.0, 8.0) if rng.random() < 0.7 else None
 
-            async def interrupt(engine: Engine, cut: float | None = cut) -> None:
+            async def interrupt(engine: Scheduler, cut: float | None = cut) -> None:
                 if cut is not None:
                     await asyncio.sleep(cut)
                     engine.interrupt()

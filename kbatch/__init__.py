@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from kbatch.errors import Issue, KbatchError, Location, ManifestError
+from kbatch.errors import KbatchError, ManifestError
 from kbatch.jobs import Job
-from kbatch.kling import JobKind, PackType, ProviderName
-from kbatch.manifest import Manifest, Validation, load_manifest, validate
+from kbatch.manifest.issues import Issue, Location
+from kbatch.manifest.loader import Manifest, Validation, load_manifest, validate
+from kbatch.provider.catalogue import JobKind, PackType, ProviderName
 
 __version__ = "0.1.0"
 

@@ -1,5 +1,5 @@
 """``python -m kbatch``: the same as the ``kbatch`` command."""
 
-from kbatch.cli import main
+from kbatch.cli.app import main
 
 main()

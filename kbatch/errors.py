@@ -18,71 +18,27 @@ prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else
           +-- OutcomeUnknown         a create was sent and its answer lost: look the task up
           +-- TaskNotFound           the provider knows no such task
 
-:class:`IssueLog` collects the issues of a check before they become a ManifestError.
-
-Messages never contain a credential: the loader refuses literal keys without echoing them, and
-values shown in messages are shortened (see :func:`kbatch.errors.show`).
+``exit_code`` is an :class:`ExitCode`; the CLI maps every KbatchError to it in one place. The
+issues of a manifest (:class:`kbatch.manifest.issues.Issue`: file, line, column, field, message)
+live with the manifest package. Messages never contain a credential: the loader refuses literal
+keys without echoing them, and values shown in messages are shortened.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Location:
-    """A place in a file: 1-based line and column."""
+class ExitCode(enum.IntEnum):
+    """What ``kbatch`` returns."""
 
-    file: str
-    line: int = 1
-    column: int = 1
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Issue:
-    """One problem found in a manifest: where, which field (a JSON path), and what is wrong."""
-
-    location: Location
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.path}: {self.message}"
-
-
-class IssueLog:
-    """Collects issues. A problem repeated across the jobs of an entry (same place, field and
-    message) is kept once, with the context of its first job and a count of the others."""
-
-    def __init__(self) -> None:
-        self._seen: dict[Issue, list[Any]] = {}  # issue -> [first note, count]
-
-    def add(self, issue: Issue, note: str = "") -> None:
-        entry = self._seen.get(issue)
-        if entry is None:
-            self._seen[issue] = [note, 1]
-        else:
-            entry[1] += 1
-
-    def __len__(self) -> int:
-        """How many distinct issues so far."""
-        return len(self._seen)
-
-    def issues(self) -> list[Issue]:
-        out = []
-        for issue, (note, count) in self._seen.items():
-            message = issue.message + (f" ({note})" if note else "")
-            if count > 1:
-                message += f" (and in {count - 1} more jobs)"
-            out.append(Issue(issue.location, issue.path, message))
-        return sorted(out)
+    OK = 0
+    FAILED = 1  # some jobs failed or wait for another run; or the state cannot be used
+    INVALID = 2  # invalid input: the manifest, an option, a missing credential
+    LOCKED = 3  # another run holds the state's lock
+    INTERRUPTED = 130  # SIGINT/SIGTERM: the state is saved
 
 
 class Outcome(enum.Enum):
@@ -99,16 +55,17 @@ class Outcome(enum.Enum):
 class KbatchError(Exception):
     """Base of every error kbatch raises on purpose."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class ManifestError(KbatchError):
-    """The manifest is not valid. ``issues`` holds every problem found, in file order."""
+    """The manifest is not valid. ``issues`` holds every problem found
+    (:class:`kbatch.manifest.issues.Issue` records, ordered by place), in file order."""
 
-    exit_code = 2
+    exit_code = ExitCode.INVALID
 
-    def __init__(self, issues: Iterable[Issue]) -> None:
-        self.issues: tuple[Issue, ...] = tuple(sorted(issues))
+    def __init__(self, issues: Iterable[Any]) -> None:
+        self.issues: tuple[Any, ...] = tuple(sorted(issues))
         count = len(self.issues)
         head = str(self.issues[0]) if self.issues else "invalid manifest"
         more = f" (and {count - 1} more)" if count > 1 else ""
@@ -118,20 +75,20 @@ class ManifestError(KbatchError):
 class ConfigError(KbatchError):
     """The run cannot start as configured (a missing credential, an unusable option)."""
 
-    exit_code = 2
+    exit_code = ExitCode.INVALID
 
 
 class StateError(KbatchError):
     """The state file cannot be used: unreadable, written by a newer kbatch, or the disk is full.
     Whatever was recorded before stays valid: the next run resumes from it."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class LockHeld(StateError):
     """Another ``kbatch run`` holds the lock on this state file. The message names the holder."""
 
-    exit_code = 3
+    exit_code = ExitCode.LOCKED
 
 
 class ApiError(KbatchError):
@@ -201,15 +158,3 @@ API_ERRORS: dict[Outcome, type[ApiError]] = {
     cls.outcome: cls
     for cls in (RetryLater, JobRejected, RunFatal, RouteNotServed, OutcomeUnknown, TaskNotFound)
 }
-
-
-def show(value: Any, limit: int = 60) -> str:
-    """Render a value for a message: JSON-like, and shortened so no long blob (base64) is echoed."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):  # pragma: no cover - only JSON-like values reach here
-        text = repr(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    # A lone surrogate (from a "\\ud800" escape in JSON or YAML) cannot be printed: escape it.
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")

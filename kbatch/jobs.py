@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbatch import kling
-from kbatch.errors import Location
-from kbatch.kling import JobKind
+from kbatch.manifest.issues import Location
+from kbatch.provider import catalogue
+from kbatch.provider.catalogue import JobKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,11 @@ class Job:
     @property
     def slots(self) -> int:
         """Parallel-task slots the task holds while it runs."""
-        return kling.slots(self.kind, int(self.request.get("n", 1)))
+        return catalogue.slots(self.kind, int(self.request.get("n", 1)))
 
     @property
-    def pack(self) -> kling.PackType:
-        return kling.PACK[self.kind]
+    def pack(self) -> catalogue.PackType:
+        return catalogue.PACK[self.kind]
 
 
 def _canonical(value: Any) -> bytes:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
 
 #: Default units per 5 s of video, by model: (std, pro).
 VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(

@@ -2,19 +2,16 @@
 
 ::
 
-    plan = prepare("manifests/demo.yaml", RunOptions())     # validate, lock, sync the state file
-    try:
-        result = asyncio.run(execute(plan, on_event=print))  # submit, poll, download
-    finally:
-        plan.close()
-    result.exit_code                                         # 0, 1 or 130 (DESIGN.md)
+    with prepare("manifests/demo.yaml", RunOptions()) as plan:   # validate, lock, sync the state
+        result = asyncio.run(execute(plan, on_event=print))       # submit, poll, download
+    result.exit_code                                              # 0, 1 or 130
 
-:func:`prepare` checks the manifest, takes the state file's run lock and brings the state in line
-with the manifest: new jobs become ``pending``; an edited job (new fingerprint) starts afresh and
-its old result files are removed; ``--retry-failed`` gives failed jobs new attempts. Jobs no longer
-in the manifest are left in the state untouched. :func:`execute` runs what is left with the
-:class:`~kbatch.engine.Engine`, and sends no request at all (nor starts a simulator) when nothing
-is.
+:func:`prepare` checks the manifest, takes the state's run lock and brings the state in line with
+the manifest: new jobs become ``pending``; an edited job (new fingerprint) starts afresh and its
+old result files are removed; ``--retry-failed`` gives failed jobs new attempts. Jobs no longer in
+the manifest are left in the state untouched. :func:`execute` runs what is left with the
+:class:`~kbatch.engine.scheduler.Scheduler`, and sends no request at all (nor starts a simulator)
+when nothing is. Inside a running event loop (a notebook), ``await execute(plan)`` directly.
 """
 
 from __future__ import annotations
@@ -24,22 +21,25 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from kbatch import pricing, report
-from kbatch.client import connect
-from kbatch.engine import Engine, Event, OnEvent, Plan, RunOptions, StopReason
-from kbatch.errors import KbatchError, ManifestError
+from kbatch import pricing
+from kbatch import reports as report
+from kbatch.engine.events import Event, EventName, OnEvent
+from kbatch.engine.options import RunOptions, StopReason
+from kbatch.engine.scheduler import Batch, Scheduler
+from kbatch.errors import ExitCode, KbatchError, ManifestError
 from kbatch.jobs import Job
-from kbatch.kling import JobKind
 from kbatch.manifest import Manifest, validate
-from kbatch.state import STATE_FILE, JobRow, JobState, State, state_file
+from kbatch.provider.catalogue import JobKind
+from kbatch.provider.connect import connect
+from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, state_file
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+EXIT_OK = ExitCode.OK
+EXIT_FAILED = ExitCode.FAILED
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,51 @@ class RunResult:
     report_error: str | None = None  # why they could not be
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.stop is StopReason.INTERRUPTED:
             return EXIT_INTERRUPTED
         return EXIT_OK if self.done == self.selected else EXIT_FAILED
+
+
+@dataclass
+class Plan:
+    """A manifest brought in line with its state, ready to run. Holds the run lock until it is
+    closed: use it as a context manager."""
+
+    batch: Batch
+    store: SqliteStore
+    pending: int  # selected jobs to submit
+    inputs: dict[str, tuple[report.Input, ...]] = field(default_factory=dict)  # for the gallery
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.batch.manifest
+
+    @property
+    def options(self) -> RunOptions:
+        return self.batch.options
+
+    @property
+    def ids(self) -> list[str]:
+        return self.batch.ids
+
+    @property
+    def rows(self) -> dict[str, JobRow]:
+        """Current: the engine updates it with every row it writes."""
+        return self.batch.rows
+
+    @property
+    def idle(self) -> bool:
+        return not self.batch.resumed and not self.pending
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def state_path(manifest: Manifest, options: RunOptions) -> Path:
@@ -95,18 +136,18 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     options = options or RunOptions()
     gallery: Gallery = {}
     manifest, seen = _check(path, gallery)
-    state = State.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
+    store = SqliteStore.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
     try:
-        rows = state.load()
+        rows = store.load()
         changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
         for job_id in reset:  # an edited job's old results would mix with its new ones
-            for media in state.media(job_id):
+            for media in store.media(job_id):
                 if media.path:
                     (manifest.output.dir / media.path).unlink(missing_ok=True)
         if changed:
-            state.write_now(changed, delete_media=reset)
+            store.write_now(changed, delete_media=reset)
     except BaseException:
-        state.close()
+        store.close()
         raise
     rows.update((row.id, row) for row in changed)
     download_wanted = manifest.output.download
@@ -116,7 +157,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
         if row.state.at_provider or (row.state is JobState.SUCCEEDED and download_wanted)
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
-    return Plan(manifest, state, options, list(seen), rows, resumed, pending, gallery)
+    batch = Batch(manifest, store, options, list(seen), rows, resumed)
+    return Plan(batch, store, pending, gallery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +182,8 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
     where = state_path(manifest, options)
     rows: dict[str, JobRow] = {}
     if where.exists():
-        with State.read(where) as state:
-            rows = state.load()
+        with SqliteStore.read(where) as store:
+            rows = store.load()
     new = sum(1 for job_id in seen if job_id not in rows)
     changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
     rows.update((row.id, row) for row in changed)
@@ -192,16 +234,7 @@ def _reconcile(
                 updated_at=now,
             )
         elif row.state is JobState.FAILED and options.retry_failed and options.selects(job_id):
-            row = replace(
-                row,
-                state=JobState.PENDING,
-                failures=0,
-                estimate=estimate,
-                error_reason=None,
-                error_code=None,
-                error_message=None,
-                updated_at=now,
-            )
+            row = row.retried(estimate=estimate, now=now)
         elif row.state is JobState.PENDING and row.estimate != estimate:  # pricing: changed
             row = replace(row, estimate=estimate, updated_at=now)
         else:
@@ -234,7 +267,7 @@ async def execute(
     env: Mapping[str, str] | None = None,
     simulator: Any = None,
     handle_signals: bool = False,
-    watch: Callable[[Engine], Coroutine[Any, Any, None]] | None = None,
+    watch: Callable[[Scheduler], Coroutine[Any, Any, None]] | None = None,
 ) -> RunResult:
     """Run a prepared plan, then write the reports into the output folder. Sends no request
     (and starts no simulator) when nothing is left to do. ``watch`` runs beside the engine
@@ -245,21 +278,22 @@ async def execute(
         async with connect(
             plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
         ) as client:
-            engine = Engine(plan, client, on_event)
-            watcher = asyncio.create_task(watch(engine)) if watch else None
+            scheduler = Scheduler(plan.batch, client, on_event)
+            watcher = asyncio.create_task(watch(scheduler)) if watch else None
             try:
-                with _signals(engine, enabled=handle_signals):
-                    await engine.run()
+                with _signals(scheduler, enabled=handle_signals):
+                    await scheduler.run()
             finally:
                 if watcher is not None:
                     watcher.cancel()
                     await asyncio.gather(watcher, return_exceptions=True)
-        result = summarize(plan, engine.stop, engine.stop_message or engine.notice)
+        message = scheduler.stop_message or scheduler.notice
+        result = summarize(plan, scheduler.stop, message)
     try:
         written = await asyncio.to_thread(write_reports, plan)
     except (OSError, KbatchError) as exc:
         message = f"the reports could not be written: {exc}; the state is intact"
-        on_event(Event("report", None, message))
+        on_event(Event(EventName.REPORT, None, message))
         return replace(result, report_error=message)
     return replace(result, reports=tuple(written))
 
@@ -270,28 +304,28 @@ def write_reports(plan: Plan) -> list[Path]:
     a finished 100,000-job manifest need not rewrite 50 MB of identical reports."""
     output = plan.manifest.output
     paths = [output.dir / name for name in report.FILES.values()]
-    revision = plan.state.revision()
-    if plan.state.noted("reports") == revision and all(path.is_file() for path in paths):
+    revision = plan.store.revision()
+    if plan.store.noted("reports") == revision and all(path.is_file() for path in paths):
         return paths
     written = report.write_all(
-        plan.state,
+        plan.store,
         name=plan.manifest.name,
         output_dir=output.dir,
         download=output.download,
         inputs=plan.inputs,
     )
-    plan.state.note("reports", revision)
+    plan.store.note("reports", revision)
     return written
 
 
 @contextlib.contextmanager
-def _signals(engine: Engine, *, enabled: bool) -> Iterator[None]:
+def _signals(scheduler: Scheduler, *, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(number, engine.interrupt)
+        loop.add_signal_handler(number, scheduler.interrupt)
     try:
         yield
     finally:
@@ -304,7 +338,9 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "STATE_FILE",
+    "Plan",
     "Preview",
+    "RunOptions",
     "RunResult",
     "execute",
     "prepare",

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from kbatch.client import BearerKey, Client
 from kbatch.images import ImageInput, ImageSource
-from kbatch.kling import PROVIDERS, JobKind, ProviderName
+from kbatch.provider.auth import BearerKey
+from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
+from kbatch.provider.client import Client
 from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
 
 TESTS = Path(__file__).parent

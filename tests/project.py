@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbatch.engine import Event, RunOptions
-from kbatch.pacing import Pacing
+from kbatch.engine.events import Event
+from kbatch.engine.options import RunOptions
+from kbatch.engine.pacing import Pacing
 from kbatch.run import RunResult, execute, prepare
 from kbatch.simulator import Simulator
-from kbatch.state import JobRow, State
+from kbatch.store import JobRow, SqliteStore
 
 IMAGES = Path(__file__).parent / "manifests" / "images"
 
@@ -99,7 +100,7 @@ class Project:
             plan.close()
 
     def rows(self) -> dict[str, JobRow]:
-        with State.read(self.state_file) as state:
+        with SqliteStore.read(self.state_file) as state:
             return state.load()
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kbatch.cli import cli
+from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from kbatch.state import State
+from kbatch.store import SqliteStore
 from tests.project import Project, video
 
 
@@ -50,7 +50,7 @@ def test_dry_run_says_what_would_run_and_writes_nothing(project: Project) -> Non
 
 def test_a_second_run_is_refused_with_exit_3_naming_the_holder(project: Project) -> None:
     project.out.mkdir(parents=True)
-    with State.open(project.state_file, manifest_name="t", lock=True):
+    with SqliteStore.open(project.state_file, manifest_name="t", lock=True):
         code, output = invoke("run", str(project.manifest))
         status_code, status = invoke("status", str(project.manifest))
     assert code == 3 and "LockHeld: another kbatch run (pid " in output

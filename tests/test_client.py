@@ -13,7 +13,6 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from kbatch.client import Auth, BearerKey, Client, KlingJwt, Timeouts, connect, credentials
 from kbatch.errors import (
     ApiError,
     ConfigError,
@@ -25,11 +24,21 @@ from kbatch.errors import (
     TaskNotFound,
 )
 from kbatch.images import ImageInput, ImageSource
-from kbatch.kling import PROVIDERS, Dialect, JobKind, LookupForm, Provider, ProviderName
-from kbatch.manifest import ProviderConfig, load_manifest
+from kbatch.manifest.loader import ProviderConfig, load_manifest
+from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
+from kbatch.provider.catalogue import (
+    PROVIDERS,
+    Dialect,
+    JobKind,
+    LookupForm,
+    Provider,
+    ProviderName,
+)
+from kbatch.provider.client import Client, Timeouts
+from kbatch.provider.connect import connect
+from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
-from kbatch.simulator.server import CODE_ANSWERS
-from kbatch.wire import MediaKind, TaskStatus
+from kbatch.simulator.answers import CODE_ANSWERS
 from tests.conftest import KEY, REPO, request_of
 
 KLING = PROVIDERS[ProviderName.KLING]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kbatch import document
-from kbatch.document import load_document, parse_document
 from kbatch.errors import ManifestError
+from kbatch.manifest import document
+from kbatch.manifest.document import load_document, parse_document
 
 
 def only_issue(text: str) -> str:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kbatch import download
-from kbatch.client import Client
+from kbatch.engine import downloads
 from kbatch.errors import JobRejected
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
+from kbatch.provider.client import Client
 from kbatch.simulator import Simulator
 from tests.conftest import request_of
 
@@ -20,13 +20,13 @@ from tests.conftest import request_of
     "job_id", ["../escape", "/etc/passwd", "a\x00b", "..", ".", ".hidden", "x" * 300, "a/../../b"]
 )
 def test_a_job_id_never_leads_out_of_the_output_folder(tmp_path: Path, job_id: str) -> None:
-    path = download.target(tmp_path / "out", job_id, index=0, extension="png")
+    path = downloads.target(tmp_path / "out", job_id, index=0, extension="png")
     assert path.resolve().parent.parent == (tmp_path / "out").resolve()
     assert not path.parent.name.startswith(".") and len(path.parent.name) <= 128
 
 
 def test_an_unknown_extension_is_saved_as_bin(tmp_path: Path) -> None:
-    assert download.target(tmp_path, "j", index=2, extension="exe/../x").name == "2.bin"
+    assert downloads.target(tmp_path, "j", index=2, extension="exe/../x").name == "2.bin"
 
 
 async def finished_media_url(client: Client, sim: Simulator) -> str:
@@ -41,10 +41,10 @@ async def test_a_result_is_saved_whole_with_its_sha256(
     tmp_path: Path, client: Client, sim: Simulator
 ) -> None:
     url = await finished_media_url(client, sim)
-    saved = await download.fetch(client, url, tmp_path / "j" / "0.mp4")
+    saved = await downloads.fetch(client, url, tmp_path / "j" / "0.mp4")
     data = saved.path.read_bytes()
     assert saved.size == len(data) and saved.sha256 == hashlib.sha256(data).hexdigest()
-    assert not download.partial(saved.path).exists()
+    assert not downloads.partial(saved.path).exists()
 
 
 async def test_a_stale_part_longer_than_the_file_is_started_over(
@@ -53,11 +53,11 @@ async def test_a_stale_part_longer_than_the_file_is_started_over(
     url = await finished_media_url(client, sim)
     target = tmp_path / "j" / "0.mp4"
     target.parent.mkdir()
-    download.partial(target).write_bytes(b"\0" * 10_000_000)  # the server answers 416
+    downloads.partial(target).write_bytes(b"\0" * 10_000_000)  # the server answers 416
 
-    saved = await download.fetch(client, url, target)
+    saved = await downloads.fetch(client, url, target)
 
-    whole = (await download.fetch(client, url, tmp_path / "again.mp4")).path.read_bytes()
+    whole = (await downloads.fetch(client, url, tmp_path / "again.mp4")).path.read_bytes()
     assert saved.path.read_bytes() == whole
 
 
@@ -66,7 +66,7 @@ async def test_a_missing_result_fails_the_job_and_leaves_no_file(
 ) -> None:
     target = tmp_path / "j" / "0.png"
     with pytest.raises(JobRejected, match="HTTP 404"):
-        await download.fetch(client, f"{sim.url}/media/nope/0.png", target)
+        await downloads.fetch(client, f"{sim.url}/media/nope/0.png", target)
     assert not target.exists()
 
 
@@ -77,11 +77,11 @@ async def test_downloads_flushed_together_share_one_sync(
     task = await client.create(kind, request_of(kind, n=4), external_task_id="kb-s")
     sim.store.clock.advance(10)  # type: ignore[attr-defined]
     done = await client.get(kind, task.task_id)
-    syncer = download.Syncer(tmp_path)
+    syncer = downloads.Syncer(tmp_path)
 
-    async def save(index: int) -> download.Saved:
-        path = download.target(tmp_path, "job", index=index, extension="png")
-        saved = await download.fetch(client, done.media[index].url, path, durable=False)
+    async def save(index: int) -> downloads.Saved:
+        path = downloads.target(tmp_path, "job", index=index, extension="png")
+        saved = await downloads.fetch(client, done.media[index].url, path, durable=False)
         await syncer.sync()
         return saved
 

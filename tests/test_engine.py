@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from kbatch.engine import Event, RunOptions, StopReason
-from kbatch.kling import JobKind
+from kbatch.engine.events import Event
+from kbatch.engine.options import RunOptions, StopReason
+from kbatch.provider.catalogue import JobKind
 from kbatch.run import EXIT_FAILED, EXIT_OK, execute, prepare
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.tasks import FAIL
-from kbatch.state import JobState
+from kbatch.store import JobState
 from tests.project import FAST, Project, expand, multi, video
 
 
@@ -315,8 +316,8 @@ async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishe
     project.save()
     plan = prepare(project.manifest, RunOptions(pacing=FAST))
     try:
-        pages = plan.state._db.execute("PRAGMA page_count").fetchone()[0]
-        plan.state._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "disk is full"
+        pages = plan.store._db.execute("PRAGMA page_count").fetchone()[0]
+        plan.store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "disk is full"
         result = await execute(plan, on_event=project.events.append)
     finally:
         plan.close()
@@ -344,12 +345,12 @@ async def test_a_queued_transition_that_cannot_be_written_stops_the_run(
     def on_event(event: Event) -> None:
         project.events.append(event)
         if event.name == "submitted" and len(project.named("submitted")) == 1:
-            pages = plan.state._db.execute("PRAGMA page_count").fetchone()[0]
-            plan.state._db.execute(f"PRAGMA max_page_count = {pages}")
+            pages = plan.store._db.execute("PRAGMA page_count").fetchone()[0]
+            plan.store._db.execute(f"PRAGMA max_page_count = {pages}")
 
     try:
         result = await execute(plan, on_event=on_event)
-        failure = plan.state.failure
+        failure = plan.store.failure
     finally:
         plan.close()
 

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from kbatch.pacing import Budget, Pacing, Slots, backoff
+from kbatch.engine.pacing import Budget, Pacing, Slots
+from kbatch.engine.retry import backoff
 
 
 async def test_slots_are_handed_out_in_order_and_never_over_the_target() -> None:

@@ -17,14 +17,15 @@ from pathlib import Path
 from click.testing import CliRunner
 from rich.console import Console
 
-from kbatch import progress
-from kbatch.cli import cli
-from kbatch.engine import Event, RunOptions, Snapshot
-from kbatch.kling import JobKind
-from kbatch.log import text
+from kbatch.cli import progress
+from kbatch.cli.app import cli
+from kbatch.cli.log import text
+from kbatch.engine.events import Event, EventName
+from kbatch.engine.options import RunOptions, Snapshot
+from kbatch.provider.catalogue import JobKind
 from kbatch.run import execute, prepare
 from kbatch.simulator import FAIL, FLAKY, UNSAFE, Simulator
-from kbatch.state import JobRow, JobState
+from kbatch.store import JobRow, JobState
 from tests.project import FAST, Project, video
 
 COUNTS = dict.fromkeys(JobState, 0) | {
@@ -102,13 +103,13 @@ async def test_the_events_of_one_loop_turn_are_written_at_once() -> None:
     stream = CountingFile()
     display = progress.Display(Console(file=stream), progress.Mode.LOG, text)
     for i in range(5):
-        display.on_event(Event("submitted", f"j{i}", "task t"))
+        display.on_event(Event(EventName.SUBMITTED, f"j{i}", "task t"))
     assert stream.getvalue() == ""  # held until the turn ends
 
     await asyncio.sleep(0)  # the loop turns
 
     assert stream.writes == 1 and len(stream.getvalue().splitlines()) == 5
-    display.on_event(Event("downloaded", "j0", "1 file"))
+    display.on_event(Event(EventName.DOWNLOADED, "j0", "1 file"))
     display.flush()  # what the CLI does once the run is over
     assert stream.writes == 2 and stream.getvalue().splitlines()[-1].endswith("j0: 1 file")
 

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kbatch import KbatchError, ManifestError, load_manifest, validate
-from kbatch.checks import check_request, normalize
-from kbatch.kling import PROVIDERS, JobKind, ProviderName
-from kbatch.schema import FieldChecker, expanded_validator, field_schema, problems
+from kbatch.manifest.checks import check_request, normalize
+from kbatch.manifest.schema import FieldChecker, expanded_validator, field_schema, problems
+from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
 from tests.conftest import HEADER, IMAGES
 
 RATIO = st.floats(min_value=0, max_value=2, allow_nan=False)

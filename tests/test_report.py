@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kbatch import report
-from kbatch.cli import cli
-from kbatch.engine import RunOptions
+from kbatch import reports as report
+from kbatch.cli.app import cli
+from kbatch.engine.options import RunOptions
 from kbatch.run import EXIT_FAILED, execute, prepare
 from kbatch.simulator import FAIL, FLAKY, UNSAFE, Simulator, SimulatorConfig, running
-from kbatch.state import State
+from kbatch.store import SqliteStore
 from tests.project import FAST, Project, expand, video
 
 NORMALIZE = """
@@ -62,7 +62,7 @@ class Ran:
     def report(
         self, base: Path | None = None, inputs: Mapping[str, tuple[report.Input, ...]] | None = None
     ) -> report.Report:
-        with State.read(self.frozen) as state:
+        with SqliteStore.read(self.frozen) as state:
             return report.collect(
                 state,
                 name="t",
@@ -174,7 +174,7 @@ def test_result_paths_are_relative_to_the_report(ran: Ran, tmp_path: Path) -> No
 def test_every_run_writes_the_three_reports_into_the_output_folder(ran: Ran) -> None:
     out = ran.out
     assert {p.name for p in out.glob("report.*")} | {"index.html"} >= set(report.FILES.values())
-    with State.read(ran.project.state_file) as state:
+    with SqliteStore.read(ran.project.state_file) as state:
         fresh = report.collect(state, name="t", output_dir=out, base=out)
     written = list(csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8"))))
     assert written == list(csv.DictReader(io.StringIO(report.render(fresh, "csv"))))

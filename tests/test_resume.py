@@ -10,10 +10,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from kbatch.cli import cli
+from kbatch.cli.app import cli
 from kbatch.run import EXIT_INTERRUPTED, EXIT_OK
 from kbatch.simulator import ManualClock, Op, SimulatorConfig, running
-from kbatch.state import JobState
+from kbatch.store import JobState
 from tests.project import Project, expand, multi, spawn, video
 
 KILL_CYCLES = 12

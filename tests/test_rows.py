@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from kbatch.errors import Issue
-from kbatch.rows import MAX_ISSUES_PER_FILE, csv_columns, csv_rows, jsonl_rows
+from kbatch.manifest.issues import Issue
+from kbatch.manifest.sources import MAX_ISSUES_PER_FILE, csv_columns, csv_rows, jsonl_rows
 
 
 def test_csv_rows_know_the_line_they_start_on(write: Callable[..., Path]) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kbatch.errors import LockHeld, StateError
-from kbatch.kling import JobKind
-from kbatch.state import JobRow, JobState, MediaRow, State, external_task_id
+from kbatch.provider.catalogue import JobKind
+from kbatch.store import JobRow, JobState, MediaRow, SqliteStore, external_task_id
 
 
 def row(job_id: str, **fields: object) -> JobRow:
@@ -21,7 +21,7 @@ def row(job_id: str, **fields: object) -> JobRow:
 
 
 def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None:
-    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert state._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert state._db.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -29,11 +29,11 @@ def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None
 
 def test_rows_and_the_salt_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    with State.open(path, manifest_name="m") as state:
+    with SqliteStore.open(path, manifest_name="m") as state:
         salt = state.salt
         state.write_now([row("a", state=JobState.SUBMITTING, attempt=1, units=2.5)])
         state.write_now([MediaRow("a", 0, "video", "http://127.0.0.1/x.mp4", "mp4")])
-    with State.open(path, manifest_name="m") as state:
+    with SqliteStore.open(path, manifest_name="m") as state:
         assert state.salt == salt
         loaded = state.load()["a"]
         assert loaded.state is JobState.SUBMITTING and loaded.kind is JobKind.IMAGE2VIDEO
@@ -50,7 +50,7 @@ def test_external_task_ids_differ_by_job_attempt_and_state_file() -> None:
 
 
 async def test_writes_that_arrive_together_share_one_commit(tmp_path: Path) -> None:
-    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         await asyncio.gather(*(state.write(row(f"j{i}")) for i in range(200)))
         assert len(state.load()) == 200
         assert state.records == 200 and state.commits < 50
@@ -58,21 +58,21 @@ async def test_writes_that_arrive_together_share_one_commit(tmp_path: Path) -> N
 
 def test_a_second_run_lock_names_the_holder_and_readers_need_none(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    with State.open(path, manifest_name="m", lock=True):
+    with SqliteStore.open(path, manifest_name="m", lock=True):
         with pytest.raises(LockHeld, match=r"another kbatch run \(pid \d+ on .+, since ") as caught:
-            State.open(path, manifest_name="m", lock=True)
+            SqliteStore.open(path, manifest_name="m", lock=True)
         assert caught.value.exit_code == 3
-        with State.read(path) as reader:
-            assert reader.summary().holder is not None
-    with State.open(path, manifest_name="m", lock=True) as state:  # released on close
-        assert state.summary().holder is not None
+        with SqliteStore.read(path) as reader:
+            assert reader.status().holder is not None
+    with SqliteStore.open(path, manifest_name="m", lock=True) as state:  # released on close
+        assert state.status().holder is not None
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     script = (
-        "import sys; from kbatch.state import State; "
-        f"s = State.open({str(path)!r}, manifest_name='m', lock=True); "
+        "import sys; from kbatch.store import SqliteStore; "
+        f"s = SqliteStore.open({str(path)!r}, manifest_name='m', lock=True); "
         "print('locked', flush=True); "
         "sys.stdin.read()"
     )
@@ -81,14 +81,14 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     )
     assert child.stdout is not None and child.stdout.readline() == b"locked\n"
     with pytest.raises(LockHeld, match=f"pid {child.pid}"):
-        State.open(path, manifest_name="m", lock=True)
+        SqliteStore.open(path, manifest_name="m", lock=True)
     child.kill()
     child.wait()
     assert child.stdin is not None and child.stdout is not None
     child.stdin.close()
     child.stdout.close()
-    with State.open(path, manifest_name="m", lock=True) as state:
-        assert state.summary().holder is not None  # now ours
+    with SqliteStore.open(path, manifest_name="m", lock=True) as state:
+        assert state.status().holder is not None  # now ours
 
 
 def test_a_state_file_from_a_newer_kbatch_is_refused(tmp_path: Path) -> None:
@@ -96,27 +96,27 @@ def test_a_state_file_from_a_newer_kbatch_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(StateError, match="newer kbatch"):
-        State.open(path, manifest_name="m")
+        SqliteStore.open(path, manifest_name="m")
 
 
 def test_another_manifests_state_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    State.open(path, manifest_name="first").close()
+    SqliteStore.open(path, manifest_name="first").close()
     with pytest.raises(StateError, match="holds the state of manifest 'first'"):
-        State.open(path, manifest_name="second")
+        SqliteStore.open(path, manifest_name="second")
 
 
 def test_reading_a_state_that_does_not_exist_says_so(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="has not been run yet"):
-        State.read(tmp_path / "missing.sqlite3")
+        SqliteStore.read(tmp_path / "missing.sqlite3")
 
 
 async def test_posts_are_committed_in_order_with_the_writes_after_them(tmp_path: Path) -> None:
-    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         state.post(row("a", state=JobState.SUBMITTED, task_id="t1"))
         state.post(row("a", state=JobState.SUCCEEDED, task_id="t1"))
         await state.write(row("b", state=JobState.SUBMITTING))  # on disk, and so is all before
-        on_disk = State.open(tmp_path / "s.sqlite3", manifest_name="m")  # another connection
+        on_disk = SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m")  # another connection
         with on_disk:
             rows = on_disk.load()
     assert rows["a"].state is JobState.SUCCEEDED and rows["b"].state is JobState.SUBMITTING
@@ -124,7 +124,7 @@ async def test_posts_are_committed_in_order_with_the_writes_after_them(tmp_path:
 
 async def test_a_post_that_cannot_be_written_is_reported_to_on_failure(tmp_path: Path) -> None:
     told: list[StateError] = []
-    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         state.on_failure = told.append
         await state.write(row("kept"))
         pages = state._db.execute("PRAGMA page_count").fetchone()[0]
@@ -137,7 +137,7 @@ async def test_a_post_that_cannot_be_written_is_reported_to_on_failure(tmp_path:
 
 
 async def test_a_full_disk_fails_the_write_and_keeps_what_was_written(tmp_path: Path) -> None:
-    with State.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
+    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         await state.write(row("kept", state=JobState.SUBMITTED, task_id="t1"))
         pages = state._db.execute("PRAGMA page_count").fetchone()[0]
         state._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "disk is full"

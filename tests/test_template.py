@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kbatch.template import Template, TemplateError, compile_value, names_in, render
+from kbatch.manifest.template import Template, TemplateError, compile_value, names_in, render
 
 
 def fill(value: object, **variables: object) -> object:

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from kbatch.errors import Outcome
-from kbatch.kling import ENDPOINTS, Dialect, JobKind
-from kbatch.wire import (
+from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind
+from kbatch.provider.wire import (
     CODES,
     MediaKind,
     TaskStatus,

@@ -18,7 +18,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
 
 
 class Op(enum.StrEnum):

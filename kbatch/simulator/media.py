@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image, ImageFilter, ImageOps
 
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
 from kbatch.simulator.rules import EXPAND_SIDES, Picture
 from kbatch.simulator.tasks import SimTask
 

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from PIL import Image, UnidentifiedImageError
 
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_SIDE = 300

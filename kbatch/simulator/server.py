@@ -15,53 +15,34 @@ served from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import random
 import time
-import uuid
-import warnings
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
 
-import jwt
 from aiohttp import web
-from jwt.warnings import InsecureKeyLengthWarning
 
 from kbatch.errors import ConfigError
-from kbatch.kling import ENDPOINTS, Dialect, JobKind, LookupForm
+from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind, LookupForm
+from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import media, rules
+from kbatch.simulator.answers import (
+    Answer,
+    Dropped,
+    authorize,
+    drop,
+    envelope,
+    envelope_error,
+    html_page,
+    origin,
+    ranged,
+    truncated,
+)
 from kbatch.simulator.faults import Fault, FaultPlan, Injected, Op
 from kbatch.simulator.tasks import UNSAFE, TaskStore
-from kbatch.wire import TaskStatus
 
-#: HTTP status and message for each Kling code the simulator can answer.
-CODE_ANSWERS: dict[int, tuple[int, str]] = {
-    1000: (401, "Authentication failed"),
-    1001: (401, "Authorization is empty"),
-    1002: (401, "Authorization is invalid"),
-    1003: (401, "Authorization is not yet valid"),
-    1004: (401, "Authorization has expired"),
-    1100: (429, "Account exception"),
-    1101: (429, "Account in arrears"),
-    1102: (429, "Resource pack depleted or expired"),
-    1103: (403, "Unauthorized access to requested resource"),
-    1200: (400, "Invalid request parameters"),
-    1201: (400, "Invalid parameters"),
-    1202: (404, "Invalid request method"),
-    1203: (404, "Requested resource does not exist"),
-    1300: (400, "Trigger platform strategy"),
-    1301: (400, "Trigger the content security policy"),
-    1302: (429, "The API request is too fast"),
-    1303: (429, "Concurrency or QPS exceeds the prepaid resource package limit"),
-    1304: (429, "Trigger the platform's IP whitelisting policy"),
-    5000: (500, "Server internal error"),
-    5001: (503, "Server temporarily unavailable"),
-    5002: (504, "Server internal timeout"),
-}
 _FAULT_CODES = {
     Fault.RATE_LIMIT: 1302,
     Fault.PARALLEL: 1303,
@@ -69,7 +50,6 @@ _FAULT_CODES = {
     Fault.MAINTENANCE: 5001,
     Fault.TIMEOUT: 5002,
 }
-_HTML = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
 GATEWAY_PREFIX = "/kling/v1"
 
 
@@ -107,10 +87,6 @@ class Exchange:
     status: int | None
     code: int | str | None
     fault: Injected | None
-
-
-class _Dropped(Exception):
-    """The connection was dropped on purpose."""
 
 
 class Simulator:
@@ -190,7 +166,7 @@ class Simulator:
         async def handle(request: web.Request) -> web.StreamResponse:
             self.requests[label] += 1
             if op is Op.CREATE and kind in self.faults.not_served:
-                return self._logged(request, op, kind, _html(404), None)
+                return self._logged(request, op, kind, html_page(404), None)
 
             async def act(fault: Injected | None) -> web.StreamResponse:
                 if op is Op.CREATE:
@@ -220,11 +196,16 @@ class Simulator:
         try:
             early = await self._before(request, fault)
             if early is None and api:
-                early = self._authorize(request) or self._coded(fault)
+                early = authorize(
+                    request,
+                    api_key=self.config.api_key,
+                    access_key=self.config.access_key,
+                    secret_key=self.config.secret_key,
+                ) or self._coded(fault)
             if early is not None:
                 return self._logged(request, op, kind, early, fault)
             response = await self._after(request, fault, await act(fault))
-        except _Dropped:
+        except Dropped:
             self.log.append(Exchange(request.method, request.path, op, kind, None, None, fault))
             raise
         return self._logged(request, op, kind, response, fault)
@@ -237,7 +218,7 @@ class Simulator:
         response: web.StreamResponse,
         fault: Injected | None,
     ) -> web.StreamResponse:
-        code = response.code if isinstance(response, _Answer) else None
+        code = response.code if isinstance(response, Answer) else None
         self.log.append(
             Exchange(request.method, request.path, op, kind, response.status, code, fault)
         )
@@ -248,14 +229,14 @@ class Simulator:
         if high > 0:
             await asyncio.sleep(self._latency.uniform(low, high))
         if fault is Fault.RESET_BEFORE:
-            _drop(request)
+            drop(request)
         if fault is Fault.SLOW:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.config.slow_seconds)
         if fault is Fault.HTML:
-            return _html(502)
+            return html_page(502)
         if fault is Fault.NOT_FOUND:
-            return _html(404)
+            return html_page(404)
         if fault is Fault.REDIRECT:
             return web.Response(status=301, headers={"Location": "/"}, text="Moved")
         return None
@@ -264,7 +245,7 @@ class Simulator:
         code = fault if fault is None or isinstance(fault, int) else _FAULT_CODES.get(fault)
         if code is None:
             return None
-        response = _envelope_error(code)
+        response = envelope_error(code)
         if code == 1302:
             response.headers["Retry-After"] = f"{self.config.retry_after:g}"
         return response
@@ -273,56 +254,14 @@ class Simulator:
         self, request: web.Request, fault: Injected | None, response: web.StreamResponse
     ) -> web.StreamResponse:
         if fault is Fault.RESET_AFTER:
-            _drop(request)
+            drop(request)
         if fault is Fault.TIMEOUT_AFTER_CREATE:
-            return _envelope_error(5002)
+            return envelope_error(5002)
         if fault is Fault.GARBLED:
             return web.Response(
                 status=200, content_type="application/json", text='{"code": 0, "data": {"task_'
             )
         return response
-
-    def _authorize(self, request: web.Request) -> web.Response | None:
-        config = self.config
-        header = request.headers.get("Authorization", "").strip()
-        if not header:
-            return _envelope_error(1001)
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer":
-            return _envelope_error(1000, "Authorization must be 'Bearer <token>'")
-        if not token:
-            return _envelope_error(1001)
-        if config.api_key and hmac.compare_digest(token, config.api_key):
-            return None
-        if config.access_key and config.secret_key and token.count(".") == 2:
-            return self._check_jwt(token)
-        if config.api_key or config.access_key:
-            return _envelope_error(1002)
-        return None
-
-    def _check_jwt(self, token: str) -> web.Response | None:
-        try:
-            header = jwt.get_unverified_header(token)
-            if header.get("alg") != "HS256" or header.get("typ") != "JWT":
-                return _envelope_error(1002, "JWT header must be {alg: HS256, typ: JWT}")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-                claims = jwt.decode(
-                    token,
-                    self.config.secret_key,
-                    algorithms=["HS256"],
-                    options={"require": ["iss", "exp", "nbf"]},
-                )
-        except jwt.ExpiredSignatureError:
-            return _envelope_error(1004)
-        except jwt.ImmatureSignatureError:
-            return _envelope_error(1003)
-        except jwt.PyJWTError as exc:
-            return _envelope_error(1002, f"Authorization is invalid: {type(exc).__name__}")
-        if claims.get("iss") != self.config.access_key:
-            return _envelope_error(1000, "Authentication failed: unknown access key (iss)")
-        return None
 
     # -- the API -------------------------------------------------------------------------------
 
@@ -330,20 +269,20 @@ class Simulator:
         try:
             body = await request.json()
         except ValueError:
-            return _envelope_error(1200, "Invalid request parameters: the body is not JSON")
+            return envelope_error(1200, "Invalid request parameters: the body is not JSON")
         try:
             checked = rules.check(kind, body, legacy=legacy)
         except rules.Refused as refused:
-            return _envelope_error(refused.code, refused.message)
+            return envelope_error(refused.code, refused.message)
         if UNSAFE in str(checked.fields.get("prompt", "")):
-            return _envelope_error(1301)
+            return envelope_error(1301)
         external = checked.fields.get("external_task_id")
         if external and external in self.store.by_external:
             used = self.store.by_external[external]
             message = f"Invalid parameter external_task_id: already used by task {used}"
-            return _envelope_error(1201, message)
+            return envelope_error(1201, message)
         if not self.store.has_room(checked):
-            return _envelope_error(1303)
+            return envelope_error(1303)
         task = self.store.add(checked)
         if external:
             self.creates[external] += 1
@@ -354,7 +293,7 @@ class Simulator:
             "created_at": task.started_ms,
             "updated_at": task.started_ms,
         }
-        return _envelope(data)
+        return envelope(data)
 
     def _get(self, request: web.Request, kind: JobKind, gateway: bool) -> web.Response:
         key = request.match_info["task_id"]
@@ -367,26 +306,26 @@ class Simulator:
                     "message": "task_not_exist",
                     "type": "comet_api_error",
                 }
-                return _Answer({"error": error}, status=400, code="task_not_exist")
-            return _envelope_error(1203, f"Requested resource does not exist: task {key}")
-        return _envelope(task.to_json(self.store.clock(), _origin(request)))
+                return Answer({"error": error}, status=400, code="task_not_exist")
+            return envelope_error(1203, f"Requested resource does not exist: task {key}")
+        return envelope(task.to_json(self.store.clock(), origin(request)))
 
     def _list(self, request: web.Request, kind: JobKind) -> web.Response:
         query = request.query
         external = query.get("external_task_id")
-        now, origin = self.store.clock(), _origin(request)
+        now, base = self.store.clock(), origin(request)
         if external is not None and LookupForm.QUERY in self.config.lookup_forms:
             task = self.store.find(kind, external, by_external=True)
             found = [] if task is None or task.external_task_id != external else [task]
-            return _envelope([t.to_json(now, origin) for t in found])
+            return envelope([t.to_json(now, base) for t in found])
         numbers = []
         for name, low, high in (("pageNum", 1, 1000), ("pageSize", 1, 500)):
             text = query.get(name, "1" if name == "pageNum" else "30")
             if not text.isdigit() or not low <= int(text) <= high:
-                return _envelope_error(1201, f"Invalid parameter {name}: {low} to {high}")
+                return envelope_error(1201, f"Invalid parameter {name}: {low} to {high}")
             numbers.append(int(text))
         tasks = self.store.page(kind, numbers[0], numbers[1])
-        return _envelope([t.to_json(now, origin) for t in tasks])
+        return envelope([t.to_json(now, base) for t in tasks])
 
     async def _media_route(self, request: web.Request) -> web.StreamResponse:
         task_id, name = request.match_info["task_id"], request.match_info["name"]
@@ -398,11 +337,11 @@ class Simulator:
             now = self.store.clock()
             finished = task is not None and task.status(now) is TaskStatus.SUCCEED
             if task is None or not finished or name not in task.media_names():
-                return _html(404)
+                return html_page(404)
             data, content_type = self._render(task_id, name)
             if fault is Fault.TRUNCATE:
-                return await _truncated(request, data, content_type)
-            return _ranged(request, data, content_type)
+                return await truncated(request, data, content_type)
+            return ranged(request, data, content_type)
 
         return await self._serve(request, Op.DOWNLOAD, kind, act, api=False)
 
@@ -425,71 +364,8 @@ async def _dropping(
     """A dropped connection is the fault asked for, not an error of the server."""
     try:
         return await handler(request)
-    except _Dropped:
+    except Dropped:
         return web.Response(status=499)  # never sent: the transport is closed
-
-
-class _Answer(web.Response):
-    """A JSON answer that keeps its Kling code for the request log."""
-
-    def __init__(self, body: Any, *, status: int, code: int | str) -> None:
-        super().__init__(text=json.dumps(body), status=status, content_type="application/json")
-        self.code = code
-
-
-def _envelope(data: Any) -> web.Response:
-    body = {"code": 0, "message": "SUCCEED", "request_id": uuid.uuid4().hex, "data": data}
-    return _Answer(body, status=200, code=0)
-
-
-def _envelope_error(code: int, message: str | None = None) -> web.Response:
-    status, default = CODE_ANSWERS[code]
-    body = {
-        "code": code,
-        "message": message or default,
-        "request_id": uuid.uuid4().hex,
-        "data": None,
-    }
-    return _Answer(body, status=status, code=code)
-
-
-def _html(status: int) -> web.Response:
-    return web.Response(status=status, text=_HTML.format(status=status), content_type="text/html")
-
-
-def _ranged(request: web.Request, data: bytes, content_type: str) -> web.Response:
-    """The file, or the part a ``Range: bytes=N-`` header asks for (206), as a CDN serves it."""
-    try:
-        ranges = request.http_range
-    except ValueError:
-        ranges = slice(None)
-    start = ranges.start or 0
-    if ranges.start is None or ranges.start < 0 or ranges.stop is not None:
-        return web.Response(body=data, content_type=content_type)
-    if start >= len(data):
-        return web.Response(status=416, headers={"Content-Range": f"bytes */{len(data)}"})
-    headers = {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
-    return web.Response(status=206, body=data[start:], content_type=content_type, headers=headers)
-
-
-def _origin(request: web.Request) -> str:
-    return str(request.url.origin())
-
-
-def _drop(request: web.Request) -> None:
-    if request.transport is not None:
-        request.transport.close()
-    raise _Dropped
-
-
-async def _truncated(request: web.Request, data: bytes, content_type: str) -> web.StreamResponse:
-    """Announce the whole body, send half, drop the connection."""
-    response = web.StreamResponse(headers={"Content-Type": content_type})
-    response.content_length = len(data)
-    await response.prepare(request)
-    await response.write(data[: len(data) // 2])
-    _drop(request)
-    return response  # pragma: no cover - _drop raises
 
 
 @asynccontextmanager

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kbatch.kling import PACK, JobKind, PackType
+from kbatch.provider.catalogue import PACK, JobKind, PackType
+from kbatch.provider.wire import TaskStatus
 from kbatch.simulator.rules import Request
-from kbatch.wire import TaskStatus
 
 #: A prompt containing this makes the task fail; one containing UNSAFE is refused with 1301.
 FAIL = "sim:fail"

@@ -7,7 +7,7 @@ from typing import Any
 
 from kbatch.run import EXIT_OK, RunResult
 from kbatch.simulator import Simulator
-from kbatch.state import JobState
+from kbatch.store import JobState
 from tests.project import Project
 from tests.reliability.conftest import FIGURES
 

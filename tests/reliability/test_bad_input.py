@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kbatch.cli import cli
+from kbatch.cli.app import cli
 from tests.conftest import HEADER, IMAGES
 from tests.reliability.conftest import FIGURES
 from tests.test_properties import assert_only_kbatch_errors

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kbatch.engine import StopReason
+from kbatch.engine.options import StopReason
 from kbatch.run import EXIT_OK
 from kbatch.simulator import Simulator, SimulatorConfig, running
 from tests.project import Project, expand, video

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kbatch.client import Timeouts
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
+from kbatch.provider.client import Timeouts
 from kbatch.run import EXIT_OK
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
-from kbatch.state import JobState
+from kbatch.store import JobState
 from tests.project import Project, expand, multi, video
 from tests.reliability.checks import exactly_once, injected, settle
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from kbatch import download
-from kbatch.engine import StopReason
-from kbatch.manifest import validate
+from kbatch.engine import downloads
+from kbatch.engine.options import StopReason
+from kbatch.manifest.loader import validate
+from kbatch.provider.wire import Media, MediaKind
 from kbatch.simulator import Simulator
-from kbatch.wire import Media, MediaKind
 from tests.conftest import HEADER
 from tests.project import Project, video
 from tests.reliability.checks import exactly_once, settle
@@ -68,14 +68,14 @@ async def test_legal_but_tricky_ids_stay_inside_the_output_folder(
 def test_a_result_url_never_chooses_where_the_file_goes(tmp_path: Path, url: str) -> None:
     FIGURES["escape attempts"] += 1
     media = Media(MediaKind.IMAGE, 0, url)
-    path = download.target(tmp_path, "job", index=0, extension=media.extension)
+    path = downloads.target(tmp_path, "job", index=0, extension=media.extension)
     assert path.parent == tmp_path / "job"
     assert path.name in {f"0.{ext}" for ext in ("png", "jpg", "jpeg", "webp", "mp4", "bin")}
 
 
 @pytest.mark.parametrize("extension", ["../../x", "png/../../y", "", "sh", "mp4\x00.sh"])
 def test_an_odd_extension_is_replaced(tmp_path: Path, extension: str) -> None:
-    path = download.target(tmp_path, "../../job", index=3, extension=extension)
+    path = downloads.target(tmp_path, "../../job", index=3, extension=extension)
     assert path == tmp_path / "_.._.._job" / "3.bin"  # "/" replaced, never hidden
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kbatch.cli import cli
+from kbatch.cli.app import cli
 from kbatch.simulator import FAIL, UNSAFE, Fault, FaultPlan, Op, SimulatorConfig, running
 from tests.project import Project, expand, video
 from tests.reliability.conftest import FIGURES

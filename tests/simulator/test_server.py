@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kbatch.kling import JobKind
+from kbatch.provider.catalogue import JobKind
 from kbatch.simulator import (
     FAIL,
     UNSAFE,

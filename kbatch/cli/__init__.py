@@ -1,0 +1,8 @@
+"""The ``kbatch`` command: click commands over the library API, and how a run is shown."""
+
+from __future__ import annotations
+
+from kbatch.cli import inspect, running, simulate
+from kbatch.cli.app import cli, main
+
+__all__ = ["cli", "inspect", "main", "running", "simulate"]

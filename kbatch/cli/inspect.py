@@ -1,0 +1,179 @@
+"""The commands that look without running: ``validate``, ``plan``, ``status``, ``report`` and
+``schema``. None sends a request."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from kbatch import reports, store
+from kbatch.cli import render
+from kbatch.cli.app import cli
+from kbatch.errors import ExitCode
+from kbatch.manifest import read_settings, validate
+from kbatch.manifest.schema import schema_text
+
+state_option = click.option(
+    "--state",
+    "state_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="State file (default: state.sqlite3 in the output folder).",
+)
+
+
+@cli.command("validate")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate_command(manifests: tuple[Path, ...]) -> None:
+    """Check manifests without sending any request; print every problem.
+
+    Each problem is printed as FILE:LINE:COL: $.json.path: message. Exit 0 when all
+    manifests are valid, 2 when any is not. Needs no credentials.
+
+    \b
+    Example:
+      kbatch validate manifests/demo.yaml manifests/nightly.yaml
+    """
+    invalid = 0
+    for path in manifests:
+        validation = validate(path, keep=0)
+        for issue in validation.issues:
+            click.echo(str(issue))
+        if validation.ok:
+            click.echo(f"{path}: valid, {render.counts(validation)}")
+        else:
+            invalid += 1
+            count = len(validation.issues)
+            click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
+    if invalid:
+        sys.exit(ExitCode.INVALID)
+
+
+@cli.command("plan")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--rows",
+    "keep",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many jobs to list.",
+)
+def plan_command(manifest: Path, keep: int) -> None:
+    """Show the jobs a manifest expands to, the slots and units they need, and what the state
+    file already holds; send nothing.
+
+    Units are estimates from kbatch's price table (kbatch/pricing.py), or the manifest's own
+    pricing: section, one attempt per job; the provider's charge is what counts.
+
+    \b
+    Example:
+      kbatch plan manifests/demo.yaml --rows 20
+    """
+    validation = validate(manifest, keep=keep)
+    if not validation.ok:
+        for issue in validation.issues:
+            click.echo(str(issue))
+        sys.exit(ExitCode.INVALID)
+    assert validation.manifest is not None
+    summary, settings = validation.summary, validation.manifest
+    click.echo(
+        f"{manifest}: {render.counts(validation)} for provider {settings.provider.name.value}"
+    )
+    click.echo(f"output: {settings.output.dir}")
+    click.echo("")
+    render.print_table(render.kinds_table(validation))
+    source = "manifest pricing: over " if settings.pricing.overridden else ""
+    click.echo(f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)")
+    budget = settings.limits.budget_units
+    if budget is not None:
+        click.echo(f"budget: {budget:g} units (limits.budget_units)")
+    click.echo("")
+    limit = settings.limits.max_in_flight
+    packs = ", ".join(f"{pack.value} {n}" for pack, n in summary.slots_by_pack().items())
+    click.echo(f"slot-tasks by pack: {packs}")
+    click.echo(f"largest task: {summary.largest_task} slots (limits.max_in_flight: {limit})")
+    render.print_state_line(settings)
+    if summary.first:
+        click.echo("")
+        click.echo(f"first {len(summary.first)} of {summary.total}:")
+        render.print_table(render.jobs_table(list(summary.first)))
+
+
+@cli.command("status")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@state_option
+def status_command(manifest: Path, state_file: Path | None) -> None:
+    """Show jobs by state, slots in flight and units spent; safe while a run is going.
+
+    \b
+    Example:
+      kbatch status manifests/demo.yaml
+    """
+    settings = read_settings(manifest)
+    path = store.state_file(settings.output.dir, state_file)
+    with store.SqliteStore.read(path) as state:
+        status = state.status()
+    render.print_status(manifest, status)
+
+
+@cli.command("report")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "jsonl", "html"]),
+    default="csv",
+    show_default=True,
+    help="csv, json (with a summary), jsonl (one job per line) or html (a gallery).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File to write (default: standard output).",
+)
+@state_option
+def report_command(manifest: Path, fmt: str, output: Path | None, state_file: Path | None) -> None:
+    """Write one row per job: id, kind, state, task ids, attempts, times, units, result files
+    and URLs, error; safe while a run is going.
+
+    File paths are relative to the report. Every run writes report.csv, report.json and
+    index.html into the output folder by itself; this command writes any format anywhere.
+
+    \b
+    Example:
+      kbatch report manifests/demo.yaml --format json -o demo.json
+      kbatch report shots.yaml --format html -o ~/www/shots.html
+    """
+    base = (output.parent if output else Path.cwd()).resolve()
+    built, warnings = reports.from_manifest(
+        manifest, state_path=state_file, base=base, gallery=fmt == "html"
+    )
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    try:
+        if output is None:
+            click.echo(reports.render(built, fmt), nl=False)
+        else:
+            reports.write_file(built, fmt, output)
+            click.echo(f"{output}: {len(built.jobs)} jobs", err=True)
+    except OSError as exc:
+        click.echo(f"OSError: cannot write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the manifest JSON Schema (for editors and other tools).
+
+    \b
+    Example:
+      kbatch schema > manifest.schema.json
+    """
+
+    click.echo(schema_text(), nl=False)
+
+
+__all__ = ["state_option"]

@@ -1,0 +1,120 @@
+"""How the commands print what the library returns: the plan's table, a job's line, the
+state's status, the dry run's preview."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kbatch.errors import KbatchError
+from kbatch.jobs import Job
+from kbatch.manifest import Manifest, Validation
+from kbatch.run import Preview
+from kbatch.store import SqliteStore, StateStatus, state_file
+
+
+def counts(validation: Validation) -> str:
+    summary = validation.summary
+    parts = [f"{count} {kind.value}" for kind, count in sorted(summary.by_kind.items())]
+    noun = "job" if summary.total == 1 else "jobs"
+    return f"{summary.total} {noun}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def describe_job(job: Job) -> str:
+    request = job.request
+    text = request.get("prompt")
+    if isinstance(text, str) and text:
+        return text if len(text) <= 50 else text[:49] + "…"
+    if job.origin.row is not None:
+        return f"row {job.origin.row}"
+    return ""
+
+
+def kinds_table(validation: Validation) -> Table:
+    """Jobs, slot-tasks and estimated units per kind, and their totals."""
+    summary, settings = validation.summary, validation.manifest
+    assert settings is not None
+    units = summary.units_by_kind(settings.pricing)
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    table.add_column("kind")
+    for name in ("jobs", "slot-tasks", "est. units"):
+        table.add_column(name, justify="right")
+    for kind, count in sorted(summary.by_kind.items()):
+        slots = summary.slots_by_kind[kind]
+        table.add_row(kind.value, str(count), str(slots), f"{units[kind]:g}")
+    total_slots = sum(summary.slots_by_kind.values())
+    table.add_row("total", str(summary.total), str(total_slots), f"{sum(units.values()):g}")
+    return table
+
+
+def jobs_table(jobs: list[Job]) -> Table:
+    """The first jobs of a plan: id, kind, slots and what they ask for, one line each."""
+    table = Table(box=None, pad_edge=False, show_edge=False, show_header=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("slots", justify="right")
+    table.add_column("what", no_wrap=True, overflow="ellipsis")
+    for job in jobs:
+        table.add_row(job.id, job.kind.value, str(job.slots), describe_job(job))
+    return table
+
+
+def print_table(table: Table) -> None:
+    console = Console(highlight=False, soft_wrap=True, width=200)
+    with console.capture() as captured:
+        console.print(table)
+    click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def print_state_line(settings: Manifest) -> None:
+    """What the state file holds already, if there is one."""
+
+    path = state_file(settings.output.dir)
+    if not path.exists():
+        click.echo("state: none yet (nothing has run)")
+        return
+    try:
+        with SqliteStore.read(path) as state:
+            status = state.status()
+    except KbatchError as exc:
+        click.echo(f"state: cannot be read: {exc}")
+        return
+    by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
+    click.echo(f"state: {by_state or 'no jobs'}; {status.units:g} units spent ({path})")
+
+
+def print_status(manifest: Path, status: StateStatus) -> None:
+    total = sum(status.counts.values())
+    by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
+    click.echo(f"{manifest}: {total} jobs: {by_state or 'none yet'}")
+    click.echo(f"in flight: {status.in_flight_slots} slots")
+    click.echo(f"units spent: {status.units:g}")
+    click.echo(f"running: {status.holder}" if status.holder else "running: no")
+    if status.last_error:
+        job, message = status.last_error
+        click.echo(f"last error: {job}: {message}")
+
+
+def print_preview(manifest: Path, preview: Preview) -> None:
+    click.echo(f"{manifest}: {preview.total} jobs ({preview.new} new, {preview.edited} edited)")
+    click.echo(f"  would submit:        {preview.submit}")
+    click.echo(f"  would follow:        {preview.follow} (at the provider from a previous run)")
+    click.echo(f"  would download:      {preview.download}")
+    click.echo(f"  done already:        {preview.done}")
+    click.echo(f"  failed (see --retry-failed): {preview.failed}")
+    click.echo("dry run: nothing was sent or written")
+
+
+__all__ = [
+    "counts",
+    "describe_job",
+    "jobs_table",
+    "kinds_table",
+    "print_preview",
+    "print_state_line",
+    "print_status",
+    "print_table",
+]

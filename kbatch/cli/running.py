@@ -1,0 +1,124 @@
+"""``kbatch run``: validate, then submit, poll and download, with a progress display."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from kbatch.cli import progress, render
+from kbatch.cli.app import cli
+from kbatch.cli.inspect import state_option
+from kbatch.cli.log import FORMATS
+from kbatch.run import Plan, RunOptions, RunResult, execute, prepare, preview
+
+
+@cli.command("run")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option(
+    "--max-in-flight", type=click.IntRange(1, 1000), help="Override limits.max_in_flight."
+)
+@click.option(
+    "--budget", type=click.FloatRange(min=0), help="Override limits.budget_units (units)."
+)
+@click.option(
+    "--only", multiple=True, metavar="GLOB", help="Submit only jobs whose id matches (repeatable)."
+)
+@click.option("--retry-failed", is_flag=True, help="Give failed jobs new attempts.")
+@click.option("--dry-run", is_flag=True, help="Show what would run; send and write nothing.")
+@state_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="One line per event, as text or JSON.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress display; the event log only.")
+@click.option("--quiet", "-q", is_flag=True, help="Only failures, stops and the summary.")
+def run_command(
+    manifest: Path,
+    max_in_flight: int | None,
+    budget: float | None,
+    only: tuple[str, ...],
+    retry_failed: bool,
+    dry_run: bool,
+    state_file: Path | None,
+    log_format: str,
+    no_progress: bool,
+    quiet: bool,
+) -> None:
+    """Validate, then submit, poll and download every job; resume where the last run stopped.
+
+    Jobs already done are not sent again; tasks a killed run left at the provider are
+    looked up and followed, never paid for twice. On a terminal a live panel shows
+    progress; otherwise a progress line comes every 30 s. The end shows a summary and
+    the failures by reason; report.csv, report.json and index.html land in the output
+    folder. Exit 0 when every job is done, 1 when some failed or wait for another run,
+    2 for an invalid manifest, 3 when another run holds the state file, 130 when
+    interrupted (the state is saved).
+
+    \b
+    Example:
+      kbatch run manifests/demo.yaml
+      kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json --quiet
+    """
+
+    options = RunOptions(
+        max_in_flight=max_in_flight,
+        budget=budget,
+        only=only,
+        retry_failed=retry_failed,
+        state_path=state_file,
+    )
+    if dry_run:
+        render.print_preview(manifest, preview(manifest, options))
+        return
+    with prepare(manifest, options) as plan:
+        result = _run(plan, manifest, options, log_format, no_progress=no_progress, quiet=quiet)
+    if result.reports:
+        click.echo(f"reports: {', '.join(str(path) for path in result.reports)}")
+    if result.message:
+        click.echo(result.message, err=True)
+    sys.exit(result.exit_code)
+
+
+def _run(
+    plan: Plan,
+    manifest: Path,
+    options: RunOptions,
+    log_format: str,
+    *,
+    no_progress: bool,
+    quiet: bool,
+) -> RunResult:
+    """Run the plan with a progress display, then print the summary."""
+    console = Console(highlight=False, soft_wrap=True)
+    mode = progress.choose(terminal=console.is_terminal, no_progress=no_progress, quiet=quiet)
+    display = progress.Display(console, mode, FORMATS[log_format], title=f"kbatch run {manifest}")
+    started = time.monotonic()
+    try:
+        result = asyncio.run(
+            execute(plan, on_event=display.on_event, handle_signals=True, watch=display.watch)
+        )
+    finally:
+        display.flush()  # event lines of the run's last moments, before the summary
+    rows = [plan.rows[job_id] for job_id in plan.ids]
+    console.print(f"{manifest}: {result.done} of {result.selected} jobs done")
+    progress.summary(
+        console,
+        manifest,
+        result.counts,
+        rows,
+        units=result.units,
+        elapsed=time.monotonic() - started,
+        state=options.state_path,
+    )
+    return result
+
+
+__all__ = ["run_command"]

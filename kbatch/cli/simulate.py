@@ -1,0 +1,134 @@
+"""``kbatch simulator``: the built-in Kling simulator as a standalone server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import click
+
+from kbatch.cli.app import cli
+from kbatch.provider.catalogue import JobKind
+from kbatch.simulator import Fault, FaultPlan, SimulatorConfig, running
+
+
+def _fault_rate(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    rates: dict[Fault, float] = {}
+    for value in values:
+        name, _, rate = value.partition("=")
+        try:
+            rates[Fault(name.strip())] = float(rate) if rate else 1.0
+        except ValueError:
+            names = ", ".join(fault.value for fault in Fault)
+            raise click.BadParameter(f"{value!r}: write NAME=RATE, NAME one of {names}") from None
+    return rates
+
+
+@cli.command("simulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--task-seconds",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="How long a task takes from submitted to succeed.",
+)
+@click.option(
+    "--parallel-limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Parallel-task slots per pack type; over it, creates get code 1303.",
+)
+@click.option(
+    "--fail-rate",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of tasks that end 'failed'.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    callback=_fault_rate,
+    metavar="NAME=RATE",
+    help="Inject a fault into this share of requests (repeatable), e.g. rate_limit=0.1.",
+)
+@click.option("--seed", type=int, default=None, help="Seed for the random faults and failures.")
+@click.option(
+    "--videos/--no-videos",
+    default=True,
+    show_default=True,
+    help="Encode a real MP4 per video task (needs PyAV); --no-videos serves a bundled clip.",
+)
+@click.option(
+    "--not-served",
+    multiple=True,
+    type=click.Choice([k.value for k in JobKind]),
+    help="Answer this kind's create route with a 404 page, as a gateway that lacks it.",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["any", "key", "jwt"]),
+    default="any",
+    show_default=True,
+    help="any: accept any Bearer token; key: only $KLING_API_KEY; "
+    "jwt: only JWTs signed with $KLING_ACCESS_KEY/$KLING_SECRET_KEY.",
+)
+def simulator_command(
+    host: str,
+    port: int,
+    task_seconds: float,
+    parallel_limit: int,
+    fail_rate: float,
+    faults: Any,
+    seed: int | None,
+    videos: bool,
+    not_served: tuple[str, ...],
+    auth: str,
+) -> None:
+    """Run the built-in Kling simulator as a server, until Ctrl-C.
+
+    It serves the create, get and list routes of the three kinds under /v1 and /kling/v1 (and
+    the legacy images/generations), checks every field as strictly as Kling, and serves real
+    result images and videos. Point a manifest at it with provider.base_url.
+
+    \b
+    Example:
+      kbatch simulator --port 8000 --fault rate_limit=0.05 --fault reset_after=0.02
+    """
+    names = {"key": ("KLING_API_KEY",), "jwt": ("KLING_ACCESS_KEY", "KLING_SECRET_KEY")}
+    for name in names.get(auth, ()):
+        if not os.environ.get(name):
+            raise click.UsageError(f"--auth {auth} needs {name} set in the environment")
+    keys = {name: os.environ[name] for name in names.get(auth, ())}
+    plan = FaultPlan(rates=faults, seed=seed, not_served={JobKind(k) for k in not_served})
+    config = SimulatorConfig(
+        task_seconds=task_seconds,
+        parallel_limit=parallel_limit,
+        fail_rate=fail_rate,
+        faults=plan,
+        seed=seed,
+        videos=videos,
+        api_key=keys.get("KLING_API_KEY"),
+        access_key=keys.get("KLING_ACCESS_KEY"),
+        secret_key=keys.get("KLING_SECRET_KEY"),
+    )
+
+    async def serve() -> None:
+        async with running(config, host=host, port=port) as sim:
+            click.echo(
+                f"Kling simulator on {sim.url} (routes under /v1 and /kling/v1); Ctrl-C stops"
+            )
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        click.echo("stopped")
+
+
+__all__ = ["simulator_command"]

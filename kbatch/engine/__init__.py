@@ -1,0 +1,1 @@
+"""The engine: a runs scheduler, each jobs life, pacing, polling and downloads."""

@@ -1,0 +1,64 @@
+"""What a run tells the world: one :class:`Event` per transition or notice.
+
+The CLI shows them (:mod:`kbatch.cli.progress`, :mod:`kbatch.cli.log`); a library user passes
+its own ``on_event``. Messages never hold a credential.
+
+>>> Event(EventName.SUBMITTED, "cat", "task 8600 (attempt 1)", time=0.0).name == "submitted"
+True
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class EventName(enum.StrEnum):
+    """Every kind of event a run emits."""
+
+    SUBMITTED = "submitted"  # the provider accepted a create
+    ADOPTED = "adopted"  # a task created earlier (a lost answer, a killed run) was found
+    UNKNOWN = "unknown"  # a create's answer was lost: the task is looked up before any resend
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DOWNLOADED = "downloaded"
+    RETRY = "retry"  # the provider failed an attempt; another one follows
+    FAILED = "failed"
+    WAIT = "wait"  # a transient failure: trying again after a pause
+    STOP = "stop"  # the run (or one pack's submissions) stops
+    BUDGET = "budget"  # jobs held back by the budget
+    SKIPPED = "skipped"  # a job changed while the run went on
+    MANIFEST = "manifest"  # a manifest problem met while reading jobs
+    REPORT = "report"  # the reports could not be written
+
+
+#: The events a quiet display still shows.
+PROBLEMS = frozenset(
+    {
+        EventName.FAILED,
+        EventName.STOP,
+        EventName.BUDGET,
+        EventName.MANIFEST,
+        EventName.REPORT,
+        EventName.SKIPPED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something a run did: ``name`` says what, ``job`` about which job (None: the run)."""
+
+    name: EventName
+    job: str | None
+    message: str
+    time: float = field(default_factory=time.time)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+OnEvent = Callable[[Event], None]
+
+__all__ = ["PROBLEMS", "Event", "EventName", "OnEvent"]

@@ -1,0 +1,309 @@
+"""One job's life: submit (or adopt), follow its task, download its results.
+
+Each step writes its transition before the next one acts (:class:`~kbatch.engine.context.Journal`):
+``submitting`` with the attempt's external task id is durable before the create is sent, so a
+create whose answer was lost (timeout, reset, crash, kill -9) is looked up by that id and adopted,
+and sent again only when the provider says it has no such task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kbatch.engine.context import Halted, Hold, RunContext
+from kbatch.engine.events import EventName
+from kbatch.engine.results import download_results
+from kbatch.engine.retry import Backoff, GaveUp
+from kbatch.errors import (
+    ApiError,
+    JobRejected,
+    OutcomeUnknown,
+    RetryLater,
+    RouteNotServed,
+    RunFatal,
+    StateError,
+    TaskNotFound,
+)
+from kbatch.jobs import Job
+from kbatch.provider.catalogue import PACK
+from kbatch.provider.wire import Code, Task, TaskStatus
+from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, external_task_id
+
+
+class JobLife:
+    """A job from where the state has it to where this run can take it."""
+
+    def __init__(self, run: RunContext, row: JobRow, job: Job | None, hold: Hold) -> None:
+        self.run = run
+        self.row = row
+        self.job = job
+        self.hold = hold
+
+    async def live(self) -> None:
+        """Take the job through its states until it rests (done, failed, or waiting for the
+        feed or the next run). A stop of the run ends it; what it did is in the state."""
+        run = self.run
+        try:
+            while await self._step():
+                if run.stops.reason is not None and self.row.state is JobState.PENDING:
+                    return
+        except Halted:
+            return
+        except GaveUp as exc:
+            run.stops.gave_up(exc)
+        except StateError as exc:
+            run.stops.unwritten(exc)
+        finally:
+            run.release(self.row.kind, self.hold, clean=False)
+            run.parked.pop(self.row.id, None)
+            run.results.pop(self.row.id, None)
+
+    async def _step(self) -> bool:
+        """One transition; False when the job rests."""
+        state = self.row.state
+        if state is JobState.PENDING:
+            return await self._pending()
+        if state is JobState.SUBMITTING:
+            await self._adopt()
+        elif state in (JobState.SUBMITTED, JobState.RUNNING):
+            await self._follow()
+        elif state is JobState.SUCCEEDED and self.run.manifest.output.download:
+            self.row = await download_results(self.run, self.row, self.fail)
+        else:
+            return False
+        return True
+
+    async def _pending(self) -> bool:
+        run = self.run
+        self.job = self.job or run.parked.pop(self.row.id, None)
+        if self.job is None or not run.stops.may_submit(self.row.kind):
+            return False  # the feed sends it when it gets there, or the next run does
+        if self.hold.slots == 0:
+            admitted = await run.admit(self.row)
+            if admitted is None:
+                if self.row.kind in run.stops.not_served and run.stops.may_submit(self.row.kind):
+                    self.fail("not_served", run.stops.not_served[self.row.kind], None)
+                return False
+            self.hold = admitted
+        elif self.row.kind in run.stops.not_served:
+            self.fail("not_served", run.stops.not_served[self.row.kind], None)
+            return False
+        await self._submit(self.job)
+        return True
+
+    # -- submitting ----------------------------------------------------------------------------
+
+    async def _submit(self, job: Job) -> None:
+        run = self.run
+        await run.rate()
+        row = self.row
+        external = external_task_id(
+            run.journal.store.salt, row.id, row.fingerprint, row.attempt + 1
+        )
+        self.row = row.submitting(external, now=run.clock.time())
+        await run.journal.record(self.row, self._attempt_started())
+        await self._create(job)
+
+    def _attempt_started(self) -> AttemptRow:
+        row = self.row
+        assert row.external_task_id is not None
+        return AttemptRow(row.id, row.attempt, row.external_task_id, started_at=row.updated_at)
+
+    async def _create(self, job: Job) -> None:
+        """Send the create of the attempt recorded in the row until it has a definite answer."""
+        run, row = self.run, self.row
+        assert row.external_task_id is not None
+        backoff = run.backoff()
+        while True:
+            try:
+                task = await run.client.create(
+                    row.kind, job.request, external_task_id=row.external_task_id
+                )
+            except OutcomeUnknown as exc:
+                run.emit(EventName.UNKNOWN, row.id, f"{exc.message}; looking it up")
+                await self._adopt()
+                return
+            except RetryLater as exc:
+                await self._wait_to_resend(exc, backoff)
+                if run.stops.reason is not None:
+                    self._unsent()
+                    return
+                await run.rate()
+                continue
+            except RunFatal as exc:
+                run.stops.fatal(exc, PACK[row.kind])
+                self._unsent()
+                return
+            except RouteNotServed as exc:
+                run.stops.not_served[row.kind] = exc.message
+                self.fail("not_served", exc.message, exc.code)
+                return
+            except (JobRejected, TaskNotFound) as exc:
+                self.fail("rejected", exc.message, exc.code)
+                return
+            self._accepted(task, adopted=False)
+            return
+
+    async def _wait_to_resend(self, exc: RetryLater, backoff: Backoff) -> None:
+        """A transient refusal of a create. On 1303 (the account's slots are full) give the
+        slots back, lower the target, wait at least ``parallel_wait`` and take them again; a 1303
+        while other tasks hold slots is expected, not a sign of a failing provider."""
+        run, row = self.run, self.row
+        pacing = run.options.pacing
+        if exc.code != Code.PARALLEL_LIMIT:
+            await backoff.pause(exc, announce=self._announce(exc))
+            return
+        slots = run.slots[PACK[row.kind]]
+        if slots.used > self.hold.slots:
+            backoff.reset()
+        slots.crowded()
+        run.release(row.kind, self.hold, clean=False, budget=False)
+        await backoff.pause(exc, least=pacing.parallel_wait, announce=self._announce(exc))
+        await slots.acquire(row.slots)
+        self.hold.slots = row.slots
+
+    def _announce(self, exc: ApiError) -> Callable[[float], None]:
+        def announce(seconds: float) -> None:
+            message = f"{exc.message}; trying again in {seconds:.1f}s"
+            self.run.emit(EventName.WAIT, self.row.id, message)
+
+        return announce
+
+    async def _adopt(self) -> None:
+        """A create may have landed: find the task by its external id before sending it again."""
+        run, row = self.run, self.row
+        assert row.external_task_id is not None
+        backoff = run.backoff()
+        while True:
+            try:
+                found = await run.client.find(row.kind, row.external_task_id)
+                break
+            except RetryLater as exc:
+                await backoff.pause(exc, announce=self._announce(exc))
+            except RunFatal as exc:
+                run.stops.fatal(exc, PACK[row.kind])
+                raise Halted from None
+            except ApiError as exc:
+                message = (
+                    f"{exc.message}; the create of {row.external_task_id} may have landed and "
+                    "cannot be looked up: check the provider's task list before --retry-failed"
+                )
+                self.fail("unknown_outcome", message, exc.code)
+                return
+        if found is not None:
+            self._accepted(found, adopted=True)
+            return
+        self.job = self.job or run.parked.pop(row.id, None)
+        if self.job is None or run.stops.reason is not None:
+            self._unsent()
+            return
+        await self._create(self.job)
+
+    def _unsent(self) -> None:
+        self.row = self.row.unsent(now=self.run.clock.time())
+        self.run.journal.note(self.row)
+
+    def _accepted(self, task: Task, *, adopted: bool) -> None:
+        run, hold = self.run, self.hold
+        if not hold.accepted:
+            run.slots[PACK[self.row.kind]].accept(hold.slots)
+            hold.accepted = True
+        now = run.clock.time()
+        submitted = task.created_at / 1000 if adopted and task.created_at else now
+        self.row = row = self.row.accepted(task.task_id, submitted_at=submitted, now=now)
+        assert row.external_task_id is not None
+        attempt = AttemptRow(
+            row.id, row.attempt, row.external_task_id, task.task_id, started_at=submitted
+        )
+        run.journal.note(row, attempt)
+        run.submitted += not adopted
+        name = EventName.ADOPTED if adopted else EventName.SUBMITTED
+        run.emit(name, row.id, f"task {task.task_id} (attempt {row.attempt})")
+
+    # -- following -----------------------------------------------------------------------------
+
+    async def _follow(self) -> None:
+        """Poll the task until it ends or times out."""
+        run = self.run
+        assert self.row.task_id is not None
+        watch = run.poller.watch(self.row.kind, self.row.task_id)
+        timeout = run.manifest.limits.task_timeout
+        deadline = (self.row.submitted_at or run.clock.time()) + timeout
+        try:
+            while True:
+                update = await watch.until(run.clock, deadline - run.clock.time())
+                if update is None:
+                    message = (
+                        f"task {self.row.task_id} took longer than task_timeout "
+                        f"({timeout:g}s); it may still finish at the provider"
+                    )
+                    self.fail("timeout", message, None)
+                    return
+                if isinstance(update, TaskNotFound):
+                    message = f"the provider no longer knows task {self.row.task_id}"
+                    self._attempt_failed(message, 0.0)
+                    return
+                if update.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
+                    self.row = self.row.running(now=run.clock.time())
+                    run.journal.note(self.row)
+                    run.emit(EventName.RUNNING, self.row.id, f"task {self.row.task_id}")
+                elif update.status is TaskStatus.SUCCEED:
+                    self._succeeded(update)
+                    return
+                elif update.status is TaskStatus.FAILED:
+                    message = update.status_msg or "the provider failed the task"
+                    self._attempt_failed(message, update.units or 0.0)
+                    return
+        finally:
+            run.poller.forget(watch)
+
+    def _succeeded(self, task: Task) -> None:
+        run = self.run
+        units = task.units or 0.0
+        now = run.clock.time()
+        run.settle(self.row.kind, self.hold, units, clean=True)
+        ended = self.row.ended("succeed", units=units, message=None, now=now)
+        self.row = row = self.row.succeeded(units=units, now=now)
+        media = [
+            MediaRow(row.id, index, item.kind.value, item.url, item.extension)
+            for index, item in enumerate(task.media)
+        ]
+        run.journal.note(row, *media, ended)
+        if run.manifest.output.download:
+            run.results[row.id] = media
+        files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
+        run.emit(EventName.SUCCEEDED, row.id, f"task {row.task_id}, {units:g} units, {files}")
+
+    def _attempt_failed(self, message: str, units: float) -> None:
+        """The provider failed the task: another attempt if max_attempts allows, else failed."""
+        run = self.run
+        now = run.clock.time()
+        run.settle(self.row.kind, self.hold, units, clean=False)
+        ended = self.row.ended("failed", units=units, message=message, now=now)
+        attempts = run.manifest.limits.max_attempts
+        last = self.row.failures + 1 >= attempts
+        self.row = row = self.row.attempt_failed(message, units=units, last=last, now=now)
+        run.journal.note(row, ended)
+        if last:
+            note = f"{message} (attempt {row.attempt}, no more attempts)"
+            run.emit(EventName.FAILED, row.id, note)
+        else:
+            left = attempts - row.failures
+            plural = "attempt" if left == 1 else "attempts"
+            run.emit(EventName.RETRY, row.id, f"{message}; trying again ({left} {plural} left)")
+
+    def fail(self, reason: str, message: str, code: int | str | None) -> JobRow:
+        """The job fails for good (until --retry-failed)."""
+        run = self.run
+        now = run.clock.time()
+        run.settle(self.row.kind, self.hold, 0.0, clean=False)
+        ended = []
+        if self.row.state.at_provider and self.row.external_task_id:
+            ended.append(self.row.ended(reason, units=None, message=message, now=now))
+        self.row = self.row.failed(reason, code, message, now=now)
+        run.journal.note(self.row, *ended)
+        run.emit(EventName.FAILED, self.row.id, message)
+        return self.row
+
+
+__all__ = ["JobLife"]

@@ -1,0 +1,57 @@
+"""What a run is asked to do beyond the manifest, why it stopped, and how it stands."""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kbatch.engine.pacing import Pacing
+from kbatch.provider.client import Timeouts
+from kbatch.store.records import JobState
+
+
+class StopReason(enum.StrEnum):
+    INTERRUPTED = "interrupted"  # SIGINT / SIGTERM
+    FATAL = "fatal"  # the provider refuses every further request (credentials, arrears, ...)
+    UNAVAILABLE = "unavailable"  # the provider kept failing: try again later
+    STATE = "state"  # the state cannot be written (disk full)
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What ``kbatch run`` takes from the command line; None leaves the manifest's value.
+
+    >>> RunOptions(only=("shot-*",)).selects("shot-1"), RunOptions().selects("any")
+    (True, True)
+    """
+
+    max_in_flight: int | None = None
+    budget: float | None = None
+    only: tuple[str, ...] = ()
+    retry_failed: bool = False
+    state_path: Path | None = None
+    pacing: Pacing = field(default_factory=Pacing)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    seed: int | None = None
+
+    def selects(self, job_id: str) -> bool:
+        return not self.only or any(fnmatch.fnmatchcase(job_id, glob) for glob in self.only)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """How a run stands, for a progress display: jobs of the manifest by state, slots in use
+    and their target over both pack types, units spent, and how many creates were accepted."""
+
+    counts: Mapping[JobState, int]
+    selected: int  # jobs this run means to finish (--only)
+    in_flight: int
+    target: int
+    units: float
+    submitted: int  # creates the provider accepted in this run
+
+
+__all__ = ["RunOptions", "Snapshot", "StopReason"]

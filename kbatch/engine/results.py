@@ -1,0 +1,107 @@
+"""The last step of a job's life: every result file of a succeeded job, downloaded.
+
+Files land in ``<output>/<job id>/<index>.<ext>`` (:mod:`kbatch.engine.downloads`), are made
+durable in groups (:class:`~kbatch.engine.downloads.Syncer`) and only then recorded. A signed
+URL that expired is asked for again once; a result the provider has deleted fails the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+
+from kbatch.engine import downloads
+from kbatch.engine.context import Halted, RunContext
+from kbatch.engine.events import EventName
+from kbatch.engine.options import StopReason
+from kbatch.errors import JobRejected, RetryLater, RouteNotServed, TaskNotFound
+from kbatch.store.records import JobRow, MediaRow
+
+#: How a job fails: reason, message, code.
+Fail = Callable[[str, str, int | str | None], JobRow]
+
+
+async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
+    """Download what is not on disk yet; the row as downloaded, or as failed."""
+    media = run.results.pop(row.id, None)
+    if media is None:  # a job resumed from an earlier run
+        media = await _read_media(run, row.id)
+    output = run.manifest.output.dir
+    refreshed = False
+    for item in media:
+        if item.path and (output / item.path).is_file():
+            continue
+        saved = await _save(run, row, item)
+        while isinstance(saved, JobRejected | RouteNotServed):
+            fresh = None if refreshed else await _fresh_media(run, row)
+            refreshed = True
+            if fresh is None or len(fresh) <= item.index:
+                message = (
+                    f"{saved.message}: the result is gone (providers delete results "
+                    "after 30 days); --retry-failed generates it again, at a cost"
+                )
+                return fail("result_gone", message, saved.code)
+            item = replace(item, url=fresh[item.index].url)
+            saved = await _save(run, row, item)
+        relative = saved.path.relative_to(output).as_posix()
+        run.journal.note(item.saved(relative, size=saved.size, sha256=saved.sha256))
+    row = row.downloaded(now=run.clock.time())
+    run.journal.note(row)
+    files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
+    folder = output / downloads.safe_name(row.id)
+    run.emit(EventName.DOWNLOADED, row.id, f"{files} in {folder}")
+    return row
+
+
+async def _read_media(run: RunContext, job_id: str) -> list[MediaRow]:
+    return await asyncio.to_thread(run.journal.store.media, job_id)
+
+
+async def _save(
+    run: RunContext, row: JobRow, item: MediaRow
+) -> downloads.Saved | JobRejected | RouteNotServed:
+    """One file, retried while the transfer breaks; the refusal if the file is gone. A disk
+    that refuses stops the run (Halted)."""
+    output = run.manifest.output.dir
+    backoff = run.backoff()
+    while True:
+        try:
+            path = downloads.target(output, row.id, index=item.index, extension=item.extension)
+            async with run.downloads:
+                saved = await downloads.fetch(
+                    run.client, item.url, path, inside=output, durable=False
+                )
+            await run.syncer.sync()  # on disk before the state says so
+            return saved
+        except RetryLater as exc:
+
+            def announce(seconds: float, exc: RetryLater = exc) -> None:
+                message = f"{exc.message}; trying again in {seconds:.1f}s"
+                run.emit(EventName.WAIT, row.id, message)
+
+            await backoff.pause(exc, announce=announce)
+        except (JobRejected, RouteNotServed) as exc:
+            return exc
+        except OSError as exc:
+            where = exc.filename or output / downloads.safe_name(row.id)
+            run.stops.stop(StopReason.STATE, f"cannot write {where}: {exc.strerror or exc}")
+            raise Halted from None
+
+
+async def _fresh_media(run: RunContext, row: JobRow) -> list[MediaRow] | None:
+    """Ask for the task again: signed result URLs expire. None if it is gone."""
+    assert row.task_id is not None
+    try:
+        task = await run.client.get(row.kind, row.task_id)
+    except (TaskNotFound, JobRejected, RouteNotServed):
+        return None
+    media = [
+        MediaRow(row.id, index, item.kind.value, item.url, item.extension)
+        for index, item in enumerate(task.media)
+    ]
+    run.journal.note(*media)
+    return media
+
+
+__all__ = ["download_results"]

@@ -1,0 +1,240 @@
+"""The scheduler: admits the manifest's jobs as slots, the rate and the budget allow, gives each
+one a :class:`~kbatch.engine.job.JobLife`, and stops the run as its policy says.
+
+::
+
+    scheduler = Scheduler(batch, client, on_event=print)
+    await scheduler.run()               # returns when every job rests, or the run stops
+    scheduler.snapshot()                # how it stands, at any moment (for a progress display)
+
+Work is counted in Kling slots per pack type (:class:`~kbatch.engine.pacing.Slots`); creates pass
+a rate limiter (aiolimiter) and the budget; statuses come from one
+:class:`~kbatch.engine.polling.Poller`. Kinds of stop (:class:`~kbatch.engine.context.Stops`): an
+interrupt, a provider that stays unavailable, or a state that cannot be written stop everything at
+once; a fatal provider answer stops submitting and lets the tasks at the provider be followed; the
+budget holds back the jobs that do not fit. Nothing is lost in any of them: the next run resumes
+from the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+
+from kbatch.engine.clock import Clock, SystemClock
+from kbatch.engine.context import Hold, Journal, RunContext, Stops
+from kbatch.engine.downloads import Syncer
+from kbatch.engine.events import EventName, OnEvent
+from kbatch.engine.job import JobLife
+from kbatch.engine.options import RunOptions, Snapshot, StopReason
+from kbatch.engine.pacing import Budget, Slots
+from kbatch.engine.polling import Poller
+from kbatch.engine.retry import Backoff
+from kbatch.errors import ManifestError, StateError
+from kbatch.jobs import Job
+from kbatch.manifest import Manifest
+from kbatch.provider.catalogue import PACK, PackType
+from kbatch.provider.client import Client
+from kbatch.store.protocol import StateStore
+from kbatch.store.records import JobRow, JobState
+
+
+@dataclass
+class Batch:
+    """What a run works on: a manifest in line with its state (see :func:`kbatch.run.prepare`)."""
+
+    manifest: Manifest
+    store: StateStore
+    options: RunOptions
+    ids: list[str]  # the manifest's jobs, in order
+    rows: dict[str, JobRow]
+    resumed: list[JobRow]  # at the provider, or succeeded and not yet downloaded
+
+
+class Scheduler:
+    """One run of a batch over one client."""
+
+    def __init__(
+        self,
+        batch: Batch,
+        client: Client,
+        on_event: OnEvent,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.batch = batch
+        options, limits = batch.options, batch.manifest.limits
+        clock = clock or SystemClock()
+        rng = random.Random(options.seed)
+        pacing = options.pacing
+        in_flight = options.max_in_flight or limits.max_in_flight
+        budget = options.budget if options.budget is not None else limits.budget_units
+        journal = Journal(batch.store, batch.rows, batch.ids)
+        self.run_context = run = RunContext(
+            manifest=batch.manifest,
+            options=options,
+            client=client,
+            clock=clock,
+            journal=journal,
+            stops=Stops(lambda name, job, message: run.emit(name, job, message)),
+            slots={pack: Slots(in_flight) for pack in PackType},
+            budget=Budget(budget, batch.store.units()),
+            limiter=AsyncLimiter(1, 60.0 / limits.submit_per_minute),
+            poller=Poller(
+                client,
+                first=limits.poll_interval,
+                longest=limits.poll_max,
+                backoff=Backoff(pacing, rng=rng, clock=clock),
+                clock=clock,
+                on_trouble=lambda exc: run.stops.trouble(exc),
+                list_pages=pacing.list_pages,
+            ),
+            rng=rng,
+            syncer=Syncer(batch.manifest.output.dir),
+            on_event=on_event,
+            downloads=asyncio.Semaphore(pacing.downloads),
+        )
+        batch.store.on_failure = run.stops.unwritten  # a queued transition was not written
+        self._workers: set[asyncio.Task[None]] = set()
+        self._active: set[str] = set()
+        self._selected = sum(1 for i in batch.ids if options.selects(i))
+        self.notice: str | None = None
+
+    @property
+    def stop(self) -> StopReason | None:
+        return self.run_context.stops.reason
+
+    @property
+    def stop_message(self) -> str | None:
+        return self.run_context.stops.message
+
+    def snapshot(self) -> Snapshot:
+        run = self.run_context
+        return Snapshot(
+            counts={state: run.journal.counts[state] for state in JobState},
+            selected=self._selected,
+            in_flight=sum(slots.used for slots in run.slots.values()),
+            target=sum(slots.target for slots in run.slots.values()),
+            units=run.budget.spent,
+            submitted=run.submitted,
+        )
+
+    def interrupt(self) -> None:
+        self.run_context.stops.interrupt()
+
+    # -- the run -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        run = self.run_context
+        poller = asyncio.create_task(run.poller.run())
+        for row in self.batch.resumed:
+            self._spawn(row, None, self._resumed_hold(row))
+        drive = asyncio.create_task(self._drive())
+        halt = asyncio.create_task(run.stops.halted.wait())
+        try:
+            await asyncio.wait({drive, halt}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (drive, halt, *self._workers):
+                task.cancel()
+            await asyncio.gather(drive, halt, *self._workers, return_exceptions=True)
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+            await self.batch.store.drain()
+        self._conclude(drive)
+
+    def _resumed_hold(self, row: JobRow) -> Hold:
+        """Count what a task a previous run left at the provider holds, whatever the limits."""
+        if not row.state.at_provider:
+            return Hold()
+        run = self.run_context
+        accepted = row.state is not JobState.SUBMITTING
+        run.slots[PACK[row.kind]].take(row.slots, accepted=accepted)
+        run.budget.reserve(row.estimate)
+        return Hold(row.slots, row.estimate, accepted)
+
+    def _conclude(self, drive: asyncio.Task[None]) -> None:
+        stops = self.run_context.stops
+        failure = drive.exception() if drive.done() and not drive.cancelled() else None
+        if isinstance(failure, StateError):
+            stops.stop(StopReason.STATE, str(failure))
+        elif failure is not None:
+            stops.crash(failure)
+        if stops.bug is not None:
+            raise stops.bug
+        run = self.run_context
+        if run.held_by_budget:
+            self.notice = (
+                f"{run.held_by_budget} jobs were not started: they could take spending past "
+                f"the budget of {run.budget.limit:g} units ({run.budget.spent:g} spent)"
+            )
+            run.emit(EventName.BUDGET, None, self.notice)
+        for pack, message in stops.halted_packs.items():
+            self.notice = f"{message}: {pack} jobs were not submitted; top up the pack"
+
+    async def _drive(self) -> None:
+        await self._feed()
+        while self._workers:
+            await asyncio.wait(set(self._workers))
+
+    async def _feed(self) -> None:
+        """Admit the manifest's pending jobs in order, as slots, the rate and the budget allow."""
+        run = self.run_context
+        try:
+            async for job in self._jobs():
+                if run.stops.reason is not None:
+                    return
+                await self._offer(job)
+        except ManifestError as exc:
+            run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
+
+    async def _offer(self, job: Job) -> None:
+        run = self.run_context
+        row = run.journal.rows.get(job.id)
+        if row is None or row.fingerprint != job.fingerprint:
+            run.emit(EventName.SKIPPED, job.id, "changed since the run started: run again")
+            return
+        if job.id in self._active:
+            run.parked[job.id] = job  # its resumed life may need to send it again
+            return
+        if row.state is not JobState.PENDING or not run.options.selects(job.id):
+            return
+        hold = await run.admit(row)
+        if hold is not None:
+            self._spawn(row, job, hold)
+        elif row.kind in run.stops.not_served and run.stops.may_submit(row.kind):
+            JobLife(run, row, job, Hold()).fail("not_served", run.stops.not_served[row.kind], None)
+
+    async def _jobs(self) -> AsyncIterator[Job]:
+        """The manifest's jobs, read in a thread a few hundred at a time."""
+        jobs = self.batch.manifest.jobs()
+        while chunk := await asyncio.to_thread(_take, jobs, 256):
+            for job in chunk:
+                yield job
+
+    def _spawn(self, row: JobRow, job: Job | None, hold: Hold) -> None:
+        self._active.add(row.id)
+        worker = asyncio.create_task(self._live(JobLife(self.run_context, row, job, hold)))
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
+    async def _live(self, life: JobLife) -> None:
+        try:
+            await life.live()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: stop the run and show it
+            self.run_context.stops.crash(exc)
+        finally:
+            self._active.discard(life.row.id)
+
+
+def _take(jobs: Iterator[Job], count: int) -> list[Job]:
+    return list(itertools.islice(jobs, count))
+
+
+__all__ = ["Batch", "Scheduler"]

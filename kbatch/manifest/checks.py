@@ -1,0 +1,194 @@
+"""Pre-flight checks of one job's request, beyond what the JSON Schema can say.
+
+The request reaching here already passed the schema. :func:`normalize` gives it the wire types
+(``duration`` a string, ``n`` an integer, all four expansion sides, subjects as objects);
+:func:`check_request` applies the rules that span fields or depend on the provider;
+:func:`resolve_images` turns every image string into an :class:`~kbatch.images.ImageInput` after
+inspecting it. Each returns problems as ``(field path, message)`` pairs; nothing here raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kbatch.images import ImageProblem, Inspector, check_dimensions, digest, parse_image
+from kbatch.manifest.issues import show
+from kbatch.provider import catalogue
+from kbatch.provider.catalogue import JobKind
+
+FieldPath = tuple[str | int, ...]
+Problem = tuple[FieldPath, str]
+
+
+def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
+    """The request with the API's wire types (a new dict; the input is not changed)."""
+    out = dict(request)
+    if "n" in out:
+        out["n"] = int(out["n"])
+    if kind is JobKind.IMAGE_EXPAND:
+        for side in catalogue.EXPANSION_SIDES:
+            out[side] = float(out.get(side, 0))
+    elif kind is JobKind.MULTI_IMAGE2IMAGE and "subject_image_list" in out:
+        out["subject_image_list"] = [
+            item if isinstance(item, dict) else {"subject_image": item}
+            for item in out["subject_image_list"]
+        ]
+    elif kind is JobKind.IMAGE2VIDEO:
+        if "duration" in out:
+            out["duration"] = str(out["duration"])
+        if "cfg_scale" in out:
+            out["cfg_scale"] = float(out["cfg_scale"])
+    return out
+
+
+def check_request(
+    kind: JobKind, request: dict[str, Any], provider: catalogue.Provider, max_in_flight: int
+) -> list[Problem]:
+    """Rules across fields, per provider, and against the run's slot limit."""
+    problems: list[Problem] = []
+    if kind is JobKind.IMAGE_EXPAND:
+        problems += _check_expand(request)
+    elif kind is JobKind.MULTI_IMAGE2IMAGE:
+        problems += _check_multi(request, provider)
+    else:
+        problems += _check_video(request)
+    for (limit_kind, field), limit in provider.text_limits.items():
+        text = request.get(field)
+        if limit_kind is kind and isinstance(text, str) and len(text) > limit:
+            message = f"is {len(text)} characters long; {provider.name} takes at most {limit}"
+            problems.append(((field,), message))
+    needed = catalogue.slots(kind, request.get("n", 1))
+    if needed > max_in_flight:
+        message = (
+            f"n={needed} needs {needed} parallel-task slots but limits.max_in_flight is "
+            f"{max_in_flight}: the job could never start"
+        )
+        problems.append((("n",), message))
+    return problems
+
+
+def _check_expand(request: dict[str, Any]) -> list[Problem]:
+    if "image" not in request:
+        return [((), "missing required field 'image'")]
+    up, down, left, right = (request[side] for side in catalogue.EXPANSION_SIDES)
+    area = (1 + left + right) * (1 + up + down)
+    if area > catalogue.MAX_EXPANSION_AREA + 1e-9:
+        message = (
+            f"the expanded canvas would be {area:.3g}x the original area; "
+            f"(1+left+right)*(1+up+down) = (1+{left:g}+{right:g})*(1+{up:g}+{down:g}) "
+            f"must be at most {catalogue.MAX_EXPANSION_AREA:g}"
+        )
+        return [((), message)]
+    return []
+
+
+def _check_multi(request: dict[str, Any], provider: catalogue.Provider) -> list[Problem]:
+    subjects = request.get("subject_image_list")
+    if subjects is None:
+        return [((), "missing required field 'subject_image_list'")]
+    low, high = provider.subjects
+    problems: list[Problem] = []
+    if not low <= len(subjects) <= high:
+        message = f"has {len(subjects)} subject images; {provider.name} takes {low} to {high}"
+        problems.append((("subject_image_list",), message))
+    model = request.get("model_name", catalogue.LEGACY_MULTI_MODELS[0])
+    if provider.dialect is catalogue.Dialect.LEGACY and model not in catalogue.LEGACY_MULTI_MODELS:
+        message = (
+            f"{show(model)} is not served by the legacy multi-image route (provider.dialect: "
+            f"legacy), which takes only {', '.join(catalogue.LEGACY_MULTI_MODELS)}"
+        )
+        problems.append((("model_name",), message))
+    return problems
+
+
+def _check_video(request: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    if "image" not in request and "image_tail" not in request:
+        problems.append(((), "missing required field 'image' (or 'image_tail')"))
+    present = [group for group in catalogue.EXCLUSIVE_GROUPS if any(f in request for f in group)]
+    if len(present) > 1:
+        names = [next(f for f in group if f in request) for group in present]
+        message = (
+            f"{' and '.join(names)} cannot be used together: Kling takes only one of "
+            "image_tail, the masks (static_mask/dynamic_masks) and camera_control"
+        )
+        problems.append(((names[1],), message))
+    camera = request.get("camera_control")
+    if isinstance(camera, dict):
+        problems += _check_camera(camera)
+    model = str(request.get("model_name", "kling-v1"))
+    if "cfg_scale" in request and model.startswith(catalogue.NO_CFG_SCALE_PREFIX):
+        message = f"is not supported by {model}: kling-v2 models do not take cfg_scale"
+        problems.append((("cfg_scale",), message))
+    return problems
+
+
+def _check_camera(camera: dict[str, Any]) -> list[Problem]:
+    config = camera.get("config")
+    if camera["type"] != "simple":
+        if config is not None:
+            message = f"config is only for type 'simple', not {camera['type']!r}"
+            return [(("camera_control", "config"), message)]
+        return []
+    if config is None:
+        return [(("camera_control",), "type 'simple' needs a config with one non-zero axis")]
+    moving = [axis for axis in catalogue.CAMERA_AXES if config.get(axis, 0) != 0]
+    if len(moving) != 1:
+        found = ", ".join(moving) if moving else "none"
+        message = (
+            f"exactly one of {', '.join(catalogue.CAMERA_AXES)} must be non-zero (found: {found})"
+        )
+        return [(("camera_control", "config"), message)]
+    return []
+
+
+def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
+    """Every image in a request, with its path: (("image",), "a.png"), ..."""
+    for field in catalogue.IMAGE_FIELDS[kind]:
+        if field in request:
+            yield (field,), request[field]
+    if kind is JobKind.MULTI_IMAGE2IMAGE:
+        for index, item in enumerate(request.get("subject_image_list", ())):
+            yield ("subject_image_list", index, "subject_image"), item["subject_image"]
+    if kind is JobKind.IMAGE2VIDEO:
+        for index, item in enumerate(request.get("dynamic_masks", ())):
+            yield ("dynamic_masks", index, "mask"), item["mask"]
+
+
+def resolve_images(
+    kind: JobKind, request: dict[str, Any], base_dir: Path, inspector: Inspector
+) -> tuple[dict[str, Any], dict[str, Any], list[Problem]]:
+    """Inspect every image. Returns the request with ImageInputs, the same request with each
+    image's digest in its place (what the fingerprint covers), and the problems found."""
+    problems: list[Problem] = []
+    out = view = request
+    for path, text in list(image_slots(kind, request)):
+        try:
+            image = parse_image(text, base_dir)
+            info = inspector.inspect(image)
+            if info is not None:
+                check_dimensions(info, main=path == (catalogue.MAIN_IMAGE,))
+        except ImageProblem as exc:
+            problems.append((path, f"{show(text)} {exc}"))
+            continue
+        out = _replace(out, path, image)
+        view = _replace(view, path, digest(image, info))
+    return out, view, problems
+
+
+def _replace(request: dict[str, Any], path: FieldPath, value: Any) -> dict[str, Any]:
+    """A copy of ``request`` with the value at ``path`` replaced (containers on the way copied)."""
+    head, *rest = path
+    out = dict(request)
+    if not rest:
+        out[str(head)] = value
+        return out
+    container = list(out[str(head)])
+    index = int(rest[0])
+    item = dict(container[index])
+    item[str(rest[1])] = value
+    container[index] = item
+    out[str(head)] = container
+    return out

@@ -1,0 +1,83 @@
+"""Problems found in a manifest, with where they are: file, line, column and field.
+
+>>> issue = Issue(Location("m.yaml", 14, 15), "$.jobs[3].duration", '7 is not one of "5", "10"')
+>>> print(issue)
+m.yaml:14:15: $.jobs[3].duration: 7 is not one of "5", "10"
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in a file: 1-based line and column."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Issue:
+    """One problem found in a manifest: where, which field (a JSON path), and what is wrong."""
+
+    location: Location
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.path}: {self.message}"
+
+
+class IssueLog:
+    """Collects issues. A problem repeated across the jobs of an entry (same place, field and
+    message) is kept once, with the context of its first job and a count of the others."""
+
+    def __init__(self) -> None:
+        self._seen: dict[Issue, list[Any]] = {}  # issue -> [first note, count]
+
+    def add(self, issue: Issue, note: str = "") -> None:
+        entry = self._seen.get(issue)
+        if entry is None:
+            self._seen[issue] = [note, 1]
+        else:
+            entry[1] += 1
+
+    def __len__(self) -> int:
+        """How many distinct issues so far."""
+        return len(self._seen)
+
+    def issues(self) -> list[Issue]:
+        out = []
+        for issue, (note, count) in self._seen.items():
+            message = issue.message + (f" ({note})" if note else "")
+            if count > 1:
+                message += f" (and in {count - 1} more jobs)"
+            out.append(Issue(issue.location, issue.path, message))
+        return sorted(out)
+
+
+def show(value: Any, limit: int = 60) -> str:
+    """Render a value for a message: JSON-like, and shortened so no long blob (base64) is echoed.
+
+    >>> show("x" * 100, limit=10)
+    '"xxxxxxxx…'
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):  # pragma: no cover - only JSON-like values reach here
+        text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    # A lone surrogate (from a "\\ud800" escape in JSON or YAML) cannot be printed: escape it.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+__all__ = ["Issue", "IssueLog", "Location", "show"]

@@ -1,0 +1,344 @@
+"""Manifests: load, check everything that can be checked before spending money, expand into jobs.
+
+::
+
+    validation = validate("manifests/demo.yaml")      # never raises for bad input
+    for issue in validation.issues: print(issue)       # file:line:col: $.jobs[3].duration: ...
+
+    manifest = load_manifest("manifests/demo.yaml")    # raises ManifestError with every issue
+    for job in manifest.jobs(): ...                    # streamed, validated, fingerprinted
+
+A manifest is checked in passes, each reporting every problem it finds: YAML (with positions,
+duplicate keys refused), literal credentials and ``external_task_id`` refused, the JSON Schema,
+settings that span fields, then every job: its foreach rows, placeholders, the rules of
+:mod:`kbatch.manifest.checks`, its images, unique ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbatch import pricing
+from kbatch.errors import ManifestError
+from kbatch.jobs import Job
+from kbatch.manifest import schema
+from kbatch.manifest.document import Document, PathKey, load_document
+from kbatch.manifest.expansion import Context, JobTemplate, build_templates, expand
+from kbatch.manifest.issues import Issue, IssueLog
+from kbatch.pricing import DEFAULT as DEFAULT_PRICES
+from kbatch.pricing import PriceTable
+from kbatch.provider import catalogue
+from kbatch.provider.catalogue import JobKind, PackType, ProviderName
+from kbatch.provider.config import ProviderConfig
+
+__all__ = [
+    "Job",
+    "Limits",
+    "Manifest",
+    "Output",
+    "ProviderConfig",
+    "Summary",
+    "Validation",
+    "load_manifest",
+    "parse_duration",
+    "read_settings",
+    "validate",
+]
+
+_CREDENTIAL_KEY = re.compile(
+    r"([a-z0-9]+[_-])?(api[_-]?key|access[_-]?key|secret([_-]?key)?|(access[_-]?)?token"
+    r"|password|passwd|authorization|bearer|key)",
+    re.IGNORECASE,
+)
+_CREDENTIAL_MESSAGE = (
+    "credentials never go in a manifest: delete this key and set the key in the environment "
+    "(KLING_ACCESS_KEY and KLING_SECRET_KEY, or KLING_API_KEY; COMETAPI_KEY; ANYAPI_KEY), "
+    "or name your own variable with provider.api_key_env"
+)
+_EXTERNAL_ID_MESSAGE = (
+    "external_task_id belongs to kbatch: it derives one per attempt from the job's fingerprint, "
+    "so that a create whose answer was lost is looked up instead of paid for twice; delete it"
+)
+#: max_in_flight to check jobs with when the manifest's own limits are broken: no slot check.
+_NO_SLOT_CHECK = 10**9
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from a number, or from a string with a unit: ``250ms``, ``10s``, ``30m``, ``2h``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.fullmatch(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How hard to push the provider. Durations are in seconds."""
+
+    max_in_flight: int = 5
+    submit_per_minute: float = 60.0
+    max_attempts: int = 3
+    task_timeout: float = 1800.0
+    poll_interval: float = 10.0
+    poll_max: float = 60.0
+    budget_units: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    dir: Path
+    download: bool = True
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded manifest: its settings, and its job entries ready to expand."""
+
+    path: Path
+    name: str
+    provider: ProviderConfig
+    limits: Limits
+    output: Output
+    templates: tuple[JobTemplate, ...]
+    document: Document = field(repr=False)
+    pricing: PriceTable = field(default=DEFAULT_PRICES, repr=False)
+
+    def jobs(self) -> Iterator[Job]:
+        """Stream the jobs; raise ManifestError if a problem turns up (a file changed since)."""
+        log = IssueLog()
+        yield from expand(self.templates, self._context(), log)
+        if len(log):
+            raise ManifestError(log.issues())
+
+    def _context(self) -> Context:
+        return _context(self.path, self.document, self.provider.spec, self.limits.max_in_flight)
+
+
+def _context(path: Path, document: Document, provider: catalogue.Provider, slots: int) -> Context:
+    return Context(document, path.parent.resolve(), provider, slots)
+
+
+@dataclass
+class Summary:
+    """Counts over a manifest's jobs, and the first few of them."""
+
+    keep: int = 10
+    total: int = 0
+    by_kind: Counter[JobKind] = field(default_factory=Counter)
+    slots_by_kind: Counter[JobKind] = field(default_factory=Counter)
+    largest_task: int = 0
+    first: list[Job] = field(default_factory=list)
+    prices: Counter[pricing.Key] = field(default_factory=Counter)  # jobs per price key
+
+    def add(self, job: Job) -> None:
+        self.total += 1
+        self.by_kind[job.kind] += 1
+        self.slots_by_kind[job.kind] += job.slots
+        self.prices[pricing.key(job.kind, job.request)] += 1
+        self.largest_task = max(self.largest_task, job.slots)
+        if len(self.first) < self.keep:
+            self.first.append(job)
+
+    def slots_by_pack(self) -> dict[PackType, int]:
+        """Slot-tasks per pack type: what the jobs hold in all, one slot for one task."""
+        out: Counter[PackType] = Counter()
+        for kind, count in self.slots_by_kind.items():
+            out[catalogue.PACK[kind]] += count
+        return dict(sorted(out.items()))
+
+    def units_by_kind(self, table: PriceTable) -> dict[JobKind, float]:
+        """Estimated units per kind, one attempt per job, from a price table."""
+        out: dict[JobKind, float] = dict.fromkeys(sorted(self.by_kind), 0.0)
+        for key, count in self.prices.items():
+            out[key[0]] += table.price(key) * count
+        return out
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of checking a manifest: every issue, and a summary of the valid jobs."""
+
+    path: Path
+    manifest: Manifest | None
+    issues: tuple[Issue, ...]
+    summary: Summary
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+
+def validate(
+    path: str | Path, *, keep: int = 10, on_job: Callable[[Job], None] | None = None
+) -> Validation:
+    """Check a manifest completely. Never raises for bad input: the issues are in the result.
+    ``on_job`` sees every valid job as it is checked (the run records them in its state)."""
+    path = Path(path)
+    summary = Summary(keep=keep)
+    try:
+        document = load_document(path, str(path))
+    except ManifestError as exc:
+        return Validation(path, None, exc.issues, summary)
+    log = IssueLog()
+    manifest, templates, context = _build(path, document, log)
+    if context is not None:
+        for job in expand(templates, context, log):
+            summary.add(job)
+            if on_job is not None:
+                on_job(job)
+    return Validation(path, manifest if not len(log) else None, tuple(log.issues()), summary)
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Load and fully check a manifest; raise ManifestError with every issue if it is not valid."""
+    validation = validate(path, keep=0)
+    if validation.manifest is None:
+        raise ManifestError(validation.issues)
+    return validation.manifest
+
+
+def read_settings(path: str | Path) -> Manifest:
+    """A manifest's settings (provider, limits, output) without expanding or checking its jobs:
+    quick, for commands that only need to know where the state and the results are."""
+    path = Path(path)
+    document = load_document(path, str(path))
+    log = IssueLog()
+    manifest, _, _ = _build(path, document, log)
+    if manifest is None:
+        raise ManifestError(log.issues())
+    return manifest
+
+
+_Built = tuple["Manifest | None", list[JobTemplate], Context | None]
+
+
+def _build(path: Path, document: Document, log: IssueLog) -> _Built:
+    """The manifest (None if anything is wrong), and what its jobs can be checked with even so.
+
+    Jobs are checked whatever else is wrong, so that one run reports every problem: with a broken
+    provider they are held to the official limits, with broken limits the slot check is skipped.
+    """
+    data = document.data
+    if not isinstance(data, dict):
+        log.add(document.issue((), "a manifest is a mapping with version, name, provider and jobs"))
+        return None, [], None
+    refused = _refuse_forbidden_keys(document, data, (), log)
+    problems = schema.problems(schema.written_validator(), data)
+    broken: set[PathKey] = set()
+    for where, message, key in problems:
+        if any(where[: len(r)] == r for r in refused):
+            continue
+        log.add(document.issue(where, message, key=key))
+        broken.add(where[:2])
+    for where in refused:
+        broken.add(where[:2])
+    jobs = data.get("jobs")
+    if not isinstance(jobs, list) or not isinstance(data.get("defaults", {}), dict):
+        return None, [], None
+    settings = _settings(path, document, data, broken, log)
+    defaults = {
+        kind: value
+        for kind, value in data.get("defaults", {}).items()
+        if ("defaults", kind) not in broken
+    }
+    broken_kinds = {kind for kind in data.get("defaults", {}) if ("defaults", kind) in broken}
+    entries = [
+        index
+        for index, entry in enumerate(jobs)
+        if ("jobs", index) not in broken and entry.get("kind") not in broken_kinds
+    ]
+    templates = build_templates(document, defaults, entries, log, schema.FieldChecker())
+    if settings is None:
+        provider_spec = catalogue.PROVIDERS[_provider_name(data, broken)]
+        limits_given = data.get("limits")
+        slots = Limits().max_in_flight
+        if isinstance(limits_given, dict):
+            slots = limits_given.get("max_in_flight", slots)
+        if not _sound("limits", broken):
+            slots = _NO_SLOT_CHECK
+        return None, templates, _context(path, document, provider_spec, slots)
+    name, provider, limits, output = settings
+    pricing = DEFAULT_PRICES.override(data.get("pricing", {}))
+    manifest = Manifest(path, name, provider, limits, output, tuple(templates), document, pricing)
+    return manifest, templates, manifest._context()
+
+
+def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderName:
+    """The manifest's provider if it is sound, else the official API (whose limits are widest)."""
+    provider = data.get("provider")
+    name = provider.get("name") if isinstance(provider, dict) else provider
+    sound = _sound("provider", broken)
+    return ProviderName(name) if sound and name in set(ProviderName) else ProviderName.KLING
+
+
+def _sound(section: str, broken: set[PathKey]) -> bool:
+    """Whether the schema pass found nothing wrong in a top-level section."""
+    return not any(where[:1] == (section,) for where in broken)
+
+
+def _refuse_forbidden_keys(
+    document: Document, value: Any, path: PathKey, log: IssueLog
+) -> list[PathKey]:
+    """Literal credentials and external_task_id, anywhere; their values are never echoed."""
+    refused: list[PathKey] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            where = (*path, key)
+            if key != "api_key_env" and _CREDENTIAL_KEY.fullmatch(key):
+                log.add(document.issue(where, _CREDENTIAL_MESSAGE, key=True))
+                refused.append(where)
+            elif key == "external_task_id":
+                log.add(document.issue(where, _EXTERNAL_ID_MESSAGE, key=True))
+                refused.append(where)
+            else:
+                refused += _refuse_forbidden_keys(document, child, where, log)
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            refused += _refuse_forbidden_keys(document, child, (*path, index), log)
+    return refused
+
+
+def _settings(
+    path: Path, document: Document, data: Mapping[str, Any], broken: set[PathKey], log: IssueLog
+) -> tuple[str, ProviderConfig, Limits, Output] | None:
+    """The run settings, or None when the schema pass found them broken (already reported)."""
+    sections = ("version", "name", "provider", "limits", "output", "pricing")
+    if () in broken or not all(_sound(section, broken) for section in sections):
+        return None
+    provider = data["provider"]
+    if isinstance(provider, str):
+        provider = {"name": provider}
+    dialect = provider.get("dialect")
+    config = ProviderConfig(
+        ProviderName(provider["name"]),
+        base_url=provider.get("base_url"),
+        api_key_env=provider.get("api_key_env"),
+        prefix=provider.get("prefix"),
+        dialect=catalogue.Dialect(dialect) if dialect else None,
+        routes={JobKind(kind): route for kind, route in provider.get("routes", {}).items()},
+    )
+    raw = dict(data.get("limits", {}))
+    for key in ("task_timeout", "poll_interval", "poll_max"):
+        if key in raw:
+            raw[key] = parse_duration(raw[key])
+    limits = Limits(**raw)
+    if limits.poll_max < limits.poll_interval:
+        message = (
+            f"poll_max ({limits.poll_max:g}s) is shorter than "
+            f"poll_interval ({limits.poll_interval:g}s)"
+        )
+        log.add(document.issue(("limits", "poll_max"), message))
+        return None
+    out = data.get("output", {})
+    base = path.parent.resolve()
+    directory = base / out["dir"] if "dir" in out else base / "out" / data["name"]
+    return data["name"], config, limits, Output(directory, out.get("download", True))

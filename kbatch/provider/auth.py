@@ -1,0 +1,116 @@
+"""Credentials: how a request is signed, and which strings must never be shown.
+
+::
+
+    auth = credentials(PROVIDERS[ProviderName.KLING], os.environ)   # ConfigError if none is set
+    headers = {"Authorization": auth.header()}                      # a JWT, signed afresh in time
+
+Keys come from the environment only (DESIGN.md); :meth:`Auth.secrets` lists what a message must
+be scrubbed of before it is shown.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import jwt
+from jwt.warnings import InsecureKeyLengthWarning
+
+from kbatch.errors import ConfigError
+from kbatch.provider.catalogue import Provider, ProviderName
+
+#: A JWT lives this long (Kling's documented example) and is signed afresh this early.
+JWT_TTL = 1800.0
+JWT_RENEW_BEFORE = 300.0
+
+
+class Auth(Protocol):
+    """Makes the Authorization header; knows which strings must never be shown."""
+
+    def header(self) -> str: ...
+
+    def renew(self) -> bool:
+        """Make a fresh credential after 1003/1004; False if there is nothing to renew."""
+        ...
+
+    def secrets(self) -> tuple[str, ...]: ...
+
+
+@dataclass(slots=True)
+class BearerKey:
+    """A static key sent as ``Bearer <key>`` (CometAPI, AnyAPI, Kling's newer API keys)."""
+
+    key: str = field(repr=False)
+
+    def header(self) -> str:
+        return f"Bearer {self.key}"
+
+    def renew(self) -> bool:
+        return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.key,)
+
+
+@dataclass(slots=True)
+class KlingJwt:
+    """Kling's access-key/secret-key pair: an HS256 JWT with ``iss``, ``exp`` (now+1800 s) and
+    ``nbf`` (now-5 s), signed afresh when less than five minutes remain or when asked."""
+
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    clock: Callable[[], float] = time.time
+    _token: str = field(default="", repr=False)
+    _expires: float = 0.0
+
+    def header(self) -> str:
+        if not self._token or self.clock() >= self._expires - JWT_RENEW_BEFORE:
+            self._sign()
+        return f"Bearer {self._token}"
+
+    def renew(self) -> bool:
+        self._sign()
+        return True
+
+    def _sign(self) -> None:
+        now = int(self.clock())
+        claims = {"iss": self.access_key, "exp": now + int(JWT_TTL), "nbf": now - 5}
+        headers = {"alg": "HS256", "typ": "JWT"}
+        with warnings.catch_warnings():  # the provider chose the key's length, not the user
+            warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+            token = jwt.encode(claims, self.secret_key, algorithm="HS256", headers=headers)
+        self._token = token
+        self._expires = now + JWT_TTL
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.access_key, self.secret_key, self._token) if s)
+
+
+def credentials(provider: Provider, env: Mapping[str, str], key_env: str | None = None) -> Auth:
+    """The provider's credentials from the environment; ConfigError naming the variables (never
+    their values) when they are not set."""
+    if key_env:
+        if env.get(key_env):
+            return BearerKey(env[key_env])
+        raise ConfigError(f"provider.api_key_env names {key_env}, which is not set or empty")
+    if provider.jwt_envs:
+        access, secret = (env.get(name, "") for name in provider.jwt_envs)
+        if access and secret:
+            return KlingJwt(access, secret)
+    if provider.key_env and env.get(provider.key_env):
+        return BearerKey(env[provider.key_env])
+    if provider.name is ProviderName.SIMULATOR:
+        return BearerKey("kbatch-simulator")
+    wanted = [" and ".join(provider.jwt_envs)] if provider.jwt_envs else []
+    wanted += [provider.key_env] if provider.key_env else []
+    raise ConfigError(
+        f"no credentials for {provider.name}: set {' or '.join(wanted)} in the environment "
+        "(or name your own variable with provider.api_key_env)"
+    )
+
+
+__all__ = ["JWT_RENEW_BEFORE", "JWT_TTL", "Auth", "BearerKey", "KlingJwt", "credentials"]

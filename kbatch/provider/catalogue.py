@@ -1,0 +1,199 @@
+"""What kbatch knows about Kling and its gateways, as data.
+
+For each job kind: its pack type (Kling counts parallel tasks per pack type), which fields hold
+images, and its endpoint (route and field spellings, per dialect). For each provider: host, route
+prefix, where its credentials live, the text and count limits its documentation gives
+(KLING_API.md). A rule that differs between providers lives here, never as an
+``if provider == ...`` elsewhere. The wire format (request bodies, task records, the error
+taxonomy) is in :mod:`kbatch.provider.wire`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+class JobKind(enum.StrEnum):
+    IMAGE_EXPAND = "image_expand"
+    MULTI_IMAGE2IMAGE = "multi_image2image"
+    IMAGE2VIDEO = "image2video"
+
+
+class PackType(enum.StrEnum):
+    """Kling's resource packs: parallel-task limits are counted per pack type."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class ProviderName(enum.StrEnum):
+    KLING = "kling"
+    COMETAPI = "cometapi"
+    ANYAPI = "anyapi"
+    SIMULATOR = "simulator"
+
+
+PACK: Mapping[JobKind, PackType] = MappingProxyType(
+    {
+        JobKind.IMAGE_EXPAND: PackType.IMAGE,
+        JobKind.MULTI_IMAGE2IMAGE: PackType.IMAGE,
+        JobKind.IMAGE2VIDEO: PackType.VIDEO,
+    }
+)
+
+#: Fields holding one image, per kind. The first is the main image (the aspect-ratio rule applies).
+IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
+    {
+        JobKind.IMAGE_EXPAND: ("image",),
+        JobKind.MULTI_IMAGE2IMAGE: ("scene_image", "style_image"),
+        JobKind.IMAGE2VIDEO: ("image", "image_tail", "static_mask"),
+    }
+)
+MAIN_IMAGE = "image"
+
+EXPANSION_SIDES = (
+    "up_expansion_ratio",
+    "down_expansion_ratio",
+    "left_expansion_ratio",
+    "right_expansion_ratio",
+)
+#: The expanded canvas may be at most this many times the original area.
+MAX_EXPANSION_AREA = 3.0
+
+#: image2video fields that cannot be combined: at most one group per job.
+EXCLUSIVE_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("image_tail",),
+    ("static_mask", "dynamic_masks"),
+    ("camera_control",),
+)
+CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
+#: Models of the kling-v2 family do not take cfg_scale.
+NO_CFG_SCALE_PREFIX = "kling-v2"
+
+_OFFICIAL_TEXT = {
+    (JobKind.IMAGE_EXPAND, "prompt"): 2500,
+    (JobKind.MULTI_IMAGE2IMAGE, "prompt"): 2500,
+    (JobKind.IMAGE2VIDEO, "prompt"): 2500,
+    (JobKind.IMAGE2VIDEO, "negative_prompt"): 2500,
+}
+_GATEWAY_TEXT = {
+    **_OFFICIAL_TEXT,
+    (JobKind.IMAGE2VIDEO, "prompt"): 500,
+    (JobKind.IMAGE2VIDEO, "negative_prompt"): 200,
+}
+
+
+class Dialect(enum.StrEnum):
+    """How a provider spells the multi-image endpoint.
+
+    ``legacy`` is CometAPI's older page: ``images/generations`` with the field ``scence_image``.
+    """
+
+    OFFICIAL = "official"
+    LEGACY = "legacy"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One kind's routes at a provider, relative to the route prefix, and its field spellings."""
+
+    route: str
+    renames: Mapping[str, str] = field(default_factory=dict)
+
+    def wire_name(self, name: str) -> str:
+        return self.renames.get(name, name)
+
+    def official_name(self, wire: str) -> str:
+        return next((k for k, v in self.renames.items() if v == wire), wire)
+
+
+ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
+    {
+        (JobKind.IMAGE_EXPAND, Dialect.OFFICIAL): Endpoint("images/editing/expand"),
+        (JobKind.IMAGE_EXPAND, Dialect.LEGACY): Endpoint("images/editing/expand"),
+        (JobKind.MULTI_IMAGE2IMAGE, Dialect.OFFICIAL): Endpoint("images/multi-image2image"),
+        (JobKind.MULTI_IMAGE2IMAGE, Dialect.LEGACY): Endpoint(
+            "images/generations", MappingProxyType({"scene_image": "scence_image"})
+        ),
+        (JobKind.IMAGE2VIDEO, Dialect.OFFICIAL): Endpoint("videos/image2video"),
+        (JobKind.IMAGE2VIDEO, Dialect.LEGACY): Endpoint("videos/image2video"),
+    }
+)
+
+
+#: The legacy multi-image route documents only this model.
+LEGACY_MULTI_MODELS = ("kling-v2",)
+
+
+class LookupForm(enum.StrEnum):
+    """Ways to find a task by its external task id; which one a provider honours is unverified."""
+
+    PATH = "path"  # GET <route>/<external_task_id>
+    QUERY = "query"  # GET <route>?external_task_id=...
+    LIST = "list"  # scan GET <route>?pageNum=..&pageSize=500
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A provider: where it is, how it authenticates, and its documented limits.
+
+    ``key_env`` names the variable holding a static Bearer key; ``jwt_envs`` the access and
+    secret key variables from which a JWT is signed (official Kling only).
+    """
+
+    name: ProviderName
+    base_url: str
+    prefix: str
+    key_env: str | None
+    jwt_envs: tuple[str, str] | None = None
+    text_limits: Mapping[tuple[JobKind, str], int] = field(default_factory=dict)
+    subjects: tuple[int, int] = (1, 4)
+    dialect: Dialect = Dialect.OFFICIAL
+
+
+PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
+    {
+        ProviderName.KLING: Provider(
+            ProviderName.KLING,
+            "https://api-singapore.klingai.com",
+            "/v1",
+            "KLING_API_KEY",
+            ("KLING_ACCESS_KEY", "KLING_SECRET_KEY"),
+            _OFFICIAL_TEXT,
+            (1, 4),
+        ),
+        # CometAPI's pages give 500/200 characters for image2video and 2..4 subjects.
+        ProviderName.COMETAPI: Provider(
+            ProviderName.COMETAPI,
+            "https://api.cometapi.com",
+            "/kling/v1",
+            "COMETAPI_KEY",
+            None,
+            _GATEWAY_TEXT,
+            (2, 4),
+        ),
+        # AnyAPI's Kling contract is unverified: assume the same as CometAPI.
+        ProviderName.ANYAPI: Provider(
+            ProviderName.ANYAPI,
+            "https://www.anyapi.vip",
+            "/kling/v1",
+            "ANYAPI_KEY",
+            None,
+            _GATEWAY_TEXT,
+            (2, 4),
+        ),
+        # The simulator is as strict as the official API; it runs in-process on loopback
+        # (its base_url is given when it starts) and accepts any Bearer token by default.
+        ProviderName.SIMULATOR: Provider(
+            ProviderName.SIMULATOR, "http://127.0.0.1", "/v1", None, None, _OFFICIAL_TEXT, (1, 4)
+        ),
+    }
+)
+
+
+def slots(kind: JobKind, n: int) -> int:
+    """Parallel-task slots a task holds: 1 per video, ``n`` per image task."""
+    return n if PACK[kind] is PackType.IMAGE else 1

@@ -1,0 +1,385 @@
+"""The HTTP client for Kling and its gateways.
+
+::
+
+    async with Client(provider, auth=auth) as client:       # or kbatch.provider.connect
+        task = await client.create(job.kind, job.request, external_task_id="kb-...")
+        task = await client.get(job.kind, task.task_id)
+        task = await client.find(job.kind, "kb-...")          # None if the provider has none
+        tasks = await client.list(job.kind, page=1)            # up to 500 at once
+        async with client.download(task.media[0].url) as body:
+            async for chunk in body.chunks: ...
+
+Every failure raises an :class:`~kbatch.errors.ApiError` whose class says what to do (retry later,
+fail the job, stop the run, route not served, outcome unknown, task not found). Messages never hold
+a credential: every text that came from the wire is scrubbed of the keys and tokens in use.
+Downloads never carry the Authorization header: result URLs are on other hosts (CDNs).
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Container, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+
+from kbatch import images
+from kbatch.errors import (
+    ApiError,
+    JobRejected,
+    Outcome,
+    OutcomeUnknown,
+    RetryLater,
+    TaskNotFound,
+)
+from kbatch.images import ImageInput
+from kbatch.provider import wire
+from kbatch.provider.auth import Auth
+from kbatch.provider.catalogue import (
+    ENDPOINTS,
+    Dialect,
+    Endpoint,
+    JobKind,
+    LookupForm,
+    Provider,
+)
+from kbatch.provider.transport import api_error, content_range, mapped, short
+from kbatch.provider.wire import Task
+from kbatch.version import __version__
+
+PAGE_SIZE = 500
+#: How many list pages a lookup by external id may scan when no direct form answers.
+LOOKUP_PAGES = 4
+_CHUNK = 256 * 1024
+#: Request bodies larger than this (base64 images) are streamed; smaller ones go out with their
+#: headers in one write.
+_STREAMED = 64 * 1024
+
+
+class _Unsupported(enum.Enum):
+    """A lookup form that cannot tell whether a task exists."""
+
+    UNSUPPORTED = "unsupported"
+
+
+_UNSUPPORTED = _Unsupported.UNSUPPORTED
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds. ``read`` bounds the wait for an answer; a create that passes it is 'unknown'."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    download_read: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of the list route: the tasks asked for, and how many the page held in all."""
+
+    tasks: list[Task]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A streamed result: its body in chunks, from byte ``offset`` of a file of ``total`` bytes
+    (None when the server did not say). ``length`` is what this answer declares it carries."""
+
+    length: int | None
+    content_type: str
+    chunks: AsyncIterator[bytes]
+    offset: int = 0
+    total: int | None = None
+
+
+class Client:
+    """One provider, one aiohttp session. Use as ``async with Client(...) as client``."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        auth: Auth,
+        base_url: str | None = None,
+        prefix: str | None = None,
+        dialect: Dialect | None = None,
+        routes: Mapping[JobKind, str] | None = None,
+        timeouts: Timeouts = Timeouts(),
+        encode: Callable[[ImageInput], str] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.base = (base_url or provider.base_url).rstrip("/")
+        self.prefix = "/" + (provider.prefix if prefix is None else prefix).strip("/")
+        self.dialect = dialect or provider.dialect
+        self._routes = dict(routes or {})
+        self._auth = auth
+        self._timeouts = timeouts
+        self._encode = encode or images.encode
+        self._session: aiohttp.ClientSession | None = None
+        #: The lookup form that last answered, per kind: tried first next time.
+        self.lookup: dict[JobKind, LookupForm] = {}
+
+    async def __aenter__(self) -> Client:
+        connector = aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": f"kbatch/{__version__}"},
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self._timeouts.connect, sock_read=self._timeouts.read
+            ),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def endpoint(self, kind: JobKind) -> Endpoint:
+        endpoint = ENDPOINTS[kind, self.dialect]
+        if kind in self._routes:
+            return Endpoint(self._routes[kind].strip("/"), endpoint.renames)
+        return endpoint
+
+    def url(self, kind: JobKind, *tail: str) -> str:
+        quoted = [quote(part, safe="") for part in tail]
+        return "/".join([self.base + self.prefix, self.endpoint(kind).route, *quoted])
+
+    async def create(
+        self, kind: JobKind, request: Mapping[str, Any], *, external_task_id: str
+    ) -> Task:
+        """Submit one task. OutcomeUnknown when it may have been created but no answer came."""
+        body = wire.build_body(
+            request, self.endpoint(kind), external_task_id=external_task_id, encode=self._encode
+        )
+        data = await self._call("POST", self.url(kind), f"create {kind}", body=body)
+        task = self._task(data, f"create {kind}", creating=True)
+        if task.external_task_id is None:
+            task = replace(task, external_task_id=external_task_id)
+        return task
+
+    async def get(self, kind: JobKind, task_id: str) -> Task:
+        """One task by its task id. TaskNotFound if the provider knows none."""
+        data = await self._call("GET", self.url(kind, task_id), f"get {kind} task {task_id}")
+        return self._task(data, f"get {kind} task {task_id}")
+
+    async def list(self, kind: JobKind, *, page: int = 1, page_size: int = PAGE_SIZE) -> list[Task]:
+        """One page of this kind's tasks (up to 500), newest first."""
+        return (await self.page(kind, page=page, page_size=page_size)).tasks
+
+    async def page(
+        self,
+        kind: JobKind,
+        *,
+        page: int = 1,
+        page_size: int = PAGE_SIZE,
+        only: Container[str] | None = None,
+    ) -> Page:
+        """One page of this kind's tasks. With ``only``, just the tasks whose ids it contains
+        are parsed and returned: a page of 500 where a few are wanted costs a few parses."""
+        query = f"?pageNum={page}&pageSize={page_size}"
+        data = await self._call("GET", self.url(kind) + query, f"list {kind} tasks")
+        if not isinstance(data, list):
+            raise RetryLater(self._scrub(f"list {kind} tasks: data is not a list of tasks"))
+        items = data if only is None else [item for item in data if _task_id(item) in only]
+        return Page([self._task(item, f"list {kind} tasks") for item in items], len(data))
+
+    async def find(self, kind: JobKind, external_task_id: str) -> Task | None:
+        """The task created with this external task id, or None.
+
+        The forms that may answer (KLING_API.md leaves it open) are tried in turn, the one that
+        answered last time first. Once a form has answered for this kind, its "not found" is
+        believed; before that, every form must say not found.
+        """
+        known = self.lookup.get(kind)
+        if known is not None:
+            found = await self._find_by(known, kind, external_task_id)
+            if found is not _UNSUPPORTED:
+                return found
+            del self.lookup[kind]  # it answered before, but not now: ask every form again
+        for form in LookupForm:
+            if form is known:
+                continue
+            found = await self._find_by(form, kind, external_task_id)
+            if isinstance(found, Task):
+                self.lookup[kind] = form
+                return found
+        return None
+
+    @asynccontextmanager
+    async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[Download]:
+        """Stream a result file, from byte ``offset`` when the server honours a Range request
+        (``Download.offset`` says where the body starts: 0 when it sent the whole file). RetryLater
+        on a lost connection or a truncated body; JobRejected when the file is gone (the provider
+        deletes results after 30 days)."""
+        session = self._open()
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self._timeouts.connect, sock_read=self._timeouts.download_read
+        )
+        what = f"download {short(url)}"
+        headers = {"Range": f"bytes={offset}-"} if offset > 0 else {}
+        with mapped(what, self._scrub):
+            async with session.get(
+                url, timeout=timeout, allow_redirects=True, headers=headers
+            ) as response:
+                if response.status == 416 and offset:  # the part is stale: start over
+                    response.release()
+                    async with self.download(url) as whole:
+                        yield whole
+                    return
+                if response.status not in (200, 206):
+                    raw = await response.content.read(2048)
+                    reply = wire.read_reply(response.status, response.content_type, raw)
+                    # A media host is no API: a busy one is retried, any other refusal (an
+                    # expired signed URL, a deleted file) fails the job, never the run.
+                    outcome = wire.classify(response.status, None, creating=False)
+                    cls = RetryLater if outcome is Outcome.RETRY else JobRejected
+                    raise cls(
+                        self._scrub(f"{what}: HTTP {response.status}: {reply.message}"),
+                        status=response.status,
+                    )
+                start, total = 0, response.content_length
+                if response.status == 206:
+                    start, total = content_range(response.headers.get("Content-Range", ""))
+                    if start != offset:
+                        raise RetryLater(f"{what}: asked for byte {offset}, got byte {start}")
+                yield Download(
+                    response.content_length,
+                    response.content_type,
+                    self._chunks(response, what),
+                    offset=start,
+                    total=total,
+                )
+
+    async def _chunks(self, response: aiohttp.ClientResponse, what: str) -> AsyncIterator[bytes]:
+        received = 0
+        with mapped(lambda: f"{what}: the download broke off after {received} bytes", self._scrub):
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                received += len(chunk)
+                yield chunk
+        expected = response.content_length
+        if expected is not None and received != expected:
+            raise RetryLater(f"{what}: got {received} of {expected} bytes")
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _find_by(
+        self, form: LookupForm, kind: JobKind, external_id: str
+    ) -> Task | _Unsupported | None:
+        """The task, None if this form says there is none, _UNSUPPORTED if it cannot tell."""
+        what = f"find {kind} task {external_id}"
+        if form is LookupForm.LIST:
+            for page in range(1, LOOKUP_PAGES + 1):
+                tasks = await self.list(kind, page=page)
+                found = next((t for t in tasks if t.external_task_id == external_id), None)
+                if found is not None or len(tasks) < PAGE_SIZE:
+                    return found
+            return None
+        if form is LookupForm.PATH:
+            url = self.url(kind, external_id)
+        else:
+            url = self.url(kind) + "?" + urlencode({"external_task_id": external_id})
+        try:
+            data = await self._call("GET", url, what)
+        except TaskNotFound:
+            return None
+        except ApiError as exc:
+            if exc.outcome in (Outcome.FAIL_JOB, Outcome.NOT_SERVED):
+                return _UNSUPPORTED  # e.g. 1201, or a 404 page: this form is not understood
+            raise
+        items = data if isinstance(data, list) else [data]
+        tasks = [self._task(item, what) for item in items]
+        matching = [t for t in tasks if t.external_task_id == external_id]
+        if len(matching) != len(tasks):  # the filter was ignored: this form does not answer
+            return _UNSUPPORTED
+        return matching[0] if matching else None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the client as 'async with Client(...) as client'")
+        return self._session
+
+    async def _call(
+        self, method: str, url: str, what: str, *, body: dict[str, Any] | None = None
+    ) -> Any:
+        """Send one request; the envelope's data on success, else the right ApiError."""
+        creating = method == "POST"
+        renewed = False
+        while True:
+            reply, headers = await self._send(method, url, what, body, creating=creating)
+            if reply.ok:
+                return reply.data
+            if reply.code in wire.RESIGN_CODES and not renewed and self._auth.renew():
+                renewed = True  # the token expired or is not valid yet: sign afresh, once
+                continue
+            raise api_error(
+                reply,
+                headers,
+                what,
+                creating=creating,
+                served_at=self.base + self.prefix,
+                scrub=self._scrub,
+            )
+
+    async def _send(
+        self, method: str, url: str, what: str, body: dict[str, Any] | None, *, creating: bool
+    ) -> tuple[wire.Reply, Mapping[str, str]]:
+        session = self._open()
+        headers = {"Authorization": self._auth.header()}
+        data: bytes | io.BytesIO | None = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            if len(data) > _STREAMED:  # a file-like body: aiohttp streams it, not copies it
+                data = io.BytesIO(data)
+            headers["Content-Type"] = "application/json"
+        with mapped(what, self._scrub, creating=creating):
+            async with session.request(
+                method, url, data=data, headers=headers, allow_redirects=False
+            ) as response:
+                raw = await response.read()
+                reply = wire.read_reply(response.status, response.content_type, raw)
+                if 300 <= response.status < 400:
+                    target = response.headers.get("Location", "elsewhere")
+                    reply = wire.Reply(
+                        response.status, None, f"redirected to {short(target)}", json=False
+                    )
+                return reply, response.headers
+
+    def _task(self, data: Any, what: str, *, creating: bool = False) -> Task:
+        try:
+            return wire.parse_task(data)
+        except ValueError as exc:
+            cls = OutcomeUnknown if creating else RetryLater
+            raise cls(self._scrub(f"{what}: the answer is not a task: {exc}")) from None
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._auth.secrets():
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _task_id(item: Any) -> str | None:
+    task_id = item.get("task_id") if isinstance(item, dict) else None
+    return None if task_id is None else str(task_id)
+
+
+__all__ = [
+    "Client",
+    "Download",
+    "Page",
+    "Timeouts",
+]

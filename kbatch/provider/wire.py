@@ -1,0 +1,366 @@
+"""Kling's wire format: request bodies, answers, task records, and what each failure means.
+
+::
+
+    body = build_body(job.request, endpoint, external_task_id="kb-...")
+    reply = read_reply(status, content_type, raw_bytes)     # the envelope, or a gateway error
+    outcome = classify(reply.status, reply.code, creating=True)
+    task = parse_task(reply.data)                            # Task(task_id, status, media, ...)
+
+The error taxonomy (:func:`classify`) follows the table of KLING_API.md. Every failure gets one
+:class:`~kbatch.errors.Outcome`; a create that may have reached the provider is never "retry" but
+"unknown", so that the engine looks it up by its external task id instead of paying twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import enum
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kbatch import images
+from kbatch.errors import Outcome
+from kbatch.images import ImageInput
+from kbatch.provider.catalogue import Endpoint
+
+
+class TaskStatus(enum.StrEnum):
+    """A task's status, as Kling spells it (``succeed``, not "succeeded")."""
+
+    SUBMITTED = "submitted"
+    PROCESSING = "processing"
+    SUCCEED = "succeed"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.SUCCEED, TaskStatus.FAILED)
+
+
+#: Spellings seen for a status; read tolerantly, written as Kling does.
+_STATUS_SPELLINGS = {
+    "submitted": TaskStatus.SUBMITTED,
+    "queued": TaskStatus.SUBMITTED,
+    "processing": TaskStatus.PROCESSING,
+    "running": TaskStatus.PROCESSING,
+    "succeed": TaskStatus.SUCCEED,
+    "succeeded": TaskStatus.SUCCEED,
+    "success": TaskStatus.SUCCEED,
+    "failed": TaskStatus.FAILED,
+    "fail": TaskStatus.FAILED,
+}
+
+
+class MediaKind(enum.StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """One generated file: where to fetch it (the provider deletes it after 30 days)."""
+
+    kind: MediaKind
+    index: int
+    url: str
+    id: str | None = None
+    duration: str | None = None
+    watermark_url: str | None = None
+
+    @property
+    def extension(self) -> str:
+        """The file extension to save it under, from the URL, else by kind."""
+        path = self.url.split("?", 1)[0].rsplit("/", 1)[-1]
+        suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
+        if suffix in ("png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"):
+            return suffix
+        return "png" if self.kind is MediaKind.IMAGE else "mp4"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A task as the provider reports it."""
+
+    task_id: str
+    status: TaskStatus
+    status_msg: str = ""
+    external_task_id: str | None = None
+    final_unit_deduction: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    media: tuple[Media, ...] = ()
+
+    @property
+    def units(self) -> float | None:
+        """Units charged, once the task has finished (``final_unit_deduction`` as a number)."""
+        if self.final_unit_deduction in (None, ""):
+            return None
+        try:
+            return float(str(self.final_unit_deduction))
+        except ValueError:
+            return None
+
+
+def parse_task(obj: Any) -> Task:
+    """A Task from a task object; ValueError when it is not one."""
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"a task must be an object, not {type(obj).__name__}")
+    task_id = obj.get("task_id")
+    if not isinstance(task_id, str | int) or isinstance(task_id, bool) or task_id == "":
+        raise ValueError("the task has no task_id")
+    spelling = str(obj.get("task_status", "")).lower()
+    if spelling not in _STATUS_SPELLINGS:
+        raise ValueError(f"unknown task_status {obj.get('task_status')!r}")
+    info = obj.get("task_info")
+    external = info.get("external_task_id") if isinstance(info, Mapping) else None
+    units = obj.get("final_unit_deduction")
+    return Task(
+        task_id=str(task_id),
+        status=_STATUS_SPELLINGS[spelling],
+        status_msg=str(obj.get("task_status_msg") or ""),
+        external_task_id=str(external) if external not in (None, "") else None,
+        final_unit_deduction=None if units is None else str(units),
+        created_at=_int_or_none(obj.get("created_at")),
+        updated_at=_int_or_none(obj.get("updated_at")),
+        media=_parse_media(obj.get("task_result")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _parse_media(result: Any) -> tuple[Media, ...]:
+    if not isinstance(result, Mapping):
+        return ()
+    out: list[Media] = []
+    for kind, key in ((MediaKind.IMAGE, "images"), (MediaKind.VIDEO, "videos")):
+        items = result.get(key)
+        for position, item in enumerate(items if isinstance(items, list) else ()):
+            if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
+                raise ValueError(f"task_result.{key}[{position}] has no url")
+            index = _int_or_none(item.get("index"))
+            out.append(
+                Media(
+                    kind=kind,
+                    index=position if index is None else index,
+                    url=item["url"],
+                    id=None if item.get("id") is None else str(item["id"]),
+                    duration=None if item.get("duration") is None else str(item["duration"]),
+                    watermark_url=item.get("watermark_url") or None,
+                )
+            )
+    return tuple(out)
+
+
+def build_body(
+    request: Mapping[str, Any],
+    endpoint: Endpoint,
+    *,
+    external_task_id: str,
+    encode: Callable[[ImageInput], str] = images.encode,
+) -> dict[str, Any]:
+    """The JSON body of a create: images as URLs or raw base64, fields as the endpoint spells
+    them, and the external task id that lets a lost answer be looked up."""
+    body = {endpoint.wire_name(name): _encoded(value, encode) for name, value in request.items()}
+    body["external_task_id"] = external_task_id
+    return body
+
+
+def _encoded(value: Any, encode: Callable[[ImageInput], str]) -> Any:
+    if isinstance(value, ImageInput):
+        return encode(value)
+    if isinstance(value, Mapping):
+        return {key: _encoded(item, encode) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encoded(item, encode) for item in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An HTTP answer, unwrapped. ``code`` is 0 for success; ``json`` False when the body was
+    not the JSON the API speaks (an HTML error page, a proxy's text)."""
+
+    status: int
+    code: int | str | None
+    message: str
+    data: Any = None
+    request_id: str | None = None
+    json: bool = True
+    broken: bool = False  # JSON cut short or garbled on the way: the API spoke, we lost it
+
+    @property
+    def ok(self) -> bool:
+        return self.json and self.code == 0 and 200 <= self.status < 300
+
+
+def read_reply(status: int, content_type: str, raw: bytes) -> Reply:
+    """Unwrap Kling's envelope ``{"code", "message", "request_id", "data"}`` or a gateway's
+    ``{"error": {"code", "message", "type"}}``."""
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw else None
+    except (UnicodeDecodeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        kind = "an HTML page" if b"<html" in raw[:512].lower() else "a body that is not JSON"
+        if not raw:
+            kind = "an empty body"
+        type_ = content_type.split(";")[0] or "no content type"
+        broken = "json" in type_.lower() or raw.lstrip()[:1] in (b"{", b"[")
+        if broken and body is None:
+            kind = "JSON cut short or garbled"
+        broken = broken and body is None
+        return Reply(status, None, f"answered with {kind} ({type_})", json=False, broken=broken)
+    request_id = body.get("request_id")
+    request_id = str(request_id) if request_id not in (None, "") else None
+    error = body.get("error")
+    if isinstance(error, dict) and "code" not in body:
+        code = error.get("code")
+        message = str(error.get("message") or error.get("type") or "gateway error")
+        return Reply(status, _code(code) or str(code or "error"), message, None, request_id)
+    if "code" not in body:
+        return Reply(status, None, "answered JSON without Kling's envelope", body, request_id)
+    code = _code(body.get("code"))
+    message = str(body.get("message") or "")
+    return Reply(status, code, message, body.get("data"), request_id)
+
+
+def _code(value: Any) -> int | str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+class Code(enum.IntEnum):
+    """Kling's error codes (KLING_API.md), by name."""
+
+    AUTH_FAILED = 1000
+    AUTH_EMPTY = 1001
+    TOKEN_INVALID = 1002
+    TOKEN_NOT_YET_VALID = 1003
+    TOKEN_EXPIRED = 1004
+    ACCOUNT_ABNORMAL = 1100
+    ACCOUNT_IN_ARREARS = 1101
+    PACK_EXHAUSTED = 1102
+    NO_PERMISSION = 1103
+    INVALID_REQUEST = 1200
+    INVALID_PARAMETERS = 1201
+    INVALID_METHOD = 1202
+    RESOURCE_NOT_FOUND = 1203
+    PLATFORM_POLICY = 1300
+    CONTENT_SAFETY = 1301
+    TOO_FAST = 1302
+    PARALLEL_LIMIT = 1303
+    IP_POLICY = 1304
+    SERVER_ERROR = 5000
+    MAINTENANCE = 5001
+    SERVER_TIMEOUT = 5002
+
+
+#: What each code means, and what a client does about it.
+CODES: Mapping[int, tuple[Outcome, str]] = {
+    Code.AUTH_FAILED: (Outcome.FATAL, "authentication failed"),
+    Code.AUTH_EMPTY: (Outcome.FATAL, "the Authorization header is empty"),
+    Code.TOKEN_INVALID: (Outcome.FATAL, "the token is invalid"),
+    Code.TOKEN_NOT_YET_VALID: (Outcome.FATAL, "the token is not yet valid"),
+    Code.TOKEN_EXPIRED: (Outcome.FATAL, "the token has expired"),
+    Code.ACCOUNT_ABNORMAL: (Outcome.FATAL, "the account is abnormal"),
+    Code.ACCOUNT_IN_ARREARS: (Outcome.FATAL, "the account is in arrears"),
+    Code.PACK_EXHAUSTED: (Outcome.FATAL, "the resource pack is used up or expired"),
+    Code.NO_PERMISSION: (Outcome.FAIL_JOB, "no permission for this API or model"),
+    Code.INVALID_REQUEST: (Outcome.FAIL_JOB, "invalid request parameters"),
+    Code.INVALID_PARAMETERS: (Outcome.FAIL_JOB, "invalid parameters"),
+    Code.INVALID_METHOD: (Outcome.FAIL_JOB, "invalid request method"),
+    Code.RESOURCE_NOT_FOUND: (Outcome.FAIL_JOB, "the requested resource (a model?) does not exist"),
+    Code.PLATFORM_POLICY: (Outcome.FAIL_JOB, "refused by platform policy"),
+    Code.CONTENT_SAFETY: (Outcome.FAIL_JOB, "refused by content safety"),
+    Code.TOO_FAST: (Outcome.RETRY, "requests too fast"),
+    Code.PARALLEL_LIMIT: (Outcome.RETRY, "parallel tasks over the account's limit"),
+    Code.IP_POLICY: (Outcome.FATAL, "refused by the IP allow-list policy"),
+    Code.SERVER_ERROR: (Outcome.RETRY, "server error"),
+    Code.MAINTENANCE: (Outcome.RETRY, "service under maintenance"),
+    Code.SERVER_TIMEOUT: (Outcome.RETRY, "server timeout"),
+}
+#: Codes after which a JWT is signed afresh and the request sent once more.
+RESIGN_CODES = frozenset({Code.TOKEN_NOT_YET_VALID, Code.TOKEN_EXPIRED})
+#: Codes that mean the credentials are wrong.
+AUTH_CODES = frozenset({Code.AUTH_FAILED, Code.AUTH_EMPTY, Code.TOKEN_INVALID, *RESIGN_CODES})
+#: Codes that mean the account or its pack must be topped up.
+ACCOUNT_CODES = frozenset({Code.ACCOUNT_ABNORMAL, Code.ACCOUNT_IN_ARREARS, Code.PACK_EXHAUSTED})
+_NOT_FOUND_WORDS = ("not_exist", "not_found", "notfound", "not exist", "not found")
+
+
+def classify(status: int | None, code: int | str | None, *, creating: bool) -> Outcome:
+    """What a failed call means. ``status`` None: no answer came (timeout, lost connection).
+
+    A create answered with a server error, or not answered at all, may have created the task:
+    that is ``UNKNOWN`` (look it up), never ``RETRY``.
+    """
+    outcome = _by_code(code) or _by_status(status, code, creating=creating)
+    if not creating and code == Code.RESOURCE_NOT_FOUND:
+        return Outcome.NOT_FOUND  # "resource not found" when asking about a task: no such task
+    server_side = status is None or status >= 500
+    if creating and outcome is Outcome.RETRY and server_side:
+        return Outcome.UNKNOWN
+    return outcome
+
+
+def _by_code(code: int | str | None) -> Outcome | None:
+    if isinstance(code, str):
+        lowered = code.lower()
+        return Outcome.NOT_FOUND if any(w in lowered for w in _NOT_FOUND_WORDS) else None
+    if code is None or code == 0:
+        return None
+    if code in CODES:
+        return CODES[code][0]
+    if 1000 <= code < 1200:
+        return Outcome.FATAL
+    if 1200 <= code < 1400:
+        return Outcome.FAIL_JOB
+    if 5000 <= code < 6000:
+        return Outcome.RETRY
+    return None
+
+
+def _by_status(status: int | None, code: int | str | None, *, creating: bool) -> Outcome:
+    if status is None or status >= 500 or status in (408, 425, 429):
+        return Outcome.RETRY
+    if 300 <= status < 400:
+        return Outcome.NOT_SERVED
+    if status in (401, 402):
+        return Outcome.FATAL
+    if status == 404:
+        # A create route answering 404 without a Kling code is not served by this provider.
+        return Outcome.NOT_SERVED if creating or code is None else Outcome.NOT_FOUND
+    return Outcome.FAIL_JOB
+
+
+def describe(code: int | str | None) -> str:
+    """Kling's meaning of a code, or ''."""
+    return CODES[code][1] if isinstance(code, int) and code in CODES else ""
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    text = value.strip()
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -1,0 +1,244 @@
+"""The report model: one row per job of a state, and the summary over them.
+
+::
+
+    with SqliteStore.read("out/demo/state.sqlite3") as store:
+        report = collect(store, name="demo", output_dir=Path("out/demo"), base=Path("."))
+    render(report, "csv")                              # kbatch.reports.formats
+
+Every format has the same columns (:data:`COLUMNS`): the job's id, kind and state, its provider
+task id and kbatch's external task id, creates started, when its last attempt was submitted and
+finished (UTC, ISO 8601) and the seconds between, units charged (every attempt, as the provider
+reported them), its result files (paths relative to the report, so the folder can be moved) and
+result URLs, and the error of a failed job. JSON adds a summary: counts by state and by kind,
+units, wall time and throughput. Nothing here reads a credential; the state holds none.
+
+The formats and the files are in :mod:`kbatch.reports.formats`, the HTML in
+:mod:`kbatch.reports.gallery`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbatch.images import ImageInput, ImageSource
+from kbatch.jobs import Job
+from kbatch.manifest.checks import image_slots
+from kbatch.reports.thumbnails import thumbnail
+from kbatch.store import JobRow, JobState, MediaRow, StateStore
+
+#: The report's columns, in order.
+COLUMNS = (
+    "id",
+    "kind",
+    "state",
+    "task_id",
+    "external_task_id",
+    "attempts",
+    "submitted",
+    "finished",
+    "seconds",
+    "units",
+    "outputs",
+    "result_urls",
+    "error_reason",
+    "error_code",
+    "error_message",
+)
+#: The gallery shows this many jobs at most; the CSV and JSON reports have them all.
+GALLERY_LIMIT = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """An input image of a job, for the gallery: ``src`` is what an ``<img>`` may load without
+    the network (a file's path, made relative to the report by :func:`collect`, or a data: URI
+    thumbnail of a base64 image); a URL is only linked."""
+
+    field: str
+    src: str | None = None
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """One job's line of the report."""
+
+    id: str
+    kind: str
+    state: str
+    task_id: str | None
+    external_task_id: str | None
+    attempts: int
+    submitted: str | None
+    finished: str | None
+    seconds: float | None
+    units: float
+    outputs: tuple[str, ...]
+    result_urls: tuple[str, ...]
+    error_reason: str | None
+    error_code: str | None
+    error_message: str | None
+    output_kinds: tuple[str, ...] = field(default=(), repr=False)  # "image" / "video" each
+
+    def record(self) -> dict[str, Any]:
+        """The report's columns, as JSON values."""
+        values = {name: getattr(self, name) for name in COLUMNS}
+        values["outputs"], values["result_urls"] = list(self.outputs), list(self.result_urls)
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTotals:
+    """Totals over the report's jobs. Wall time runs from the first submission to the last
+    finish that the state records; throughput is jobs done per hour of it."""
+
+    jobs: int
+    by_state: dict[str, int]
+    by_kind: dict[str, dict[str, int]]
+    units: float
+    done: int
+    started: str | None
+    finished: str | None
+    wall_seconds: float | None
+    jobs_per_hour: float | None
+
+    def record(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    generated: str
+    summary: ReportTotals
+    jobs: tuple[JobReport, ...]
+    inputs: Mapping[str, tuple[Input, ...]] = field(default_factory=dict)
+
+
+def stamp(seconds: float | None) -> str | None:
+    """Unix seconds as UTC ISO 8601 to the second: ``2026-11-21T12:04:31Z``."""
+    if seconds is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def _relative(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def job_report(row: JobRow, media: Iterable[MediaRow], output_dir: Path, base: Path) -> JobReport:
+    items = list(media)
+    seconds = None
+    if row.submitted_at is not None and row.finished_at is not None:
+        seconds = round(row.finished_at - row.submitted_at, 1)
+    return JobReport(
+        id=row.id,
+        kind=row.kind.value,
+        state=row.state.value,
+        task_id=row.task_id,
+        external_task_id=row.external_task_id,
+        attempts=row.attempt,
+        submitted=stamp(row.submitted_at),
+        finished=stamp(row.finished_at),
+        seconds=seconds,
+        units=row.units,
+        outputs=tuple(_relative(output_dir / m.path, base) for m in items if m.path),
+        result_urls=tuple(m.url for m in items),
+        error_reason=row.error_reason if row.state is JobState.FAILED else None,
+        error_code=row.error_code if row.state is JobState.FAILED else None,
+        error_message=row.error_message if row.state is JobState.FAILED else None,
+        output_kinds=tuple(m.kind for m in items if m.path),
+    )
+
+
+def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
+    by_state = dict.fromkeys((s.value for s in JobState), 0)
+    by_kind: dict[str, dict[str, int]] = {}
+    units, total, done = 0.0, 0, 0
+    first: float | None = None
+    last: float | None = None
+    for row in rows:
+        total += 1
+        by_state[row.state.value] += 1
+        kind = by_kind.setdefault(row.kind.value, {})
+        kind[row.state.value] = kind.get(row.state.value, 0) + 1
+        units += row.units
+        if row.state is JobState.DOWNLOADED or (row.state is JobState.SUCCEEDED and not download):
+            done += 1
+        if row.submitted_at is not None:
+            first = row.submitted_at if first is None else min(first, row.submitted_at)
+        if row.finished_at is not None:
+            last = row.finished_at if last is None else max(last, row.finished_at)
+    wall = round(last - first, 1) if first is not None and last is not None else None
+    rate = round(done * 3600 / wall, 1) if wall else None
+    ordered = {kind: by_kind[kind] for kind in sorted(by_kind)}
+    return ReportTotals(
+        total, by_state, ordered, round(units, 6), done, stamp(first), stamp(last), wall, rate
+    )
+
+
+def collect(
+    state: StateStore,
+    *,
+    name: str,
+    output_dir: Path,
+    base: Path,
+    download: bool = True,
+    inputs: Mapping[str, tuple[Input, ...]] | None = None,
+    now: float | None = None,
+) -> Report:
+    """The report of every job the state holds, with file paths relative to ``base`` (the
+    folder the report goes in)."""
+    rows = state.load()
+    media = state.all_media()
+    jobs = tuple(job_report(row, media.get(i, ()), output_dir, base) for i, row in rows.items())
+    summary = summarize(rows.values(), download=download)
+    generated = stamp(time.time() if now is None else now) or ""
+    seen = {
+        job_id: tuple(_placed(item, base) for item in items)
+        for job_id, items in (inputs or {}).items()
+    }
+    return Report(name, generated, summary, jobs, seen)
+
+
+def _placed(item: Input, base: Path) -> Input:
+    if item.src is None or item.src.startswith("data:"):
+        return item
+    return Input(item.field, src=_relative(Path(item.src), base))
+
+
+def job_inputs(job: Job) -> tuple[Input, ...]:
+    """A job's input images as the gallery shows them (files by absolute path)."""
+    out: list[Input] = []
+    for path, image in image_slots(job.kind, dict(job.request)):
+        if not isinstance(image, ImageInput):
+            continue
+        label = ".".join(str(part) for part in path)
+        if image.source is ImageSource.FILE:
+            out.append(Input(label, src=image.value))
+        elif image.source is ImageSource.URL:
+            out.append(Input(label, link=image.value))
+        else:
+            out.append(Input(label, src=thumbnail(image.value)))
+    return tuple(out)
+
+
+__all__ = [
+    "COLUMNS",
+    "GALLERY_LIMIT",
+    "Input",
+    "JobReport",
+    "Report",
+    "ReportTotals",
+    "collect",
+    "job_inputs",
+    "job_report",
+    "stamp",
+    "summarize",
+]

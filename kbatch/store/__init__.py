@@ -1,0 +1,24 @@
+"""The state store: job, attempt and media records, the :class:`StateStore` protocol the engine
+and the reports use, and its embedded SQLite backend."""
+
+from __future__ import annotations
+
+from kbatch.store.lock import Holder
+from kbatch.store.protocol import StateStatus, StateStore
+from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record, external_task_id
+from kbatch.store.sqlite import STATE_FILE, SqliteStore, state_file
+
+__all__ = [
+    "STATE_FILE",
+    "AttemptRow",
+    "Holder",
+    "JobRow",
+    "JobState",
+    "MediaRow",
+    "Record",
+    "SqliteStore",
+    "StateStatus",
+    "StateStore",
+    "external_task_id",
+    "state_file",
+]

@@ -1,0 +1,98 @@
+"""Group commit: one slow, durable step (a transaction's fsync, a file system flush) pays for
+every request that arrived while the previous one ran.
+
+::
+
+    commits = GroupCommit(apply=write_to_disk)      # apply(items) runs in a thread
+    await commits.wait(record)                      # on disk when this returns
+    commits.post(record)                            # queued for the next group; returns at once
+    await commits.drain()                           # everything asked for so far is done
+
+Items are applied in the order they were asked for, so a :meth:`wait` that returned means every
+earlier :meth:`post` is durable too. A failed group (``apply`` raised one of ``failures``) fails
+every waiter of that group with the error and tells ``on_failure`` (a post has no one waiting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+
+
+class GroupCommit(Generic[Item]):
+    """Batches items for ``apply``, which runs in a worker thread, one batch at a time."""
+
+    def __init__(
+        self,
+        apply: Callable[[Sequence[Item]], None],
+        *,
+        failures: type[Exception] | tuple[type[Exception], ...] = Exception,
+    ) -> None:
+        self._apply = apply
+        self._failures = failures
+        self._pending: list[tuple[Item, asyncio.Future[None] | None]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        #: Batches applied: items / groups is what the grouping saved.
+        self.groups = 0
+        #: The first failure, and who to tell of each.
+        self.failure: Exception | None = None
+        self.on_failure: Callable[[Exception], None] | None = None
+
+    async def wait(self, item: Item) -> None:
+        """Apply ``item`` with the next group; return once it is applied (or raise why not).
+        A waiter that is cancelled does not cancel the group."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieved)  # a cancelled waiter no longer awaits it
+        self._queue(item, future)
+        await asyncio.shield(future)
+
+    def post(self, item: Item) -> None:
+        """Queue ``item`` for the next group and return at once."""
+        self._queue(item, None)
+
+    async def drain(self) -> None:
+        """Wait until every item asked for so far is applied (or has failed)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
+    def _queue(self, item: Item, future: asyncio.Future[None] | None) -> None:
+        self._pending.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await asyncio.to_thread(self._apply, [item for item, _ in batch])
+                self.groups += 1
+            except self._failures as exc:
+                self.failure = self.failure or exc
+                _settle(batch, exc)
+                if self.on_failure is not None:
+                    self.on_failure(exc)
+                continue
+            _settle(batch, None)
+
+
+def _settle(
+    batch: Sequence[tuple[object, asyncio.Future[None] | None]], error: Exception | None
+) -> None:
+    for _, future in batch:
+        if future is None or future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+__all__ = ["GroupCommit"]

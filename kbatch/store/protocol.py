@@ -1,0 +1,86 @@
+"""The seam between the engine (and the reports) and whatever keeps the state.
+
+The engine and the reports use a :class:`StateStore` and nothing else of a backend: SQLite
+(:mod:`kbatch.store.sqlite`) is the embedded default; another backend implements the same
+protocol. Two promises matter to exactly-once (ARCHITECTURE.md):
+
+- :meth:`StateStore.write` returns only once its records are durable: the engine awaits it for
+  ``submitting`` (the external task id) before it sends a create.
+- :meth:`StateStore.post` queues records for the next group commit, in order with the writes: a
+  write that returned means every earlier post is durable too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from kbatch.errors import StateError
+from kbatch.store.lock import Holder
+from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
+
+
+@dataclass(frozen=True, slots=True)
+class StateStatus:
+    """What ``kbatch status`` shows of a state."""
+
+    counts: Mapping[JobState, int]
+    units: float
+    in_flight_slots: int
+    last_error: tuple[str, str] | None  # (job id, message)
+    holder: Holder | None
+
+
+class StateStore(Protocol):
+    """An open state: the records of one manifest's jobs."""
+
+    #: Mixed into every external task id, so that another state never reuses one.
+    salt: str
+    #: Told of a queued commit that failed (no caller waits for a post).
+    on_failure: Callable[[StateError], None] | None
+
+    def load(self) -> dict[str, JobRow]:
+        """Every job row, by id, in the order they were first written."""
+        ...
+
+    def media(self, job_id: str) -> list[MediaRow]: ...
+
+    def all_media(self) -> dict[str, list[MediaRow]]: ...
+
+    def attempts(self, job_id: str) -> list[AttemptRow]: ...
+
+    def units(self) -> float:
+        """Units spent by every job, every attempt."""
+        ...
+
+    def revision(self) -> str:
+        """A value that changes whenever a job row does."""
+        ...
+
+    def note(self, key: str, value: str) -> None: ...
+
+    def noted(self, key: str) -> str | None: ...
+
+    def status(self) -> StateStatus: ...
+
+    def write_now(self, records: Iterable[Record], *, delete_media: Iterable[str] = ()) -> None:
+        """Write records in one transaction, from synchronous code (start-up)."""
+        ...
+
+    async def write(self, *records: Record) -> None:
+        """Write records in one transaction, durable on return."""
+        ...
+
+    def post(self, *records: Record) -> None:
+        """Queue records for the next group commit and return at once."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until every write and post so far is durable (or has failed)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+__all__ = ["StateStatus", "StateStore"]

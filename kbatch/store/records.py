@@ -1,0 +1,210 @@
+"""The records a state store keeps, and the transitions of a job's state machine.
+
+ARCHITECTURE.md draws the machine. Each transition is a method of :class:`JobRow` that returns the
+next row (records are frozen), so the engine says *what* happens and the row says *how* its
+fields change::
+
+    >>> row = JobRow("cat", JobKind.IMAGE2VIDEO, "f00d")
+    >>> row = row.submitting("kb-1", now=10.0)
+    >>> row.state, row.attempt, row.external_task_id
+    (<JobState.SUBMITTING: 'submitting'>, 1, 'kb-1')
+    >>> row = row.accepted("860001", submitted_at=11.0, now=11.0)
+    >>> row.succeeded(units=1.0, now=40.0).state
+    <JobState.SUCCEEDED: 'succeeded'>
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, replace
+
+from kbatch.provider.catalogue import JobKind
+
+
+class JobState(enum.StrEnum):
+    """Where a job is. ``SUBMITTING`` means the external task id is recorded and a create may
+    have been sent: the next step looks the task up before any resend."""
+
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    DOWNLOADED = "downloaded"
+    FAILED = "failed"
+
+    @property
+    def at_provider(self) -> bool:
+        """A task may exist at the provider and hold slots there."""
+        return self in (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job as the state holds it. Times are Unix seconds; ``units`` sums every attempt."""
+
+    id: str
+    kind: JobKind
+    fingerprint: str
+    state: JobState = JobState.PENDING
+    attempt: int = 0  # creates started: attempt N uses external task id N
+    failures: int = 0  # attempts the provider failed, counted against max_attempts
+    external_task_id: str | None = None
+    task_id: str | None = None
+    slots: int = 1
+    estimate: float = 0.0
+    units: float = 0.0
+    error_reason: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: float = 0.0
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    updated_at: float = 0.0
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def submitting(self, external_task_id: str, *, now: float) -> JobRow:
+        """A new attempt: its external task id, recorded before the create is sent."""
+        return replace(
+            self,
+            state=JobState.SUBMITTING,
+            attempt=self.attempt + 1,
+            external_task_id=external_task_id,
+            task_id=None,
+            submitted_at=None,
+            finished_at=None,
+            updated_at=now,
+        )
+
+    def unsent(self, *, now: float) -> JobRow:
+        """The attempt's create is known not to have made a task: pending again, same attempt."""
+        return replace(self, state=JobState.PENDING, attempt=self.attempt - 1, updated_at=now)
+
+    def accepted(self, task_id: str, *, submitted_at: float, now: float) -> JobRow:
+        return replace(
+            self,
+            state=JobState.SUBMITTED,
+            task_id=task_id,
+            submitted_at=submitted_at,
+            updated_at=now,
+        )
+
+    def running(self, *, now: float) -> JobRow:
+        return replace(self, state=JobState.RUNNING, updated_at=now)
+
+    def succeeded(self, *, units: float, now: float) -> JobRow:
+        return replace(
+            self,
+            state=JobState.SUCCEEDED,
+            units=self.units + units,
+            finished_at=now,
+            updated_at=now,
+            error_reason=None,
+            error_code=None,
+            error_message=None,
+        )
+
+    def attempt_failed(self, message: str, *, units: float, last: bool, now: float) -> JobRow:
+        """The provider failed the task: pending for another attempt, or failed if ``last``."""
+        row = replace(self, units=self.units + units, failures=self.failures + 1, updated_at=now)
+        if last:
+            return row.failed("provider_failed", None, message, now=now)
+        return replace(row, state=JobState.PENDING, error_message=message)
+
+    def failed(self, reason: str, code: int | str | None, message: str, *, now: float) -> JobRow:
+        return replace(
+            self,
+            state=JobState.FAILED,
+            finished_at=now,
+            updated_at=now,
+            error_reason=reason,
+            error_code=None if code is None else str(code),
+            error_message=message,
+        )
+
+    def downloaded(self, *, now: float) -> JobRow:
+        return replace(self, state=JobState.DOWNLOADED, updated_at=now)
+
+    def retried(self, *, estimate: float, now: float) -> JobRow:
+        """``--retry-failed``: a failed job gets its attempts back."""
+        return replace(
+            self,
+            state=JobState.PENDING,
+            failures=0,
+            estimate=estimate,
+            error_reason=None,
+            error_code=None,
+            error_message=None,
+            updated_at=now,
+        )
+
+    def ended(
+        self, outcome: str, *, units: float | None, message: str | None, now: float
+    ) -> AttemptRow:
+        """The record of this attempt's end."""
+        assert self.external_task_id is not None
+        return AttemptRow(
+            self.id,
+            self.attempt,
+            self.external_task_id,
+            self.task_id,
+            started_at=self.submitted_at or now,
+            ended_at=now,
+            outcome=outcome,
+            units=units,
+            message=message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRow:
+    """One result file of a job: where the provider serves it and, once saved, where it is."""
+
+    job_id: str
+    index: int
+    kind: str
+    url: str
+    extension: str
+    path: str | None = None  # relative to the output folder, once downloaded
+    size: int | None = None
+    sha256: str | None = None
+
+    def saved(self, path: str, *, size: int, sha256: str) -> MediaRow:
+        return replace(self, path=path, size=size, sha256=sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One create of a job: its external task id, and what became of it."""
+
+    job_id: str
+    attempt: int
+    external_task_id: str
+    task_id: str | None = None
+    started_at: float = 0.0
+    ended_at: float | None = None
+    outcome: str | None = None
+    units: float | None = None
+    message: str | None = None
+
+
+Record = JobRow | MediaRow | AttemptRow
+
+
+def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> str:
+    """The external task id of a job's attempt: the same on every run that shares the state,
+    different for another job (even one with the same content: a dataset may ask for the same
+    request many times), another attempt, or another state (another manifest, or the same one
+    started afresh).
+
+    >>> first = external_task_id("salt", "cat", "f00d", 1)
+    >>> first.startswith("kb-"), len(first), first == external_task_id("salt", "cat", "f00d", 2)
+    (True, 35, False)
+    """
+    digest = hashlib.sha256(f"{salt}\0{job_id}\0{fingerprint}\0{attempt}".encode()).hexdigest()
+    return f"kb-{digest[:32]}"
+
+
+__all__ = ["AttemptRow", "JobRow", "JobState", "MediaRow", "Record", "external_task_id"]

@@ -1,0 +1,157 @@
+"""The package's shape, read from its source: sizes a newcomer can hold in their head, no import
+cycle, and layers that import downward only (ARCHITECTURE.md draws them).
+
+Every import counts: at module level, inside functions, and under ``TYPE_CHECKING``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = REPO / "kbatch"
+MAX_MODULE_LINES = 400
+MAX_CLASS_LINES = 300
+MAX_FUNCTION_LINES = 60
+
+#: Each module's layer, by the longest matching name: a module may import only modules of a lower
+#: layer, or modules of its own subpackage (within which cycles are still refused).
+LAYERS: dict[str, int] = {
+    "kbatch.__main__": 9,
+    "kbatch": 8,  # the package's public names
+    "kbatch.cli": 7,
+    "kbatch.run": 6,
+    "kbatch.engine": 5,
+    "kbatch.reports": 5,  # reports read the store, never the engine
+    "kbatch.manifest": 4,
+    "kbatch.jobs": 3,  # what the manifest expands to: made by it, used above it
+    "kbatch.provider.connect": 3,  # may start the simulator
+    "kbatch.simulator": 2,
+    "kbatch.store": 2,
+    "kbatch.provider": 2,  # the client and its auth
+    "kbatch.provider.wire": 1,
+    "kbatch.provider.config": 1,
+    "kbatch.manifest.issues": 1,
+    "kbatch.images": 0,
+    "kbatch.pricing": 1,
+    "kbatch.errors": 0,
+    "kbatch.version": 0,
+    "kbatch.provider.catalogue": 0,
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = modules()
+
+
+def layer(module: str) -> int:
+    name = module
+    while name not in LAYERS:
+        name = name.rpartition(".")[0]
+    return LAYERS[name]
+
+
+def package(module: str) -> str:
+    path = MODULES[module]
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def imports(module: str) -> Iterator[tuple[str, int]]:
+    """The kbatch modules ``module`` imports, anywhere in it, with the line."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "kbatch":
+                    yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] != "kbatch":
+                continue
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                yield (submodule if submodule in MODULES else node.module), node.lineno
+
+
+GRAPH = {module: sorted({target for target, _ in imports(module)}) for module in MODULES}
+
+
+def spans(tree: ast.AST) -> Iterator[tuple[str, str, int]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            yield "class", node.name, node.end_lineno - node.lineno + 1  # type: ignore[operator]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield "function", node.name, node.end_lineno - node.lineno + 1  # type: ignore[operator]
+
+
+def test_modules_classes_and_functions_stay_small() -> None:
+    too_big = []
+    for module, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        lines = len(text.splitlines())
+        if lines > MAX_MODULE_LINES:
+            too_big.append(f"{module}: {lines} lines (at most {MAX_MODULE_LINES})")
+        for what, name, size in spans(ast.parse(text)):
+            limit = MAX_CLASS_LINES if what == "class" else MAX_FUNCTION_LINES
+            if size > limit:
+                too_big.append(f"{module}: {what} {name} is {size} lines (at most {limit})")
+    assert too_big == []
+
+
+def test_there_is_no_import_cycle() -> None:
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in trail:
+            cycles.append([*trail[trail.index(module) :], module])
+            return
+        if module in done:
+            return
+        for target in GRAPH.get(module, []):
+            visit(target, [*trail, module])
+        done.add(module)
+
+    for module in MODULES:
+        visit(module, [])
+    assert cycles == []
+
+
+def test_layers_import_downward_only() -> None:
+    upward = []
+    for module in MODULES:
+        for target, line in imports(module):
+            same_package = package(module) == package(target) or target.startswith(
+                package(module) + "."
+            )
+            if layer(target) >= layer(module) and not same_package:
+                upward.append(f"{MODULES[module].relative_to(REPO)}:{line}: {module} -> {target}")
+    assert upward == []
+
+
+@pytest.mark.parametrize(
+    ("module", "target"),
+    [
+        ("kbatch.reports.model", "kbatch.engine.scheduler"),
+        ("kbatch.provider.client", "kbatch.simulator"),
+        ("kbatch.provider.client", "kbatch.manifest.loader"),
+        ("kbatch.engine.scheduler", "kbatch.run"),
+        ("kbatch.store.sqlite", "kbatch.engine.job"),
+    ],
+)
+def test_the_rules_name_the_imports_that_must_not_be(module: str, target: str) -> None:
+    """The rules above would catch these: each runs upward or sideways across the layers."""
+    assert layer(target) >= layer(module)
+    assert package(module) != package(target)
