@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from kbatch.errors import KbatchError, ManifestError
-from kbatch.jobs import Job
 from kbatch.manifest.issues import Issue, Location
+from kbatch.manifest.jobs import Job
 from kbatch.manifest.loader import Manifest, Validation, load_manifest, validate
 from kbatch.provider.catalogue import JobKind, PackType, ProviderName
 

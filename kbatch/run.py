@@ -27,12 +27,13 @@ from typing import Any, Self
 
 from kbatch import pricing
 from kbatch import reports as report
+from kbatch.engine.clock import Clock
 from kbatch.engine.events import Event, EventName, OnEvent
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.scheduler import Batch, Scheduler
 from kbatch.errors import ExitCode, KbatchError, ManifestError
-from kbatch.jobs import Job
 from kbatch.manifest import Manifest, validate
+from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
 from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, state_file
@@ -268,17 +269,18 @@ async def execute(
     simulator: Any = None,
     handle_signals: bool = False,
     watch: Callable[[Scheduler], Coroutine[Any, Any, None]] | None = None,
+    clock: Clock | None = None,
 ) -> RunResult:
     """Run a prepared plan, then write the reports into the output folder. Sends no request
     (and starts no simulator) when nothing is left to do. ``watch`` runs beside the engine
-    until it ends (a progress display)."""
+    until it ends (a progress display). ``clock`` replaces the real one (tests of timeouts)."""
     if plan.idle:
         result = summarize(plan, None, None)
     else:
         async with connect(
             plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
         ) as client:
-            scheduler = Scheduler(plan.batch, client, on_event)
+            scheduler = Scheduler(plan.batch, client, on_event, clock=clock)
             watcher = asyncio.create_task(watch(scheduler)) if watch else None
             try:
                 with _signals(scheduler, enabled=handle_signals):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium for the HTML report's browser test (tests/test_gallery_browser.py),
+# Installs Debian's Chromium for the HTML report's browser test (tests/reports/test_gallery_browser.py),
 # unless a Chromium is there already. Playwright drives it; it never downloads a browser itself.
 set -euo pipefail
 for candidate in "${KBATCH_CHROMIUM:-}" /usr/bin/chromium /usr/bin/chromium-browser; do

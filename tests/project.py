@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbatch.engine.clock import Clock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions
 from kbatch.engine.pacing import Pacing
@@ -91,13 +92,10 @@ class Project:
         }
         self.manifest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
-    async def run(self, **options: Any) -> RunResult:
+    async def run(self, *, clock: Clock | None = None, **options: Any) -> RunResult:
         options.setdefault("pacing", FAST)
-        plan = prepare(self.manifest, RunOptions(**options))
-        try:
-            return await execute(plan, on_event=self.events.append)
-        finally:
-            plan.close()
+        with prepare(self.manifest, RunOptions(**options)) as plan:
+            return await execute(plan, on_event=self.events.append, clock=clock)
 
     def rows(self) -> dict[str, JobRow]:
         with SqliteStore.read(self.state_file) as state:

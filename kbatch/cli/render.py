@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from kbatch.errors import KbatchError
-from kbatch.jobs import Job
 from kbatch.manifest import Manifest, Validation
+from kbatch.manifest.jobs import Job
 from kbatch.run import Preview
 from kbatch.store import SqliteStore, StateStatus, state_file
 

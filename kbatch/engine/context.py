@@ -22,8 +22,8 @@ from kbatch.engine.pacing import Budget, Slots
 from kbatch.engine.polling import Poller
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import ApiError, RunFatal, StateError
-from kbatch.jobs import Job
 from kbatch.manifest import Manifest
+from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.provider.client import Client
 from kbatch.provider.wire import ACCOUNT_CODES, AUTH_CODES, Code

@@ -24,7 +24,7 @@ from kbatch.errors import (
     StateError,
     TaskNotFound,
 )
-from kbatch.jobs import Job
+from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, external_task_id

@@ -36,8 +36,8 @@ from kbatch.engine.pacing import Budget, Slots
 from kbatch.engine.polling import Poller
 from kbatch.engine.retry import Backoff
 from kbatch.errors import ManifestError, StateError
-from kbatch.jobs import Job
 from kbatch.manifest import Manifest
+from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.provider.client import Client
 from kbatch.store.protocol import StateStore

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from kbatch.images import Inspector
-from kbatch.jobs import Job, Origin, derived_id, fingerprint
 from kbatch.manifest import schema, sources
 from kbatch.manifest.checks import check_request, normalize, resolve_images
 from kbatch.manifest.document import Document, PathKey, json_path
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
+from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
 from kbatch.manifest.sources import Source, SourceFormat
 from kbatch.manifest.template import TemplateError, compile_value, names_in, render
 from kbatch.provider import catalogue

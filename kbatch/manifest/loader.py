@@ -25,11 +25,11 @@ from typing import Any
 
 from kbatch import pricing
 from kbatch.errors import ManifestError
-from kbatch.jobs import Job
 from kbatch.manifest import schema
 from kbatch.manifest.document import Document, PathKey, load_document
 from kbatch.manifest.expansion import Context, JobTemplate, build_templates, expand
 from kbatch.manifest.issues import Issue, IssueLog
+from kbatch.manifest.jobs import Job
 from kbatch.pricing import DEFAULT as DEFAULT_PRICES
 from kbatch.pricing import PriceTable
 from kbatch.provider import catalogue

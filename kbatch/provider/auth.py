@@ -5,8 +5,8 @@
     auth = credentials(PROVIDERS[ProviderName.KLING], os.environ)   # ConfigError if none is set
     headers = {"Authorization": auth.header()}                      # a JWT, signed afresh in time
 
-Keys come from the environment only (DESIGN.md); :meth:`Auth.secrets` lists what a message must
-be scrubbed of before it is shown.
+Keys come from the environment only (ARCHITECTURE.md); :meth:`Auth.secrets` lists what a
+message must be scrubbed of before it is shown.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from kbatch.jobs import Job
+from kbatch.manifest.jobs import Job
 from kbatch.reports import gallery
 from kbatch.reports.model import COLUMNS, GALLERY_LIMIT, Input, Report, collect, job_inputs
 from kbatch.store import SqliteStore, StateStore, state_file

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kbatch.images import ImageInput, ImageSource
-from kbatch.jobs import Job
 from kbatch.manifest.checks import image_slots
+from kbatch.manifest.jobs import Job
 from kbatch.reports.thumbnails import thumbnail
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 

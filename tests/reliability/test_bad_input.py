@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from kbatch.cli.app import cli
 from tests.conftest import HEADER, IMAGES
+from tests.manifest.test_properties import assert_only_kbatch_errors
 from tests.reliability.conftest import FIGURES
-from tests.test_properties import assert_only_kbatch_errors
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kbatch.engine.clock import JumpingClock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.provider.catalogue import JobKind
@@ -242,18 +243,23 @@ async def test_an_unavailable_provider_stops_the_run_without_failing_jobs(
 
 
 async def test_a_task_over_its_timeout_fails_and_frees_its_slot(tmp_path: Path) -> None:
-    clock = ManualClock()
-    async with running(SimulatorConfig(task_seconds=100, clock=clock)) as sim:
-        project = Project(tmp_path, sim, [video("slow")])
-        project.limits["task_timeout"] = "100ms"
+    provider_clock = ManualClock()  # the task never ends at the provider
+    async with running(SimulatorConfig(task_seconds=100, clock=provider_clock)) as sim:
+        project = Project(tmp_path, sim, [video("slow"), video("next", prompt="next")])
+        project.limits["task_timeout"] = "30m"
+        project.limits["max_in_flight"] = 1
         project.save()
+        clock = JumpingClock()  # the run's waits end at once: no real half hour
+        started = clock.time()
 
-        result = await project.run()
+        result = await project.run(clock=clock)
 
+    assert clock.time() - started >= 1800  # the run's clock went past task_timeout
     row = project.rows()["slow"]
     assert result.exit_code == EXIT_FAILED
     assert row.state is JobState.FAILED and row.error_reason == "timeout"
     assert "task_timeout" in (row.error_message or "")
+    assert project.rows()["next"].task_id is not None  # its one slot was freed for the next
 
 
 async def test_a_truncated_download_is_resumed_and_kept_only_whole(
