@@ -9,6 +9,10 @@ budget needs an upper estimate, which this table gives:
   ``duration / 5``;
 - image expansion and multi-image to image: units per generated image, times ``n``.
 
+Video and image units come from separate resource packs and are different currencies (one
+published summary: 8 units per expanded image, 16 per multi-image image, against about $0.14 per
+video unit): figures are kept per pack (:data:`Units`), never added into one.
+
 Where the defaults come from: Kling does not publish a unit price list in its API reference
 (KLING_API.md documents only ``final_unit_deduction``). The defaults are kbatch's own estimates,
 taken from the resource-pack rates that Kling's developer console and gateway price pages showed
@@ -19,12 +23,15 @@ side of stopping early. They are not a bill: a manifest sets its own with ``pric
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import PACK, JobKind, PackType
+
+#: Units per resource pack. A pack that is absent has spent (or may spend) nothing.
+Units = Mapping[PackType, float]
 
 #: Default units per 5 s of video, by model: (std, pro).
 VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
@@ -41,7 +48,7 @@ VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
 )
 #: Default units per generated image.
 PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
-    {JobKind.IMAGE_EXPAND: 0.5, JobKind.MULTI_IMAGE2IMAGE: 1.0}
+    {JobKind.IMAGE_EXPAND: 8.0, JobKind.MULTI_IMAGE2IMAGE: 16.0}
 )
 #: The model a video request without ``model_name`` gets (KLING_API.md).
 DEFAULT_VIDEO_MODEL = "kling-v1"
@@ -97,3 +104,27 @@ class PriceTable:
 
 #: kbatch's defaults.
 DEFAULT = PriceTable()
+
+
+def by_pack(items: Iterable[tuple[JobKind, float]]) -> dict[PackType, float]:
+    """Units summed per pack, from (kind, units) pairs.
+
+    >>> by_pack([(JobKind.IMAGE2VIDEO, 2.0), (JobKind.IMAGE_EXPAND, 8.0)])
+    {<PackType.VIDEO: 'video'>: 2.0, <PackType.IMAGE: 'image'>: 8.0}
+    """
+    out: dict[PackType, float] = {}
+    for kind, units in items:
+        out[PACK[kind]] = out.get(PACK[kind], 0.0) + units
+    return out
+
+
+def show_units(units: Units) -> str:
+    """Units per pack in words, never one sum of both.
+
+    >>> show_units({PackType.VIDEO: 10.75, PackType.IMAGE: 16.0})
+    'image 16, video 10.75'
+    >>> show_units({})
+    '0'
+    """
+    shown = [f"{pack.value} {units[pack]:g}" for pack in PackType if units.get(pack)]
+    return ", ".join(shown) or "0"

@@ -34,6 +34,7 @@ from kbatch.engine.scheduler import Batch, Scheduler
 from kbatch.errors import ExitCode, KbatchError, ManifestError
 from kbatch.manifest import Manifest, validate
 from kbatch.manifest.jobs import Job
+from kbatch.pricing import Units
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
 from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, state_file
@@ -48,7 +49,7 @@ class RunResult:
     counts: dict[JobState, int]
     done: int
     selected: int
-    units: float
+    units: Units  # spent, per pack
     stop: StopReason | None = None
     message: str | None = None
     reports: tuple[Path, ...] = ()  # written into the output folder after the run
@@ -257,7 +258,7 @@ def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunRe
         if plan.options.selects(job_id):
             selected += 1
             done += _done(row.state, download_wanted)
-    units = sum(row.units for row in rows.values())  # every job the state holds, as units()
+    units = pricing.by_pack((row.kind, row.units) for row in rows.values())  # as store.units()
     return RunResult(counts, done, selected, units, stop, message)
 
 

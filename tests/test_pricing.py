@@ -35,9 +35,11 @@ def test_video_is_priced_per_5_seconds_by_model_and_mode(
     assert DEFAULT.estimate(JobKind.IMAGE2VIDEO, request_fields) == units
 
 
-def test_images_are_priced_per_image() -> None:
-    assert DEFAULT.estimate(JobKind.IMAGE_EXPAND, {"n": 4}) == 2.0
-    assert DEFAULT.estimate(JobKind.MULTI_IMAGE2IMAGE, {}) == 1.0
+def test_images_are_priced_per_image_in_image_pack_units() -> None:
+    # KLING_API.md: about 8 units per expanded image and 16 per multi-image image, counted in
+    # the image pack's units (which are not the video pack's).
+    assert DEFAULT.estimate(JobKind.IMAGE_EXPAND, {"n": 4}) == 32.0
+    assert DEFAULT.estimate(JobKind.MULTI_IMAGE2IMAGE, {}) == 16.0
 
 
 def test_an_override_changes_only_what_it_names() -> None:
@@ -46,7 +48,7 @@ def test_an_override_changes_only_what_it_names() -> None:
     assert table.estimate(JobKind.IMAGE2VIDEO, {"mode": "pro"}) == 5.0
     assert table.estimate(JobKind.IMAGE2VIDEO, {"mode": "std"}) == 1.0  # kept
     assert table.estimate(JobKind.IMAGE_EXPAND, {"n": 2}) == 0.5
-    assert table.estimate(JobKind.MULTI_IMAGE2IMAGE, {"n": 2}) == 2.0  # kept
+    assert table.estimate(JobKind.MULTI_IMAGE2IMAGE, {"n": 2}) == 32.0  # kept
     assert DEFAULT.override({}) is DEFAULT
 
 
@@ -83,7 +85,8 @@ def test_plan_shows_units_per_kind_and_in_all_from_the_manifest_prices(
     rows = [line.split() for line in lines]  # kind, jobs, slot-tasks, estimated units
     assert ["image2video", "2", "2", "6"] in rows  # 2 + 4
     assert ["image_expand", "1", "3", "3"] in rows
-    assert ["total", "3", "5", "9"] in rows
+    assert ["total", "video", "2", "2", "6"] in rows  # a total per pack, never one sum
+    assert ["total", "image", "1", "3", "3"] in rows
     assert "units: estimates from manifest pricing: over kbatch's price table" in result.stdout
     assert "state: none yet (nothing has run)" in lines
 
@@ -122,4 +125,4 @@ async def test_plan_shows_what_the_state_holds(tmp_path: Path, live: Simulator) 
 
     assert result.exit_code == 0, result.output
     state = next(line for line in result.stdout.splitlines() if line.startswith("state:"))
-    assert state == f"state: 2 downloaded; 1.5 units spent ({project.state_file})"
+    assert state == (f"state: 2 downloaded; units spent: image 0.5, video 1 ({project.state_file})")

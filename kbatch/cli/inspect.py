@@ -14,6 +14,7 @@ from kbatch.cli.app import cli
 from kbatch.errors import ExitCode
 from kbatch.manifest import read_settings, validate
 from kbatch.manifest.schema import schema_text
+from kbatch.pricing import show_units
 
 state_option = click.option(
     "--state",
@@ -87,8 +88,8 @@ def plan_command(manifest: Path, keep: int) -> None:
     source = "manifest pricing: over " if settings.pricing.overridden else ""
     click.echo(f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)")
     budget = settings.limits.budget_units
-    if budget is not None:
-        click.echo(f"budget: {budget:g} units (limits.budget_units)")
+    if budget:
+        click.echo(f"budget: {show_units(budget)} units (limits.budget_units, per pack)")
     click.echo("")
     limit = settings.limits.max_in_flight
     packs = ", ".join(f"{pack.value} {n}" for pack, n in summary.slots_by_pack().items())

@@ -34,6 +34,7 @@ from kbatch.cli.log import Format
 from kbatch.engine.events import PROBLEMS, Event
 from kbatch.engine.options import Snapshot
 from kbatch.engine.scheduler import Scheduler
+from kbatch.pricing import Units, show_units
 from kbatch.store import JobRow, JobState
 
 #: Events shown even with --quiet: something went wrong or the run stopped early.
@@ -79,7 +80,7 @@ def line(figures: Figures) -> str:
     return (
         f"progress: {figures.done}/{snap.selected} done, {figures.failed} failed, "
         f"{snap.in_flight}/{snap.target} slots in flight, {figures.per_minute:.1f} submits/min, "
-        f"{snap.units:g} units, elapsed {_clock(figures.elapsed)}, ETA {eta}"
+        f"units {show_units(snap.units)}, elapsed {_clock(figures.elapsed)}, ETA {eta}"
     )
 
 
@@ -91,7 +92,7 @@ def panel(figures: Figures, title: str) -> Table:
     eta = "-" if figures.eta is None else _clock(figures.eta)
     facts = Text(
         f"in flight {snap.in_flight}/{snap.target} slots · {figures.per_minute:.1f} submits/min"
-        f" · {snap.units:g} units · elapsed {_clock(figures.elapsed)} · ETA {eta}"
+        f" · units {show_units(snap.units)} · elapsed {_clock(figures.elapsed)} · ETA {eta}"
     )
     table = Table.grid(padding=(0, 1))
     table.add_row(Text(title, style="bold"))
@@ -260,7 +261,7 @@ def summary(
     counts: dict[JobState, int],
     rows: Iterable[JobRow],
     *,
-    units: float,
+    units: Units,
     elapsed: float,
     state: Path | None = None,
 ) -> None:
@@ -273,7 +274,8 @@ def summary(
             table.add_row(job_state.value, str(count))
     table.add_row("total", str(sum(counts.values())), style="bold")
     console.print(table)
-    console.print(f"units spent: {units:g}   wall time: {_clock(elapsed)}", highlight=False)
+    spent = show_units(units)
+    console.print(f"units spent: {spent}   wall time: {_clock(elapsed)}", highlight=False)
     groups = failures(rows)
     if not groups:
         return

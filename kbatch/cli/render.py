@@ -12,6 +12,8 @@ from rich.table import Table
 from kbatch.errors import KbatchError
 from kbatch.manifest import Manifest, Validation
 from kbatch.manifest.jobs import Job
+from kbatch.pricing import show_units
+from kbatch.provider.catalogue import PACK, PackType
 from kbatch.run import Preview
 from kbatch.store import SqliteStore, StateStatus, state_file
 
@@ -45,8 +47,13 @@ def kinds_table(validation: Validation) -> Table:
     for kind, count in sorted(summary.by_kind.items()):
         slots = summary.slots_by_kind[kind]
         table.add_row(kind.value, str(count), str(slots), f"{units[kind]:g}")
-    total_slots = sum(summary.slots_by_kind.values())
-    table.add_row("total", str(summary.total), str(total_slots), f"{sum(units.values()):g}")
+    for pack in PackType:  # units of the two packs are different currencies: no one total
+        kinds = [kind for kind in summary.by_kind if PACK[kind] is pack]
+        if kinds:
+            jobs = sum(summary.by_kind[kind] for kind in kinds)
+            slots = sum(summary.slots_by_kind[kind] for kind in kinds)
+            cost = sum(units[kind] for kind in kinds)
+            table.add_row(f"total {pack}", str(jobs), str(slots), f"{cost:g}")
     return table
 
 
@@ -83,7 +90,8 @@ def print_state_line(settings: Manifest) -> None:
         click.echo(f"state: cannot be read: {exc}")
         return
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
-    click.echo(f"state: {by_state or 'no jobs'}; {status.units:g} units spent ({path})")
+    spent = show_units(status.units)
+    click.echo(f"state: {by_state or 'no jobs'}; units spent: {spent} ({path})")
 
 
 def print_status(manifest: Path, status: StateStatus) -> None:
@@ -91,7 +99,7 @@ def print_status(manifest: Path, status: StateStatus) -> None:
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
     click.echo(f"{manifest}: {total} jobs: {by_state or 'none yet'}")
     click.echo(f"in flight: {status.in_flight_slots} slots")
-    click.echo(f"units spent: {status.units:g}")
+    click.echo(f"units spent: {show_units(status.units)}")
     click.echo(f"running: {status.holder}" if status.holder else "running: no")
     if status.last_error:
         job, message = status.last_error

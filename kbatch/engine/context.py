@@ -21,12 +21,12 @@ from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.pacing import Budget, Slots
 from kbatch.engine.polling import Poller
 from kbatch.engine.retry import Backoff, GaveUp
-from kbatch.errors import ApiError, RunFatal, StateError
+from kbatch.errors import ApiError, RetryLater, RunFatal, StateError
 from kbatch.manifest import Manifest
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.provider.client import Client
-from kbatch.provider.wire import ACCOUNT_CODES, AUTH_CODES, Code
+from kbatch.provider.wire import ACCOUNT_CODES, AUTH_CODES, Code, Task
 from kbatch.store.protocol import StateStore
 from kbatch.store.records import JobRow, JobState, MediaRow, Record
 
@@ -174,7 +174,7 @@ class RunContext:
     journal: Journal
     stops: Stops
     slots: dict[PackType, Slots]
-    budget: Budget
+    budgets: dict[PackType, Budget]  # one per resource pack: different currencies
     limiter: AsyncLimiter
     poller: Poller
     rng: random.Random
@@ -186,13 +186,48 @@ class RunContext:
     #: The media of jobs that just succeeded: their download needs no read of the state.
     results: dict[str, list[MediaRow]] = field(default_factory=dict)
     submitted: int = 0
-    held_by_budget: int = 0
+    #: Jobs held back by each pack's budget.
+    held_by_budget: Counter[PackType] = field(default_factory=Counter)
+    #: Jobs whose task is past task_timeout: still running at the provider, slots still held.
+    overdue: set[str] = field(default_factory=set)
+    #: Jobs waiting in admission for slots.
+    admitting: set[str] = field(default_factory=set)
+    #: Set whenever one of the two above grows: the scheduler checks whether the run can go on.
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def emit(self, name: EventName, job: str | None, message: str) -> None:
         self.on_event(Event(name, job, message, time=self.clock.time()))
 
     def backoff(self) -> Backoff:
         return Backoff(self.options.pacing, rng=self.rng, clock=self.clock)
+
+    def announcer(self, job_id: str, exc: ApiError) -> Callable[[float], None]:
+        """What tells of a pause before trying again."""
+
+        def announce(seconds: float) -> None:
+            self.emit(EventName.WAIT, job_id, f"{exc.message}; trying again in {seconds:.1f}s")
+
+        return announce
+
+    async def find(
+        self, kind: JobKind, external_id: str, *, job_id: str, quiet: bool = True
+    ) -> Task | None:
+        """The task created with this external id, or None. Transient failures are retried; a
+        fatal answer stops submitting (Halted); another refusal is None when ``quiet``, else
+        raised."""
+        backoff = self.backoff()
+        while True:
+            try:
+                return await self.client.find(kind, external_id)
+            except RetryLater as exc:
+                await backoff.pause(exc, announce=self.announcer(job_id, exc))
+            except RunFatal as exc:
+                self.stops.fatal(exc, PACK[kind])
+                raise Halted from None
+            except ApiError:
+                if quiet:
+                    return None
+                raise
 
     async def rate(self) -> None:
         """Wait for the create rate; Halted if the run stopped meanwhile."""
@@ -205,14 +240,19 @@ class RunContext:
         submitted now (the run stops, its pack is exhausted, the budget, a route not served)."""
         if not self.stops.may_submit(row.kind) or row.kind in self.stops.not_served:
             return None
-        if not self.budget.admit(row.estimate):
-            self.held_by_budget += 1
+        if not self.budgets[PACK[row.kind]].admit(row.estimate):
+            self.held_by_budget[PACK[row.kind]] += 1
             return None
         hold = Hold(0, row.estimate)
+        slots = self.slots[PACK[row.kind]]
         try:
-            await self.slots[PACK[row.kind]].acquire(row.slots)
+            if not slots.ready(row.slots):
+                self.admitting.add(row.id)
+                self.changed.set()
+            await slots.acquire(row.slots)
         finally:
             hold.slots = row.slots
+            self.admitting.discard(row.id)
         if not self.stops.may_submit(row.kind) or row.kind in self.stops.not_served:
             self.release(row.kind, hold, clean=False)  # things changed while it waited
             return None
@@ -223,12 +263,12 @@ class RunContext:
             self.slots[PACK[kind]].release(hold.slots, clean=clean, accepted=hold.accepted)
             hold.slots, hold.accepted = 0, False
         if budget and hold.units:
-            self.budget.settle(hold.units, 0.0)
+            self.budgets[PACK[kind]].settle(hold.units, 0.0)
             hold.units = 0.0
 
     def settle(self, kind: JobKind, hold: Hold, units: float, *, clean: bool) -> None:
         """A task ended: its reservation becomes what it cost, and its slots are free."""
-        self.budget.settle(hold.units, units)
+        self.budgets[PACK[kind]].settle(hold.units, units)
         hold.units = 0.0
         self.release(kind, hold, clean=clean)
 

@@ -23,6 +23,7 @@ class EventName(enum.StrEnum):
     ADOPTED = "adopted"  # a task created earlier (a lost answer, a killed run) was found
     UNKNOWN = "unknown"  # a create's answer was lost: the task is looked up before any resend
     RUNNING = "running"
+    OVERDUE = "overdue"  # past task_timeout: it still runs (and is charged) at the provider
     SUCCEEDED = "succeeded"
     DOWNLOADED = "downloaded"
     RETRY = "retry"  # the provider failed an attempt; another one follows
@@ -44,6 +45,7 @@ PROBLEMS = frozenset(
         EventName.MANIFEST,
         EventName.REPORT,
         EventName.SKIPPED,
+        EventName.OVERDUE,
     }
 )
 

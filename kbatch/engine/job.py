@@ -8,8 +8,7 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from kbatch.engine import outcomes
 from kbatch.engine.context import Halted, Hold, RunContext
 from kbatch.engine.events import EventName
 from kbatch.engine.results import download_results
@@ -27,7 +26,7 @@ from kbatch.errors import (
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.wire import Code, Task, TaskStatus
-from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, external_task_id
+from kbatch.store.records import AttemptRow, JobRow, JobState, external_task_id
 
 
 class JobLife:
@@ -38,6 +37,8 @@ class JobLife:
         self.row = row
         self.job = job
         self.hold = hold
+        #: Left at the provider by an earlier run: its task is checked at once.
+        self.resumed = job is None and row.state.at_provider
 
     async def live(self) -> None:
         """Take the job through its states until it rests (done, failed, or waiting for the
@@ -151,45 +152,30 @@ class JobLife:
         run, row = self.run, self.row
         pacing = run.options.pacing
         if exc.code != Code.PARALLEL_LIMIT:
-            await backoff.pause(exc, announce=self._announce(exc))
+            await backoff.pause(exc, announce=run.announcer(row.id, exc))
             return
         slots = run.slots[PACK[row.kind]]
         if slots.used > self.hold.slots:
             backoff.reset()
         slots.crowded()
         run.release(row.kind, self.hold, clean=False, budget=False)
-        await backoff.pause(exc, least=pacing.parallel_wait, announce=self._announce(exc))
+        await backoff.pause(exc, least=pacing.parallel_wait, announce=run.announcer(row.id, exc))
         await slots.acquire(row.slots)
         self.hold.slots = row.slots
-
-    def _announce(self, exc: ApiError) -> Callable[[float], None]:
-        def announce(seconds: float) -> None:
-            message = f"{exc.message}; trying again in {seconds:.1f}s"
-            self.run.emit(EventName.WAIT, self.row.id, message)
-
-        return announce
 
     async def _adopt(self) -> None:
         """A create may have landed: find the task by its external id before sending it again."""
         run, row = self.run, self.row
         assert row.external_task_id is not None
-        backoff = run.backoff()
-        while True:
-            try:
-                found = await run.client.find(row.kind, row.external_task_id)
-                break
-            except RetryLater as exc:
-                await backoff.pause(exc, announce=self._announce(exc))
-            except RunFatal as exc:
-                run.stops.fatal(exc, PACK[row.kind])
-                raise Halted from None
-            except ApiError as exc:
-                message = (
-                    f"{exc.message}; the create of {row.external_task_id} may have landed and "
-                    "cannot be looked up: check the provider's task list before --retry-failed"
-                )
-                self.fail("unknown_outcome", message, exc.code)
-                return
+        try:
+            found = await run.find(row.kind, row.external_task_id, job_id=row.id, quiet=False)
+        except ApiError as exc:
+            message = (
+                f"{exc.message}; the create of {row.external_task_id} may have landed and "
+                "cannot be looked up: check the provider's task list before --retry-failed"
+            )
+            self.fail("unknown_outcome", message, exc.code)
+            return
         if found is not None:
             self._accepted(found, adopted=True)
             return
@@ -223,86 +209,90 @@ class JobLife:
     # -- following -----------------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        """Poll the task until it ends or times out."""
+        """Poll the task until it ends. Past task_timeout it is *overdue*, not abandoned: it
+        still runs, holds its slots and is charged at the provider, so it keeps them here too
+        and is followed until it ends (or the run ends with only such tasks left)."""
         run = self.run
         assert self.row.task_id is not None
-        watch = run.poller.watch(self.row.kind, self.row.task_id)
-        timeout = run.manifest.limits.task_timeout
-        deadline = (self.row.submitted_at or run.clock.time()) + timeout
+        # A task an earlier run left is checked at once; and a task is overdue only once this
+        # run has seen it still going (so the next run's first look is never skipped).
+        watch = run.poller.watch(self.row.kind, self.row.task_id, at_once=self.resumed)
+        deadline = (self.row.submitted_at or run.clock.time()) + run.manifest.limits.task_timeout
         try:
             while True:
-                update = await watch.until(run.clock, deadline - run.clock.time())
+                if self.row.id in run.overdue or watch.polls == 0:
+                    update: Task | TaskNotFound | None = await watch.next()
+                else:
+                    update = await watch.until(run.clock, deadline - run.clock.time())
                 if update is None:
-                    message = (
-                        f"task {self.row.task_id} took longer than task_timeout "
-                        f"({timeout:g}s); it may still finish at the provider"
-                    )
-                    self.fail("timeout", message, None)
+                    self._overdue()
+                elif isinstance(update, TaskNotFound):
+                    await self._lost()
                     return
-                if isinstance(update, TaskNotFound):
-                    message = f"the provider no longer knows task {self.row.task_id}"
-                    self._attempt_failed(message, 0.0)
-                    return
-                if update.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
-                    self.row = self.row.running(now=run.clock.time())
-                    run.journal.note(self.row)
-                    run.emit(EventName.RUNNING, self.row.id, f"task {self.row.task_id}")
-                elif update.status is TaskStatus.SUCCEED:
-                    self._succeeded(update)
-                    return
-                elif update.status is TaskStatus.FAILED:
-                    message = update.status_msg or "the provider failed the task"
-                    self._attempt_failed(message, update.units or 0.0)
+                elif not self._observed(update):
                     return
         finally:
             run.poller.forget(watch)
+            run.overdue.discard(self.row.id)
+
+    def _observed(self, task: Task) -> bool:
+        """Take in a change of status; False when the task has ended."""
+        run = self.run
+        if task.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
+            self.row = self.row.running(now=run.clock.time())
+            run.journal.note(self.row)
+            run.emit(EventName.RUNNING, self.row.id, f"task {self.row.task_id}")
+        elif task.status is TaskStatus.SUCCEED:
+            self._succeeded(task)
+            return False
+        elif task.status is TaskStatus.FAILED:
+            message = task.status_msg or "the provider failed the task"
+            self._attempt_failed(message, task.units or 0.0)
+            return False
+        return True
+
+    def _overdue(self) -> None:
+        run = self.run
+        run.overdue.add(self.row.id)
+        run.changed.set()
+        timeout = run.manifest.limits.task_timeout
+        message = (
+            f"task {self.row.task_id} is past task_timeout ({timeout:g}s); it still runs and is "
+            "charged at the provider, so it keeps its slot and is followed until it ends"
+        )
+        run.emit(EventName.OVERDUE, self.row.id, message)
+
+    async def _lost(self) -> None:
+        """The provider no longer knows the task it accepted. Look for it by its external id
+        (another route or form may know it) before concluding anything: a task that is "not
+        found" is no proof that nothing runs or will be charged. Never resent from here."""
+        run, row = self.run, self.row
+        assert row.external_task_id is not None
+        found = await run.find(row.kind, row.external_task_id, job_id=row.id)
+        if found is not None and found.task_id:
+            if found.task_id != row.task_id:
+                now = run.clock.time()
+                submitted = row.submitted_at or now
+                self.row = row.accepted(found.task_id, submitted_at=submitted, now=now)
+                run.journal.note(self.row)
+            run.emit(EventName.ADOPTED, row.id, f"task {found.task_id}, found by its external id")
+            return
+        message = (
+            f"the provider no longer knows task {row.task_id} (external id "
+            f"{row.external_task_id}), which it had accepted; it may still run and be charged: "
+            "check the provider's task list; --retry-failed sends it again, which may pay twice"
+        )
+        self.fail("lost", message, None)
 
     def _succeeded(self, task: Task) -> None:
-        run = self.run
-        units = task.units or 0.0
-        now = run.clock.time()
-        run.settle(self.row.kind, self.hold, units, clean=True)
-        ended = self.row.ended("succeed", units=units, message=None, now=now)
-        self.row = row = self.row.succeeded(units=units, now=now)
-        media = [
-            MediaRow(row.id, index, item.kind.value, item.url, item.extension)
-            for index, item in enumerate(task.media)
-        ]
-        run.journal.note(row, *media, ended)
-        if run.manifest.output.download:
-            run.results[row.id] = media
-        files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
-        run.emit(EventName.SUCCEEDED, row.id, f"task {row.task_id}, {units:g} units, {files}")
+        self.row = outcomes.succeeded(self.run, self.row, self.hold, task)
 
     def _attempt_failed(self, message: str, units: float) -> None:
-        """The provider failed the task: another attempt if max_attempts allows, else failed."""
-        run = self.run
-        now = run.clock.time()
-        run.settle(self.row.kind, self.hold, units, clean=False)
-        ended = self.row.ended("failed", units=units, message=message, now=now)
-        attempts = run.manifest.limits.max_attempts
-        last = self.row.failures + 1 >= attempts
-        self.row = row = self.row.attempt_failed(message, units=units, last=last, now=now)
-        run.journal.note(row, ended)
-        if last:
-            note = f"{message} (attempt {row.attempt}, no more attempts)"
-            run.emit(EventName.FAILED, row.id, note)
-        else:
-            left = attempts - row.failures
-            plural = "attempt" if left == 1 else "attempts"
-            run.emit(EventName.RETRY, row.id, f"{message}; trying again ({left} {plural} left)")
+        self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, units)
 
     def fail(self, reason: str, message: str, code: int | str | None) -> JobRow:
         """The job fails for good (until --retry-failed)."""
-        run = self.run
-        now = run.clock.time()
-        run.settle(self.row.kind, self.hold, 0.0, clean=False)
-        ended = []
-        if self.row.state.at_provider and self.row.external_task_id:
-            ended.append(self.row.ended(reason, units=None, message=message, now=now))
-        self.row = self.row.failed(reason, code, message, now=now)
-        run.journal.note(self.row, *ended)
-        run.emit(EventName.FAILED, self.row.id, message)
+        self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code)
         return self.row
 
 

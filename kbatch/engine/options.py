@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbatch.engine.pacing import Pacing
+from kbatch.pricing import Units
 from kbatch.provider.client import Timeouts
 from kbatch.store.records import JobState
 
@@ -29,7 +30,7 @@ class RunOptions:
     """
 
     max_in_flight: int | None = None
-    budget: float | None = None
+    budget: float | None = None  # units, for each pack
     only: tuple[str, ...] = ()
     retry_failed: bool = False
     state_path: Path | None = None
@@ -50,7 +51,7 @@ class Snapshot:
     selected: int  # jobs this run means to finish (--only)
     in_flight: int
     target: int
-    units: float
+    units: Units  # spent, per pack
     submitted: int  # creates the provider accepted in this run
 
 

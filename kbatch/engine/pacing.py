@@ -54,6 +54,10 @@ class Slots:
     def fits(self, count: int) -> bool:
         return self.used == 0 or self.used + count <= self.target
 
+    def ready(self, count: int) -> bool:
+        """:meth:`acquire` would return at once."""
+        return not self._waiting and self.fits(count)
+
     async def acquire(self, count: int) -> None:
         if not self._waiting and self.fits(count):
             self.used += count

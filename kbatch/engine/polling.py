@@ -8,9 +8,10 @@
     task = await watch.until(clock, 30.0)   # the same, or None when 30 s pass first
 
 A task is checked ``first`` seconds after it is watched, then at intervals growing by half each
-time, up to ``longest``. When two or more tasks of a kind are due, one list request (up to 500 tasks
-a page) reports them all, and any other watched task it mentions is updated for free; tasks the
-pages do not show get a single ``get``. A provider whose list route fails is asked by ``get`` only.
+time, up to ``longest``. When a task is due and two or more tasks of its kind are watched, one list
+request (up to 500 tasks a page) reports them all, and every other watched task it mentions is
+updated for free; tasks the pages do not show get a single ``get``. A provider whose list route
+fails is asked by ``get`` only.
 """
 
 from __future__ import annotations
@@ -108,8 +109,11 @@ class Poller:
         #: Task statuses learnt (one per task per poll round): requests / this is the economy.
         self.observations = 0
 
-    def watch(self, kind: JobKind, task_id: str) -> Watch:
-        watch = Watch(kind, task_id, due=self._clock.monotonic() + self._first)
+    def watch(self, kind: JobKind, task_id: str, *, at_once: bool = False) -> Watch:
+        """Follow a task: first checked after ``first`` seconds, or at once (a task an earlier
+        run left, whose state may have changed long ago)."""
+        now = self._clock.monotonic()
+        watch = Watch(kind, task_id, due=now if at_once else now + self._first)
         self._watches[kind, task_id] = watch
         self._wakeup.set()
         return watch
@@ -137,8 +141,13 @@ class Poller:
             await asyncio.gather(*(self._round(kind, watches) for kind, watches in due.items()))
 
     async def _round(self, kind: JobKind, due: list[Watch]) -> None:
+        """Check the due tasks of a kind. While two or more of its tasks are watched, one list
+        page answers for all of them, due or not (those not due are updated for free): tasks
+        created apart are rarely due in the same turn, so waiting for two to be due would
+        leave the list route mostly unused."""
         missing = due
-        if len(due) >= 2 and kind not in self._no_list:
+        watched = sum(1 for k, _ in self._watches if k is kind)
+        if watched >= 2 and kind not in self._no_list:
             missing = await self._by_list(kind, due)
         await asyncio.gather(*(self._get(watch) for watch in missing))
 

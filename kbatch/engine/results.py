@@ -75,12 +75,7 @@ async def _save(
             await run.syncer.sync()  # on disk before the state says so
             return saved
         except RetryLater as exc:
-
-            def announce(seconds: float, exc: RetryLater = exc) -> None:
-                message = f"{exc.message}; trying again in {seconds:.1f}s"
-                run.emit(EventName.WAIT, row.id, message)
-
-            await backoff.pause(exc, announce=announce)
+            await backoff.pause(exc, announce=run.announcer(row.id, exc))
         except (JobRejected, RouteNotServed) as exc:
             return exc
         except OSError as exc:

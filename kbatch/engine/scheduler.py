@@ -73,7 +73,9 @@ class Scheduler:
         rng = random.Random(options.seed)
         pacing = options.pacing
         in_flight = options.max_in_flight or limits.max_in_flight
-        budget = options.budget if options.budget is not None else limits.budget_units
+        limit = dict.fromkeys(PackType, options.budget) if options.budget is not None else None
+        budgets = limit or dict(limits.budget_units)
+        spent = batch.store.units()
         journal = Journal(batch.store, batch.rows, batch.ids)
         self.run_context = run = RunContext(
             manifest=batch.manifest,
@@ -83,7 +85,7 @@ class Scheduler:
             journal=journal,
             stops=Stops(lambda name, job, message: run.emit(name, job, message)),
             slots={pack: Slots(in_flight) for pack in PackType},
-            budget=Budget(budget, batch.store.units()),
+            budgets={pack: Budget(budgets.get(pack), spent.get(pack, 0.0)) for pack in PackType},
             limiter=AsyncLimiter(1, 60.0 / limits.submit_per_minute),
             poller=Poller(
                 client,
@@ -103,6 +105,7 @@ class Scheduler:
         self._workers: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()
         self._selected = sum(1 for i in batch.ids if options.selects(i))
+        self._fed = False
         self.notice: str | None = None
 
     @property
@@ -120,7 +123,7 @@ class Scheduler:
             selected=self._selected,
             in_flight=sum(slots.used for slots in run.slots.values()),
             target=sum(slots.target for slots in run.slots.values()),
-            units=run.budget.spent,
+            units={pack: budget.spent for pack, budget in run.budgets.items()},
             submitted=run.submitted,
         )
 
@@ -136,12 +139,13 @@ class Scheduler:
             self._spawn(row, None, self._resumed_hold(row))
         drive = asyncio.create_task(self._drive())
         halt = asyncio.create_task(run.stops.halted.wait())
+        stall = asyncio.create_task(self._stalled())
         try:
-            await asyncio.wait({drive, halt}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({drive, halt, stall}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (drive, halt, *self._workers):
+            for task in (drive, halt, stall, *self._workers):
                 task.cancel()
-            await asyncio.gather(drive, halt, *self._workers, return_exceptions=True)
+            await asyncio.gather(drive, halt, stall, *self._workers, return_exceptions=True)
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
             await self.batch.store.drain()
@@ -154,10 +158,11 @@ class Scheduler:
         run = self.run_context
         accepted = row.state is not JobState.SUBMITTING
         run.slots[PACK[row.kind]].take(row.slots, accepted=accepted)
-        run.budget.reserve(row.estimate)
+        run.budgets[PACK[row.kind]].reserve(row.estimate)
         return Hold(row.slots, row.estimate, accepted)
 
     def _conclude(self, drive: asyncio.Task[None]) -> None:
+        overdue = self.notice  # set when the run ended with only overdue tasks left
         stops = self.run_context.stops
         failure = drive.exception() if drive.done() and not drive.cancelled() else None
         if isinstance(failure, StateError):
@@ -167,19 +172,52 @@ class Scheduler:
         if stops.bug is not None:
             raise stops.bug
         run = self.run_context
-        if run.held_by_budget:
+        for pack, held in sorted(run.held_by_budget.items()):
+            budget = run.budgets[pack]
             self.notice = (
-                f"{run.held_by_budget} jobs were not started: they could take spending past "
-                f"the budget of {run.budget.limit:g} units ({run.budget.spent:g} spent)"
+                f"{held} {pack} jobs were not started: they could take spending past the {pack} "
+                f"budget of {budget.limit or 0:g} units ({budget.spent:g} spent)"
             )
             run.emit(EventName.BUDGET, None, self.notice)
         for pack, message in stops.halted_packs.items():
             self.notice = f"{message}: {pack} jobs were not submitted; top up the pack"
+        if overdue and self.notice != overdue:
+            self.notice = f"{overdue}; {self.notice}"
 
     async def _drive(self) -> None:
         await self._feed()
+        self._fed = True
+        self.run_context.changed.set()
         while self._workers:
             await asyncio.wait(set(self._workers))
+
+    async def _stalled(self) -> None:
+        """Return when nothing can go on but tasks past task_timeout: the run may end without
+        waiting for them (they stay at the provider, and the next run adopts them)."""
+        run = self.run_context
+        while True:
+            await run.changed.wait()
+            run.changed.clear()
+            if not run.overdue:
+                continue
+            busy = [i for i in self._active if i not in run.overdue and i not in run.admitting]
+            feed_waits = self._fed or any(i not in self._active for i in run.admitting)
+            if not busy and feed_waits:
+                self._overdue_notice()  # now: ending the run cancels the lives it counts
+                return
+
+    def _overdue_notice(self) -> None:
+        run = self.run_context
+        count = len(run.overdue)
+        tasks = "task is" if count == 1 else "tasks are"
+        self.notice = (
+            f"{count} {tasks} still running at the provider past task_timeout "
+            f"({run.manifest.limits.task_timeout:g}s); the next run adopts them (nothing is "
+            "sent again)"
+        )
+        waiting = len(run.admitting)
+        if waiting:
+            self.notice += f"; {waiting} more jobs wait for the slots they hold"
 
     async def _feed(self) -> None:
         """Admit the manifest's pending jobs in order, as slots, the rate and the budget allow."""
@@ -231,6 +269,7 @@ class Scheduler:
             self.run_context.stops.crash(exc)
         finally:
             self._active.discard(life.row.id)
+            self.run_context.changed.set()
 
 
 def _take(jobs: Iterator[Job], count: int) -> list[Job]:

@@ -70,6 +70,21 @@ _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def budgets(written: float | Mapping[str, float] | None) -> dict[PackType, float]:
+    """``budget_units`` per pack: one number is the budget of each pack.
+
+    >>> budgets(500)
+    {<PackType.IMAGE: 'image'>: 500.0, <PackType.VIDEO: 'video'>: 500.0}
+    >>> budgets({"video": 50})
+    {<PackType.VIDEO: 'video'>: 50.0}
+    """
+    if written is None:
+        return {}
+    if isinstance(written, Mapping):
+        return {PackType(pack): float(units) for pack, units in written.items()}
+    return {pack: float(written) for pack in PackType}
+
+
 def parse_duration(value: float | int | str) -> float:
     """Seconds from a number, or from a string with a unit: ``250ms``, ``10s``, ``30m``, ``2h``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -87,10 +102,11 @@ class Limits:
     max_in_flight: int = 5
     submit_per_minute: float = 60.0
     max_attempts: int = 3
-    task_timeout: float = 1800.0
+    task_timeout: float = 4200.0  # 70 min: Kling's long tasks fit (Comfy waits about 68)
     poll_interval: float = 10.0
     poll_max: float = 60.0
-    budget_units: float | None = None
+    #: Per pack; a pack that is absent has no budget.
+    budget_units: Mapping[PackType, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +346,7 @@ def _settings(
     for key in ("task_timeout", "poll_interval", "poll_max"):
         if key in raw:
             raw[key] = parse_duration(raw[key])
+    raw["budget_units"] = budgets(raw.get("budget_units"))
     limits = Limits(**raw)
     if limits.poll_max < limits.poll_interval:
         message = (

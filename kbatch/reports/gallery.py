@@ -95,7 +95,7 @@ def render(report: Report, *, limit: int) -> str:
         ("jobs", str(summary.jobs)),
         ("done", str(summary.done)),
         ("failed", str(summary.by_state.get("failed", 0))),
-        ("units spent", f"{summary.units:g}"),
+        ("units spent", ", ".join(f"{p} {u:g}" for p, u in sorted(summary.units.items())) or "0"),
         ("wall time", "-" if summary.wall_seconds is None else f"{summary.wall_seconds:g} s"),
         ("jobs per hour", "-" if summary.jobs_per_hour is None else f"{summary.jobs_per_hour:g}"),
     ]

@@ -29,6 +29,7 @@ from typing import Any
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.checks import image_slots
 from kbatch.manifest.jobs import Job
+from kbatch.provider.catalogue import PACK
 from kbatch.reports.thumbnails import thumbnail
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 
@@ -36,6 +37,7 @@ from kbatch.store import JobRow, JobState, MediaRow, StateStore
 COLUMNS = (
     "id",
     "kind",
+    "pack",
     "state",
     "task_id",
     "external_task_id",
@@ -71,6 +73,7 @@ class JobReport:
 
     id: str
     kind: str
+    pack: str  # the resource pack its units come from
     state: str
     task_id: str | None
     external_task_id: str | None
@@ -101,7 +104,7 @@ class ReportTotals:
     jobs: int
     by_state: dict[str, int]
     by_kind: dict[str, dict[str, int]]
-    units: float
+    units: dict[str, float]  # per pack: video and image units are different currencies
     done: int
     started: str | None
     finished: str | None
@@ -140,6 +143,7 @@ def job_report(row: JobRow, media: Iterable[MediaRow], output_dir: Path, base: P
     return JobReport(
         id=row.id,
         kind=row.kind.value,
+        pack=PACK[row.kind].value,
         state=row.state.value,
         task_id=row.task_id,
         external_task_id=row.external_task_id,
@@ -160,7 +164,8 @@ def job_report(row: JobRow, media: Iterable[MediaRow], output_dir: Path, base: P
 def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     by_state = dict.fromkeys((s.value for s in JobState), 0)
     by_kind: dict[str, dict[str, int]] = {}
-    units, total, done = 0.0, 0, 0
+    units: dict[str, float] = {}
+    total = done = 0
     first: float | None = None
     last: float | None = None
     for row in rows:
@@ -168,7 +173,8 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
         by_state[row.state.value] += 1
         kind = by_kind.setdefault(row.kind.value, {})
         kind[row.state.value] = kind.get(row.state.value, 0) + 1
-        units += row.units
+        pack = PACK[row.kind].value
+        units[pack] = round(units.get(pack, 0.0) + row.units, 6)
         if row.state is JobState.DOWNLOADED or (row.state is JobState.SUCCEEDED and not download):
             done += 1
         if row.submitted_at is not None:
@@ -179,7 +185,7 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     rate = round(done * 3600 / wall, 1) if wall else None
     ordered = {kind: by_kind[kind] for kind in sorted(by_kind)}
     return ReportTotals(
-        total, by_state, ordered, round(units, 6), done, stamp(first), stamp(last), wall, rate
+        total, by_state, ordered, units, done, stamp(first), stamp(last), wall, rate
     )
 
 

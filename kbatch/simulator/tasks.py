@@ -168,6 +168,13 @@ class TaskStore:
             self.by_external[external] = task.task_id
         return task
 
+    def forget(self, task_id: str) -> None:
+        """Know the task no more (expired, or lost by a gateway): gets, lists and lookups by
+        external id answer "not found". It still runs and holds its slot, as at Kling."""
+        task = self.tasks.pop(task_id, None)
+        if task is not None and task.external_task_id:
+            self.by_external.pop(task.external_task_id, None)
+
     def _interned(self, request: Request) -> Request:
         """The request with each input image's bytes shared by every task that sent the same
         picture: a soak of 100k tasks from one 10 MB image holds 10 MB, not 1 TB."""

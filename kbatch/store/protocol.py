@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from kbatch.errors import StateError
+from kbatch.pricing import Units
+from kbatch.provider.catalogue import PackType
 from kbatch.store.lock import Holder
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 
@@ -26,7 +28,7 @@ class StateStatus:
     """What ``kbatch status`` shows of a state."""
 
     counts: Mapping[JobState, int]
-    units: float
+    units: Units  # spent, per pack
     in_flight_slots: int
     last_error: tuple[str, str] | None  # (job id, message)
     holder: Holder | None
@@ -50,8 +52,8 @@ class StateStore(Protocol):
 
     def attempts(self, job_id: str) -> list[AttemptRow]: ...
 
-    def units(self) -> float:
-        """Units spent by every job, every attempt."""
+    def units(self) -> dict[PackType, float]:
+        """Units spent by every job, every attempt, per pack (never one sum of both)."""
         ...
 
     def revision(self) -> str:

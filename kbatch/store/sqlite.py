@@ -32,8 +32,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Self
 
+from kbatch import pricing
 from kbatch.errors import StateError
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store.commit import GroupCommit
 from kbatch.store.lock import RunLock, lock_path, read_holder
 from kbatch.store.protocol import StateStatus
@@ -251,9 +252,10 @@ class SqliteStore:
             )
             return [AttemptRow(*values) for values in cursor]
 
-    def units(self) -> float:
+    def units(self) -> dict[PackType, float]:
         with self._lock, _errors(self.path):
-            return float(self._db.execute("SELECT TOTAL(units) FROM jobs").fetchone()[0])
+            rows = self._db.execute("SELECT kind, TOTAL(units) FROM jobs GROUP BY kind").fetchall()
+        return pricing.by_pack((JobKind(kind), float(units)) for kind, units in rows)
 
     def revision(self) -> str:
         """Every write sets ``updated_at``: the count and the latest change tell a revision."""

@@ -117,8 +117,10 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
         "for provider simulator"
     )
     rows = [line.split() for line in lines]
-    assert ["image_expand", "1", "2", "1"] in rows  # jobs, slot-tasks, estimated units
-    assert ["total", "7", "8", "52"] in rows
+    assert ["image_expand", "1", "2", "16"] in rows  # jobs, slot-tasks, estimated units
+    # video and image units are different currencies: a total per pack, never one sum
+    assert ["total", "video", "5", "5", "50"] in rows
+    assert ["total", "image", "2", "3", "32"] in rows
     assert "largest task: 2 slots (limits.max_in_flight: 4)" in lines
     assert "first 3 of 7:" in lines
     assert lines[-3].split() == [

@@ -22,7 +22,7 @@ from kbatch.cli.app import cli
 from kbatch.cli.log import text
 from kbatch.engine.events import Event, EventName
 from kbatch.engine.options import RunOptions, Snapshot
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.run import execute, prepare
 from kbatch.simulator import FAIL, FLAKY, UNSAFE, Simulator
 from kbatch.store import JobRow, JobState
@@ -34,13 +34,15 @@ COUNTS = dict.fromkeys(JobState, 0) | {
     JobState.DOWNLOADED: 4,
     JobState.FAILED: 1,
 }
-SNAPSHOT = Snapshot(COUNTS, selected=10, in_flight=2, target=4, units=6.5, submitted=7)
+SNAPSHOT = Snapshot(
+    COUNTS, selected=10, in_flight=2, target=4, units={PackType.VIDEO: 6.5}, submitted=7
+)
 
 
 def test_figures_give_the_rate_and_an_eta_from_the_pace_so_far() -> None:
     display = progress.Display(Console(file=io.StringIO()), progress.Mode.LINES, text)
     start = dict.fromkeys(JobState, 0) | {JobState.PENDING: 10}
-    display.figures(Snapshot(start, 10, 0, 4, 0.0, 0), now=display._started)
+    display.figures(Snapshot(start, 10, 0, 4, {}, 0), now=display._started)
 
     figures = display.figures(SNAPSHOT, now=display._started + 30)
 
@@ -48,8 +50,8 @@ def test_figures_give_the_rate_and_an_eta_from_the_pace_so_far() -> None:
     assert figures.per_minute == 14.0  # 7 accepted in the first 30 s
     assert figures.eta == 30.0  # 5 finished in 30 s, 5 left
     assert progress.line(figures) == (
-        "progress: 4/10 done, 1 failed, 2/4 slots in flight, 14.0 submits/min, 6.5 units, "
-        "elapsed 0:30, ETA 0:30"
+        "progress: 4/10 done, 1 failed, 2/4 slots in flight, 14.0 submits/min, "
+        "units video 6.5, elapsed 0:30, ETA 0:30"
     )
 
 
@@ -63,6 +65,7 @@ def test_the_panel_shows_states_a_bar_and_the_figures() -> None:
     assert lines[1].rstrip() == "pending 3  running 2  downloaded 4  failed 1"
     assert lines[2].rstrip() == "█" * 16 + "░" * 24 + " 4/10 done, 1 failed"
     assert lines[3].startswith("in flight 2/4 slots · ")
+    assert " · units video 6.5 · " in lines[3]  # per pack, never one sum of both
 
 
 async def test_lines_mode_prints_progress_lines_between_the_events(

@@ -29,7 +29,7 @@ def test_run_prints_a_line_per_event_and_exits_0(project: Project) -> None:
     assert code == 0, output
     assert "submitted   a: task " in output and "downloaded  b: 1 file in " in output
     assert f"{project.manifest}: 2 of 2 jobs done" in output
-    assert "units spent: 2 " in output
+    assert "units spent: video 2 " in output
     assert output.rstrip().endswith(f"{project.out / 'index.html'}")
 
 
@@ -61,7 +61,7 @@ def test_status_counts_jobs_by_state_and_units(project: Project) -> None:
     invoke("run", str(project.manifest))
     code, output = invoke("status", str(project.manifest))
     assert code == 0
-    assert "2 jobs: 2 downloaded" in output and "units spent: 2" in output
+    assert "2 jobs: 2 downloaded" in output and "units spent: video 2\n" in output
     assert "running: no" in output
 
 

@@ -10,7 +10,7 @@ import pytest
 from kbatch.engine.clock import JumpingClock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions, StopReason
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.run import EXIT_FAILED, EXIT_OK, execute, prepare
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.tasks import FAIL
@@ -32,7 +32,8 @@ async def test_every_kind_runs_to_downloaded_files_with_the_served_bytes(
     assert (project.out / "room" / "1.png").is_file()
     names = [event.name for event in project.events if event.job == "cat"]
     assert names[0] == "submitted" and names[-2:] == ["succeeded", "downloaded"]
-    assert result.units == pytest.approx(1 + 0.5 + 0.25)
+    # per pack: video and image units are different currencies, never added up
+    assert result.units == {PackType.VIDEO: 1, PackType.IMAGE: pytest.approx(0.5 + 0.25)}
 
 
 async def test_a_finished_manifest_sends_no_request_at_all(tmp_path: Path, live: Simulator) -> None:
@@ -182,6 +183,22 @@ async def test_a_route_not_served_fails_its_jobs_after_one_request(
     assert rows["v"].state is JobState.DOWNLOADED
 
 
+async def test_each_pack_has_its_own_budget(tmp_path: Path, live: Simulator) -> None:
+    # Video units and image units are different currencies: a spent video budget holds back
+    # video jobs only, and image spending never counts against it.
+    jobs = [video("v0"), video("v1", prompt="another"), expand("room")]
+    project = Project(tmp_path, live, jobs)
+    project.limits["budget_units"] = {"video": 1.5, "image": 100}
+    project.save()
+
+    result = await project.run()
+
+    rows = project.rows()
+    assert rows["room"].state is JobState.DOWNLOADED
+    assert [rows["v0"].state, rows["v1"].state].count(JobState.PENDING) == 1
+    assert result.message is not None and "video budget of 1.5 units" in result.message
+
+
 async def test_the_budget_holds_back_jobs_that_could_pass_it(
     tmp_path: Path, live: Simulator
 ) -> None:
@@ -194,12 +211,12 @@ async def test_the_budget_holds_back_jobs_that_could_pass_it(
 
     assert result.exit_code == EXIT_FAILED
     assert result.counts[JobState.DOWNLOADED] == 2 and result.counts[JobState.PENDING] == 2
-    assert result.units <= 2.5
+    assert result.units[PackType.VIDEO] <= 2.5
     assert result.message is not None and "budget" in result.message
 
     more = await project.run(budget=10)
 
-    assert more.exit_code == EXIT_OK and more.units == pytest.approx(4)
+    assert more.exit_code == EXIT_OK and more.units == {PackType.VIDEO: pytest.approx(4)}
 
 
 async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
@@ -242,9 +259,12 @@ async def test_an_unavailable_provider_stops_the_run_without_failing_jobs(
     assert set(live.creates.values()) == {1}
 
 
-async def test_a_task_over_its_timeout_fails_and_frees_its_slot(tmp_path: Path) -> None:
-    provider_clock = ManualClock()  # the task never ends at the provider
-    async with running(SimulatorConfig(task_seconds=100, clock=provider_clock)) as sim:
+async def test_a_task_past_its_timeout_keeps_its_slot_and_the_next_run_adopts_it(
+    tmp_path: Path,
+) -> None:
+    provider_clock = ManualClock()  # the task runs on at the provider until this moves
+    config = SimulatorConfig(task_seconds=100, clock=provider_clock, parallel_limit=1)
+    async with running(config) as sim:
         project = Project(tmp_path, sim, [video("slow"), video("next", prompt="next")])
         project.limits["task_timeout"] = "30m"
         project.limits["max_in_flight"] = 1
@@ -252,14 +272,48 @@ async def test_a_task_over_its_timeout_fails_and_frees_its_slot(tmp_path: Path) 
         clock = JumpingClock()  # the run's waits end at once: no real half hour
         started = clock.time()
 
-        result = await project.run(clock=clock)
+        first = await project.run(clock=clock)
 
-    assert clock.time() - started >= 1800  # the run's clock went past task_timeout
-    row = project.rows()["slow"]
+        assert clock.time() - started >= 1800  # the run's clock went past task_timeout
+        rows = project.rows()
+        assert rows["slow"].state in (JobState.SUBMITTED, JobState.RUNNING)  # not failed
+        assert rows["next"].state is JobState.PENDING  # its slot is still taken: never sent
+        assert first.exit_code == EXIT_FAILED
+        assert "1 task is still running at the provider past task_timeout" in (first.message or "")
+        assert project.named("overdue") and not project.named("failed")
+        assert list(sim.creates.values()) == [1]
+        assert not [e for e in sim.log if e.code == 1303]  # the provider was never crowded
+
+        provider_clock.advance(100)  # the task ends at the provider, after the run ended
+        sim.arrivals.append(lambda op: provider_clock.advance(100) if op is Op.GET else None)
+        second = await project.run()
+
+    assert second.exit_code == EXIT_OK
+    rows = project.rows()
+    assert rows["slow"].state is JobState.DOWNLOADED and rows["next"].state is JobState.DOWNLOADED
+    assert list(sim.creates.values()) == [1, 1]  # the overdue task was adopted, not resent
+
+
+async def test_a_task_the_provider_forgets_is_looked_up_then_failed_not_resent(
+    tmp_path: Path, live: Simulator
+) -> None:
+    project = Project(tmp_path, live, [video("gone")])
+    project.limits["max_attempts"] = 3  # attempts are left, and still none is spent
+    project.save()
+
+    def forget_every_task(op: Op) -> None:
+        if op in (Op.GET, Op.LIST):
+            for task_id in list(live.store.tasks):
+                live.store.forget(task_id)
+
+    live.arrivals.append(forget_every_task)
+    result = await project.run()
+
+    row = project.rows()["gone"]
     assert result.exit_code == EXIT_FAILED
-    assert row.state is JobState.FAILED and row.error_reason == "timeout"
-    assert "task_timeout" in (row.error_message or "")
-    assert project.rows()["next"].task_id is not None  # its one slot was freed for the next
+    assert row.state is JobState.FAILED and row.error_reason == "lost"
+    assert "--retry-failed sends it again, which may pay twice" in (row.error_message or "")
+    assert list(live.creates.values()) == [1]  # looked up by its external id, never resent
 
 
 async def test_a_truncated_download_is_resumed_and_kept_only_whole(
@@ -284,22 +338,26 @@ async def test_many_tasks_in_flight_are_polled_by_list(tmp_path: Path) -> None:
         project = Project(tmp_path, sim, jobs)
         project.limits["max_in_flight"] = 30
         project.save()
-        done = 0
+        lists = polls = 0
 
         def finish_after_polls(op: Op) -> None:
-            nonlocal done
-            if op is Op.LIST:
-                done += 1
-                if done == 3:
-                    clock.advance(10)
+            # Once all 30 tasks exist, they end after three list pages; or, should the poller
+            # not use the list route, after as many status requests as single gets would take:
+            # then the run still ends, and the assertions below say why.
+            nonlocal lists, polls
+            if len(sim.creates) < 30:
+                return
+            lists += op is Op.LIST
+            polls += op in (Op.LIST, Op.GET)
+            if lists == 3 or polls == 90:
+                clock.advance(10)
 
         sim.arrivals.append(finish_after_polls)
         result = await project.run()
 
     assert result.exit_code == EXIT_OK
-    lists = sim.requests["GET /v1/videos/image2video"]
     gets = sim.requests["GET /v1/videos/image2video/{id}"]
-    assert lists >= 3
+    assert sim.requests["GET /v1/videos/image2video"] >= 3
     assert gets < 30  # without the list route, every task would be asked for by itself
 
 

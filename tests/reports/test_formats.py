@@ -94,12 +94,12 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
 
 
 EXPECTED_CSV = """\
-id,kind,state,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,result_urls,error_reason,error_code,error_message
-ok,image2video,downloaded,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,https://cdn.example/ok/0.mp4,,,
-flaky,image2video,downloaded,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,https://cdn.example/flaky/0.mp4,,,
-broken,image2video,failed,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
-refused,image2video,failed,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
-wide,image_expand,downloaded,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
+id,kind,pack,state,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,result_urls,error_reason,error_code,error_message
+ok,image2video,video,downloaded,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,https://cdn.example/ok/0.mp4,,,
+flaky,image2video,video,downloaded,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,https://cdn.example/flaky/0.mp4,,,
+broken,image2video,video,failed,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
+refused,image2video,video,failed,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
+wide,image_expand,image,downloaded,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
 """  # noqa: E501
 
 
@@ -126,7 +126,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
             "image2video": {"downloaded": 2, "failed": 2},
             "image_expand": {"downloaded": 1},
         },
-        "units": 2.5,
+        "units": {"video": 2.0, "image": 0.5},  # per pack: never one sum of both
         "done": 3,
         "started": "2027-01-15T08:01:00Z",
         "finished": "2027-01-15T08:05:42Z",
@@ -139,6 +139,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
     assert flaky == {
         "id": "flaky",
         "kind": "image2video",
+        "pack": "video",
         "state": "downloaded",
         "task_id": "task-flaky",
         "external_task_id": "kb-flaky",
@@ -179,7 +180,7 @@ def test_every_run_writes_the_three_reports_into_the_output_folder(ran: Ran) -> 
     written = list(csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8"))))
     assert written == list(csv.DictReader(io.StringIO(report.render(fresh, "csv"))))
     summary = json.loads((out / "report.json").read_text(encoding="utf-8"))["summary"]
-    assert summary["by_state"]["failed"] == 2 and summary["units"] == 2.5
+    assert summary["by_state"]["failed"] == 2 and summary["units"] == {"video": 2.0, "image": 0.5}
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.count('<article class="job"') == 5
     assert not list(out.glob(".report*")), "a temporary report file was left behind"
@@ -302,7 +303,7 @@ async def test_a_rerun_that_changes_nothing_keeps_the_reports_and_a_change_rewri
     project.jobs.append(video("w", prompt="another"))  # a new job runs: new reports
     project.save()
     await project.run()
-    assert "\nw,image2video,downloaded," in paths[0].read_text(encoding="utf-8")
+    assert "\nw,image2video,video,downloaded," in paths[0].read_text(encoding="utf-8")
 
 
 def test_reports_get_the_permissions_the_umask_gives(ran: Ran, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kbatch.errors import LockHeld, StateError
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, JobState, MediaRow, SqliteStore, external_task_id
 
 
@@ -37,7 +37,7 @@ def test_rows_and_the_salt_survive_reopening(tmp_path: Path) -> None:
         assert state.salt == salt
         loaded = state.load()["a"]
         assert loaded.state is JobState.SUBMITTING and loaded.kind is JobKind.IMAGE2VIDEO
-        assert state.units() == 2.5 and state.media("a")[0].url.endswith("x.mp4")
+        assert state.units() == {PackType.VIDEO: 2.5} and state.media("a")[0].url.endswith("x.mp4")
 
 
 def test_external_task_ids_differ_by_job_attempt_and_state_file() -> None:
