@@ -44,8 +44,11 @@ VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
         "kling-v2-1-master": (10.0, 10.0),
         "kling-v2-5-turbo": (2.5, 3.5),
         "kling-v2-6": (2.5, 5.0),
+        "kling-v3": (3.5, 7.0),  # no published figure yet: above kling-v2-6, rounded up
     }
 )
+#: Sound on changes the price; no figure is published: estimated at twice, to err early.
+SOUND_FACTOR = 2.0
 #: Default units per generated image.
 PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
     {JobKind.IMAGE_EXPAND: 8.0, JobKind.MULTI_IMAGE2IMAGE: 16.0}
@@ -62,6 +65,8 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     if kind is JobKind.IMAGE2VIDEO:
         model = str(request.get("model_name", DEFAULT_VIDEO_MODEL))
         mode = "pro" if request.get("mode") == "pro" else "std"
+        if request.get("sound") == "on":
+            mode += "+sound"
         return kind, model, mode, int(str(request.get("duration", 5)))
     return kind, "", "", int(request.get("n", 1))
 
@@ -81,7 +86,9 @@ class PriceTable:
             # An unknown model (the schema refuses them) is priced as the dearest known one.
             dearest = max(self.video_per_5s.values(), key=max)
             std, pro = self.video_per_5s.get(model, dearest)
-            return (pro if mode == "pro" else std) * count / 5
+            per_5s = pro if mode.startswith("pro") else std
+            factor = SOUND_FACTOR if mode.endswith("+sound") else 1.0
+            return per_5s * factor * count / 5
         return self.per_image[kind] * count
 
     def estimate(self, kind: JobKind, request: Mapping[str, Any]) -> float:

@@ -42,6 +42,7 @@ LAYERS: dict[str, int] = {
     "kbatch.errors": 0,
     "kbatch.version": 0,
     "kbatch.provider.catalogue": 0,
+    "kbatch.provider.capabilities": 0,
 }
 
 

@@ -126,3 +126,11 @@ async def test_plan_shows_what_the_state_holds(tmp_path: Path, live: Simulator) 
     assert result.exit_code == 0, result.output
     state = next(line for line in result.stdout.splitlines() if line.startswith("state:"))
     assert state == (f"state: 2 downloaded; units spent: image 0.5, video 1 ({project.state_file})")
+
+
+def test_sound_and_kling_v3_are_priced_and_sound_costs_more() -> None:
+    silent = DEFAULT.estimate(JobKind.IMAGE2VIDEO, {"model_name": "kling-v3", "duration": "10"})
+    loud = DEFAULT.estimate(
+        JobKind.IMAGE2VIDEO, {"model_name": "kling-v3", "duration": "10", "sound": "on"}
+    )
+    assert silent == 7.0 and loud == 14.0  # 3.5 per 5 s in std; sound estimated at twice

@@ -51,11 +51,17 @@ def safe_name(job_id: str) -> str:
     return name
 
 
-def target(output_dir: Path, job_id: str, *, index: int, extension: str) -> Path:
-    """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``. Only the
-    name is computed here; :func:`fetch` checks on disk that it stays inside (links)."""
+def target(output_dir: Path, job_id: str, *, index: int, extension: str, variant: str = "") -> Path:
+    """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``, and its
+    watermarked copy ``<index>.watermark.<extension>``. Only the name is computed here;
+    :func:`fetch` checks on disk that it stays inside (links).
+
+    >>> target(Path("out"), "cat", index=0, extension="mp4", variant="watermark").as_posix()
+    'out/cat/0.watermark.mp4'
+    """
     suffix = extension.lower() if extension.lower() in _EXTENSIONS else "bin"
-    return output_dir / safe_name(job_id) / f"{int(index)}.{suffix}"
+    middle = f".{_UNSAFE.sub('_', variant)}" if variant else ""
+    return output_dir / safe_name(job_id) / f"{int(index)}{middle}.{suffix}"
 
 
 def partial(path: Path) -> Path:

@@ -4,22 +4,50 @@ returns the job's new row."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from urllib.parse import urlsplit
+
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
 from kbatch.provider.wire import Task
 from kbatch.store.records import JobRow, MediaRow
 
 
+def usable(url: str | None) -> bool:
+    """A result URL kbatch may download: http(s), with a host.
+
+    >>> usable("https://cdn.example/0.mp4"), usable(""), usable("ftp://x/0.mp4")
+    (True, False, False)
+    """
+    return bool(url) and urlsplit(url or "").scheme in ("http", "https") and "//" in (url or "")
+
+
+def media_rows(job_id: str, task: Task) -> list[MediaRow]:
+    """A finished task's result files, and the watermarked copy of each that has one."""
+    rows = []
+    for index, item in enumerate(task.media):
+        rows.append(MediaRow(job_id, index, item.kind.value, item.url, item.extension))
+        if usable(item.watermark_url):
+            assert item.watermark_url is not None
+            watermark = MediaRow(job_id, index, item.kind.value, item.watermark_url, item.extension)
+            rows.append(replace(watermark, variant="watermark"))
+    return rows
+
+
 def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
+    """The task ended well; or, without a usable result URL, the provider failed it after all
+    (an empty url has been seen): never a download of nothing."""
+    bad = [item.url for item in task.media if not usable(item.url)]
+    if bad or not task.media:
+        what = f"an unusable result URL ({bad[0]!r})" if bad else "no result"
+        message = f"the provider reported task {task.task_id} done with {what}"
+        return attempt_failed(run, row, hold, message, task.units or 0.0)
     units = task.units or 0.0
     now = run.clock.time()
     run.settle(row.kind, hold, units, clean=True)
     ended = row.ended("succeed", units=units, message=None, now=now)
     row = row.succeeded(units=units, now=now)
-    media = [
-        MediaRow(row.id, index, item.kind.value, item.url, item.extension)
-        for index, item in enumerate(task.media)
-    ]
+    media = media_rows(row.id, task)
     run.journal.note(row, *media, ended)
     if run.manifest.output.download:
         run.results[row.id] = media  # the download needs no read of the state
@@ -66,4 +94,4 @@ def failed(
     return row
 
 
-__all__ = ["attempt_failed", "failed", "succeeded"]
+__all__ = ["attempt_failed", "failed", "media_rows", "succeeded", "usable"]

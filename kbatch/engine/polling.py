@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from kbatch.engine.clock import Clock
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import ApiError, RetryLater, RunFatal, TaskNotFound
-from kbatch.provider import client as client_module
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import PAGE_SIZE, JobKind
 from kbatch.provider.client import Client
 from kbatch.provider.wire import Task, TaskStatus
 
@@ -65,7 +64,7 @@ def page_size(watched: int) -> int:
     """List pages big enough for twice the tasks watched (newest first, ours are near the top),
     in steps of 50, from 50 to the API's 500: a 500-task page costs the provider and us far
     more to build and read than the few tasks in flight need."""
-    return min(client_module.PAGE_SIZE, max(50, -(-2 * watched // 50) * 50))
+    return min(PAGE_SIZE, max(50, -(-2 * watched // 50) * 50))
 
 
 class _Watched:

@@ -15,6 +15,7 @@ from kbatch.engine import downloads
 from kbatch.engine.context import Halted, RunContext
 from kbatch.engine.events import EventName
 from kbatch.engine.options import StopReason
+from kbatch.engine.outcomes import media_rows
 from kbatch.errors import JobRejected, RetryLater, RouteNotServed, TaskNotFound
 from kbatch.store.records import JobRow, MediaRow
 
@@ -36,13 +37,14 @@ async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
         while isinstance(saved, JobRejected | RouteNotServed):
             fresh = None if refreshed else await _fresh_media(run, row)
             refreshed = True
-            if fresh is None or len(fresh) <= item.index:
+            again = (fresh or {}).get((item.index, item.variant))
+            if again is None:
                 message = (
                     f"{saved.message}: the result is gone (providers delete results "
                     "after 30 days); --retry-failed generates it again, at a cost"
                 )
                 return fail("result_gone", message, saved.code)
-            item = replace(item, url=fresh[item.index].url)
+            item = replace(item, url=again.url)
             saved = await _save(run, row, item)
         relative = saved.path.relative_to(output).as_posix()
         run.journal.note(item.saved(relative, size=saved.size, sha256=saved.sha256))
@@ -67,7 +69,9 @@ async def _save(
     backoff = run.backoff()
     while True:
         try:
-            path = downloads.target(output, row.id, index=item.index, extension=item.extension)
+            path = downloads.target(
+                output, row.id, index=item.index, extension=item.extension, variant=item.variant
+            )
             async with run.downloads:
                 saved = await downloads.fetch(
                     run.client, item.url, path, inside=output, durable=False
@@ -84,19 +88,16 @@ async def _save(
             raise Halted from None
 
 
-async def _fresh_media(run: RunContext, row: JobRow) -> list[MediaRow] | None:
+async def _fresh_media(run: RunContext, row: JobRow) -> dict[tuple[int, str], MediaRow] | None:
     """Ask for the task again: signed result URLs expire. None if it is gone."""
     assert row.task_id is not None
     try:
         task = await run.client.get(row.kind, row.task_id)
     except (TaskNotFound, JobRejected, RouteNotServed):
         return None
-    media = [
-        MediaRow(row.id, index, item.kind.value, item.url, item.extension)
-        for index, item in enumerate(task.media)
-    ]
+    media = media_rows(row.id, task)
     run.journal.note(*media)
-    return media
+    return {(item.index, item.variant): item for item in media}
 
 
 __all__ = ["download_results"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from kbatch.images import ImageProblem, Inspector, check_dimensions, digest, parse_image
 from kbatch.manifest.issues import show
+from kbatch.manifest.video import check_video
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind
 
@@ -40,6 +41,10 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
             out["duration"] = str(out["duration"])
         if "cfg_scale" in out:
             out["cfg_scale"] = float(out["cfg_scale"])
+        if isinstance(out.get("multi_prompt"), list):
+            out["multi_prompt"] = [
+                {**shot, "duration": str(shot["duration"])} for shot in out["multi_prompt"]
+            ]
     return out
 
 
@@ -53,7 +58,7 @@ def check_request(
     elif kind is JobKind.MULTI_IMAGE2IMAGE:
         problems += _check_multi(request, provider)
     else:
-        problems += _check_video(request)
+        problems += check_video(request, capability_map=provider.check_capabilities)
     for (limit_kind, field), limit in provider.text_limits.items():
         text = request.get(field)
         if limit_kind is kind and isinstance(text, str) and len(text) > limit:
@@ -91,7 +96,13 @@ def _check_multi(request: dict[str, Any], provider: catalogue.Provider) -> list[
     low, high = provider.subjects
     problems: list[Problem] = []
     if not low <= len(subjects) <= high:
-        message = f"has {len(subjects)} subject images; {provider.name} takes {low} to {high}"
+        route = (
+            "the legacy multi-image route (provider.dialect: legacy)"
+            if provider.dialect is catalogue.Dialect.LEGACY
+            else f"{provider.name}'s multi-image route"
+        )
+        images = "image" if len(subjects) == 1 else "images"
+        message = f"has {len(subjects)} subject {images}; {route} takes {low} to {high}"
         problems.append((("subject_image_list",), message))
     model = request.get("model_name", catalogue.LEGACY_MULTI_MODELS[0])
     if provider.dialect is catalogue.Dialect.LEGACY and model not in catalogue.LEGACY_MULTI_MODELS:
@@ -101,47 +112,6 @@ def _check_multi(request: dict[str, Any], provider: catalogue.Provider) -> list[
         )
         problems.append((("model_name",), message))
     return problems
-
-
-def _check_video(request: dict[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    if "image" not in request and "image_tail" not in request:
-        problems.append(((), "missing required field 'image' (or 'image_tail')"))
-    present = [group for group in catalogue.EXCLUSIVE_GROUPS if any(f in request for f in group)]
-    if len(present) > 1:
-        names = [next(f for f in group if f in request) for group in present]
-        message = (
-            f"{' and '.join(names)} cannot be used together: Kling takes only one of "
-            "image_tail, the masks (static_mask/dynamic_masks) and camera_control"
-        )
-        problems.append(((names[1],), message))
-    camera = request.get("camera_control")
-    if isinstance(camera, dict):
-        problems += _check_camera(camera)
-    model = str(request.get("model_name", "kling-v1"))
-    if "cfg_scale" in request and model.startswith(catalogue.NO_CFG_SCALE_PREFIX):
-        message = f"is not supported by {model}: kling-v2 models do not take cfg_scale"
-        problems.append((("cfg_scale",), message))
-    return problems
-
-
-def _check_camera(camera: dict[str, Any]) -> list[Problem]:
-    config = camera.get("config")
-    if camera["type"] != "simple":
-        if config is not None:
-            message = f"config is only for type 'simple', not {camera['type']!r}"
-            return [(("camera_control", "config"), message)]
-        return []
-    if config is None:
-        return [(("camera_control",), "type 'simple' needs a config with one non-zero axis")]
-    moving = [axis for axis in catalogue.CAMERA_AXES if config.get(axis, 0) != 0]
-    if len(moving) != 1:
-        found = ", ".join(moving) if moving else "none"
-        message = (
-            f"exactly one of {', '.join(catalogue.CAMERA_AXES)} must be non-zero (found: {found})"
-        )
-        return [(("camera_control", "config"), message)]
-    return []
 
 
 def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:

@@ -70,8 +70,6 @@ EXCLUSIVE_GROUPS: tuple[tuple[str, ...], ...] = (
     ("camera_control",),
 )
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
-#: Models of the kling-v2 family do not take cfg_scale.
-NO_CFG_SCALE_PREFIX = "kling-v2"
 
 _OFFICIAL_TEXT = {
     (JobKind.IMAGE_EXPAND, "prompt"): 2500,
@@ -124,8 +122,23 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
 )
 
 
-#: The legacy multi-image route documents only this model.
+#: The legacy multi-image route documents only this model, and 2 to 4 subjects.
 LEGACY_MULTI_MODELS = ("kling-v2",)
+LEGACY_SUBJECTS = (2, 4)
+#: Fields sent whatever the manifest says, per kind (AnyAPI's spec requires n on expand).
+WIRE_DEFAULTS: Mapping[JobKind, Mapping[str, object]] = MappingProxyType(
+    {JobKind.IMAGE_EXPAND: MappingProxyType({"n": 1})}
+)
+_GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
+    {
+        JobKind.IMAGE_EXPAND: ("images/generations",),
+        JobKind.MULTI_IMAGE2IMAGE: ("images/generations",),
+    }
+)
+
+
+#: The most tasks one page of a list route holds (pageSize 1..500).
+PAGE_SIZE = 500
 
 
 class LookupForm(enum.StrEnum):
@@ -150,8 +163,17 @@ class Provider:
     key_env: str | None
     jwt_envs: tuple[str, str] | None = None
     text_limits: Mapping[tuple[JobKind, str], int] = field(default_factory=dict)
-    subjects: tuple[int, int] = (1, 4)
     dialect: Dialect = Dialect.OFFICIAL
+    #: Other routes a task of a kind may be asked for by id when its own route does not know it
+    #: (CometAPI documents image queries under images/generations only).
+    query_fallbacks: Mapping[JobKind, tuple[str, ...]] = field(default_factory=dict)
+    #: Check jobs against the capability map (provider.check_capabilities: false turns it off).
+    check_capabilities: bool = True
+
+    @property
+    def subjects(self) -> tuple[int, int]:
+        """How many subject images multi-image takes: 1..4, but 2..4 on the legacy route."""
+        return LEGACY_SUBJECTS if self.dialect is Dialect.LEGACY else (1, 4)
 
 
 PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
@@ -163,9 +185,9 @@ PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
             "KLING_API_KEY",
             ("KLING_ACCESS_KEY", "KLING_SECRET_KEY"),
             _OFFICIAL_TEXT,
-            (1, 4),
         ),
-        # CometAPI's pages give 500/200 characters for image2video and 2..4 subjects.
+        # CometAPI's pages give 500/200 characters for image2video, and its per-task query
+        # route lists only images/generations for images.
         ProviderName.COMETAPI: Provider(
             ProviderName.COMETAPI,
             "https://api.cometapi.com",
@@ -173,22 +195,23 @@ PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
             "COMETAPI_KEY",
             None,
             _GATEWAY_TEXT,
-            (2, 4),
+            query_fallbacks=_GATEWAY_QUERIES,
         ),
-        # AnyAPI's Kling contract is unverified: assume the same as CometAPI.
+        # AnyAPI's own spec gives the official 2500-character limits; its queries are assumed
+        # to work as CometAPI's (unverified).
         ProviderName.ANYAPI: Provider(
             ProviderName.ANYAPI,
             "https://www.anyapi.vip",
             "/kling/v1",
             "ANYAPI_KEY",
             None,
-            _GATEWAY_TEXT,
-            (2, 4),
+            _OFFICIAL_TEXT,
+            query_fallbacks=_GATEWAY_QUERIES,
         ),
         # The simulator is as strict as the official API; it runs in-process on loopback
         # (its base_url is given when it starts) and accepts any Bearer token by default.
         ProviderName.SIMULATOR: Provider(
-            ProviderName.SIMULATOR, "http://127.0.0.1", "/v1", None, None, _OFFICIAL_TEXT, (1, 4)
+            ProviderName.SIMULATOR, "http://127.0.0.1", "/v1", None, None, _OFFICIAL_TEXT
         ),
     }
 )

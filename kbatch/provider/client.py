@@ -18,20 +18,18 @@ Downloads never carry the Authorization header: result URLs are on other hosts (
 
 from __future__ import annotations
 
-import enum
 import io
 import json
 from collections.abc import AsyncIterator, Callable, Container, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import aiohttp
 
 from kbatch import images
 from kbatch.errors import (
-    ApiError,
     JobRejected,
     Outcome,
     OutcomeUnknown,
@@ -43,32 +41,23 @@ from kbatch.provider import wire
 from kbatch.provider.auth import Auth
 from kbatch.provider.catalogue import (
     ENDPOINTS,
+    PAGE_SIZE,
+    WIRE_DEFAULTS,
     Dialect,
     Endpoint,
     JobKind,
     LookupForm,
     Provider,
 )
+from kbatch.provider.lookup import Finder
 from kbatch.provider.transport import api_error, content_range, mapped, short
 from kbatch.provider.wire import Task
 from kbatch.version import __version__
 
-PAGE_SIZE = 500
-#: How many list pages a lookup by external id may scan when no direct form answers.
-LOOKUP_PAGES = 4
 _CHUNK = 256 * 1024
 #: Request bodies larger than this (base64 images) are streamed; smaller ones go out with their
 #: headers in one write.
 _STREAMED = 64 * 1024
-
-
-class _Unsupported(enum.Enum):
-    """A lookup form that cannot tell whether a task exists."""
-
-    UNSUPPORTED = "unsupported"
-
-
-_UNSUPPORTED = _Unsupported.UNSUPPORTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +113,19 @@ class Client:
         self._timeouts = timeouts
         self._encode = encode or images.encode
         self._session: aiohttp.ClientSession | None = None
-        #: The lookup form that last answered, per kind: tried first next time.
-        self.lookup: dict[JobKind, LookupForm] = {}
+        self._finder = Finder(
+            get=lambda url, what: self._call("GET", url, what),
+            url=self.url,
+            page=lambda kind, page: self.list(kind, page=page),
+            parse=self._task,
+        )
+        #: The query route that answered for a kind when its own did not.
+        self._queries: dict[JobKind, str] = {}
+
+    @property
+    def lookup(self) -> dict[JobKind, LookupForm]:
+        """The lookup form that last answered, per kind."""
+        return self._finder.lookup
 
     async def __aenter__(self) -> Client:
         connector = aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True)
@@ -163,7 +163,11 @@ class Client:
     ) -> Task:
         """Submit one task. OutcomeUnknown when it may have been created but no answer came."""
         body = wire.build_body(
-            request, self.endpoint(kind), external_task_id=external_task_id, encode=self._encode
+            request,
+            self.endpoint(kind),
+            external_task_id=external_task_id,
+            encode=self._encode,
+            defaults=WIRE_DEFAULTS.get(kind, {}),
         )
         data = await self._call("POST", self.url(kind), f"create {kind}", body=body)
         task = self._task(data, f"create {kind}", creating=True)
@@ -172,9 +176,29 @@ class Client:
         return task
 
     async def get(self, kind: JobKind, task_id: str) -> Task:
-        """One task by its task id. TaskNotFound if the provider knows none."""
-        data = await self._call("GET", self.url(kind, task_id), f"get {kind} task {task_id}")
-        return self._task(data, f"get {kind} task {task_id}")
+        """One task by its task id. TaskNotFound if the provider knows none, on the kind's own
+        route or on any route the catalogue says may answer for it (``query_fallbacks``); the
+        route that answered is asked first from then on."""
+        what = f"get {kind} task {task_id}"
+        routes = self._query_routes(kind)
+        for number, route in enumerate(routes):
+            url = "/".join([self.base + self.prefix, route, quote(task_id, safe="")])
+            try:
+                data = await self._call("GET", url, what)
+            except TaskNotFound:
+                if number == len(routes) - 1:
+                    raise
+                continue
+            if number:
+                self._queries[kind] = route
+            return self._task(data, what)
+        raise AssertionError("unreachable: a kind has at least its own route")
+
+    def _query_routes(self, kind: JobKind) -> list[str]:
+        own = self.endpoint(kind).route
+        routes = [own, *self.provider.query_fallbacks.get(kind, ())]
+        known = self._queries.get(kind)
+        return [known, *(r for r in routes if r != known)] if known else routes
 
     async def list(self, kind: JobKind, *, page: int = 1, page_size: int = PAGE_SIZE) -> list[Task]:
         """One page of this kind's tasks (up to 500), newest first."""
@@ -198,26 +222,9 @@ class Client:
         return Page([self._task(item, f"list {kind} tasks") for item in items], len(data))
 
     async def find(self, kind: JobKind, external_task_id: str) -> Task | None:
-        """The task created with this external task id, or None.
-
-        The forms that may answer (KLING_API.md leaves it open) are tried in turn, the one that
-        answered last time first. Once a form has answered for this kind, its "not found" is
-        believed; before that, every form must say not found.
-        """
-        known = self.lookup.get(kind)
-        if known is not None:
-            found = await self._find_by(known, kind, external_task_id)
-            if found is not _UNSUPPORTED:
-                return found
-            del self.lookup[kind]  # it answered before, but not now: ask every form again
-        for form in LookupForm:
-            if form is known:
-                continue
-            found = await self._find_by(form, kind, external_task_id)
-            if isinstance(found, Task):
-                self.lookup[kind] = form
-                return found
-        return None
+        """The task created with this external task id, or None (:mod:`kbatch.provider.lookup`
+        says which forms are tried)."""
+        return await self._finder.find(kind, external_task_id)
 
     @asynccontextmanager
     async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[Download]:
@@ -275,37 +282,6 @@ class Client:
             raise RetryLater(f"{what}: got {received} of {expected} bytes")
 
     # -- plumbing ------------------------------------------------------------------------------
-
-    async def _find_by(
-        self, form: LookupForm, kind: JobKind, external_id: str
-    ) -> Task | _Unsupported | None:
-        """The task, None if this form says there is none, _UNSUPPORTED if it cannot tell."""
-        what = f"find {kind} task {external_id}"
-        if form is LookupForm.LIST:
-            for page in range(1, LOOKUP_PAGES + 1):
-                tasks = await self.list(kind, page=page)
-                found = next((t for t in tasks if t.external_task_id == external_id), None)
-                if found is not None or len(tasks) < PAGE_SIZE:
-                    return found
-            return None
-        if form is LookupForm.PATH:
-            url = self.url(kind, external_id)
-        else:
-            url = self.url(kind) + "?" + urlencode({"external_task_id": external_id})
-        try:
-            data = await self._call("GET", url, what)
-        except TaskNotFound:
-            return None
-        except ApiError as exc:
-            if exc.outcome in (Outcome.FAIL_JOB, Outcome.NOT_SERVED):
-                return _UNSUPPORTED  # e.g. 1201, or a 404 page: this form is not understood
-            raise
-        items = data if isinstance(data, list) else [data]
-        tasks = [self._task(item, what) for item in items]
-        matching = [t for t in tasks if t.external_task_id == external_id]
-        if len(matching) != len(tasks):  # the filter was ignored: this form does not answer
-            return _UNSUPPORTED
-        return matching[0] if matching else None
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:

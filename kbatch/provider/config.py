@@ -23,11 +23,13 @@ class ProviderConfig:
     prefix: str | None = None
     dialect: catalogue.Dialect | None = None
     routes: Mapping[JobKind, str] = field(default_factory=dict)
+    check_capabilities: bool = True
 
     @property
     def spec(self) -> catalogue.Provider:
         """The catalogue's provider, with this manifest's dialect."""
         spec = catalogue.PROVIDERS[self.name]
+        spec = replace(spec, check_capabilities=self.check_capabilities)
         return replace(spec, dialect=self.dialect) if self.dialect else spec
 
 

@@ -21,6 +21,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from kbatch import images
@@ -167,10 +168,14 @@ def build_body(
     *,
     external_task_id: str,
     encode: Callable[[ImageInput], str] = images.encode,
+    defaults: Mapping[str, object] = MappingProxyType({}),
 ) -> dict[str, Any]:
     """The JSON body of a create: images as URLs or raw base64, fields as the endpoint spells
-    them, and the external task id that lets a lost answer be looked up."""
+    them, ``defaults`` for fields the manifest left out that are always sent (``n`` on expand),
+    and the external task id that lets a lost answer be looked up."""
     body = {endpoint.wire_name(name): _encoded(value, encode) for name, value in request.items()}
+    for name, value in defaults.items():
+        body.setdefault(endpoint.wire_name(name), value)
     body["external_task_id"] = external_task_id
     return body
 
@@ -229,6 +234,10 @@ def read_reply(status: int, content_type: str, raw: bytes) -> Reply:
         return Reply(status, _code(code) or str(code or "error"), message, None, request_id)
     if "code" not in body:
         return Reply(status, None, "answered JSON without Kling's envelope", body, request_id)
+    if body.get("code") is None and str(body.get("message", "")).strip() == "404":
+        # CometAPI's answer for a route it does not serve: {"code": null, "message": "404"}
+        message = 'answered {"code": null, "message": "404"}: the route is not served'
+        return Reply(404, None, message, None, request_id, json=False)
     code = _code(body.get("code"))
     message = str(body.get("message") or "")
     return Reply(status, code, message, body.get("data"), request_id)

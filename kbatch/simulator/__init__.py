@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from kbatch.simulator.faults import Fault, FaultPlan, Op
 from kbatch.simulator.server import Exchange, Simulator, SimulatorConfig, running
-from kbatch.simulator.tasks import FAIL, FLAKY, UNSAFE, ManualClock
+from kbatch.simulator.tasks import EMPTY_URL, FAIL, FLAKY, UNSAFE, ManualClock
 
 __all__ = [
+    "EMPTY_URL",
     "FAIL",
     "FLAKY",
     "UNSAFE",

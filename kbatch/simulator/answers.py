@@ -40,6 +40,15 @@ CODE_ANSWERS: dict[int, tuple[int, str]] = {
 HTML = "<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
 
 
+class Refused(Exception):
+    """The request is refused with this Kling code; the message names the field."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class Dropped(Exception):
     """The connection was dropped on purpose."""
 
@@ -161,6 +170,7 @@ __all__ = [
     "CODE_ANSWERS",
     "Answer",
     "Dropped",
+    "Refused",
     "authorize",
     "drop",
     "envelope",

@@ -37,7 +37,7 @@ _TINTS = [(0, 0, 0), (40, 90, 160), (160, 90, 40), (60, 140, 60), (140, 60, 140)
 
 def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[bytes, str]:
     """The bytes and content type of one result file of a finished task."""
-    index = int(name.split(".", 1)[0])
+    index = int(name.split(".", 1)[0])  # 0.png, or 0.watermark.png for the watermarked copy
     fields = task.request.fields
     pictures = task.request.pictures
     if task.kind is JobKind.IMAGE2VIDEO:

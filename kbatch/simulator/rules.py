@@ -19,6 +19,8 @@ from typing import Any, NoReturn
 from PIL import Image, UnidentifiedImageError
 
 from kbatch.provider.catalogue import JobKind
+from kbatch.simulator import newer
+from kbatch.simulator.answers import Refused
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MIN_SIDE = 300
@@ -37,6 +39,7 @@ VIDEO_MODELS = (
     "kling-v2-1-master",
     "kling-v2-5-turbo",
     "kling-v2-6",
+    "kling-v3",
 )
 CAMERA_TYPES = ("simple", "down_back", "forward_up", "right_turn_forward", "left_turn_forward")
 CAMERA_AXES = ("horizontal", "vertical", "pan", "tilt", "roll", "zoom")
@@ -48,18 +51,10 @@ FIELDS: Mapping[JobKind, frozenset[str]] = {
     JobKind.IMAGE2VIDEO: frozenset(
         {"image", "image_tail", "prompt", "negative_prompt", "model_name", "mode", "duration"}
         | {"cfg_scale", "static_mask", "dynamic_masks", "camera_control"}
-        | {"callback_url", "external_task_id"}
+        | {"callback_url", "external_task_id", "watermark_info"}
+        | {"sound", "voice_list", "multi_shot", "shot_type", "multi_prompt", "element_list"}
     ),
 }
-
-
-class Refused(Exception):
-    """The request is refused with this Kling code; the message names the field."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,11 +224,9 @@ def _video(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
     if "duration" in body:
         if not isinstance(body["duration"], str):
             _refuse("duration", f"must be a string, not {type(body['duration']).__name__}")
-        _choice(body, "duration", ("5", "10"))
+        _choice(body, "duration", tuple(str(seconds) for seconds in range(3, 16)))
     if "cfg_scale" in body:
         _number(body["cfg_scale"], "cfg_scale", 0, 1)
-        if str(body.get("model_name", "kling-v1")).startswith("kling-v2"):
-            _refuse("cfg_scale", f"is not supported by {body['model_name']}")
     groups = [
         name
         for name, present in (
@@ -249,6 +242,8 @@ def _video(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
         _masks(body["dynamic_masks"], pictures)
     if "camera_control" in body:
         _camera(body["camera_control"])
+    newer.check_newer(body)
+    newer.check_capabilities(body)
 
 
 def _masks(masks: Any, pictures: dict[str, Picture]) -> None:

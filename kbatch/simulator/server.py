@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from kbatch.errors import ConfigError
-from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind, LookupForm
+from kbatch.provider.catalogue import ENDPOINTS, PACK, Dialect, JobKind, LookupForm, PackType
 from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import media, rules
 from kbatch.simulator.answers import (
     Answer,
     Dropped,
+    Refused,
     authorize,
     drop,
     envelope,
@@ -73,6 +74,9 @@ class SimulatorConfig:
     clock: Callable[[], float] = time.monotonic
     seed: int | None = None
     videos: bool = True  # make real MP4s when PyAV is installed
+    #: As CometAPI documents its image queries: under /kling/v1 an image task is known only at
+    #: images/generations/{id}; its own route answers task_not_exist.
+    gateway_image_queries: bool = False
     log_size: int = 10_000
 
 
@@ -172,7 +176,7 @@ class Simulator:
                 if op is Op.CREATE:
                     return await self._create(request, kind, legacy)
                 if op is Op.GET:
-                    return self._get(request, kind, gateway)
+                    return self._get(request, kind, gateway, legacy)
                 return self._list(request, kind)
 
             return await self._serve(request, op, kind, act, api=True)
@@ -272,7 +276,7 @@ class Simulator:
             return envelope_error(1200, "Invalid request parameters: the body is not JSON")
         try:
             checked = rules.check(kind, body, legacy=legacy)
-        except rules.Refused as refused:
+        except Refused as refused:
             return envelope_error(refused.code, refused.message)
         if UNSAFE in str(checked.fields.get("prompt", "")):
             return envelope_error(1301)
@@ -295,10 +299,19 @@ class Simulator:
         }
         return envelope(data)
 
-    def _get(self, request: web.Request, kind: JobKind, gateway: bool) -> web.Response:
+    def _get(
+        self, request: web.Request, kind: JobKind, gateway: bool, legacy: bool
+    ) -> web.Response:
         key = request.match_info["task_id"]
         by_external = LookupForm.PATH in self.config.lookup_forms
         task = self.store.find(kind, key, by_external=by_external)
+        if gateway and self.config.gateway_image_queries and PACK[kind] is PackType.IMAGE:
+            if legacy:  # images/generations answers for every image task
+                kinds = [k for k in JobKind if PACK[k] is PackType.IMAGE]
+                found = (self.store.find(k, key, by_external=by_external) for k in kinds)
+                task = next((t for t in found if t is not None), None)
+            else:
+                task = None
         if task is None:
             if gateway:
                 error = {

@@ -24,6 +24,8 @@ FAIL = "sim:fail"
 UNSAFE = "sim:unsafe"
 #: A prompt containing this makes the first task with that prompt fail, and later ones succeed.
 FLAKY = "sim:flaky"
+#: A prompt containing this makes the task succeed with an empty result URL (as seen at Kling).
+EMPTY_URL = "sim:empty-url"
 
 
 class ManualClock:
@@ -70,9 +72,17 @@ class SimTask:
         return f"{0.25 * self.request.n:g}"
 
     def media_names(self) -> list[str]:
-        if self.kind is JobKind.IMAGE2VIDEO:
-            return ["0.mp4"]
-        return [f"{index}.png" for index in range(self.request.n)]
+        """The result files, and their watermarked copies when watermark_info asked for them."""
+        names = ["0.mp4"] if self.kind is JobKind.IMAGE2VIDEO else []
+        names += [f"{index}.png" for index in range(self.request.n)] if not names else []
+        if self.watermarked:
+            names += [name.replace(".", ".watermark.", 1) for name in names]
+        return names
+
+    @property
+    def watermarked(self) -> bool:
+        info = self.request.fields.get("watermark_info")
+        return isinstance(info, dict) and info.get("enabled") is True
 
     def to_json(self, now: float, base_url: str) -> dict[str, Any]:
         status = self.status(now)
@@ -91,20 +101,25 @@ class SimTask:
         if status.finished:
             out["final_unit_deduction"] = self.units()
         if status is TaskStatus.SUCCEED:
-            urls = [f"{base_url}/media/{self.task_id}/{name}" for name in self.media_names()]
-            if self.kind is JobKind.IMAGE2VIDEO:
-                duration = str(self.request.fields.get("duration", "5"))
-                out["task_result"] = {
-                    "videos": [{"id": f"{self.task_id}-v0", "url": urls[0], "duration": duration}]
-                }
-            else:
-                out["task_result"] = {
-                    "images": [
-                        {"index": index, "url": url, "watermark_url": ""}
-                        for index, url in enumerate(urls)
-                    ]
-                }
+            out["task_result"] = self._result(base_url)
         return out
+
+    def _result(self, base_url: str) -> dict[str, Any]:
+        names = [name for name in self.media_names() if ".watermark." not in name]
+        empty = EMPTY_URL in str(self.request.fields.get("prompt", ""))
+        items = []
+        for index, name in enumerate(names):
+            url = "" if empty else f"{base_url}/media/{self.task_id}/{name}"
+            marked = name.replace(".", ".watermark.", 1)
+            watermark = f"{base_url}/media/{self.task_id}/{marked}" if self.watermarked else ""
+            items.append({"index": index, "url": url, "watermark_url": watermark})
+        if self.kind is not JobKind.IMAGE2VIDEO:
+            return {"images": items}
+        video = {"id": f"{self.task_id}-v0", "url": items[0]["url"]}
+        video["duration"] = str(self.request.fields.get("duration", "5"))
+        if self.watermarked:
+            video["watermark_url"] = items[0]["watermark_url"]
+        return {"videos": [video]}
 
 
 @dataclass

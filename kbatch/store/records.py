@@ -170,6 +170,7 @@ class MediaRow:
     path: str | None = None  # relative to the output folder, once downloaded
     size: int | None = None
     sha256: str | None = None
+    variant: str = ""  # "" for the result itself, "watermark" for its watermarked copy
 
     def saved(self, path: str, *, size: int, sha256: str) -> MediaRow:
         return replace(self, path=path, size=size, sha256=sha256)

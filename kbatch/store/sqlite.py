@@ -41,7 +41,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 1
+VERSION = 2
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -68,12 +68,25 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, attempt)
     );
     """,
+    # 2: a result's watermarked copy is a media row of its own (variant "watermark").
+    """
+    CREATE TABLE media_v2 (
+        job_id TEXT NOT NULL, "index" INTEGER NOT NULL, kind TEXT NOT NULL, url TEXT NOT NULL,
+        extension TEXT NOT NULL, path TEXT, size INTEGER, sha256 TEXT,
+        variant TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (job_id, "index", variant)
+    );
+    INSERT INTO media_v2 (job_id, "index", kind, url, extension, path, size, sha256)
+        SELECT job_id, "index", kind, url, extension, path, size, sha256 FROM media;
+    DROP TABLE media;
+    ALTER TABLE media_v2 RENAME TO media;
+    """,
 )
 
 _TABLES: dict[type[Any], str] = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
 _KEYS: dict[type[Any], tuple[str, ...]] = {
     JobRow: ("id",),
-    MediaRow: ("job_id", "index"),
+    MediaRow: ("job_id", "index", "variant"),
     AttemptRow: ("job_id", "attempt"),
 }
 #: Each record's columns by name, in its fields' order: rows are read and written by name.
@@ -98,6 +111,7 @@ def _upsert(cls: type[Any]) -> str:
 
 
 _UPSERT = {cls: _upsert(cls) for cls in _TABLES}
+_MEDIA_ORDER = 'ORDER BY "index", variant'
 _AT_PROVIDER = tuple(s.value for s in JobState if s.at_provider)
 _SLOTS_SQL = f"SELECT SUM(slots) FROM jobs WHERE state IN ({', '.join('?' * len(_AT_PROVIDER))})"
 _LAST_ERROR_SQL = (
@@ -194,6 +208,8 @@ class SqliteStore:
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number}")
                 self._db.execute("COMMIT")
+            if version < len(_MIGRATIONS):
+                self._db.execute("VACUUM")  # a rebuilt table leaves free pages: give them back
         self.salt = self._meta("salt") or ""
         owner = self._meta("manifest")
         if owner is not None and owner != manifest_name:
@@ -228,7 +244,7 @@ class SqliteStore:
     def media(self, job_id: str) -> list[MediaRow]:
         with self._lock, _errors(self.path):
             cursor = self._db.execute(
-                f'SELECT {_COLUMNS[MediaRow]} FROM media WHERE job_id = ? ORDER BY "index"',
+                f"SELECT {_COLUMNS[MediaRow]} FROM media WHERE job_id = ? {_MEDIA_ORDER}",
                 (job_id,),
             )
             return [MediaRow(*values) for values in cursor]
@@ -238,7 +254,7 @@ class SqliteStore:
         out: dict[str, list[MediaRow]] = {}
         with self._lock, _errors(self.path):
             cursor = self._db.execute(
-                f'SELECT {_COLUMNS[MediaRow]} FROM media ORDER BY job_id, "index"'
+                f"SELECT {_COLUMNS[MediaRow]} FROM media ORDER BY job_id, {_MEDIA_ORDER[9:]}"
             )
             for values in cursor:
                 out.setdefault(values[0], []).append(MediaRow(*values))

@@ -469,6 +469,48 @@ async def test_a_create_route_the_gateway_lacks_is_route_not_served(sim: Simulat
         await client.create(video, request_of(video), external_task_id="kb-v")
 
 
+async def test_a_gateway_json_404_is_route_not_served() -> None:
+    """CometAPI has answered its expand route with {"code": null, "message": "404"}."""
+
+    async def not_served(request: web.Request) -> web.Response:
+        return web.json_response({"code": None, "message": "404"})
+
+    app = web.Application()
+    app.router.add_post("/kling/v1/images/editing/expand", not_served)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    kind = JobKind.IMAGE_EXPAND
+    try:
+        async with Client(COMET, auth=BearerKey(KEY), base_url=f"http://127.0.0.1:{port}") as c:
+            with pytest.raises(RouteNotServed, match="the route is not served"):
+                await c.create(kind, request_of(kind), external_task_id="kb-404")
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_expand_without_n_is_sent_with_n_1(sim: Simulator, client: Client) -> None:
+    """AnyAPI's spec lists n as required on expand: it is always sent."""
+    request = {k: v for k, v in request_of(JobKind.IMAGE_EXPAND).items() if k != "n"}
+    task = await client.create(JobKind.IMAGE_EXPAND, request, external_task_id="kb-n1")
+    assert sim.store.tasks[task.task_id].request.fields["n"] == 1
+
+
+async def test_an_image_task_a_gateway_answers_only_under_generations_is_found() -> None:
+    """CometAPI documents its image queries under images/generations/{id} only."""
+    kind = JobKind.IMAGE_EXPAND
+    config = SimulatorConfig(gateway_image_queries=True)
+    async with running(config) as sim, Client(COMET, auth=BearerKey(KEY), base_url=sim.url) as c:
+        task = await c.create(kind, request_of(kind), external_task_id="kb-g")
+        assert (await c.get(kind, task.task_id)).task_id == task.task_id
+        assert (await c.get(kind, task.task_id)).task_id == task.task_id
+        with pytest.raises(TaskNotFound):
+            await c.get(kind, "404404")
+    assert sim.requests["GET /kling/v1/images/editing/expand/{id}"] == 2  # first, then the 404
+    assert sim.requests["GET /kling/v1/images/generations/{id}"] == 3  # it answers from then on
+
+
 async def test_a_refused_connection_is_a_retry_even_for_a_create() -> None:
     """Nothing was sent, so nothing can have been created."""
     with socket.socket() as probe:

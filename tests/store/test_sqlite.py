@@ -14,6 +14,7 @@ import pytest
 from kbatch.errors import LockHeld, StateError
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, JobState, MediaRow, SqliteStore, external_task_id
+from kbatch.store.sqlite import _MIGRATIONS, VERSION
 
 
 def row(job_id: str, **fields: object) -> JobRow:
@@ -24,7 +25,26 @@ def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None
     with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert state._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert state._db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 2
+
+
+def test_a_version_1_state_file_is_migrated_and_keeps_its_results(tmp_path: Path) -> None:
+    """0.1's state files resume: their media rows become variant-less rows of version 2."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(_MIGRATIONS[0])
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO meta VALUES ('manifest', 'm'), ('salt', 'abc')")
+        db.execute(
+            "INSERT INTO media VALUES "
+            "('a', 0, 'video', 'https://cdn/x.mp4', 'mp4', 'a/0.mp4', 9, 'f')"
+        )
+    with SqliteStore.open(path, manifest_name="m") as state:
+        assert state.salt == "abc"
+        (item,) = state.media("a")
+        assert (item.path, item.size, item.variant) == ("a/0.mp4", 9, "")
+        state.write_now([replace(item, variant="watermark", path="a/0.watermark.mp4")])
+        assert [m.variant for m in state.media("a")] == ["", "watermark"]
 
 
 def test_rows_and_the_salt_survive_reopening(tmp_path: Path) -> None:
