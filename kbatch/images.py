@@ -14,8 +14,10 @@ import binascii
 import enum
 import hashlib
 import io
+import os
 import re
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -149,18 +151,74 @@ def check_dimensions(info: ImageInfo, *, main: bool) -> None:
         )
 
 
-class Inspector:
-    """Inspects image inputs, reading each local file once per (size, mtime)."""
+def decode_fully(data: bytes) -> None:
+    """Decode every pixel: a file cut short (the first 5,000 bytes of a large PNG) has a good
+    header and fails only here. ImageProblem if it cannot be decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageProblem("has far too many pixels to be an image Kling takes") from None
+    except (OSError, ValueError, SyntaxError, EOFError, UnidentifiedImageError) as exc:
+        raise ImageProblem(f"is damaged or cut short: it cannot be decoded ({exc})") from None
 
-    def __init__(self) -> None:
+
+def _decode_file(path: Path) -> ImageProblem | None:
+    try:
+        decode_fully(path.read_bytes())
+    except ImageProblem as exc:
+        return exc
+    except OSError as exc:
+        return ImageProblem(f"cannot be read: {exc.strerror or exc}")
+    return None
+
+
+class Inspector:
+    """Inspects image inputs, reading each local file once per (size, mtime).
+
+    With ``decode``, every distinct local file is also decoded in full, in a pool of threads
+    (Pillow's decoders let go of the GIL, so files decode side by side) while expansion goes on;
+    :meth:`damaged` waits for them and names the files that failed.
+    """
+
+    def __init__(self, *, decode: bool = False, workers: int | None = None) -> None:
         self._files: dict[tuple[str, int, int], ImageInfo | ImageProblem] = {}
+        self._decode = decode
+        self._workers = workers or min(8, (os.cpu_count() or 1) + 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self._decoding: dict[str, Future[ImageProblem | None]] = {}
+
+    def damaged(self) -> dict[str, ImageProblem]:
+        """Wait for the full decodes; the files that failed, by absolute path."""
+        out = {}
+        for path, future in self._decoding.items():
+            problem = future.result()
+            if problem is not None:
+                out[path] = problem
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return out
+
+    def _decode_later(self, path: Path) -> None:
+        if not self._decode or str(path) in self._decoding:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="kbatch-decode")
+        self._decoding[str(path)] = self._pool.submit(_decode_file, path)
 
     def inspect(self, image: ImageInput) -> ImageInfo | None:
         """Inspect a file or base64 image (None for a URL: never fetched). Raises ImageProblem."""
         if image.source is ImageSource.URL:
             return None
         if image.source is ImageSource.BASE64:
-            return inspect_bytes(decode_base64(image.value))
+            data = decode_base64(image.value)
+            info = inspect_bytes(data)
+            if self._decode:
+                decode_fully(data)
+            return info
         return self._inspect_file(Path(image.value))
 
     def _inspect_file(self, path: Path) -> ImageInfo:
@@ -177,6 +235,7 @@ class Inspector:
             self._files[key] = cached
         if isinstance(cached, ImageProblem):
             raise cached
+        self._decode_later(path)
         return cached
 
     @staticmethod

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbatch.images import Inspector
+from kbatch.images import ImageInput, ImageSource, Inspector
 from kbatch.manifest import schema, sources
-from kbatch.manifest.checks import check_request, normalize, resolve_images
+from kbatch.manifest.checks import check_request, image_slots, normalize, resolve_images
 from kbatch.manifest.document import Document, PathKey, json_path
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
 from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
@@ -65,6 +65,8 @@ class Context:
     max_in_flight: int
     inspector: Inspector = field(default_factory=Inspector)
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
+    #: Each local image file, with the first place a job named it: (issue, as written).
+    image_users: dict[str, tuple[Issue, str]] = field(default_factory=dict)
 
 
 def build_templates(
@@ -306,6 +308,13 @@ class _JobProblems:
 
     def add(self, field_path: tuple[str | int, ...], message: str, *, from_row: bool) -> None:
         self.count += 1
+        issue, note = self.locate(field_path, message, from_row=from_row)
+        self.log.add(issue, note)
+
+    def locate(
+        self, field_path: tuple[str | int, ...], message: str, *, from_row: bool
+    ) -> tuple[Issue, str]:
+        """The issue a problem of this field makes, and its note (row, matrix values)."""
         template, origin = self.template, self.origin
         path = (*template.path, *field_path)
         if from_row and origin.row is not None:
@@ -320,7 +329,7 @@ class _JobProblems:
                 else ""
             )
             note = ", ".join(p for p in (row, self.matrix_note) if p)
-        self.log.add(Issue(location, json_path(path), message), note)
+        return Issue(location, json_path(path), message), note
 
 
 def _make_job(
@@ -364,7 +373,35 @@ def _make_job(
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if problems.count:
         return None
+    _note_image_users(kind, values, request, template, problems, context)
     return Job(job_id, kind, request, fingerprint(kind, view), origin)
+
+
+def _note_image_users(
+    kind: JobKind,
+    written: Mapping[str, Any],
+    request: dict[str, Any],
+    template: JobTemplate,
+    problems: _JobProblems,
+    context: Context,
+) -> None:
+    """Remember where each local file is first named: a file found damaged once every image
+    is decoded is reported at that place."""
+    shown = dict(image_slots(kind, normalize(kind, dict(written))))
+    for field_path, image in image_slots(kind, request):
+        if not isinstance(image, ImageInput) or image.source is not ImageSource.FILE:
+            continue
+        if image.value not in context.image_users:
+            from_row = _from_row(template, field_path)
+            issue, _ = problems.locate(field_path, "", from_row=from_row)
+            context.image_users[image.value] = (issue, str(shown.get(field_path, image.value)))
+
+
+def damaged_images(context: Context, log: IssueLog) -> None:
+    """Report the local images that failed to decode in full, where a job first named them."""
+    for path, problem in sorted(context.inspector.damaged().items()):
+        issue, written = context.image_users[path]
+        log.add(Issue(issue.location, issue.path, f"{show(written)} {problem}"))
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:

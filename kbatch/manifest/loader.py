@@ -25,9 +25,10 @@ from typing import Any
 
 from kbatch import pricing
 from kbatch.errors import ManifestError
+from kbatch.images import Inspector
 from kbatch.manifest import schema
 from kbatch.manifest.document import Document, PathKey, load_document
-from kbatch.manifest.expansion import Context, JobTemplate, build_templates, expand
+from kbatch.manifest.expansion import Context, JobTemplate, build_templates, damaged_images, expand
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
 from kbatch.pricing import DEFAULT as DEFAULT_PRICES
@@ -135,12 +136,17 @@ class Manifest:
         if len(log):
             raise ManifestError(log.issues())
 
-    def _context(self) -> Context:
-        return _context(self.path, self.document, self.provider.spec, self.limits.max_in_flight)
+    def _context(self, *, decode: bool = False) -> Context:
+        spec, slots = self.provider.spec, self.limits.max_in_flight
+        return _context(self.path, self.document, spec, slots, decode=decode)
 
 
-def _context(path: Path, document: Document, provider: catalogue.Provider, slots: int) -> Context:
-    return Context(document, path.parent.resolve(), provider, slots)
+def _context(
+    path: Path, document: Document, provider: catalogue.Provider, slots: int, *, decode: bool
+) -> Context:
+    """With ``decode`` (validation), every local image is decoded in full, not only its header;
+    a run's own expansion (after validation) reads headers only."""
+    return Context(document, path.parent.resolve(), provider, slots, Inspector(decode=decode))
 
 
 @dataclass
@@ -205,12 +211,13 @@ def validate(
     except ManifestError as exc:
         return Validation(path, None, exc.issues, summary)
     log = IssueLog()
-    manifest, templates, context = _build(path, document, log)
+    manifest, templates, context = _build(path, document, log, decode=True)
     if context is not None:
         for job in expand(templates, context, log):
             summary.add(job)
             if on_job is not None:
                 on_job(job)
+        damaged_images(context, log)
     return Validation(path, manifest if not len(log) else None, tuple(log.issues()), summary)
 
 
@@ -237,7 +244,7 @@ def read_settings(path: str | Path) -> Manifest:
 _Built = tuple["Manifest | None", list[JobTemplate], Context | None]
 
 
-def _build(path: Path, document: Document, log: IssueLog) -> _Built:
+def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = False) -> _Built:
     """The manifest (None if anything is wrong), and what its jobs can be checked with even so.
 
     Jobs are checked whatever else is wrong, so that one run reports every problem: with a broken
@@ -281,11 +288,11 @@ def _build(path: Path, document: Document, log: IssueLog) -> _Built:
             slots = limits_given.get("max_in_flight", slots)
         if not _sound("limits", broken):
             slots = _NO_SLOT_CHECK
-        return None, templates, _context(path, document, provider_spec, slots)
+        return None, templates, _context(path, document, provider_spec, slots, decode=decode)
     name, provider, limits, output = settings
     pricing = DEFAULT_PRICES.override(data.get("pricing", {}))
     manifest = Manifest(path, name, provider, limits, output, tuple(templates), document, pricing)
-    return manifest, templates, manifest._context()
+    return manifest, templates, manifest._context(decode=decode)
 
 
 def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderName:
