@@ -279,7 +279,11 @@ async def execute(
         result = summarize(plan, None, None)
     else:
         async with connect(
-            plan.manifest.provider, env=env, timeouts=plan.options.timeouts, simulator=simulator
+            plan.manifest.provider,
+            env=env,
+            timeouts=plan.options.timeouts,
+            simulator=simulator,
+            simulator_tasks=plan.store.path.with_name(plan.store.path.name + ".simulator.jsonl"),
         ) as client:
             scheduler = Scheduler(plan.batch, client, on_event, clock=clock)
             watcher = asyncio.create_task(watch(scheduler)) if watch else None

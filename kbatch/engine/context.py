@@ -130,6 +130,8 @@ class Journal:
         self.store = store
         self.rows = rows
         self.counts: Counter[JobState] = Counter(rows[i].state for i in ids)
+        #: Which job each task id belongs to: a task is one job's, never two.
+        self.by_task: dict[str, str] = {r.task_id: r.id for r in rows.values() if r.task_id}
 
     async def record(self, *records: Record) -> None:
         """Write and wait until durable: for the transition that precedes spending."""
@@ -152,6 +154,8 @@ class Journal:
                     self.counts[old.state] -= 1
                 self.counts[row.state] += 1
                 self.rows[row.id] = row
+                if row.task_id:
+                    self.by_task[row.task_id] = row.id
 
 
 @dataclass

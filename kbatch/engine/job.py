@@ -191,6 +191,15 @@ class JobLife:
 
     def _accepted(self, task: Task, *, adopted: bool) -> None:
         run, hold = self.run, self.hold
+        owner = run.journal.by_task.get(task.task_id)
+        if owner is not None and owner != self.row.id:
+            message = (
+                f"the provider answered task {task.task_id} for this job, but that task is job "
+                f"{owner}'s: kbatch follows one task per job and will not mix their results; "
+                "check the provider's task list"
+            )
+            self.fail("integrity", message, None)
+            return
         if not hold.accepted:
             run.slots[PACK[self.row.kind]].accept(hold.slots)
             hold.accepted = True

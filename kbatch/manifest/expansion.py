@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbatch.images import ImageInput, ImageSource, Inspector
+from kbatch.images import Inspector
 from kbatch.manifest import schema, sources
 from kbatch.manifest.checks import check_request, image_slots, normalize, resolve_images
 from kbatch.manifest.document import Document, PathKey, json_path
+from kbatch.manifest.inputs import ImageUsers, note_image_users
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
 from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
 from kbatch.manifest.sources import Source, SourceFormat
@@ -65,8 +65,7 @@ class Context:
     max_in_flight: int
     inspector: Inspector = field(default_factory=Inspector)
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
-    #: Each local image file, with the first place a job named it: (issue, as written).
-    image_users: dict[str, tuple[Issue, str]] = field(default_factory=dict)
+    image_users: ImageUsers = field(default_factory=dict)  # where each local file is named
 
 
 def build_templates(
@@ -133,7 +132,7 @@ def _build_template(
                 "${column} or ${matrix key} in it, or leave id out to derive one from content"
             )
             log.add(document.issue((*path, "id"), message))
-    source = _source(document, entry, path, log)
+    source = sources.source_of(document, entry, path, log)
     _check_names(document, kind, path, templated, origins, id_template, source, matrix, log)
     if len(log) > start:
         return None
@@ -163,26 +162,6 @@ def _matrix(
                     log.add(document.issue((*path, "matrix", key, position, *sub), message))
         out.append((key, tuple(values)))
     return tuple(out)
-
-
-def _source(
-    document: Document, entry: dict[str, Any], path: PathKey, log: IssueLog
-) -> Source | None:
-    spec = entry.get("foreach")
-    if spec is None:
-        return None
-    if isinstance(spec, list):
-        return Source(SourceFormat.INLINE, None, document.file, tuple(spec))
-    display = os.path.normpath(Path(document.file).parent / spec)
-    full = Path(display)
-    suffix = full.suffix.lower()
-    if suffix in sources.CSV_SUFFIXES:
-        return Source(SourceFormat.CSV, full, display)
-    if suffix in sources.JSONL_SUFFIXES:
-        return Source(SourceFormat.JSONL, full, display)
-    message = f"{show(spec)} is not a .csv, .jsonl or .ndjson file"
-    log.add(document.issue((*path, "foreach"), message))
-    return None
 
 
 def _check_names(
@@ -373,35 +352,13 @@ def _make_job(
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if problems.count:
         return None
-    _note_image_users(kind, values, request, template, problems, context)
+    written = dict(image_slots(kind, normalize(kind, dict(values))))
+
+    def locate(field_path: tuple[str | int, ...]) -> Issue:
+        return problems.locate(field_path, "", from_row=_from_row(template, field_path))[0]
+
+    note_image_users(kind, request, written, locate, context.image_users)
     return Job(job_id, kind, request, fingerprint(kind, view), origin)
-
-
-def _note_image_users(
-    kind: JobKind,
-    written: Mapping[str, Any],
-    request: dict[str, Any],
-    template: JobTemplate,
-    problems: _JobProblems,
-    context: Context,
-) -> None:
-    """Remember where each local file is first named: a file found damaged once every image
-    is decoded is reported at that place."""
-    shown = dict(image_slots(kind, normalize(kind, dict(written))))
-    for field_path, image in image_slots(kind, request):
-        if not isinstance(image, ImageInput) or image.source is not ImageSource.FILE:
-            continue
-        if image.value not in context.image_users:
-            from_row = _from_row(template, field_path)
-            issue, _ = problems.locate(field_path, "", from_row=from_row)
-            context.image_users[image.value] = (issue, str(shown.get(field_path, image.value)))
-
-
-def damaged_images(context: Context, log: IssueLog) -> None:
-    """Report the local images that failed to decode in full, where a job first named them."""
-    for path, problem in sorted(context.inspector.damaged().items()):
-        issue, written = context.image_users[path]
-        log.add(Issue(issue.location, issue.path, f"{show(written)} {problem}"))
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:

@@ -28,7 +28,8 @@ from kbatch.errors import ManifestError
 from kbatch.images import Inspector
 from kbatch.manifest import schema
 from kbatch.manifest.document import Document, PathKey, load_document
-from kbatch.manifest.expansion import Context, JobTemplate, build_templates, damaged_images, expand
+from kbatch.manifest.expansion import Context, JobTemplate, build_templates, expand
+from kbatch.manifest.inputs import damaged_images
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
 from kbatch.pricing import DEFAULT as DEFAULT_PRICES
@@ -217,7 +218,7 @@ def validate(
             summary.add(job)
             if on_job is not None:
                 on_job(job)
-        damaged_images(context, log)
+        damaged_images(context.inspector, context.image_users, log)
     return Validation(path, manifest if not len(log) else None, tuple(log.issues()), summary)
 
 

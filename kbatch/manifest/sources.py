@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import enum
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kbatch.manifest.document import refuse_device
-from kbatch.manifest.issues import Issue, Location
+from kbatch.manifest.document import Document, PathKey, refuse_device
+from kbatch.manifest.issues import Issue, IssueLog, Location, show
 
 #: After this many problems in one file, kbatch stops reading it and says so.
 MAX_ISSUES_PER_FILE = 50
@@ -250,3 +251,24 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return f"byte 0x{exc.object[exc.start]:02x} cannot be decoded"
     return str(exc)
+
+
+def source_of(
+    document: Document, entry: dict[str, Any], path: PathKey, log: IssueLog
+) -> Source | None:
+    """The foreach source of a job entry, or None (also when it is not one: then reported)."""
+    spec = entry.get("foreach")
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        return Source(SourceFormat.INLINE, None, document.file, tuple(spec))
+    display = os.path.normpath(Path(document.file).parent / spec)
+    full = Path(display)
+    suffix = full.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return Source(SourceFormat.CSV, full, display)
+    if suffix in JSONL_SUFFIXES:
+        return Source(SourceFormat.JSONL, full, display)
+    message = f"{show(spec)} is not a .csv, .jsonl or .ndjson file"
+    log.add(document.issue((*path, "foreach"), message))
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kbatch.provider.auth import credentials
@@ -30,11 +31,13 @@ async def connect(
     env: Mapping[str, str] | None = None,
     timeouts: Timeouts = Timeouts(),
     simulator: SimulatorConfig | None = None,
+    simulator_tasks: Path | None = None,
 ) -> AsyncIterator[Client]:
     """A client for a manifest's provider.
 
     For ``provider: simulator`` the built-in simulator is started in this process on a loopback
-    port (with ``simulator`` as its config, if given) and stopped afterwards.
+    port (with ``simulator`` as its config, if given) and stopped afterwards. Without a config,
+    it keeps its tasks in ``simulator_tasks`` across runs, as Kling keeps them.
     """
     provider = config.spec
     auth = credentials(provider, os.environ if env is None else env, config.api_key_env)
@@ -42,8 +45,10 @@ async def connect(
         base_url = config.base_url
         if provider.name is ProviderName.SIMULATOR and not base_url:
             # Imported here: the simulator (aiohttp.web, PyAV) loads only when it is used.
-            from kbatch.simulator import running
+            from kbatch.simulator import SimulatorConfig, running
 
+            if simulator is None and simulator_tasks is not None:
+                simulator = SimulatorConfig(tasks_file=simulator_tasks)
             base_url = (await stack.enter_async_context(running(simulator))).url
         client = Client(
             provider,

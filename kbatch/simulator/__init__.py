@@ -14,8 +14,9 @@ real API, with real media, tasks that take time, and fault injection.
 
 from __future__ import annotations
 
+from kbatch.simulator.config import Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, FaultPlan, Op
-from kbatch.simulator.server import Exchange, Simulator, SimulatorConfig, running
+from kbatch.simulator.server import Simulator, running
 from kbatch.simulator.tasks import EMPTY_URL, FAIL, FLAKY, UNSAFE, ManualClock
 
 __all__ = [

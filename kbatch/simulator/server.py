@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -41,7 +39,9 @@ from kbatch.simulator.answers import (
     ranged,
     truncated,
 )
-from kbatch.simulator.faults import Fault, FaultPlan, Injected, Op
+from kbatch.simulator.config import GATEWAY_PREFIX, Exchange, SimulatorConfig
+from kbatch.simulator.faults import Fault, Injected, Op
+from kbatch.simulator.journal import TaskJournal
 from kbatch.simulator.tasks import UNSAFE, TaskStore
 
 _FAULT_CODES = {
@@ -51,46 +51,6 @@ _FAULT_CODES = {
     Fault.MAINTENANCE: 5001,
     Fault.TIMEOUT: 5002,
 }
-GATEWAY_PREFIX = "/kling/v1"
-
-
-@dataclass
-class SimulatorConfig:
-    """How the simulator behaves. Keys are for checking what a client sends; with none set, any
-    Bearer token is accepted."""
-
-    task_seconds: float = 3.0
-    parallel_limit: int = 20
-    fail_rate: float = 0.0
-    api_key: str | None = field(default=None, repr=False)
-    access_key: str | None = field(default=None, repr=False)
-    secret_key: str | None = field(default=None, repr=False)
-    prefixes: tuple[str, ...] = ("/v1", GATEWAY_PREFIX)
-    lookup_forms: frozenset[LookupForm] = frozenset({LookupForm.PATH, LookupForm.QUERY})
-    slow_seconds: float = 30.0
-    latency: tuple[float, float] = (0.0, 0.0)  # every answer waits a uniform draw from this
-    retry_after: float = 1.0
-    faults: FaultPlan = field(default_factory=FaultPlan)
-    clock: Callable[[], float] = time.monotonic
-    seed: int | None = None
-    videos: bool = True  # make real MP4s when PyAV is installed
-    #: As CometAPI documents its image queries: under /kling/v1 an image task is known only at
-    #: images/generations/{id}; its own route answers task_not_exist.
-    gateway_image_queries: bool = False
-    log_size: int = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One request the simulator answered (status None: the connection was dropped)."""
-
-    method: str
-    path: str
-    op: Op
-    kind: JobKind | None
-    status: int | None
-    code: int | str | None
-    fault: Injected | None
 
 
 class Simulator:
@@ -105,6 +65,13 @@ class Simulator:
             fail_rate=self.config.fail_rate,
             seed=self.config.seed,
         )
+        self.journal = TaskJournal(self.config.tasks_file) if self.config.tasks_file else None
+        if self.journal is not None:
+            for item in self.journal.load(self.store.clock):
+                if isinstance(item, str):
+                    self.store.forget(item)
+                else:
+                    self.store.restore(item)
         self.faults = self.config.faults
         self._latency = random.Random(self.config.seed)
         self.log: deque[Exchange] = deque(maxlen=self.config.log_size)
@@ -144,6 +111,14 @@ class Simulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.journal is not None:
+            self.journal.close()
+
+    def forget(self, task_id: str) -> None:
+        """Know a task no more (expired, or lost by a gateway), in the journal too."""
+        self.store.forget(task_id)
+        if self.journal is not None:
+            self.journal.forget(task_id)
 
     # -- routes --------------------------------------------------------------------------------
 
@@ -288,6 +263,8 @@ class Simulator:
         if not self.store.has_room(checked):
             return envelope_error(1303)
         task = self.store.add(checked)
+        if self.journal is not None:
+            self.journal.add(task)  # on file before the answer, as at Kling
         if external:
             self.creates[external] += 1
         data = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -135,7 +136,11 @@ class TaskStore:
     by_external: dict[str, str] = field(default_factory=dict)
     _active: dict[str, SimTask] = field(default_factory=dict)
     _blobs: dict[bytes, bytes] = field(default_factory=dict)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    #: Task ids start at a random place, so that two simulators (two runs) never hand out the
+    #: same id, as Kling never does.
+    _ids: Iterator[int] = field(
+        default_factory=lambda: itertools.count(1 + secrets.randbelow(10**14) * 1000)
+    )
     _flaked: set[str] = field(default_factory=set)  # FLAKY prompts whose first task failed
     _random: random.Random = field(init=False)
     _wall_offset: float = field(init=False)
@@ -182,6 +187,13 @@ class TaskStore:
         if external:
             self.by_external[external] = task.task_id
         return task
+
+    def restore(self, task: SimTask) -> None:
+        """Take back a task an earlier simulator made (it runs on, and holds its slots)."""
+        self.tasks[task.task_id] = task
+        self._active[task.task_id] = task
+        if task.external_task_id:
+            self.by_external[task.external_task_id] = task.task_id
 
     def forget(self, task_id: str) -> None:
         """Know the task no more (expired, or lost by a gateway): gets, lists and lookups by

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from click.testing import CliRunner
 from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
 from kbatch.store import SqliteStore
-from tests.project import Project, video
+from tests.project import IMAGES, Project, video
 
 
 @pytest.fixture
@@ -89,3 +93,55 @@ def test_missing_credentials_are_named_without_a_request(tmp_path: Path) -> None
     result = CliRunner(env={"COMETAPI_KEY": ""}).invoke(cli, ["run", str(manifest)])
     assert result.exit_code == 2
     assert "ConfigError: no credentials for cometapi: set COMETAPI_KEY" in result.output
+
+
+SIMULATED = """\
+version: 1
+name: sim
+provider: simulator
+limits: {poll_interval: 100ms, poll_max: 500ms, max_in_flight: 4}
+jobs:
+  - kind: image2video
+    id: clip-${n}
+    foreach: [{n: 1}, {n: 2}, {n: 3}, {n: 4}]
+    image: ok.png
+    prompt: clip ${n}
+"""
+
+
+def test_a_simulator_run_interrupted_by_sigint_resumes_with_no_extra_attempt(
+    tmp_path: Path,
+) -> None:
+    """The in-process simulator keeps its tasks beside the state: the next run finds them
+    running on, as Kling would, and neither stalls nor pays for them again."""
+    shutil.copy(IMAGES / "ok.png", tmp_path / "ok.png")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(SIMULATED, encoding="utf-8")
+    command = [sys.executable, "-m", "kbatch", "run", str(manifest), "--no-progress"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert child.stdout is not None
+    submitted = 0
+    for line in child.stdout:
+        submitted += " submitted " in line
+        if submitted == 4:
+            child.send_signal(signal.SIGINT)
+            break
+    child.stdout.read()
+    child.stdout.close()
+    assert child.wait(timeout=60) == 130
+
+    again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert " submitted " not in again.stdout  # the tasks were found running, not sent again
+    journal = tmp_path / "out" / "sim" / "state.sqlite3.simulator.jsonl"
+    creates = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert (
+        sorted(record["external_task_id"] for record in creates)
+        == sorted({record["external_task_id"] for record in creates})
+        and len(creates) == 4
+    )
+    with SqliteStore.read(tmp_path / "out" / "sim" / "state.sqlite3") as state:
+        rows = state.load()
+    assert {row.attempt for row in rows.values()} == {1}
+    assert {row.state.value for row in rows.values()} == {"downloaded"}

@@ -3,6 +3,7 @@ voices, watermarked copies, and a result the provider reports with no usable URL
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -66,3 +67,25 @@ async def test_a_result_without_a_usable_url_is_a_provider_error_not_a_download(
     assert "done with an unusable result URL ('')" in (row.error_message or "")
     assert row.attempt == 2  # a provider error: another attempt, as for a failed task
     assert not (project.out / "empty").exists()  # nothing was downloaded
+
+
+async def test_one_task_is_never_followed_for_two_jobs(tmp_path: Path) -> None:
+    """A provider (or a simulator that numbers its tasks from 1 each time) that answers a task
+    id already held by another job: the job fails with both named; the results never mix."""
+    from kbatch.simulator import running
+
+    project: Project | None = None
+    for jobs in ([video("a")], [video("a"), video("b", prompt="another")]):
+        async with running() as sim:
+            sim.store._ids = itertools.count(1)  # every simulator starts again at task 1
+            project = project or Project(tmp_path, sim, jobs)
+            project.sim, project.jobs = sim, jobs
+            project.save()
+            result = await project.run()
+
+    assert result.exit_code == EXIT_FAILED and project is not None
+    rows = project.rows()
+    assert rows["a"].state is JobState.DOWNLOADED
+    assert rows["b"].state is JobState.FAILED and rows["b"].error_reason == "integrity"
+    assert "that task is job a's" in (rows["b"].error_message or "")
+    assert str(rows["a"].task_id) in (rows["b"].error_message or "")

@@ -1,0 +1,58 @@
+"""How the simulator is set up (:class:`SimulatorConfig`), and what it logs of each request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kbatch.provider.catalogue import JobKind, LookupForm
+from kbatch.simulator.faults import FaultPlan, Injected, Op
+
+GATEWAY_PREFIX = "/kling/v1"
+
+
+@dataclass
+class SimulatorConfig:
+    """How the simulator behaves. Keys are for checking what a client sends; with none set, any
+    Bearer token is accepted."""
+
+    task_seconds: float = 3.0
+    parallel_limit: int = 20
+    fail_rate: float = 0.0
+    api_key: str | None = field(default=None, repr=False)
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    prefixes: tuple[str, ...] = ("/v1", GATEWAY_PREFIX)
+    lookup_forms: frozenset[LookupForm] = frozenset({LookupForm.PATH, LookupForm.QUERY})
+    slow_seconds: float = 30.0
+    latency: tuple[float, float] = (0.0, 0.0)  # every answer waits a uniform draw from this
+    retry_after: float = 1.0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+    clock: Callable[[], float] = time.monotonic
+    seed: int | None = None
+    videos: bool = True  # make real MP4s when PyAV is installed
+    #: As CometAPI documents its image queries: under /kling/v1 an image task is known only at
+    #: images/generations/{id}; its own route answers task_not_exist.
+    gateway_image_queries: bool = False
+    #: Where to keep the tasks across processes (the in-process simulator keeps them beside the
+    #: state); None: forgotten when the simulator stops.
+    tasks_file: Path | None = None
+    log_size: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request the simulator answered (status None: the connection was dropped)."""
+
+    method: str
+    path: str
+    op: Op
+    kind: JobKind | None
+    status: int | None
+    code: int | str | None
+    fault: Injected | None
+
+
+__all__ = ["GATEWAY_PREFIX", "Exchange", "SimulatorConfig"]
