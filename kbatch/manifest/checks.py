@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kbatch.images import ImageProblem, Inspector, check_dimensions, digest, parse_image
+from kbatch.images import (
+    ImageInfo,
+    ImageProblem,
+    Inspector,
+    check_dimensions,
+    digest,
+    parse_image,
+)
 from kbatch.manifest.issues import show
 from kbatch.manifest.video import check_video
 from kbatch.provider import catalogue
@@ -134,18 +141,38 @@ def resolve_images(
     image's digest in its place (what the fingerprint covers), and the problems found."""
     problems: list[Problem] = []
     out = view = request
+    masks: list[tuple[FieldPath, str, ImageInfo]] = []
+    main: ImageInfo | None = None
     for path, text in list(image_slots(kind, request)):
         try:
             image = parse_image(text, base_dir)
             info = inspector.inspect(image)
             if info is not None:
-                check_dimensions(info, main=path == (catalogue.MAIN_IMAGE,))
+                check_dimensions(info, main=path[-1] in catalogue.RATIO_RULE_FIELDS)
         except ImageProblem as exc:
             problems.append((path, f"{show(text)} {exc}"))
             continue
+        if info is not None and path == (catalogue.MAIN_IMAGE,):
+            main = info
+        elif info is not None and path[-1] in catalogue.MASK_FIELDS:
+            masks.append((path, text, info))
         out = _replace(out, path, image)
         view = _replace(view, path, digest(image, info))
+    for path, text, info in masks:
+        if main is not None and (problem := _mask_ratio(path, text, info, main)) is not None:
+            problems.append(problem)
     return out, view, problems
+
+
+def _mask_ratio(path: FieldPath, text: str, mask: ImageInfo, main: ImageInfo) -> Problem | None:
+    """A mask must have the main image's aspect ratio (within a pixel's rounding)."""
+    if abs(mask.width * main.height - main.width * mask.height) <= max(main.width, mask.width):
+        return None
+    message = (
+        f"{show(text)} is {mask.width}x{mask.height}; a mask must have the aspect ratio of the "
+        f"image ({main.width}x{main.height})"
+    )
+    return path, message
 
 
 def _replace(request: dict[str, Any], path: FieldPath, value: Any) -> dict[str, Any]:

@@ -53,6 +53,11 @@ IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
     }
 )
 MAIN_IMAGE = "image"
+#: Fields the aspect-ratio rule (1:2.5 to 2.5:1) applies to, besides the main image: the
+#: official multi-image table applies the image rules to every subject, scene and style image.
+RATIO_RULE_FIELDS = frozenset({MAIN_IMAGE, "subject_image", "scene_image", "style_image"})
+#: Masks must have the main image's aspect ratio (CometAPI: its resolution too).
+MASK_FIELDS = frozenset({"static_mask", "mask"})
 
 EXPANSION_SIDES = (
     "up_expansion_ratio",

@@ -205,10 +205,10 @@ def _multi(body: dict[str, Any], pictures: dict[str, Picture], *, legacy: bool) 
         where = f"subject_image_list[{index}]"
         if not isinstance(item, dict) or set(item) != {"subject_image"}:
             _refuse(where, 'must be {"subject_image": <image>}')
-        pictures[where] = _image(item["subject_image"], where, main=False)
-    for name in ("scene_image", "style_image"):
+        pictures[where] = _image(item["subject_image"], where, main=True)
+    for name in ("scene_image", "style_image"):  # the image rules, aspect ratio too
         if name in body:
-            pictures[name] = _image(body[name], name, main=False)
+            pictures[name] = _image(body[name], name, main=True)
     _choice(body, "model_name", LEGACY_MULTI_MODELS if legacy else MULTI_MODELS)
     _choice(body, "aspect_ratio", ASPECT_RATIOS)
 
@@ -240,6 +240,7 @@ def _video(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
         _refuse(groups[1], f"cannot be used together with {groups[0]}")
     if "dynamic_masks" in body:
         _masks(body["dynamic_masks"], pictures)
+    _mask_ratios(pictures)
     if "camera_control" in body:
         _camera(body["camera_control"])
     newer.check_newer(body)
@@ -263,6 +264,18 @@ def _masks(masks: Any, pictures: dict[str, Picture]) -> None:
             for axis in ("x", "y"):
                 if isinstance(point[axis], bool) or not isinstance(point[axis], int):
                     _refuse(f"{where}.trajectories", f"{axis} must be an integer")
+
+
+def _mask_ratios(pictures: dict[str, Picture]) -> None:
+    """Masks must have the image's aspect ratio (URLs are never fetched: not checked)."""
+    image = pictures.get("image")
+    if image is None or image.data is None:
+        return
+    for name, mask in pictures.items():
+        is_mask = name == "static_mask" or name.startswith("dynamic_masks")
+        skew = abs(mask.width * image.height - image.width * mask.height)
+        if is_mask and mask.data is not None and skew > max(image.width, mask.width):
+            _refuse(name, "must have the same aspect ratio as image")
 
 
 def _camera(camera: Any) -> None:

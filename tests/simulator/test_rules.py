@@ -20,6 +20,18 @@ TOO_BIG = base64.b64encode(b"\x89PNG" + bytes(10 * 1024 * 1024)).decode()
 TRAJECTORY = [{"x": 1, "y": 1}, {"x": 2, "y": 2}]
 
 REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
+    (
+        "a wide subject (the image rules apply to every multi-image input)",
+        "multi",
+        {"subject_image_list": [{"subject_image": b64("wide.png")}]},
+        "subject_image_list[0]",
+    ),
+    (
+        "a mask of another aspect ratio",
+        "video",
+        {"image": B64, "static_mask": b64("square.png")},
+        "static_mask",
+    ),
     # (case, route, body, the field the message must name)
     ("expand without image", "expand", {**EXPAND, "image": None} | {}, "image"),
     (
@@ -254,10 +266,10 @@ ACCEPTED: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("a URL image, never fetched", "expand", {**EXPAND, "image": "https://example.com/a.png"}),
     (
-        "a wide subject (no ratio rule)",
+        "every kind of multi-image input",
         "multi",
         {
-            "subject_image_list": [{"subject_image": b64("wide.png")}],
+            "subject_image_list": [{"subject_image": B64}],
             "scene_image": JPG,
             "style_image": B64,
             "model_name": "kling-v2-1",
