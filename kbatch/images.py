@@ -190,6 +190,11 @@ class Inspector:
         self._pool: ThreadPoolExecutor | None = None
         self._decoding: dict[str, Future[ImageProblem | None]] = {}
 
+    @property
+    def decoding(self) -> bool:
+        """Local files are decoded in full (validation), not only read to their header."""
+        return self._decode
+
     def damaged(self) -> dict[str, ImageProblem]:
         """Wait for the full decodes; the files that failed, by absolute path."""
         out = {}

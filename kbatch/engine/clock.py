@@ -3,10 +3,10 @@ directly, so that a test of timeouts and polling runs on a :class:`JumpingClock`
 
 >>> import asyncio
 >>> clock = JumpingClock(start=100.0)
->>> async def late() -> bool:
+>>> async def late() -> bool | None:
 ...     return await clock.wait(asyncio.Event().wait(), 30.0)
 >>> asyncio.run(late()), clock.time()
-(False, 130.0)
+(None, 130.0)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -30,9 +30,9 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
-    async def wait(self, awaitable: Awaitable[Any], seconds: float) -> bool:
-        """Await ``awaitable`` for at most ``seconds``: True if it finished, False if the time
-        ran out first (it is then cancelled)."""
+    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T | None:
+        """Await ``awaitable`` for at most ``seconds``: its result, or None if the time ran out
+        first (it is then cancelled)."""
         ...
 
 
@@ -48,13 +48,12 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    async def wait(self, awaitable: Awaitable[Any], seconds: float) -> bool:
+    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T | None:
         try:
             async with asyncio.timeout(seconds):  # no task per wait, unlike wait_for
-                await awaitable
+                return await awaitable
         except TimeoutError:
-            return False
-        return True
+            return None
 
 
 class JumpingClock:
@@ -79,19 +78,18 @@ class JumpingClock:
         await asyncio.sleep(0)
         self.advance(seconds)
 
-    async def wait(self, awaitable: Awaitable[Any], seconds: float) -> bool:
+    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T | None:
         task = asyncio.ensure_future(awaitable)
         for _ in range(self._turns):
             if task.done():
                 break
             await asyncio.sleep(0)
         if task.done():
-            task.result()
-            return True
+            return task.result()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         self.advance(seconds)
-        return False
+        return None
 
 
 __all__ = ["Clock", "JumpingClock", "SystemClock"]

@@ -45,7 +45,19 @@ class JobLife:
         feed or the next run). A stop of the run ends it; what it did is in the state."""
         run = self.run
         try:
-            while await self._step():
+            while True:  # one transition a turn (the steps inline: each await level costs)
+                state = self.row.state
+                if state is JobState.PENDING:
+                    if not await self._pending():
+                        return
+                elif state is JobState.SUBMITTING:
+                    await self._adopt()
+                elif state in (JobState.SUBMITTED, JobState.RUNNING):
+                    await self._follow()
+                elif state is JobState.SUCCEEDED and run.manifest.output.download:
+                    self.row = await download_results(run, self.row, self.fail)
+                else:
+                    return
                 if run.stops.reason is not None and self.row.state is JobState.PENDING:
                     return
         except Halted:
@@ -58,21 +70,6 @@ class JobLife:
             run.release(self.row.kind, self.hold, clean=False)
             run.parked.pop(self.row.id, None)
             run.results.pop(self.row.id, None)
-
-    async def _step(self) -> bool:
-        """One transition; False when the job rests."""
-        state = self.row.state
-        if state is JobState.PENDING:
-            return await self._pending()
-        if state is JobState.SUBMITTING:
-            await self._adopt()
-        elif state in (JobState.SUBMITTED, JobState.RUNNING):
-            await self._follow()
-        elif state is JobState.SUCCEEDED and self.run.manifest.output.download:
-            self.row = await download_results(self.run, self.row, self.fail)
-        else:
-            return False
-        return True
 
     async def _pending(self) -> bool:
         run = self.run

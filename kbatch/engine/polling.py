@@ -51,13 +51,7 @@ class Watch:
             return self.updates.get_nowait()
         if seconds <= 0:
             return None
-        got: list[Update] = []
-
-        async def take() -> None:
-            got.append(await self.updates.get())
-
-        await clock.wait(take(), seconds)
-        return got[0] if got else None
+        return await clock.wait(self.updates.get(), seconds)
 
 
 def page_size(watched: int) -> int:

@@ -256,20 +256,17 @@ class Scheduler:
 
     def _spawn(self, row: JobRow, job: Job | None, hold: Hold) -> None:
         self._active.add(row.id)
-        worker = asyncio.create_task(self._live(JobLife(self.run_context, row, job, hold)))
+        worker = asyncio.create_task(JobLife(self.run_context, row, job, hold).live())
         self._workers.add(worker)
-        worker.add_done_callback(self._workers.discard)
+        worker.add_done_callback(lambda done: self._ended(row.id, done))
 
-    async def _live(self, life: JobLife) -> None:
-        try:
-            await life.live()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug: stop the run and show it
-            self.run_context.stops.crash(exc)
-        finally:
-            self._active.discard(life.row.id)
-            self.run_context.changed.set()
+    def _ended(self, job_id: str, worker: asyncio.Task[None]) -> None:
+        """A life ended: an exception that is not the run's is a bug, which stops the run."""
+        self._workers.discard(worker)
+        self._active.discard(job_id)
+        self.run_context.changed.set()
+        if not worker.cancelled() and (failure := worker.exception()) is not None:
+            self.run_context.stops.crash(failure)
 
 
 def _take(jobs: Iterator[Job], count: int) -> list[Job]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from kbatch.images import Inspector
 from kbatch.manifest import schema, sources
-from kbatch.manifest.checks import check_request, image_slots, normalize, resolve_images
+from kbatch.manifest.checks import check_request, normalize, resolve_images
 from kbatch.manifest.document import Document, PathKey, json_path
 from kbatch.manifest.inputs import ImageUsers, note_image_users
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
@@ -352,12 +352,12 @@ def _make_job(
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if problems.count:
         return None
-    written = dict(image_slots(kind, normalize(kind, dict(values))))
+    if context.inspector.decoding:
 
-    def locate(field_path: tuple[str | int, ...]) -> Issue:
-        return problems.locate(field_path, "", from_row=_from_row(template, field_path))[0]
+        def locate(field_path: tuple[str | int, ...]) -> Issue:
+            return problems.locate(field_path, "", from_row=_from_row(template, field_path))[0]
 
-    note_image_users(kind, request, written, locate, context.image_users)
+        note_image_users(kind, request, values, locate, context.image_users)
     return Job(job_id, kind, request, fingerprint(kind, view), origin)
 
 

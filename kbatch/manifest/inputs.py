@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kbatch.images import ImageInput, ImageSource, Inspector
-from kbatch.manifest.checks import FieldPath, image_slots
+from kbatch.manifest.checks import FieldPath, image_slots, normalize
 from kbatch.manifest.issues import Issue, IssueLog, show
 from kbatch.provider.catalogue import JobKind
 
@@ -23,15 +23,19 @@ ImageUsers = dict[str, tuple[Issue, str]]
 def note_image_users(
     kind: JobKind,
     request: dict[str, Any],
-    written: Mapping[FieldPath, Any],
+    values: Mapping[str, Any],
     locate: Callable[[FieldPath], Issue],
     users: ImageUsers,
 ) -> None:
-    """Remember where each local file of a job is named, if it is the first to name it."""
+    """Remember where each local file of a job is named, if it is the first to name it
+    (``values``: the job's fields as written, for the path as the manifest gave it)."""
+    written: dict[FieldPath, Any] | None = None
     for field_path, image in image_slots(kind, request):
         if not isinstance(image, ImageInput) or image.source is not ImageSource.FILE:
             continue
         if image.value not in users:
+            if written is None:
+                written = dict(image_slots(kind, normalize(kind, dict(values))))
             users[image.value] = (locate(field_path), str(written.get(field_path, image.value)))
 
 

@@ -15,6 +15,8 @@ from kbatch.provider.capabilities import FEATURES, Capability
 FieldPath = tuple[str | int, ...]
 Problem = tuple[FieldPath, str]
 
+_FEATURE_FIELDS = frozenset(name for fields in FEATURES.values() for name in fields)
+
 _RELAX = " (Kling's capability map; if Kling now allows it, set provider.check_capabilities: false)"
 
 
@@ -103,6 +105,8 @@ def check_capabilities(request: dict[str, Any]) -> list[Problem]:
         message = f"{model} makes videos of {_seconds(cap.durations)}, not {duration} s{_RELAX}"
         problems.append((("duration",), message))
     if problems:
+        return problems
+    if not _FEATURE_FIELDS.intersection(request):
         return problems
     for feature, fields in FEATURES.items():
         asked = [name for name in fields if _asks(request, name)]

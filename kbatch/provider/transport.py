@@ -16,8 +16,7 @@ the Authorization header among them, so it is never chained.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 
@@ -33,19 +32,32 @@ _SAFE_CAUSES = (
 )
 
 
-@contextlib.contextmanager
-def mapped(
-    what: str | Callable[[], str], scrub: Scrub, *, creating: bool = False
-) -> Iterator[None]:
+class mapped:
     """Map the aiohttp errors raised inside to ApiErrors. ``what`` names the request (a
-    callable is asked only when an error happens: "broke off after N bytes")."""
-    try:
-        yield
-    except aiohttp.ClientConnectorError as exc:
-        raise RetryLater(scrub(f"{_what(what)}: cannot connect: {describe(exc)}")) from _cause(exc)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        message = f"{_what(what)}: {describe(exc)}"
-        if creating:
+    callable is asked only when an error happens: "broke off after N bytes"). A class, not a
+    generator-based context manager: it wraps every request, and costs a third as much."""
+
+    __slots__ = ("creating", "scrub", "what")
+
+    def __init__(
+        self, what: str | Callable[[], str], scrub: Scrub, *, creating: bool = False
+    ) -> None:
+        self.what, self.scrub, self.creating = what, scrub, creating
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None or not isinstance(exc, aiohttp.ClientError | TimeoutError):
+            return
+        scrub = self.scrub
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            message = f"{_what(self.what)}: cannot connect: {describe(exc)}"
+            raise RetryLater(scrub(message)) from _cause(exc)
+        message = f"{_what(self.what)}: {describe(exc)}"
+        if self.creating:
             message += (
                 "; the task may have been created: look it up by its external task id before "
                 "sending it again"
