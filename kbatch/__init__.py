@@ -1,4 +1,5 @@
-"""kbatch: run Kling image expansion, multi-image and image-to-video jobs in bulk from YAML."""
+"""kbatch: run Kling jobs (image expansion, multi-image, image to video, text to video, text to
+image) in bulk from YAML."""
 
 from __future__ import annotations
 

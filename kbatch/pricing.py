@@ -51,7 +51,8 @@ VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
 SOUND_FACTOR = 2.0
 #: Default units per generated image.
 PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
-    {JobKind.IMAGE_EXPAND: 8.0, JobKind.MULTI_IMAGE2IMAGE: 16.0}
+    # text2image: no published figure; estimated as an expansion, rounded up
+    {JobKind.IMAGE_EXPAND: 8.0, JobKind.MULTI_IMAGE2IMAGE: 16.0, JobKind.TEXT2IMAGE: 8.0}
 )
 #: The model a video request without ``model_name`` gets (KLING_API.md).
 DEFAULT_VIDEO_MODEL = "kling-v1"
@@ -62,7 +63,7 @@ Key = tuple[JobKind, str, str, int]
 
 def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     """The few fields of a request its price depends on (cheap to keep for a million jobs)."""
-    if kind is JobKind.IMAGE2VIDEO:
+    if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
         model = str(request.get("model_name", DEFAULT_VIDEO_MODEL))
         mode = "pro" if request.get("mode") == "pro" else "std"
         if request.get("sound") == "on":
@@ -82,7 +83,7 @@ class PriceTable:
     def price(self, key: Key) -> float:
         """Units one task with this key may cost."""
         kind, model, mode, count = key
-        if kind is JobKind.IMAGE2VIDEO:
+        if PACK[kind] is PackType.VIDEO:
             # An unknown model (the schema refuses them) is priced as the dearest known one.
             dearest = max(self.video_per_5s.values(), key=max)
             std, pro = self.video_per_5s.get(model, dearest)
@@ -103,7 +104,7 @@ class PriceTable:
             std, pro = video.get(model, (0.0, 0.0))
             video[model] = (float(modes.get("std", std)), float(modes.get("pro", pro)))
         images = dict(self.per_image)
-        for kind in (JobKind.IMAGE_EXPAND, JobKind.MULTI_IMAGE2IMAGE):
+        for kind in self.per_image:
             if kind.value in written:
                 images[kind] = float(written[kind.value])
         return PriceTable(MappingProxyType(video), MappingProxyType(images), overridden=True)

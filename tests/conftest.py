@@ -157,5 +157,7 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
             "aspect_ratio": "1:1",
         },
         JobKind.IMAGE2VIDEO: {"image": image(), "duration": "5"},
+        JobKind.TEXT2VIDEO: {"prompt": "a fox runs through snow", "duration": "5"},
+        JobKind.TEXT2IMAGE: {"prompt": "a red fox", "aspect_ratio": "1:1"},
     }
     return {**base[kind], **fields}

@@ -61,6 +61,7 @@ class Project:
     limits: dict[str, Any] = field(default_factory=lambda: dict(LIMITS))
     events: list[Event] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # more top-level keys (pricing:, ...)
+    provider: dict[str, Any] = field(default_factory=dict)  # more provider keys (dialect, ...)
 
     def __post_init__(self) -> None:
         for name in ("ok.png", "ok.jpg"):
@@ -85,7 +86,7 @@ class Project:
         data = {
             "version": 1,
             "name": "t",
-            "provider": {"name": "simulator", "base_url": self.sim.url},
+            "provider": {"name": "simulator", "base_url": self.sim.url, **self.provider},
             "limits": self.limits,
             **self.extra,
             "jobs": self.jobs,

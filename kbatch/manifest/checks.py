@@ -22,6 +22,7 @@ from kbatch.images import (
     parse_image,
 )
 from kbatch.manifest.issues import show
+from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind
@@ -43,7 +44,7 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
             item if isinstance(item, dict) else {"subject_image": item}
             for item in out["subject_image_list"]
         ]
-    elif kind is JobKind.IMAGE2VIDEO:
+    elif kind in catalogue.VIDEO_KINDS:
         if "duration" in out:
             out["duration"] = str(out["duration"])
         if "cfg_scale" in out:
@@ -64,8 +65,11 @@ def check_request(
         problems += _check_expand(request)
     elif kind is JobKind.MULTI_IMAGE2IMAGE:
         problems += _check_multi(request, provider)
+    elif kind is JobKind.TEXT2IMAGE:
+        problems += check_text2image(request)
     else:
-        problems += check_video(request, capability_map=provider.check_capabilities)
+        from_text = kind is JobKind.TEXT2VIDEO
+        problems += check_video(request, text=from_text, capability_map=provider.check_capabilities)
     for (limit_kind, field), limit in provider.text_limits.items():
         text = request.get(field)
         if limit_kind is kind and isinstance(text, str) and len(text) > limit:

@@ -23,7 +23,7 @@ from jsonschema.exceptions import ValidationError
 
 from kbatch.manifest.issues import show
 
-KINDS = ("image_expand", "multi_image2image", "image2video")
+KINDS = ("image_expand", "multi_image2image", "image2video", "text2video", "text2image")
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {
     "object": "a mapping",

@@ -20,10 +20,17 @@ _FEATURE_FIELDS = frozenset(name for fields in FEATURES.values() for name in fie
 _RELAX = " (Kling's capability map; if Kling now allows it, set provider.check_capabilities: false)"
 
 
-def check_video(request: dict[str, Any], *, capability_map: bool = True) -> list[Problem]:
-    """Every rule of an image2video request; the capability map unless turned off."""
+def check_video(
+    request: dict[str, Any], *, text: bool = False, capability_map: bool = True
+) -> list[Problem]:
+    """Every rule of an image2video (or, with ``text``, text2video) request; the capability
+    map unless turned off."""
     problems: list[Problem] = []
-    if "image" not in request and "image_tail" not in request:
+    if text and not request.get("prompt"):
+        problems.append(
+            ((), "missing required field 'prompt' (text2video makes the video from it)")
+        )
+    elif not text and "image" not in request and "image_tail" not in request:
         problems.append(((), "missing required field 'image' (or 'image_tail')"))
     present = [group for group in catalogue.EXCLUSIVE_GROUPS if any(f in request for f in group)]
     if len(present) > 1:
@@ -38,7 +45,7 @@ def check_video(request: dict[str, Any], *, capability_map: bool = True) -> list
         problems += _check_camera(camera)
     problems += _check_newer_fields(request)
     if capability_map:
-        problems += check_capabilities(request)
+        problems += check_capabilities(request, text=text)
     return problems
 
 
@@ -87,11 +94,11 @@ def _check_newer_fields(request: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def check_capabilities(request: dict[str, Any]) -> list[Problem]:
+def check_capabilities(request: dict[str, Any], *, text: bool = False) -> list[Problem]:
     """What the request asks of its model, against the capability map."""
     model = str(request.get("model_name", capabilities.DEFAULT_VIDEO_MODEL))
     try:
-        cap = capabilities.capability(model)
+        cap = capabilities.capability(model, text=text)
     except KeyError:
         return []  # the schema names the models; a template may still reach here
     mode = str(request.get("mode", "std"))
@@ -111,7 +118,8 @@ def check_capabilities(request: dict[str, Any]) -> list[Problem]:
     for feature, fields in FEATURES.items():
         asked = [name for name in fields if _asks(request, name)]
         if asked and not cap.allows(feature, mode=mode, duration=duration):
-            problems.append(((asked[0],), _lacks(model, cap, feature, asked[0], mode, duration)))
+            lacks = _lacks(model, cap, feature, asked[0], mode, duration, text=text)
+            problems.append(((asked[0],), lacks))
     problems += _silent_only(model, cap, request)
     camera = request.get("camera_control")
     if isinstance(camera, dict) and cap.camera_types and camera["type"] not in cap.camera_types:
@@ -128,11 +136,13 @@ def _asks(request: dict[str, Any], name: str) -> bool:
     return name in request
 
 
-def _lacks(model: str, cap: Capability, feature: str, name: str, mode: str, duration: str) -> str:
+def _lacks(
+    model: str, cap: Capability, feature: str, name: str, mode: str, duration: str, *, text: bool
+) -> str:
     where = cap.where(feature)
     asked = f"{mode} mode, {duration} s" if cap.modes else f"{duration} s"
     if where == "nowhere":
-        others = capabilities.models_with(feature)
+        others = capabilities.models_with(feature, text=text)
         which = f" (models that do: {', '.join(others)})" if others else ""
         return f"{model} does not take {name}{which}{_RELAX}"
     return f"{model} takes {name} only with {where}; this job asks for {asked}{_RELAX}"

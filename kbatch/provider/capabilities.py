@@ -132,22 +132,44 @@ IMAGE2VIDEO: Mapping[str, Capability] = MappingProxyType(
     }
 )
 
+#: text2video, per model: camera control on kling-v1 (std, 5 s), cfg_scale on the kling-v1
+#: family, sound on kling-v2-6 (pro) and kling-v3, shots on kling-v3.
+TEXT2VIDEO: Mapping[str, Capability] = MappingProxyType(
+    {
+        "kling-v1": Capability(
+            _STD_PRO, CLASSIC_DURATIONS, {"camera_control": _pairs(("std", "5")), "cfg_scale": ANY}
+        ),
+        "kling-v1-6": Capability(_STD_PRO, CLASSIC_DURATIONS, {"cfg_scale": ANY}),
+        "kling-v2-master": Capability((), CLASSIC_DURATIONS),
+        "kling-v2-1-master": Capability((), CLASSIC_DURATIONS),
+        "kling-v2-5-turbo": Capability(_STD_PRO, CLASSIC_DURATIONS),
+        "kling-v2-6": Capability(
+            _STD_PRO, CLASSIC_DURATIONS, {"sound": _pairs(("pro", "5"), ("pro", "10"))}
+        ),
+        "kling-v3": Capability(_STD_PRO, V3_DURATIONS, {"sound": ANY, "multi_shot": ANY}),
+    }
+)
+
 #: The model a request without model_name gets (KLING_API.md).
 DEFAULT_VIDEO_MODEL = "kling-v1"
 
 
-def capability(model: str) -> Capability:
-    """A model's capabilities; KeyError for a model the map does not know."""
-    return IMAGE2VIDEO[model]
+def capability(model: str, *, text: bool = False) -> Capability:
+    """A model's capabilities for image2video (or text2video); KeyError for a model the map
+    does not know."""
+    return (TEXT2VIDEO if text else IMAGE2VIDEO)[model]
 
 
-def models_with(feature: str) -> list[str]:
+def models_with(feature: str, *, text: bool = False) -> list[str]:
     """The models that take a feature somewhere, for messages.
 
     >>> models_with("multi_shot")
     ['kling-v3']
+    >>> models_with("camera_control", text=True)
+    ['kling-v1']
     """
-    return [name for name, cap in IMAGE2VIDEO.items() if cap.features.get(feature, NONE)]
+    table = TEXT2VIDEO if text else IMAGE2VIDEO
+    return [name for name, cap in table.items() if cap.features.get(feature, NONE)]
 
 
 __all__ = [
@@ -157,6 +179,7 @@ __all__ = [
     "FEATURES",
     "IMAGE2VIDEO",
     "NONE",
+    "TEXT2VIDEO",
     "V3_DURATIONS",
     "Capability",
     "capability",

@@ -20,6 +20,8 @@ class JobKind(enum.StrEnum):
     IMAGE_EXPAND = "image_expand"
     MULTI_IMAGE2IMAGE = "multi_image2image"
     IMAGE2VIDEO = "image2video"
+    TEXT2VIDEO = "text2video"
+    TEXT2IMAGE = "text2image"
 
 
 class PackType(enum.StrEnum):
@@ -41,6 +43,8 @@ PACK: Mapping[JobKind, PackType] = MappingProxyType(
         JobKind.IMAGE_EXPAND: PackType.IMAGE,
         JobKind.MULTI_IMAGE2IMAGE: PackType.IMAGE,
         JobKind.IMAGE2VIDEO: PackType.VIDEO,
+        JobKind.TEXT2VIDEO: PackType.VIDEO,
+        JobKind.TEXT2IMAGE: PackType.IMAGE,
     }
 )
 
@@ -50,8 +54,12 @@ IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
         JobKind.IMAGE_EXPAND: ("image",),
         JobKind.MULTI_IMAGE2IMAGE: ("scene_image", "style_image"),
         JobKind.IMAGE2VIDEO: ("image", "image_tail", "static_mask"),
+        JobKind.TEXT2VIDEO: (),
+        JobKind.TEXT2IMAGE: ("image",),  # an optional reference
     }
 )
+#: The video kinds (one slot a task; the capability map applies).
+VIDEO_KINDS = frozenset({JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO})
 MAIN_IMAGE = "image"
 #: Fields the aspect-ratio rule (1:2.5 to 2.5:1) applies to, besides the main image: the
 #: official multi-image table applies the image rules to every subject, scene and style image.
@@ -81,6 +89,10 @@ _OFFICIAL_TEXT = {
     (JobKind.MULTI_IMAGE2IMAGE, "prompt"): 2500,
     (JobKind.IMAGE2VIDEO, "prompt"): 2500,
     (JobKind.IMAGE2VIDEO, "negative_prompt"): 2500,
+    (JobKind.TEXT2VIDEO, "prompt"): 2500,
+    (JobKind.TEXT2VIDEO, "negative_prompt"): 2500,
+    (JobKind.TEXT2IMAGE, "prompt"): 2500,
+    (JobKind.TEXT2IMAGE, "negative_prompt"): 2500,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -123,6 +135,12 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         ),
         (JobKind.IMAGE2VIDEO, Dialect.OFFICIAL): Endpoint("videos/image2video"),
         (JobKind.IMAGE2VIDEO, Dialect.LEGACY): Endpoint("videos/image2video"),
+        (JobKind.TEXT2VIDEO, Dialect.OFFICIAL): Endpoint("videos/text2video"),
+        (JobKind.TEXT2VIDEO, Dialect.LEGACY): Endpoint("videos/text2video"),
+        # The same path as the legacy multi-image dialect: the body tells them apart (a
+        # subject_image_list is multi-image).
+        (JobKind.TEXT2IMAGE, Dialect.OFFICIAL): Endpoint("images/generations"),
+        (JobKind.TEXT2IMAGE, Dialect.LEGACY): Endpoint("images/generations"),
     }
 )
 

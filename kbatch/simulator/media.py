@@ -40,13 +40,17 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
     index = int(name.split(".", 1)[0])  # 0.png, or 0.watermark.png for the watermarked copy
     fields = task.request.fields
     pictures = task.request.pictures
-    if task.kind is JobKind.IMAGE2VIDEO:
-        picture = pictures.get("image") or pictures.get("image_tail")
+    if task.kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO):
+        picture = pictures.get("image") or pictures.get("image_tail")  # text2video: a gradient
         seconds = int(str(fields.get("duration", "5")))
         if video_encoder and av is not None:
             return video(_open(picture), seconds), "video/mp4"
         return fallback_video(), "video/mp4"
-    if task.kind is JobKind.IMAGE_EXPAND:
+    if task.kind is JobKind.TEXT2IMAGE:
+        reference = pictures.get("image")
+        backdrop = None if reference is None or reference.data is None else _open(reference)
+        image = composed([], backdrop, str(fields.get("aspect_ratio", "16:9")), index)
+    elif task.kind is JobKind.IMAGE_EXPAND:
         ratios = {side: float(fields[f"{side}_expansion_ratio"]) for side in EXPAND_SIDES}
         image = expanded(_open(pictures["image"]), ratios, index)
     else:

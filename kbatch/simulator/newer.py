@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from kbatch.provider.capabilities import FEATURES, IMAGE2VIDEO
+from kbatch.provider.capabilities import FEATURES, IMAGE2VIDEO, TEXT2VIDEO
 from kbatch.simulator.answers import Refused
 
 SOUND = ("on", "off")
@@ -73,10 +73,10 @@ def _multi_shot(body: dict[str, Any]) -> None:
         _refuse("multi_prompt", f"shot durations sum to {total}, not the video's duration")
 
 
-def check_capabilities(body: dict[str, Any]) -> None:
+def check_capabilities(body: dict[str, Any], *, text: bool = False) -> None:
     """What the request asks of its model, as the capability map allows."""
     model = str(body.get("model_name", "kling-v1"))
-    cap = IMAGE2VIDEO.get(model)
+    cap = (TEXT2VIDEO if text else IMAGE2VIDEO).get(model)
     if cap is None:
         return
     mode, duration = str(body.get("mode", "std")), str(body.get("duration", "5"))
@@ -99,4 +99,24 @@ def check_capabilities(body: dict[str, Any]) -> None:
         _refuse("camera_control", f"{model} supports camera_control type simple only")
 
 
-__all__ = ["check_capabilities", "check_newer"]
+def check_text2image(body: dict[str, Any]) -> None:
+    """text2image's rules between fields and models."""
+    model = str(body.get("model_name", "kling-v1"))
+    reference = body.get("image_reference")
+    if reference is not None and model != "kling-v1-5":
+        _refuse("image_reference", f"is only supported by kling-v1-5, not {model}")
+    if model == "kling-v1-5" and "image" in body and reference is None:
+        _refuse("image_reference", "is required with image on kling-v1-5")
+    if "human_fidelity" in body and reference != "subject":
+        _refuse("human_fidelity", "requires image_reference subject")
+    if "negative_prompt" in body and "image" in body:
+        _refuse("negative_prompt", "is not supported together with image")
+    if body.get("resolution") == "2k" and model not in ("kling-v2", "kling-v2-new", "kling-v2-1"):
+        _refuse("resolution", f"2k is not supported by {model}")
+    if model == "kling-v2-new" and "image" not in body:
+        _refuse("image", "is required by kling-v2-new")
+    if body.get("aspect_ratio") == "21:9" and model == "kling-v1":
+        _refuse("aspect_ratio", "21:9 is not supported by kling-v1")
+
+
+__all__ = ["check_capabilities", "check_newer", "check_text2image"]

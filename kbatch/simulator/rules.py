@@ -29,6 +29,16 @@ TEXT_LIMIT = 2500
 EXPAND_SIDES = ("up", "down", "left", "right")
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
 MULTI_MODELS = ("kling-v2", "kling-v2-1")
+TEXT2IMAGE_MODELS = ("kling-v1", "kling-v1-5", "kling-v2", "kling-v2-new", "kling-v2-1")
+TEXT2VIDEO_MODELS = (
+    "kling-v1",
+    "kling-v1-6",
+    "kling-v2-master",
+    "kling-v2-1-master",
+    "kling-v2-5-turbo",
+    "kling-v2-6",
+    "kling-v3",
+)
 LEGACY_MULTI_MODELS = ("kling-v2",)
 VIDEO_MODELS = (
     "kling-v1",
@@ -54,6 +64,14 @@ FIELDS: Mapping[JobKind, frozenset[str]] = {
         | {"callback_url", "external_task_id", "watermark_info"}
         | {"sound", "voice_list", "multi_shot", "shot_type", "multi_prompt", "element_list"}
     ),
+    JobKind.TEXT2VIDEO: frozenset(
+        {"prompt", "negative_prompt", "model_name", "mode", "duration", "aspect_ratio"}
+        | {"cfg_scale", "camera_control", "sound", "multi_shot", "shot_type", "multi_prompt"}
+        | {"callback_url", "external_task_id", "watermark_info"}
+    ),
+    JobKind.TEXT2IMAGE: _COMMON
+    | {"negative_prompt", "image", "image_reference", "image_fidelity", "human_fidelity"}
+    | {"resolution", "model_name", "aspect_ratio"},
 }
 
 
@@ -98,6 +116,10 @@ def check(kind: JobKind, body: Any, *, legacy: bool = False) -> Request:
         _expand(body, pictures)
     elif kind is JobKind.MULTI_IMAGE2IMAGE:
         _multi(body, pictures, legacy=legacy)
+    elif kind is JobKind.TEXT2IMAGE:
+        _text2image(body, pictures)
+    elif kind is JobKind.TEXT2VIDEO:
+        _text2video(body)
     else:
         _video(body, pictures)
     return Request(kind, body, pictures)
@@ -211,6 +233,39 @@ def _multi(body: dict[str, Any], pictures: dict[str, Picture], *, legacy: bool) 
             pictures[name] = _image(body[name], name, main=True)
     _choice(body, "model_name", LEGACY_MULTI_MODELS if legacy else MULTI_MODELS)
     _choice(body, "aspect_ratio", ASPECT_RATIOS)
+
+
+def _text2image(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
+    if not body.get("prompt"):
+        _refuse("prompt", "is required")
+    if "image" in body:
+        pictures["image"] = _image(body["image"], "image", main=True)
+    _choice(body, "model_name", TEXT2IMAGE_MODELS)
+    _choice(body, "aspect_ratio", ASPECT_RATIOS)
+    _choice(body, "resolution", ("1k", "2k"))
+    _choice(body, "image_reference", ("subject", "face"))
+    for name in ("image_fidelity", "human_fidelity"):
+        if name in body:
+            _number(body[name], name, 0, 1)
+    newer.check_text2image(body)
+
+
+def _text2video(body: dict[str, Any]) -> None:
+    if not body.get("prompt"):
+        _refuse("prompt", "is required")
+    _choice(body, "model_name", TEXT2VIDEO_MODELS)
+    _choice(body, "mode", ("std", "pro"))
+    _choice(body, "aspect_ratio", ("16:9", "9:16", "1:1"))
+    if "duration" in body:
+        if not isinstance(body["duration"], str):
+            _refuse("duration", f"must be a string, not {type(body['duration']).__name__}")
+        _choice(body, "duration", tuple(str(seconds) for seconds in range(3, 16)))
+    if "cfg_scale" in body:
+        _number(body["cfg_scale"], "cfg_scale", 0, 1)
+    if "camera_control" in body:
+        _camera(body["camera_control"])
+    newer.check_newer(body)
+    newer.check_capabilities(body, text=True)
 
 
 def _video(body: dict[str, Any], pictures: dict[str, Picture]) -> None:

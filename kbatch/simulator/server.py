@@ -128,6 +128,8 @@ class Simulator:
             for (kind, dialect), endpoint in ENDPOINTS.items():
                 if dialect is Dialect.LEGACY and endpoint == ENDPOINTS[kind, Dialect.OFFICIAL]:
                     continue
+                if kind is JobKind.TEXT2IMAGE:
+                    continue  # images/generations: served with the legacy multi-image route
                 base = f"{prefix}/{endpoint.route}"
                 legacy = dialect is Dialect.LEGACY
                 app.router.add_post(base, self._route(Op.CREATE, kind, base, legacy))
@@ -152,7 +154,7 @@ class Simulator:
                     return await self._create(request, kind, legacy)
                 if op is Op.GET:
                     return self._get(request, kind, gateway, legacy)
-                return self._list(request, kind)
+                return self._list(request, _served(kind, legacy))
 
             return await self._serve(request, op, kind, act, api=True)
 
@@ -249,6 +251,9 @@ class Simulator:
             body = await request.json()
         except ValueError:
             return envelope_error(1200, "Invalid request parameters: the body is not JSON")
+        shared = legacy and kind is JobKind.MULTI_IMAGE2IMAGE and isinstance(body, dict)
+        if shared and "subject_image_list" not in body:  # images/generations: text to image
+            kind, legacy = JobKind.TEXT2IMAGE, False
         try:
             checked = rules.check(kind, body, legacy=legacy)
         except Refused as refused:
@@ -281,7 +286,7 @@ class Simulator:
     ) -> web.Response:
         key = request.match_info["task_id"]
         by_external = LookupForm.PATH in self.config.lookup_forms
-        task = self.store.find(kind, key, by_external=by_external)
+        task = self.store.find(_served(kind, legacy), key, by_external=by_external)
         if gateway and self.config.gateway_image_queries and PACK[kind] is PackType.IMAGE:
             if legacy:  # images/generations answers for every image task
                 kinds = [k for k in JobKind if PACK[k] is PackType.IMAGE]
@@ -300,7 +305,7 @@ class Simulator:
             return envelope_error(1203, f"Requested resource does not exist: task {key}")
         return envelope(task.to_json(self.store.clock(), origin(request)))
 
-    def _list(self, request: web.Request, kind: JobKind) -> web.Response:
+    def _list(self, request: web.Request, kind: JobKind | frozenset[JobKind]) -> web.Response:
         query = request.query
         external = query.get("external_task_id")
         now, base = self.store.clock(), origin(request)
@@ -345,6 +350,14 @@ class Simulator:
         if len(self._media) > 64:
             self._media.popitem(last=False)
         return made
+
+
+def _served(kind: JobKind, legacy: bool) -> JobKind | frozenset[JobKind]:
+    """The kinds a route serves: images/generations serves text2image and the legacy
+    multi-image dialect alike (the body of a create tells them apart)."""
+    if legacy and kind is JobKind.MULTI_IMAGE2IMAGE:
+        return frozenset({JobKind.MULTI_IMAGE2IMAGE, JobKind.TEXT2IMAGE})
+    return kind
 
 
 @web.middleware

@@ -67,14 +67,14 @@ class SimTask:
         """Units charged: nothing for a failed task."""
         if self.fail_message:
             return "0"
-        if self.kind is JobKind.IMAGE2VIDEO:
+        if PACK[self.kind] is PackType.VIDEO:
             per_5s = 3.5 if self.request.fields.get("mode") == "pro" else 1.0
             return f"{per_5s * int(self.request.fields.get('duration', '5')) / 5:g}"
         return f"{0.25 * self.request.n:g}"
 
     def media_names(self) -> list[str]:
         """The result files, and their watermarked copies when watermark_info asked for them."""
-        names = ["0.mp4"] if self.kind is JobKind.IMAGE2VIDEO else []
+        names = ["0.mp4"] if PACK[self.kind] is PackType.VIDEO else []
         names += [f"{index}.png" for index in range(self.request.n)] if not names else []
         if self.watermarked:
             names += [name.replace(".", ".watermark.", 1) for name in names]
@@ -114,7 +114,7 @@ class SimTask:
             marked = name.replace(".", ".watermark.", 1)
             watermark = f"{base_url}/media/{self.task_id}/{marked}" if self.watermarked else ""
             items.append({"index": index, "url": url, "watermark_url": watermark})
-        if self.kind is not JobKind.IMAGE2VIDEO:
+        if PACK[self.kind] is not PackType.VIDEO:
             return {"images": items}
         video = {"id": f"{self.task_id}-v0", "url": items[0]["url"]}
         video["duration"] = str(self.request.fields.get("duration", "5"))
@@ -216,13 +216,18 @@ class TaskStore:
         }
         return replace(request, pictures=pictures)
 
-    def find(self, kind: JobKind, key: str, *, by_external: bool) -> SimTask | None:
+    def find(
+        self, kind: JobKind | frozenset[JobKind], key: str, *, by_external: bool
+    ) -> SimTask | None:
+        """A task of the kind (or of any of the kinds a shared route serves) by id."""
+        kinds = kind if isinstance(kind, frozenset) else frozenset({kind})
         task = self.tasks.get(key)
         if task is None and by_external:
             task = self.tasks.get(self.by_external.get(key, ""))
-        return task if task is not None and task.kind is kind else None
+        return task if task is not None and task.kind in kinds else None
 
-    def page(self, kind: JobKind, number: int, size: int) -> list[SimTask]:
-        """One page of a kind's tasks, newest first."""
-        newest_first = (t for t in reversed(self.tasks.values()) if t.kind is kind)
+    def page(self, kind: JobKind | frozenset[JobKind], number: int, size: int) -> list[SimTask]:
+        """One page of a kind's tasks (or of the kinds a shared route serves), newest first."""
+        kinds = kind if isinstance(kind, frozenset) else frozenset({kind})
+        newest_first = (t for t in reversed(self.tasks.values()) if t.kind in kinds)
         return list(itertools.islice(newest_first, (number - 1) * size, number * size))

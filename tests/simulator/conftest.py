@@ -30,6 +30,8 @@ ROUTES = {
     "expand": "/v1/images/editing/expand",
     "multi": "/v1/images/multi-image2image",
     "legacy": "/kling/v1/images/generations",
+    "text2video": "/v1/videos/text2video",
+    "text2image": "/v1/images/generations",
     "video": "/v1/videos/image2video",
 }
 

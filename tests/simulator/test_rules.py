@@ -20,6 +20,21 @@ TOO_BIG = base64.b64encode(b"\x89PNG" + bytes(10 * 1024 * 1024)).decode()
 TRAJECTORY = [{"x": 1, "y": 1}, {"x": 2, "y": 2}]
 
 REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
+    ("text2video without a prompt", "text2video", {"model_name": "kling-v1"}, "prompt"),
+    (
+        "text2video camera control on kling-v2-6",
+        "text2video",
+        {"prompt": "a", "model_name": "kling-v2-6", "camera_control": {"type": "down_back"}},
+        "camera_control",
+    ),
+    ("text2image without a prompt", "text2image", {"n": 1}, "prompt"),
+    ("text2image 2k on kling-v1", "text2image", {"prompt": "a", "resolution": "2k"}, "resolution"),
+    (
+        "text2image kling-v2-new without an image",
+        "text2image",
+        {"prompt": "a", "model_name": "kling-v2-new"},
+        "image",
+    ),
     (
         "a wide subject (the image rules apply to every multi-image input)",
         "multi",
@@ -242,6 +257,23 @@ async def test_a_bad_field_is_refused_with_1201_naming_it(
 
 
 ACCEPTED: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "text2video on kling-v3 with sound",
+        "text2video",
+        {"prompt": "waves", "model_name": "kling-v3", "duration": "8", "sound": "on"},
+    ),
+    (
+        "text2image with a reference",
+        "text2image",
+        {
+            "prompt": "a fox",
+            "model_name": "kling-v1-5",
+            "image": B64,
+            "image_reference": "subject",
+            "human_fidelity": 0.5,
+            "n": 2,
+        },
+    ),
     (
         "expand with every option",
         "expand",
