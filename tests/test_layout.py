@@ -162,7 +162,7 @@ def test_architecture_md_names_only_modules_that_exist_and_every_module() -> Non
     """The newcomer's table (a behaviour -> its module) stays true as files move."""
     text = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
     table = [line for line in text.splitlines() if line.startswith("| ")]
-    named = set(re.findall(r"`([a-z_]+(?:/[a-z_]+)?\.py)`", "\n".join(table)))
+    named = set(re.findall(r"`([a-z0-9_]+(?:/[a-z0-9_]+)?\.py)`", "\n".join(table)))
     # A row may name a subpackage's files after its first, without the folder again.
     named |= {f"simulator/{name}" for name in named if "/" not in name}
     files = {p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")}
