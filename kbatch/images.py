@@ -17,6 +17,7 @@ import io
 import os
 import re
 import warnings
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,6 +266,37 @@ def digest(image: ImageInput, info: ImageInfo | None) -> str:
     if info is not None:
         return "sha256:" + info.sha256
     return image.value
+
+
+class Encoder:
+    """Images as the API wants them, as bytes, each distinct one encoded once: a 5 MB picture
+    shared by 500 jobs is read and base64-encoded once, not 500 times. Files are known by
+    (path, size, mtime), so an edited file is encoded afresh; at most ``limit`` bytes are kept
+    (the least recently used go first)."""
+
+    def __init__(self, limit: int = 512 * 1024 * 1024) -> None:
+        self._limit = limit
+        self._kept: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._size = 0
+        self.encoded = 0  # how many times a file was read and encoded
+
+    def __call__(self, image: ImageInput) -> bytes:
+        if image.source is not ImageSource.FILE:
+            return image.value.encode("ascii")
+        stat = Path(image.value).stat()
+        key = (image.value, stat.st_size, stat.st_mtime_ns)
+        data = self._kept.get(key)
+        if data is not None:
+            self._kept.move_to_end(key)
+            return data
+        data = base64.b64encode(Path(image.value).read_bytes())
+        self.encoded += 1
+        self._kept[key] = data
+        self._size += len(data)
+        while self._size > self._limit and len(self._kept) > 1:
+            _, dropped = self._kept.popitem(last=False)
+            self._size -= len(dropped)
+        return data
 
 
 def encode(image: ImageInput) -> str:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from kbatch.images import (
     MAX_BYTES,
+    Encoder,
     ImageInput,
     ImageProblem,
     ImageSource,
@@ -110,3 +111,32 @@ def test_encoding_sends_raw_base64_without_a_data_prefix(tmp_path: Path) -> None
     assert encode(ImageInput(ImageSource.FILE, str(path))) == PNG_B64
     assert encode(parse_image("data:image/png;base64," + PNG_B64, tmp_path)) == PNG_B64
     assert encode(ImageInput(ImageSource.URL, "https://e.com/a.png")) == "https://e.com/a.png"
+
+
+def test_a_file_shared_by_many_jobs_is_encoded_once(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes((IMAGES / "ok.png").read_bytes())
+    encoder = Encoder()
+    image = ImageInput(ImageSource.FILE, str(path))
+
+    sent = [encoder(image) for _ in range(500)]
+
+    assert encoder.encoded == 1 and all(data is sent[0] for data in sent)  # one shared object
+    assert base64.b64decode(sent[0]) == path.read_bytes()
+    path.write_bytes((IMAGES / "ok.jpg").read_bytes())  # edited: encoded afresh
+    assert base64.b64decode(encoder(image)) == path.read_bytes() and encoder.encoded == 2
+
+
+def test_the_encoder_keeps_at_most_its_limit(tmp_path: Path) -> None:
+    encoder = Encoder(limit=3000)
+    images = []
+    for number in range(3):
+        path = tmp_path / f"{number}.png"
+        path.write_bytes((IMAGES / "ok.png").read_bytes() + bytes([number]))  # ~1.4 KB encoded
+        images.append(ImageInput(ImageSource.FILE, str(path)))
+    for image in images:
+        encoder(image)
+    encoder(images[2])
+    assert encoder.encoded == 3  # the newest is still kept
+    encoder(images[0])
+    assert encoder.encoded == 4  # the oldest was let go to stay under the limit

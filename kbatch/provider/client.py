@@ -18,9 +18,7 @@ Downloads never carry the Authorization header: result URLs are on other hosts (
 
 from __future__ import annotations
 
-import io
-import json
-from collections.abc import AsyncIterator, Callable, Container, Mapping
+from collections.abc import AsyncIterator, Callable, Container, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -50,6 +48,7 @@ from kbatch.provider.catalogue import (
     Provider,
 )
 from kbatch.provider.lookup import Finder
+from kbatch.provider.payload import PartsPayload
 from kbatch.provider.transport import api_error, content_range, mapped, short
 from kbatch.provider.wire import Task
 from kbatch.version import __version__
@@ -102,7 +101,7 @@ class Client:
         dialect: Dialect | None = None,
         routes: Mapping[JobKind, str] | None = None,
         timeouts: Timeouts = Timeouts(),
-        encode: Callable[[ImageInput], str] | None = None,
+        encode: Callable[[ImageInput], bytes] | None = None,
     ) -> None:
         self.provider = provider
         self.base = (base_url or provider.base_url).rstrip("/")
@@ -111,7 +110,7 @@ class Client:
         self._routes = dict(routes or {})
         self._auth = auth
         self._timeouts = timeouts
-        self._encode = encode or images.encode
+        self._encode = encode or images.Encoder()
         self._session: aiohttp.ClientSession | None = None
         self._finder = Finder(
             get=lambda url, what: self._call("GET", url, what),
@@ -162,11 +161,11 @@ class Client:
         self, kind: JobKind, request: Mapping[str, Any], *, external_task_id: str
     ) -> Task:
         """Submit one task. OutcomeUnknown when it may have been created but no answer came."""
-        body = wire.build_body(
+        body = wire.body_parts(
             request,
             self.endpoint(kind),
             external_task_id=external_task_id,
-            encode=self._encode,
+            encoded=self._encode,
             defaults=WIRE_DEFAULTS.get(kind, {}),
         )
         data = await self._call("POST", self.url(kind), f"create {kind}", body=body)
@@ -289,7 +288,7 @@ class Client:
         return self._session
 
     async def _call(
-        self, method: str, url: str, what: str, *, body: dict[str, Any] | None = None
+        self, method: str, url: str, what: str, *, body: Sequence[bytes] | None = None
     ) -> Any:
         """Send one request; the envelope's data on success, else the right ApiError."""
         creating = method == "POST"
@@ -311,15 +310,16 @@ class Client:
             )
 
     async def _send(
-        self, method: str, url: str, what: str, body: dict[str, Any] | None, *, creating: bool
+        self, method: str, url: str, what: str, body: Sequence[bytes] | None, *, creating: bool
     ) -> tuple[wire.Reply, Mapping[str, str]]:
         session = self._open()
         headers = {"Authorization": self._auth.header()}
-        data: bytes | io.BytesIO | None = None
+        data: bytes | PartsPayload | None = None
         if body is not None:
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            if len(data) > _STREAMED:  # a file-like body: aiohttp streams it, not copies it
-                data = io.BytesIO(data)
+            size = sum(len(part) for part in body)
+            # Small bodies go out as bytes, with their headers in one write; large ones (images)
+            # part by part, the shared image bytes never copied into one body.
+            data = b"".join(body) if size <= _STREAMED else PartsPayload(body)
             headers["Content-Type"] = "application/json"
         with mapped(what, self._scrub, creating=creating):
             async with session.request(

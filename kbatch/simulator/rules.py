@@ -250,18 +250,24 @@ def _text2image(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
     newer.check_text2image(body)
 
 
-def _text2video(body: dict[str, Any]) -> None:
-    if not body.get("prompt"):
-        _refuse("prompt", "is required")
-    _choice(body, "model_name", TEXT2VIDEO_MODELS)
+def _video_settings(body: dict[str, Any]) -> None:
+    """mode, duration (a string, "3" to "15": the capability map says which model takes which)
+    and cfg_scale, as both video kinds take them."""
     _choice(body, "mode", ("std", "pro"))
-    _choice(body, "aspect_ratio", ("16:9", "9:16", "1:1"))
     if "duration" in body:
         if not isinstance(body["duration"], str):
             _refuse("duration", f"must be a string, not {type(body['duration']).__name__}")
         _choice(body, "duration", tuple(str(seconds) for seconds in range(3, 16)))
     if "cfg_scale" in body:
         _number(body["cfg_scale"], "cfg_scale", 0, 1)
+
+
+def _text2video(body: dict[str, Any]) -> None:
+    if not body.get("prompt"):
+        _refuse("prompt", "is required")
+    _choice(body, "model_name", TEXT2VIDEO_MODELS)
+    _choice(body, "aspect_ratio", ("16:9", "9:16", "1:1"))
+    _video_settings(body)
     if "camera_control" in body:
         _camera(body["camera_control"])
     newer.check_newer(body)
@@ -275,13 +281,7 @@ def _video(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
         if name in body:
             pictures[name] = _image(body[name], name, main=name == "image")
     _choice(body, "model_name", VIDEO_MODELS)
-    _choice(body, "mode", ("std", "pro"))
-    if "duration" in body:
-        if not isinstance(body["duration"], str):
-            _refuse("duration", f"must be a string, not {type(body['duration']).__name__}")
-        _choice(body, "duration", tuple(str(seconds) for seconds in range(3, 16)))
-    if "cfg_scale" in body:
-        _number(body["cfg_scale"], "cfg_scale", 0, 1)
+    _video_settings(body)
     groups = [
         name
         for name, present in (

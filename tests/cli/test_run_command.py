@@ -145,3 +145,24 @@ def test_a_simulator_run_interrupted_by_sigint_resumes_with_no_extra_attempt(
         rows = state.load()
     assert {row.attempt for row in rows.values()} == {1}
     assert {row.state.value for row in rows.values()} == {"downloaded"}
+
+
+def test_text_kinds_run_through_the_cli(tmp_path: Path, threaded: Simulator) -> None:
+    """A CSV of prompts alone: text2image per row, and a text2video, through `kbatch run`."""
+    (tmp_path / "prompts.csv").write_text("id,prompt\nfox,a red fox\nowl,an owl at night\n")
+    project = Project(tmp_path, threaded, [])
+    project.jobs = [
+        {"kind": "text2image", "id": "img-${id}", "foreach": "prompts.csv", "prompt": "${prompt}",
+         "n": 2, "aspect_ratio": "4:3"},
+        {"kind": "text2video", "id": "clip", "prompt": "a fox runs", "duration": 10},
+    ]  # fmt: skip
+    project.save()
+
+    code, output = invoke("run", str(project.manifest), "--no-progress")
+
+    assert code == 0, output
+    assert sorted(p.name for p in (project.out / "img-owl").iterdir()) == ["0.png", "1.png"]
+    assert (project.out / "clip" / "0.mp4").is_file()
+    fields = [task.request.fields for task in threaded.store.tasks.values()]
+    assert {f.get("duration") for f in fields if "duration" in f} == {"10"}  # a string
+    assert {f.get("n") for f in fields if "n" in f} == {2}  # an integer

@@ -622,3 +622,22 @@ async def test_ids_are_quoted_in_paths(sim: Simulator, client: Client) -> None:
     await client.create(kind, request_of(kind), external_task_id="kb+1@x=y")
     found = await client.find(kind, "kb+1@x=y")
     assert found is not None and found.external_task_id == "kb+1@x=y"
+
+
+async def test_creates_sharing_a_large_image_encode_it_once(sim: Simulator, tmp_path: Path) -> None:
+    """A picture shared by many jobs is read and encoded once, and each body is sent from the
+    shared bytes (in parts, with its length: no chunked encoding, no copy per create)."""
+    picture = Image.effect_noise((900, 700), 80).convert("RGB")
+    path = tmp_path / "noise.png"
+    picture.save(path)
+    assert path.stat().st_size > 500_000
+    kind = JobKind.IMAGE2VIDEO
+    request = {"image": ImageInput(ImageSource.FILE, str(path)), "duration": "5"}
+    async with Client(KLING, auth=BearerKey(KEY), base_url=sim.url) as client:
+        for number in range(8):
+            await client.create(kind, request, external_task_id=f"kb-{number}")
+        encoder = client._encode
+    assert getattr(encoder, "encoded", None) == 1
+    assert len(sim.creates) == 8
+    task = next(iter(sim.store.tasks.values()))
+    assert task.request.pictures["image"].data == path.read_bytes()  # whole, as sent
