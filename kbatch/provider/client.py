@@ -35,7 +35,7 @@ from kbatch.errors import (
     TaskNotFound,
 )
 from kbatch.images import ImageInput
-from kbatch.provider import wire
+from kbatch.provider import bodies, wire
 from kbatch.provider.auth import Auth
 from kbatch.provider.catalogue import (
     ENDPOINTS,
@@ -161,7 +161,7 @@ class Client:
         self, kind: JobKind, request: Mapping[str, Any], *, external_task_id: str
     ) -> Task:
         """Submit one task. OutcomeUnknown when it may have been created but no answer came."""
-        body = wire.body_parts(
+        body = bodies.body_parts(
             request,
             self.endpoint(kind),
             external_task_id=external_task_id,

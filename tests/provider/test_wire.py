@@ -9,12 +9,12 @@ import json
 import pytest
 
 from kbatch.errors import Outcome
+from kbatch.provider.bodies import build_body
 from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind
 from kbatch.provider.wire import (
     CODES,
     MediaKind,
     TaskStatus,
-    build_body,
     classify,
     parse_task,
     read_reply,
