@@ -53,9 +53,11 @@ class Outcome(enum.Enum):
 
 
 class KbatchError(Exception):
-    """Base of every error kbatch raises on purpose."""
+    """Base of every error kbatch raises on purpose. ``title`` says what kind of error it is in
+    words, for the CLI's ``title: message`` line."""
 
     exit_code = ExitCode.FAILED
+    title = "Error"
 
 
 class ManifestError(KbatchError):
@@ -63,6 +65,7 @@ class ManifestError(KbatchError):
     (:class:`kbatch.manifest.issues.Issue` records, ordered by place), in file order."""
 
     exit_code = ExitCode.INVALID
+    title = "Invalid manifest"
 
     def __init__(self, issues: Iterable[Any]) -> None:
         self.issues: tuple[Any, ...] = tuple(sorted(issues))
@@ -76,6 +79,7 @@ class ConfigError(KbatchError):
     """The run cannot start as configured (a missing credential, an unusable option)."""
 
     exit_code = ExitCode.INVALID
+    title = "Cannot start"
 
 
 class StateError(KbatchError):
@@ -83,12 +87,14 @@ class StateError(KbatchError):
     Whatever was recorded before stays valid: the next run resumes from it."""
 
     exit_code = ExitCode.FAILED
+    title = "State file problem"
 
 
 class LockHeld(StateError):
     """Another ``kbatch run`` holds the lock on this state file. The message names the holder."""
 
     exit_code = ExitCode.LOCKED
+    title = "Already running"
 
 
 class ApiError(KbatchError):
@@ -99,6 +105,7 @@ class ApiError(KbatchError):
     """
 
     outcome = Outcome.RETRY
+    title = "Provider error"
 
     def __init__(
         self,

@@ -31,7 +31,7 @@ from kbatch.engine.clock import Clock
 from kbatch.engine.events import Event, EventName, OnEvent
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.scheduler import Batch, Scheduler
-from kbatch.errors import ExitCode, KbatchError, ManifestError
+from kbatch.errors import ConfigError, ExitCode, KbatchError, ManifestError
 from kbatch.manifest import Manifest, validate
 from kbatch.manifest.jobs import Job
 from kbatch.pricing import Units
@@ -138,6 +138,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     options = options or RunOptions()
     gallery: Gallery = {}
     manifest, seen = _check(path, gallery)
+    _check_selection(options, seen)
     store = SqliteStore.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
     try:
         rows = store.load()
@@ -181,6 +182,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
     """Validate the manifest and compare it with its state file, if any; write nothing."""
     options = options or RunOptions()
     manifest, seen = _check(path)
+    _check_selection(options, seen)
     where = state_path(manifest, options)
     rows: dict[str, JobRow] = {}
     if where.exists():
@@ -201,6 +203,16 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         done=sum(1 for state in states if _done(state, download)),
         failed=sum(1 for state in states if state is JobState.FAILED),
     )
+
+
+def _check_selection(options: RunOptions, seen: Seen) -> None:
+    """``--only`` that matches no job is a mistake: say so before anything is written."""
+    if options.only and not any(options.selects(job_id) for job_id in seen):
+        globs = " ".join(repr(glob) for glob in options.only)
+        raise ConfigError(
+            f"--only {globs} matches none of the manifest's {len(seen)} jobs: nothing to run "
+            "(kbatch plan lists their ids)"
+        )
 
 
 def _done(state: JobState, download: bool) -> bool:

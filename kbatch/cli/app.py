@@ -33,14 +33,15 @@ class Kbatch(click.Group):
 
 
 def report_error(exc: KbatchError) -> None:
-    """Print a KbatchError as ``Kind: message`` (every issue, for a manifest)."""
+    """Print a KbatchError as ``Title: message``, its kind in words (every issue, for a
+    manifest)."""
     if isinstance(exc, ManifestError):
         for issue in exc.issues:
             click.echo(str(issue), err=True)
         count = len(exc.issues)
-        click.echo(f"ManifestError: {count} problem{'s' if count != 1 else ''}", err=True)
+        click.echo(f"{exc.title}: {count} problem{'s' if count != 1 else ''}", err=True)
     else:
-        click.echo(f"{type(exc).__name__}: {exc}", err=True)
+        click.echo(f"{exc.title}: {exc}", err=True)
 
 
 @click.group(cls=Kbatch, context_settings={"help_option_names": ["-h", "--help"]})

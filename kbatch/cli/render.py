@@ -29,6 +29,7 @@ def describe_job(job: Job) -> str:
     request = job.request
     text = request.get("prompt")
     if isinstance(text, str) and text:
+        text = " ".join(text.split())  # a prompt over several lines stays on the job's line
         return text if len(text) <= 50 else text[:49] + "…"
     if job.origin.row is not None:
         return f"row {job.origin.row}"

@@ -15,13 +15,19 @@ from kbatch.simulator import Fault, FaultPlan, SimulatorConfig, running
 
 def _fault_rate(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
     rates: dict[Fault, float] = {}
+    names = ", ".join(fault.value for fault in Fault)
     for value in values:
         name, _, rate = value.partition("=")
         try:
-            rates[Fault(name.strip())] = float(rate) if rate else 1.0
+            fault, share = Fault(name.strip()), float(rate) if rate else 1.0
         except ValueError:
-            names = ", ".join(fault.value for fault in Fault)
             raise click.BadParameter(f"{value!r}: write NAME=RATE, NAME one of {names}") from None
+        if not 0 <= share <= 1:
+            raise click.BadParameter(f"{value!r}: a rate is a share of requests, from 0 to 1")
+        rates[fault] = share
+    if sum(rates.values()) > 1 + 1e-9:
+        total = sum(rates.values())
+        raise click.BadParameter(f"the rates add up to {total:g}: together they can be at most 1")
     return rates
 
 
@@ -55,7 +61,8 @@ def _fault_rate(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     multiple=True,
     callback=_fault_rate,
     metavar="NAME=RATE",
-    help="Inject a fault into this share of requests (repeatable), e.g. rate_limit=0.1.",
+    help="Inject a fault into this share (0 to 1) of requests (repeatable), e.g. "
+    "rate_limit=0.1. NAME: " + ", ".join(fault.value for fault in Fault) + ".",
 )
 @click.option("--seed", type=int, default=None, help="Seed for the random faults and failures.")
 @click.option(

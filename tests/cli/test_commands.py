@@ -169,3 +169,36 @@ def test_python_dash_m_kbatch_works(write: Callable[..., Path]) -> None:
     )
     assert result.returncode == 2
     assert result.stdout == f'{path}:5:32: $.jobs[0].image: "x.png" does not exist\n'
+
+
+@pytest.mark.parametrize(
+    ("faults", "says"),
+    [
+        (["rate_limit=2"], "a rate is a share of requests, from 0 to 1"),
+        (["rate_limit=-0.1"], "a rate is a share of requests, from 0 to 1"),
+        (["rate_limit=0.6", "timeout=0.6"], "the rates add up to 1.2"),
+        (["nonsense=0.1"], "NAME one of rate_limit"),
+    ],
+)
+def test_bad_simulator_faults_are_refused_in_words(faults: list[str], says: str) -> None:
+    args = ["simulator"] + [f"--fault={fault}" for fault in faults]
+    code, out, err = run(*args)
+    assert code == 2 and says in out + err
+    assert "Traceback" not in out + err
+
+
+def test_the_simulator_help_lists_the_fault_names() -> None:
+    code, out, _ = run("simulator", "--help")
+    assert code == 0 and "truncate" in out and "timeout_after_create" in out
+
+
+def test_plan_keeps_a_multi_line_prompt_on_its_job_s_line(write: Callable[..., Path]) -> None:
+    path = write(
+        "m.yaml",
+        "version: 1\nname: t\nprovider: simulator\njobs:\n"
+        "  - kind: text2video\n    id: long\n    prompt: |\n      first line\n      second line\n",
+    )
+    code, out, _ = run("plan", str(path))
+    assert code == 0
+    (line,) = [line for line in out.splitlines() if line.strip().startswith("long ")]
+    assert line.split()[-4:] == ["first", "line", "second", "line"]

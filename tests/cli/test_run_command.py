@@ -57,7 +57,7 @@ def test_a_second_run_is_refused_with_exit_3_naming_the_holder(project: Project)
     with SqliteStore.open(project.state_file, manifest_name="t", lock=True):
         code, output = invoke("run", str(project.manifest))
         status_code, status = invoke("status", str(project.manifest))
-    assert code == 3 and "LockHeld: another kbatch run (pid " in output
+    assert code == 3 and "Already running: another kbatch run (pid " in output
     assert status_code == 0 and "running: pid " in status
 
 
@@ -92,7 +92,7 @@ def test_missing_credentials_are_named_without_a_request(tmp_path: Path) -> None
     )
     result = CliRunner(env={"COMETAPI_KEY": ""}).invoke(cli, ["run", str(manifest)])
     assert result.exit_code == 2
-    assert "ConfigError: no credentials for cometapi: set COMETAPI_KEY" in result.output
+    assert "Cannot start: no credentials for cometapi: set COMETAPI_KEY" in result.output
 
 
 SIMULATED = """\
@@ -166,3 +166,12 @@ def test_text_kinds_run_through_the_cli(tmp_path: Path, threaded: Simulator) -> 
     fields = [task.request.fields for task in threaded.store.tasks.values()]
     assert {f.get("duration") for f in fields if "duration" in f} == {"10"}  # a string
     assert {f.get("n") for f in fields if "n" in f} == {2}  # an integer
+
+
+def test_only_matching_no_job_is_refused_before_anything_is_written(project: Project) -> None:
+    code, output = invoke("run", str(project.manifest), "--only", "nope-*")
+    assert code == 2
+    assert "Cannot start: --only 'nope-*' matches none of the manifest's 2 jobs" in output
+    assert not project.state_file.exists()  # no state, no reports
+    code, output = invoke("run", str(project.manifest), "--only", "nope-*", "--dry-run")
+    assert code == 2 and "matches none" in output

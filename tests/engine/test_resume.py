@@ -75,7 +75,7 @@ async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(
         second = await spawn(project)  # the same manifest while the first holds the lock
         assert await second.wait() == 3
         log = (project.root / "child.log").read_text()
-        assert f"pid {child.pid}" in log and "LockHeld" in log
+        assert f"pid {child.pid}" in log and "Already running" in log
         status = CliRunner().invoke(cli, ["status", str(project.manifest)])
         assert status.exit_code == 0 and f"running: pid {child.pid}" in status.output
 

@@ -270,7 +270,7 @@ def test_report_without_a_state_file_says_so(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(cli, ["report", str(manifest)])
     assert result.exit_code == 1
-    assert "StateError: no state file at" in result.stderr
+    assert "State file problem: no state file at" in result.stderr
     assert "has not been run yet" in result.stderr
 
 
