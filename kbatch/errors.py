@@ -8,6 +8,7 @@ prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else
     KbatchError                      base; ``exit_code`` tells the CLI what to return
      +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
      +-- ConfigError                 the run cannot start: a credential is missing, a port is taken
+     +-- NotFound                    what a command asks for is not there (a job id)
      +-- StateError                  the state file cannot be used (disk full, newer format)
      |    +-- LockHeld               another run holds the state file's lock (exit code 3)
      +-- ApiError                    a provider call failed; ``outcome`` says what to do about it
@@ -80,6 +81,13 @@ class ConfigError(KbatchError):
 
     exit_code = ExitCode.INVALID
     title = "Cannot start"
+
+
+class NotFound(KbatchError):
+    """What a command asks for is not there (``kbatch show`` of a job the state does not hold)."""
+
+    exit_code = ExitCode.INVALID
+    title = "Not found"
 
 
 class StateError(KbatchError):

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from kbatch import reports, store
-from kbatch.cli import render
+from kbatch.cli import documents, render
 from kbatch.cli.app import cli
-from kbatch.errors import ExitCode
+from kbatch.errors import ExitCode, NotFound
 from kbatch.manifest import read_settings, validate
+from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
 from kbatch.pricing import show_units
 
@@ -24,9 +25,20 @@ state_option = click.option(
 )
 
 
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json (one document) for scripts.",
+)
+
+
 @cli.command("validate")
 @click.argument("manifests", nargs=-1, required=True, type=click.Path(path_type=Path))
-def validate_command(manifests: tuple[Path, ...]) -> None:
+@format_option
+def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
     """Check manifests without sending any request; print every problem.
 
     Each problem is printed as FILE:LINE:COL: $.json.path: message. Exit 0 when all
@@ -36,6 +48,11 @@ def validate_command(manifests: tuple[Path, ...]) -> None:
     Example:
       kbatch validate manifests/demo.yaml manifests/nightly.yaml
     """
+    if fmt == "json":
+        results = [validate(path, keep=0) for path in manifests]
+        docs = [documents.validation(result) for result in results]
+        click.echo(documents.dump({"manifests": docs}))
+        sys.exit(ExitCode.INVALID if any(not r.ok for r in results) else ExitCode.OK)
     invalid = 0
     for path in manifests:
         validation = validate(path, keep=0)
@@ -61,7 +78,8 @@ def validate_command(manifests: tuple[Path, ...]) -> None:
     type=click.IntRange(min=0),
     help="How many jobs to list.",
 )
-def plan_command(manifest: Path, keep: int) -> None:
+@format_option
+def plan_command(manifest: Path, keep: int, fmt: str) -> None:
     """Show the jobs a manifest expands to, the slots and units they need, and what the state
     file already holds; send nothing.
 
@@ -73,6 +91,18 @@ def plan_command(manifest: Path, keep: int) -> None:
       kbatch plan manifests/demo.yaml --rows 20
     """
     validation = validate(manifest, keep=keep)
+    if fmt == "json":
+        if not validation.ok:
+            click.echo(documents.dump(documents.validation(validation)))
+            sys.exit(ExitCode.INVALID)
+        assert validation.manifest is not None
+        path = store.state_file(validation.manifest.output.dir)
+        state = None
+        if path.exists():
+            with store.SqliteStore.read(path) as reader:
+                state = reader.status()
+        click.echo(documents.dump(documents.plan(validation, state)))
+        return
     if not validation.ok:
         for issue in validation.issues:
             click.echo(str(issue))
@@ -105,7 +135,8 @@ def plan_command(manifest: Path, keep: int) -> None:
 @cli.command("status")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @state_option
-def status_command(manifest: Path, state_file: Path | None) -> None:
+@format_option
+def status_command(manifest: Path, state_file: Path | None, fmt: str) -> None:
     """Show jobs by state, slots in flight and units spent; safe while a run is going.
 
     \b
@@ -116,7 +147,45 @@ def status_command(manifest: Path, state_file: Path | None) -> None:
     path = store.state_file(settings.output.dir, state_file)
     with store.SqliteStore.read(path) as state:
         status = state.status()
+    if fmt == "json":
+        click.echo(documents.dump({"manifest": str(manifest), **documents.status(status)}))
+        return
     render.print_status(manifest, status)
+
+
+@cli.command("show")
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.argument("job_id")
+@state_option
+@format_option
+def show_command(manifest: Path, job_id: str, state_file: Path | None, fmt: str) -> None:
+    """Show one job: its state, every attempt (a joblog), its request as sent, its files and
+    its error. Safe while a run is going.
+
+    \b
+    Example:
+      kbatch show manifests/demo.yaml cat-yawn
+    """
+    settings = read_settings(manifest)
+    path = store.state_file(settings.output.dir, state_file)
+    with store.SqliteStore.read(path) as state:
+        row = state.load().get(job_id)
+        if row is None:
+            raise NotFound(f"{path} holds no job {job_id!r} (kbatch report lists them)")
+        attempts, media = state.attempts(job_id), state.media(job_id)
+    found: list[dict[str, object]] = []
+    validate(manifest, keep=0, on_job=lambda job: _keep(job, job_id, found))
+    request = found[0] if found else None
+    doc = documents.job(row, attempts, media, request, settings.output.dir)
+    if fmt == "json":
+        click.echo(documents.dump(doc))
+    else:
+        render.print_job(doc)
+
+
+def _keep(job: Job, job_id: str, found: list[dict[str, object]]) -> None:
+    if job.id == job_id:
+        found.append(documents.request_echo(job.request))
 
 
 @cli.command("report")

@@ -4,6 +4,7 @@ state's status, the dry run's preview."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -95,6 +96,31 @@ def print_state_line(settings: Manifest) -> None:
     click.echo(f"state: {by_state or 'no jobs'}; units spent: {spent} ({path})")
 
 
+def print_job(doc: dict[str, Any]) -> None:
+    """One job, for ``kbatch show``."""
+    click.echo(f"{doc['id']}: {doc['kind']} ({doc['pack']} pack), {doc['state']}")
+    click.echo(f"task: {doc['task_id'] or '-'} (external id {doc['external_task_id'] or '-'})")
+    click.echo(f"units: {doc['units']:g}")
+    if doc["error"]:
+        error = doc["error"]
+        code = f" {error['code']}" if error["code"] else ""
+        click.echo(f"error: {error['reason']}{code}: {error['message']}")
+    click.echo("attempts:")
+    for attempt in doc["attempts"]:
+        outcome = attempt["outcome"] or "open"
+        units = "" if attempt["units"] is None else f", {attempt['units']:g} units"
+        message = f": {attempt['message']}" if attempt["message"] else ""
+        task = attempt["task_id"] or "-"
+        click.echo(f"  {attempt['attempt']}. task {task}, {outcome}{units}{message}")
+    click.echo("files:")
+    for item in doc["files"]:
+        click.echo(f"  {item['path'] or '(not downloaded) ' + item['url']}")
+    if doc["request"] is not None:
+        click.echo("request:")
+        for name, value in doc["request"].items():
+            click.echo(f"  {name}: {value}")
+
+
 def print_status(manifest: Path, status: StateStatus) -> None:
     total = sum(status.counts.values())
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
@@ -122,6 +148,7 @@ __all__ = [
     "describe_job",
     "jobs_table",
     "kinds_table",
+    "print_job",
     "print_preview",
     "print_state_line",
     "print_status",

@@ -202,3 +202,12 @@ def test_plan_keeps_a_multi_line_prompt_on_its_job_s_line(write: Callable[..., P
     assert code == 0
     (line,) = [line for line in out.splitlines() if line.strip().startswith("long ")]
     assert line.split()[-4:] == ["first", "line", "second", "line"]
+
+
+def test_validate_json_locates_every_problem() -> None:
+    case = EXAMPLES / "invalid" / "duration-invalid.yaml"
+    code, out, _ = run("validate", str(case), "--format", "json")
+    (doc,) = json.loads(out)["manifests"]
+    assert code == 2 and not doc["valid"]
+    (issue,) = doc["issues"]
+    assert (issue["line"], issue["column"], issue["path"]) == (7, 15, "$.jobs[0].duration")

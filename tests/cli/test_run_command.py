@@ -175,3 +175,37 @@ def test_only_matching_no_job_is_refused_before_anything_is_written(project: Pro
     assert not project.state_file.exists()  # no state, no reports
     code, output = invoke("run", str(project.manifest), "--only", "nope-*", "--dry-run")
     assert code == 2 and "matches none" in output
+
+
+def test_validate_plan_and_status_speak_json(project: Project) -> None:
+    invoke("run", str(project.manifest))
+    code, output = invoke("validate", str(project.manifest), "--format", "json")
+    (doc,) = json.loads(output)["manifests"]
+    assert code == 0 and doc["valid"] and doc["jobs"] == 2 and doc["issues"] == []
+    code, output = invoke("plan", str(project.manifest), "--format", "json")
+    plan = json.loads(output)
+    assert plan["kinds"]["image2video"] == {
+        "pack": "video",
+        "jobs": 2,
+        "slot_tasks": 2,
+        "estimated_units": 2.0,
+    }
+    assert plan["state"]["counts"]["downloaded"] == 2
+    code, output = invoke("status", str(project.manifest), "--format", "json")
+    status = json.loads(output)
+    assert status["units_spent"] == {"video": 2.0} and status["running"] is None
+
+
+def test_show_gives_one_job_s_joblog_request_and_files(project: Project) -> None:
+    invoke("run", str(project.manifest))
+    code, output = invoke("show", str(project.manifest), "a", "--format", "json")
+    job = json.loads(output)
+    assert code == 0 and job["state"] == "downloaded"
+    assert [a["outcome"] for a in job["attempts"]] == ["succeed"]
+    assert job["files"][0]["path"] == str(project.out / "a" / "0.mp4")
+    assert job["request"]["prompt"] == "a cat yawns"
+    assert job["request"]["image"] == str(project.root / "ok.png")  # as given, not base64
+    code, text = invoke("show", str(project.manifest), "a")
+    assert code == 0 and "1. task " in text and "succeed" in text
+    code, text = invoke("show", str(project.manifest), "nope")
+    assert code == 2 and "Not found: " in text and "holds no job 'nope'" in text

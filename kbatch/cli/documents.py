@@ -1,0 +1,158 @@
+"""What ``--format json`` prints: the same facts as the text output, as one JSON document, for
+scripts and CI. Units stay per pack (video and image units are different currencies)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kbatch.images import ImageInput, ImageSource
+from kbatch.manifest import Validation
+from kbatch.manifest.issues import Issue
+from kbatch.manifest.jobs import Job
+from kbatch.pricing import Units
+from kbatch.provider.catalogue import PACK
+from kbatch.store import AttemptRow, JobRow, MediaRow, StateStatus
+
+
+def dump(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2, default=str)
+
+
+def issue(item: Issue) -> dict[str, Any]:
+    where = item.location
+    return {
+        "file": where.file,
+        "line": where.line,
+        "column": where.column,
+        "path": item.path,
+        "message": item.message,
+    }
+
+
+def validation(result: Validation) -> dict[str, Any]:
+    summary = result.summary
+    return {
+        "manifest": str(result.path),
+        "valid": result.ok,
+        "jobs": summary.total,
+        "by_kind": {kind.value: count for kind, count in sorted(summary.by_kind.items())},
+        "issues": [issue(item) for item in result.issues],
+    }
+
+
+def plan(result: Validation, state: StateStatus | None) -> dict[str, Any]:
+    settings, summary = result.manifest, result.summary
+    assert settings is not None
+    units = summary.units_by_kind(settings.pricing)
+    return {
+        **validation(result),
+        "provider": settings.provider.name.value,
+        "output": str(settings.output.dir),
+        "kinds": {
+            kind.value: {
+                "pack": PACK[kind].value,
+                "jobs": count,
+                "slot_tasks": summary.slots_by_kind[kind],
+                "estimated_units": units[kind],
+            }
+            for kind, count in sorted(summary.by_kind.items())
+        },
+        "budget_units": _units(settings.limits.budget_units),
+        "largest_task": summary.largest_task,
+        "first": [job_line(job) for job in summary.first],
+        "state": None if state is None else status(state),
+    }
+
+
+def job_line(job: Job) -> dict[str, Any]:
+    prompt = job.request.get("prompt")
+    return {"id": job.id, "kind": job.kind.value, "slots": job.slots, "prompt": prompt}
+
+
+def status(state: StateStatus) -> dict[str, Any]:
+    holder = state.holder
+    return {
+        "counts": {job_state.value: count for job_state, count in state.counts.items()},
+        "in_flight_slots": state.in_flight_slots,
+        "units_spent": _units(state.units),
+        "running": None
+        if holder is None
+        else {"pid": holder.pid, "host": holder.host, "since": holder.since},
+        "last_error": None
+        if state.last_error is None
+        else {"job": state.last_error[0], "message": state.last_error[1]},
+    }
+
+
+def job(
+    row: JobRow,
+    attempts: list[AttemptRow],
+    media: list[MediaRow],
+    request: dict[str, Any] | None,
+    output_dir: Path,
+) -> dict[str, Any]:
+    """One job: its state, every attempt (a joblog), its request as sent, files and error."""
+    return {
+        "id": row.id,
+        "kind": row.kind.value,
+        "pack": PACK[row.kind].value,
+        "state": row.state.value,
+        "task_id": row.task_id,
+        "external_task_id": row.external_task_id,
+        "units": row.units,
+        "error": None
+        if row.error_reason is None
+        else {"reason": row.error_reason, "code": row.error_code, "message": row.error_message},
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "external_task_id": a.external_task_id,
+                "task_id": a.task_id,
+                "started": a.started_at,
+                "ended": a.ended_at,
+                "outcome": a.outcome,
+                "units": a.units,
+                "message": a.message,
+            }
+            for a in attempts
+        ],
+        "files": [
+            {
+                "index": m.index,
+                "variant": m.variant or None,
+                "path": str(output_dir / m.path) if m.path else None,
+                "size": m.size,
+                "sha256": m.sha256,
+                "url": m.url,
+            }
+            for m in media
+        ],
+        "request": request,
+    }
+
+
+def request_echo(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's request as it goes out, its images as the manifest gave them."""
+
+    def echo(value: Any) -> Any:
+        if isinstance(value, ImageInput):
+            if value.source is ImageSource.BASE64:
+                return f"<base64, {len(value.value)} characters>"
+            return value.value
+        if isinstance(value, Mapping):
+            return {key: echo(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [echo(item) for item in value]
+        return value
+
+    return {name: echo(value) for name, value in request.items()}
+
+
+def _units(units: Units) -> dict[str, float]:
+    return {pack.value: amount for pack, amount in sorted(units.items())}
+
+
+__all__ = ["dump", "issue", "job", "plan", "request_echo", "status", "validation"]
