@@ -60,6 +60,17 @@ class Document:
     data: Any
     values: dict[PathKey, tuple[int, int]] = field(repr=False)
     keys: dict[PathKey, tuple[int, int]] = field(repr=False)
+    #: Plain scalars YAML turned into something else than the text written (``16:9`` is the
+    #: number 969 in YAML 1.1, ``007`` is 7, ``no`` and ``on`` are booleans): the text, by path.
+    coerced: dict[PathKey, str] = field(default_factory=dict, repr=False)
+
+    def hint(self, path: Sequence[str | int]) -> str:
+        """A note for a problem with a value YAML read as something else than its text."""
+        written = self.coerced.get(tuple(path))
+        if written is None:
+            return ""
+        what = _what(self, path)
+        return f' (YAML read {written} as a {what}: write "{written}" to keep it text)'
 
     def locate(self, path: Sequence[str | int], *, key: bool = False) -> Location:
         """Where the value (with ``key``: the key) at ``path`` stands, else its nearest parent."""
@@ -74,6 +85,31 @@ class Document:
 
     def issue(self, path: Sequence[str | int], message: str, *, key: bool = False) -> Issue:
         return Issue(self.locate(path, key=key), json_path(path), message)
+
+
+def _canonical(value: Any) -> str:
+    """How a value would be written back, to tell when YAML read a text as something else.
+
+    >>> _canonical(True), _canonical(7), _canonical(None)
+    ('true', '7', 'null')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _what(document: Document, path: Sequence[str | int]) -> str:
+    value: Any = document.data
+    try:
+        for part in path:
+            value = value[part]
+    except (KeyError, IndexError, TypeError):
+        return "value of another type"
+    if isinstance(value, bool):
+        return f"boolean ({'true' if value else 'false'})"
+    return f"number ({value!r})" if value is not None else "null"
 
 
 def _position(mark: Any) -> tuple[int, int]:
@@ -127,6 +163,7 @@ class _Builder:
         self.keys: dict[PathKey, tuple[int, int]] = {}
         self.count = 0
         self.merged: dict[int, int] = {}
+        self.coerced: dict[PathKey, str] = {}
 
     def fail(self, node: Node, path: PathKey, message: str) -> ManifestError:
         line, col = _position(node.start_mark)
@@ -160,6 +197,8 @@ class _Builder:
             raise self.fail(node, path, f"unsupported YAML type {node.tag}")  # pragma: no cover
         if isinstance(value, str) and (bad := _surrogate(value)):
             raise self.fail(node, path, bad)
+        if node.style is None and not isinstance(value, str) and node.value != _canonical(value):
+            self.coerced[path] = node.value
         return value
 
     def mapping(self, node: MappingNode, path: PathKey) -> dict[str, Any]:
@@ -253,4 +292,4 @@ def parse_document(text: str, display: str) -> Document:
         raise ManifestError([Issue(Location(display), "$", _TOO_DEEP)]) from None
     finally:
         loader.dispose()
-    return Document(display, data, builder.values, builder.keys)
+    return Document(display, data, builder.values, builder.keys, builder.coerced)

@@ -261,7 +261,7 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
     for where, message, key in problems:
         if any(where[: len(r)] == r for r in refused):
             continue
-        log.add(document.issue(where, message, key=key))
+        log.add(document.issue(where, message + document.hint(where), key=key))
         broken.add(where[:2])
     for where in refused:
         broken.add(where[:2])
