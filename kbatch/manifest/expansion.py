@@ -133,6 +133,8 @@ def _build_template(
             )
             log.add(document.issue((*path, "id"), message))
     source = sources.source_of(document, entry, path, log)
+    if "foreach" in entry and source is None:
+        return None  # reported; its placeholders cannot be checked without its columns
     _check_names(document, kind, path, templated, origins, id_template, source, matrix, log)
     if len(log) > start:
         return None

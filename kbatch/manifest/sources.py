@@ -265,6 +265,11 @@ def source_of(
     display = os.path.normpath(Path(document.file).parent / spec)
     full = Path(display)
     suffix = full.suffix.lower()
+    if suffix in CSV_SUFFIXES + JSONL_SUFFIXES and not full.is_file():
+        # Reported where the manifest names the file, not at the file that is not there.
+        reason = "is a folder, not a file" if full.is_dir() else "does not exist"
+        log.add(document.issue((*path, "foreach"), f"{show(spec)} {reason} (looked for {display})"))
+        return None
     if suffix in CSV_SUFFIXES:
         return Source(SourceFormat.CSV, full, display)
     if suffix in JSONL_SUFFIXES:
