@@ -164,47 +164,6 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     return Plan(batch, store, pending, gallery)
 
 
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """What a run would do (``kbatch run --dry-run``), found without writing anything."""
-
-    total: int
-    new: int
-    edited: int
-    submit: int
-    follow: int
-    download: int
-    done: int
-    failed: int
-
-
-def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
-    """Validate the manifest and compare it with its state file, if any; write nothing."""
-    options = options or RunOptions()
-    manifest, seen = _check(path)
-    _check_selection(options, seen)
-    where = state_path(manifest, options)
-    rows: dict[str, JobRow] = {}
-    if where.exists():
-        with SqliteStore.read(where) as store:
-            rows = store.load()
-    new = sum(1 for job_id in seen if job_id not in rows)
-    changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
-    rows.update((row.id, row) for row in changed)
-    states = [rows[job_id].state for job_id in seen]
-    download = manifest.output.download
-    return Preview(
-        total=len(seen),
-        new=new,
-        edited=len(reset),
-        submit=sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i)),
-        follow=sum(1 for state in states if state.at_provider),
-        download=sum(1 for state in states if state is JobState.SUCCEEDED and download),
-        done=sum(1 for state in states if _done(state, download)),
-        failed=sum(1 for state in states if state is JobState.FAILED),
-    )
-
-
 def _check_selection(options: RunOptions, seen: Seen) -> None:
     """``--only`` that matches no job is a mistake: say so before anything is written."""
     if options.only and not any(options.selects(job_id) for job_id in seen):
@@ -358,12 +317,10 @@ __all__ = [
     "EXIT_OK",
     "STATE_FILE",
     "Plan",
-    "Preview",
     "RunOptions",
     "RunResult",
     "execute",
     "prepare",
-    "preview",
     "state_path",
     "summarize",
     "write_reports",

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "kbatch": 8,  # the package's public names
     "kbatch.cli": 7,
     "kbatch.run": 6,
+    "kbatch.preview": 6,  # the dry run, beside the run
     "kbatch.engine": 5,
     "kbatch.reports": 5,  # reports read the store, never the engine
     "kbatch.manifest": 4,

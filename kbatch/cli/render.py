@@ -13,9 +13,9 @@ from rich.table import Table
 from kbatch.errors import KbatchError
 from kbatch.manifest import Manifest, Validation
 from kbatch.manifest.jobs import Job
+from kbatch.preview import Preview
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
-from kbatch.run import Preview
 from kbatch.store import SqliteStore, StateStatus, state_file
 
 
@@ -135,11 +135,19 @@ def print_status(manifest: Path, status: StateStatus) -> None:
 
 def print_preview(manifest: Path, preview: Preview) -> None:
     click.echo(f"{manifest}: {preview.total} jobs ({preview.new} new, {preview.edited} edited)")
-    click.echo(f"  would submit:        {preview.submit}")
+    click.echo(f"  would submit:        {preview.submit} (estimated units: {preview.estimate})")
+    for job_id, kind, estimate in preview.first:
+        click.echo(f"    {job_id}  {kind}  {estimate:g} units")
+    if preview.submit > len(preview.first):
+        click.echo(f"    ... and {preview.submit - len(preview.first)} more")
+    for pack, held in sorted(preview.held.items()):
+        click.echo(f"  held by the {pack} budget: {held} (their estimate could pass it)")
     click.echo(f"  would follow:        {preview.follow} (at the provider from a previous run)")
     click.echo(f"  would download:      {preview.download}")
     click.echo(f"  done already:        {preview.done}")
     click.echo(f"  failed (see --retry-failed): {preview.failed}")
+    if preview.holder is not None:
+        click.echo(f"another run holds the state now ({preview.holder}): a run would exit 3")
     click.echo("dry run: nothing was sent or written")
 
 

@@ -14,7 +14,8 @@ from kbatch.cli import progress, render
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS
-from kbatch.run import Plan, RunOptions, RunResult, execute, prepare, preview
+from kbatch.preview import preview
+from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 
 
 @cli.command("run")

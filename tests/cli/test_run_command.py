@@ -209,3 +209,24 @@ def test_show_gives_one_job_s_joblog_request_and_files(project: Project) -> None
     assert code == 0 and "1. task " in text and "succeed" in text
     code, text = invoke("show", str(project.manifest), "nope")
     assert code == 2 and "Not found: " in text and "holds no job 'nope'" in text
+
+
+def test_a_dry_run_applies_the_budget_lists_the_jobs_and_writes_nothing(project: Project) -> None:
+    project.jobs.append(video("c", prompt="a third"))
+    project.limits["budget_units"] = {"video": 2}  # kling-v1 std 5 s: 1 unit each
+    project.save()
+
+    code, output = invoke("run", str(project.manifest), "--dry-run")
+
+    assert code == 0
+    assert "would submit:        2 (estimated units: video 2)" in output
+    assert "    a  image2video  1 units" in output and "    b  image2video  1 units" in output
+    assert "held by the video budget: 1" in output
+    assert "nothing was sent or written" in output and not project.state_file.exists()
+
+
+def test_a_dry_run_says_when_another_run_holds_the_state(project: Project) -> None:
+    invoke("run", str(project.manifest))
+    with SqliteStore.open(project.state_file, manifest_name="t", lock=True):
+        code, output = invoke("run", str(project.manifest), "--dry-run")
+    assert code == 0 and "another run holds the state now (pid " in output

@@ -1,0 +1,103 @@
+"""``kbatch run --dry-run`` as a library: what a run would do, found without writing anything.
+
+It applies what the run would apply: ``--only``, ``--retry-failed``, edits, and the budget of each
+pack (jobs whose estimate could take their pack's spending past its budget would be held back),
+and says when another run holds the state's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kbatch.pricing import show_units
+from kbatch.provider.catalogue import PACK, PackType
+from kbatch.run import RunOptions, _check, _check_selection, _done, _reconcile, state_path
+from kbatch.store import JobRow, JobState, SqliteStore
+from kbatch.store.lock import Holder, lock_path, read_holder
+
+#: How many of the jobs it would submit a preview names.
+SHOWN = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a run would do, found without writing anything."""
+
+    total: int
+    new: int
+    edited: int
+    submit: int
+    follow: int
+    download: int
+    done: int
+    failed: int
+    first: tuple[tuple[str, str, float], ...] = ()  # (id, kind, estimated units) to submit
+    units: dict[PackType, float] = field(default_factory=dict)  # estimated, of those submitted
+    held: dict[PackType, int] = field(default_factory=dict)  # held back by each pack's budget
+    holder: Holder | None = None  # another run that holds the lock now
+
+    @property
+    def estimate(self) -> str:
+        return show_units(self.units)
+
+
+def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
+    """Validate the manifest and compare it with its state file, if any; write nothing."""
+    options = options or RunOptions()
+    manifest, seen = _check(path)
+    _check_selection(options, seen)
+    where = state_path(manifest, options)
+    rows: dict[str, JobRow] = {}
+    spent: dict[PackType, float] = {}
+    if where.exists():
+        with SqliteStore.read(where) as store:
+            rows = store.load()
+            spent = store.units()
+    new = sum(1 for job_id in seen if job_id not in rows)
+    changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
+    rows.update((row.id, row) for row in changed)
+    states = [rows[job_id].state for job_id in seen]
+    download = manifest.output.download
+    limit = dict.fromkeys(PackType, options.budget) if options.budget is not None else None
+    budgets = limit or dict(manifest.limits.budget_units)
+    reserved = dict(spent)
+    for row in rows.values():  # tasks at the provider may still charge their estimate
+        if row.state.at_provider:
+            pack = PACK[row.kind]
+            reserved[pack] = reserved.get(pack, 0.0) + row.estimate
+    first: list[tuple[str, str, float]] = []
+    units: dict[PackType, float] = {}
+    held: dict[PackType, int] = {}
+    for job_id in seen:
+        row = rows[job_id]
+        if row.state is not JobState.PENDING or not options.selects(job_id):
+            continue
+        pack = PACK[row.kind]
+        budget = budgets.get(pack)
+        if budget is not None and reserved.get(pack, 0.0) + row.estimate > budget + 1e-9:
+            held[pack] = held.get(pack, 0) + 1
+            continue
+        reserved[pack] = reserved.get(pack, 0.0) + row.estimate
+        units[pack] = units.get(pack, 0.0) + row.estimate
+        if len(first) < SHOWN:
+            first.append((job_id, row.kind.value, row.estimate))
+    return Preview(
+        total=len(seen),
+        new=new,
+        edited=len(reset),
+        submit=sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
+        - sum(held.values()),
+        follow=sum(1 for state in states if state.at_provider),
+        download=sum(1 for state in states if state is JobState.SUCCEEDED and download),
+        done=sum(1 for state in states if _done(state, download)),
+        failed=sum(1 for state in states if state is JobState.FAILED),
+        first=tuple(first),
+        units=units,
+        held=held,
+        holder=read_holder(lock_path(where)) if where.exists() else None,
+    )
+
+
+__all__ = ["SHOWN", "Preview", "preview"]
