@@ -8,6 +8,7 @@ m.yaml:14:15: $.jobs[3].duration: 7 is not one of "5", "10"
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,40 @@ class IssueLog:
             if count > 1:
                 message += f" (and in {count - 1} more jobs)"
             out.append(Issue(issue.location, issue.path, message))
-        return sorted(out)
+        return _grouped(sorted(out))
+
+
+#: From this many problems alike (one file, one field, the same message but for the value it
+#: quotes: 300 rows naming images of a folder that does not exist), the first few are shown and
+#: the rest counted in one line.
+GROUP_FROM = 6
+SHOWN_OF_GROUP = 3
+_QUOTED = re.compile(r'^"(?:[^"\\]|\\.)*"|^\S+')
+
+
+def _grouped(issues: list[Issue]) -> list[Issue]:
+    """Problems alike beyond :data:`GROUP_FROM`: the first few, then one line for the rest.
+
+    >>> where = [Location("rows.csv", line) for line in range(2, 12)]
+    >>> found = [Issue(w, "$.jobs[0].image", f'"img/{w.line}.png" does not exist') for w in where]
+    >>> [str(issue) for issue in _grouped(found)][-1]
+    'rows.csv:5:1: $.jobs[0].image: and 7 more like it: does not exist (through line 11)'
+    """
+    groups: dict[tuple[str, str, str], list[Issue]] = {}
+    for issue in issues:
+        rest = _QUOTED.sub("", issue.message, count=1).strip()
+        groups.setdefault((issue.location.file, issue.path, rest), []).append(issue)
+    out: list[Issue] = []
+    for (_, path, rest), alike in groups.items():
+        if len(alike) < GROUP_FROM or not rest:
+            out += alike
+            continue
+        out += alike[:SHOWN_OF_GROUP]
+        more = alike[SHOWN_OF_GROUP:]
+        last = more[-1].location.line
+        message = f"and {len(more)} more like it: {rest} (through line {last})"
+        out.append(Issue(more[0].location, path, message))
+    return sorted(out)
 
 
 def show(value: Any, limit: int = 60) -> str:
