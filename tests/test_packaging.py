@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO
 
@@ -54,3 +57,17 @@ def test_the_readme_python_examples_run(tmp_path: Path) -> None:
             [sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=120
         )
         assert done.returncode == 0, f"README example {number} failed:\n{done.stderr}"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_shell_completion_the_readme_shows_is_produced(shell: str) -> None:
+    kbatch = Path(sys.executable).with_name("kbatch")
+    done = subprocess.run(
+        [str(kbatch)],
+        env={**os.environ, "_KBATCH_COMPLETE": f"{shell}_source"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "_KBATCH_COMPLETE" in done.stdout
+    assert f"_KBATCH_COMPLETE={shell}_source kbatch" in (REPO / "README.md").read_text()
