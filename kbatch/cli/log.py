@@ -25,11 +25,15 @@ def text(event: Event) -> str:
     return f"{clock} {event.name:<11} {subject}{event.message}"
 
 
+def stamp(seconds: float) -> str:
+    """UTC to the millisecond: ``2026-11-21T12:04:31.120Z``."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{whole}.{int(seconds * 1000) % 1000:03d}Z"
+
+
 def json_line(event: Event) -> str:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(event.time))
-    millis = int(event.time * 1000) % 1000
     record = {
-        "time": f"{stamp}.{millis:03d}Z",
+        "time": stamp(event.time),
         "event": event.name,
         "job": event.job,
         "message": event.message,

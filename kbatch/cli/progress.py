@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import shlex
 import time
 from collections import deque
@@ -30,7 +31,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from kbatch.cli.log import Format
+from kbatch.cli.log import Format, stamp
 from kbatch.engine.events import PROBLEMS, Event
 from kbatch.engine.options import Snapshot
 from kbatch.engine.scheduler import Scheduler
@@ -84,6 +85,24 @@ def line(figures: Figures) -> str:
     )
 
 
+def record(figures: Figures) -> dict[str, object]:
+    """The progress line as a JSON object (``--log-format json``): the same figures."""
+    snap = figures.snapshot
+    return {
+        "time": stamp(time.time()),
+        "event": "progress",
+        "done": figures.done,
+        "selected": snap.selected,
+        "failed": figures.failed,
+        "in_flight": snap.in_flight,
+        "target": snap.target,
+        "submits_per_minute": round(figures.per_minute, 1),
+        "units": {pack.value: amount for pack, amount in sorted(snap.units.items())},
+        "elapsed": round(figures.elapsed, 1),
+        "eta": None if figures.eta is None else round(figures.eta, 1),
+    }
+
+
 def panel(figures: Figures, title: str) -> Table:
     """The live panel of ``live`` mode."""
     snap = figures.snapshot
@@ -120,8 +139,10 @@ class Display:
         title: str = "kbatch run",
         every: float = 30.0,
         refresh: float = 0.25,
+        json: bool = False,
     ) -> None:
         self.console = console
+        self.json = json  # progress lines as JSON objects (--log-format json)
         self.mode = mode
         self.log = log
         self.title = title
@@ -203,7 +224,9 @@ class Display:
         elif self.mode is Mode.LINES:
             while True:
                 await asyncio.sleep(self.every)
-                self._lines.append(line(self.figures(engine.snapshot())))
+                figures = self.figures(engine.snapshot())
+                text = json.dumps(record(figures)) if self.json else line(figures)
+                self._lines.append(text)
                 self.flush()
 
 
@@ -235,6 +258,38 @@ def failures(rows: Iterable[JobRow]) -> list[FailureGroup]:
         for (reason, code), group in groups.items()
     ]
     return sorted(out, key=lambda group: (-group.count, group.reason))
+
+
+def summary_record(
+    manifest: Path,
+    counts: dict[JobState, int],
+    rows: Iterable[JobRow],
+    *,
+    units: Units,
+    elapsed: float,
+    state: Path | None = None,
+) -> dict[str, object]:
+    """The end of a run as one JSON object (``--log-format json``): what :func:`summary`
+    prints, with the retry commands."""
+    groups = failures(rows)
+    return {
+        "event": "summary",
+        "manifest": str(manifest),
+        "counts": {job_state.value: count for job_state, count in counts.items()},
+        "units": {pack.value: amount for pack, amount in sorted(units.items())},
+        "elapsed": round(elapsed, 1),
+        "failures": [
+            {
+                "reason": group.reason,
+                "code": group.code,
+                "jobs": list(group.ids),
+                "example": group.example,
+                "retry": retry_command(manifest, group.ids, state),
+            }
+            for group in groups
+        ],
+        "retry": retry_command(manifest, (), state) if groups else None,
+    }
 
 
 def retry_command(manifest: Path, ids: Sequence[str] = (), state: Path | None = None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from kbatch.cli import progress, render
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
-from kbatch.cli.log import FORMATS
+from kbatch.cli.log import FORMATS, stamp
 from kbatch.preview import preview
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 
@@ -81,7 +82,7 @@ def run_command(
         return
     with prepare(manifest, options) as plan:
         result = _run(plan, manifest, options, log_format, no_progress=no_progress, quiet=quiet)
-    if result.reports:
+    if result.reports and log_format == "text":
         click.echo(f"reports: {', '.join(str(path) for path in result.reports)}")
     if result.message:
         click.echo(result.message, err=True)
@@ -99,8 +100,12 @@ def _run(
 ) -> RunResult:
     """Run the plan with a progress display, then print the summary."""
     console = Console(highlight=False, soft_wrap=True)
-    mode = progress.choose(terminal=console.is_terminal, no_progress=no_progress, quiet=quiet)
-    display = progress.Display(console, mode, FORMATS[log_format], title=f"kbatch run {manifest}")
+    as_json = log_format == "json"  # every line on stdout one JSON object: no live panel
+    terminal = console.is_terminal and not as_json
+    mode = progress.choose(terminal=terminal, no_progress=no_progress, quiet=quiet)
+    display = progress.Display(
+        console, mode, FORMATS[log_format], title=f"kbatch run {manifest}", json=as_json
+    )
     started = time.monotonic()
     try:
         result = asyncio.run(
@@ -109,6 +114,17 @@ def _run(
     finally:
         display.flush()  # event lines of the run's last moments, before the summary
     rows = [plan.rows[job_id] for job_id in plan.ids]
+    elapsed = time.monotonic() - started
+    if as_json:
+        end = progress.summary_record(
+            manifest, result.counts, rows, units=result.units, elapsed=elapsed,
+            state=options.state_path,
+        )  # fmt: skip
+        end.update(done=result.done, selected=result.selected, message=result.message or "")
+        end = {"time": stamp(time.time()), **end}
+        end["reports"] = [str(path) for path in result.reports]
+        click.echo(json.dumps(end, ensure_ascii=False))
+        return result
     console.print(f"{manifest}: {result.done} of {result.selected} jobs done")
     progress.summary(
         console,
@@ -116,7 +132,7 @@ def _run(
         result.counts,
         rows,
         units=result.units,
-        elapsed=time.monotonic() - started,
+        elapsed=elapsed,
         state=options.state_path,
     )
     return result

@@ -230,3 +230,16 @@ def test_a_dry_run_says_when_another_run_holds_the_state(project: Project) -> No
     with SqliteStore.open(project.state_file, manifest_name="t", lock=True):
         code, output = invoke("run", str(project.manifest), "--dry-run")
     assert code == 0 and "another run holds the state now (pid " in output
+
+
+def test_with_json_logs_every_line_on_stdout_is_a_json_object(project: Project) -> None:
+    for _ in range(2):  # a run, then a rerun with nothing to do
+        result = CliRunner().invoke(cli, ["run", str(project.manifest), "--log-format", "json"])
+        lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        assert result.exit_code == 0 and lines
+        end = lines[-1]
+        assert end["event"] == "summary" and (end["done"], end["selected"]) == (2, 2)
+        assert end["counts"]["downloaded"] == 2 and end["units"] == {"video": 2.0}
+        assert end["reports"] and end["failures"] == []
+    events = [line["event"] for line in lines]
+    assert events == ["summary"]  # the rerun sent nothing and logged nothing else
