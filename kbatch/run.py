@@ -37,7 +37,7 @@ from kbatch.manifest.jobs import Job
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
-from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, state_file
+from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, owner, state_file
 
 EXIT_OK = ExitCode.OK
 EXIT_FAILED = ExitCode.FAILED
@@ -139,8 +139,11 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     gallery: Gallery = {}
     manifest, seen = _check(path, gallery)
     _check_selection(options, seen)
-    store = SqliteStore.open(state_path(manifest, options), manifest_name=manifest.name, lock=True)
+    where = state_path(manifest, options)
+    owner.check(manifest.output.dir, where, take=options.take_output)
+    store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
     try:
+        owner.claim(manifest.output.dir, store.path)
         rows = store.load()
         changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
         for job_id in reset:  # an edited job's old results would mix with its new ones

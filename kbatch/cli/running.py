@@ -32,6 +32,11 @@ from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 )
 @click.option("--retry-failed", is_flag=True, help="Give failed jobs new attempts.")
 @click.option("--dry-run", is_flag=True, help="Show what would run; send and write nothing.")
+@click.option(
+    "--take-output",
+    is_flag=True,
+    help="Let this state own the output folder that another state owns.",
+)
 @state_option
 @click.option(
     "--log-format",
@@ -49,6 +54,7 @@ def run_command(
     only: tuple[str, ...],
     retry_failed: bool,
     dry_run: bool,
+    take_output: bool,
     state_file: Path | None,
     log_format: str,
     no_progress: bool,
@@ -76,6 +82,7 @@ def run_command(
         only=only,
         retry_failed=retry_failed,
         state_path=state_file,
+        take_output=take_output,
     )
     if dry_run:
         render.print_preview(manifest, preview(manifest, options))

@@ -37,6 +37,7 @@ class RunOptions:
     pacing: Pacing = field(default_factory=Pacing)
     timeouts: Timeouts = field(default_factory=Timeouts)
     seed: int | None = None
+    take_output: bool = False  # make this state the output folder's owner (store.owner)
 
     def selects(self, job_id: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(job_id, glob) for glob in self.only)

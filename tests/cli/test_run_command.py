@@ -243,3 +243,18 @@ def test_with_json_logs_every_line_on_stdout_is_a_json_object(project: Project) 
         assert end["reports"] and end["failures"] == []
     events = [line["event"] for line in lines]
     assert events == ["summary"]  # the rerun sent nothing and logged nothing else
+
+
+def test_another_state_is_refused_in_an_output_folder_it_does_not_own(project: Project) -> None:
+    """A new --state would pay for every job again and write into the same folders."""
+    invoke("run", str(project.manifest))
+    other = project.root / "elsewhere.sqlite3"
+
+    code, output = invoke("run", str(project.manifest), "--state", str(other))
+
+    assert code == 2 and f"{project.out} holds the results of the state" in output
+    assert "--take-output" in output and not other.exists()
+    code, output = invoke("run", str(project.manifest), "--state", str(other), "--take-output")
+    assert code == 0  # told: this state owns the folder now
+    code, output = invoke("run", str(project.manifest))
+    assert code == 2  # and the first one is refused in turn
