@@ -80,8 +80,17 @@ def line(figures: Figures) -> str:
     eta = "-" if figures.eta is None else _clock(figures.eta)
     return (
         f"progress: {figures.done}/{snap.selected} done, {figures.failed} failed, "
-        f"{snap.in_flight}/{snap.target} slots in flight, {figures.per_minute:.1f} submits/min, "
+        f"slots {_slots(snap)}, {figures.per_minute:.1f} submits/min, "
         f"units {show_units(snap.units)}, elapsed {_clock(figures.elapsed)}, ETA {eta}"
+    )
+
+
+def _slots(snap: Snapshot) -> str:
+    """Slots per pack, each against its own target: ``video 3/5, image 4/5``."""
+    if not snap.slots:
+        return f"{snap.in_flight}/{snap.target}"
+    return ", ".join(
+        f"{pack} {used}/{target}" for pack, (used, target) in sorted(snap.slots.items())
     )
 
 
@@ -94,8 +103,10 @@ def record(figures: Figures) -> dict[str, object]:
         "done": figures.done,
         "selected": snap.selected,
         "failed": figures.failed,
-        "in_flight": snap.in_flight,
-        "target": snap.target,
+        "slots": {
+            pack.value: {"used": used, "target": target}
+            for pack, (used, target) in sorted(snap.slots.items())
+        },
         "submits_per_minute": round(figures.per_minute, 1),
         "units": {pack.value: amount for pack, amount in sorted(snap.units.items())},
         "elapsed": round(figures.elapsed, 1),
@@ -110,7 +121,7 @@ def panel(figures: Figures, title: str) -> Table:
     count = Text(f" {figures.done}/{snap.selected} done, {figures.failed} failed")
     eta = "-" if figures.eta is None else _clock(figures.eta)
     facts = Text(
-        f"in flight {snap.in_flight}/{snap.target} slots · {figures.per_minute:.1f} submits/min"
+        f"slots {_slots(snap)} · {figures.per_minute:.1f} submits/min"
         f" · units {show_units(snap.units)} · elapsed {_clock(figures.elapsed)} · ETA {eta}"
     )
     table = Table.grid(padding=(0, 1))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kbatch.engine.pacing import Pacing
 from kbatch.pricing import Units
+from kbatch.provider.catalogue import PackType
 from kbatch.provider.client import Timeouts
 from kbatch.store.records import JobState
 
@@ -54,6 +55,9 @@ class Snapshot:
     target: int
     units: Units  # spent, per pack
     submitted: int  # creates the provider accepted in this run
+    #: Per pack the manifest's jobs use: (slots in use, target). Kling counts slots per pack,
+    #: so the sums above are for a glance only; this is what fills or idles.
+    slots: Mapping[PackType, tuple[int, int]] = field(default_factory=dict)
 
 
 __all__ = ["RunOptions", "Snapshot", "StopReason"]

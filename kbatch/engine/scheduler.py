@@ -105,6 +105,7 @@ class Scheduler:
         self._workers: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()
         self._selected = sum(1 for i in batch.ids if options.selects(i))
+        self._packs = sorted({PACK[batch.rows[i].kind] for i in batch.ids})
         self._fed = False
         self.notice: str | None = None
 
@@ -123,6 +124,7 @@ class Scheduler:
             selected=self._selected,
             in_flight=sum(slots.used for slots in run.slots.values()),
             target=sum(slots.target for slots in run.slots.values()),
+            slots={pack: (run.slots[pack].used, run.slots[pack].target) for pack in self._packs},
             units={pack: budget.spent for pack, budget in run.budgets.items()},
             submitted=run.submitted,
         )

@@ -35,7 +35,13 @@ COUNTS = dict.fromkeys(JobState, 0) | {
     JobState.FAILED: 1,
 }
 SNAPSHOT = Snapshot(
-    COUNTS, selected=10, in_flight=2, target=4, units={PackType.VIDEO: 6.5}, submitted=7
+    COUNTS,
+    selected=10,
+    in_flight=2,
+    target=4,
+    units={PackType.VIDEO: 6.5},
+    submitted=7,
+    slots={PackType.VIDEO: (2, 4)},  # image jobs would show their own slots beside
 )
 
 
@@ -50,7 +56,7 @@ def test_figures_give_the_rate_and_an_eta_from_the_pace_so_far() -> None:
     assert figures.per_minute == 14.0  # 7 accepted in the first 30 s
     assert figures.eta == 30.0  # 5 finished in 30 s, 5 left
     assert progress.line(figures) == (
-        "progress: 4/10 done, 1 failed, 2/4 slots in flight, 14.0 submits/min, "
+        "progress: 4/10 done, 1 failed, slots video 2/4, 14.0 submits/min, "
         "units video 6.5, elapsed 0:30, ETA 0:30"
     )
 
@@ -64,7 +70,7 @@ def test_the_panel_shows_states_a_bar_and_the_figures() -> None:
     assert lines[0].rstrip() == "kbatch run m.yaml"
     assert lines[1].rstrip() == "pending 3  running 2  downloaded 4  failed 1"
     assert lines[2].rstrip() == "█" * 16 + "░" * 24 + " 4/10 done, 1 failed"
-    assert lines[3].startswith("in flight 2/4 slots · ")
+    assert lines[3].startswith("slots video 2/4 · ")  # per pack: never one sum of both
     assert " · units video 6.5 · " in lines[3]  # per pack, never one sum of both
 
 
@@ -87,7 +93,7 @@ async def test_lines_mode_prints_progress_lines_between_the_events(
     progress_lines = [line for line in lines if line.startswith("progress: ")]
     assert progress_lines, lines
     assert all(
-        re.search(r"/6 done, 0 failed, [0-2]/4 slots in flight", line) for line in progress_lines
+        re.search(r"/6 done, 0 failed, slots video [0-2]/2", line) for line in progress_lines
     )
     assert sum(" downloaded  " in line for line in lines) == 6
 
