@@ -151,7 +151,9 @@ class Display:
         every: float = 30.0,
         refresh: float = 0.25,
         json: bool = False,
+        verbose: bool = False,
     ) -> None:
+        self.verbose = verbose  # every event line on a terminal, not only the problems
         self.console = console
         self.json = json  # progress lines as JSON objects (--log-format json)
         self.mode = mode
@@ -167,7 +169,10 @@ class Display:
         self._lines: list[str] = []  # event lines not yet written
 
     def on_event(self, event: Event) -> None:
-        if self.mode is Mode.QUIET and event.name not in PROBLEMS:
+        # On a terminal the live panel tells how things go: event lines only for what needs
+        # attention (failures, stops), unless --verbose; 600 jobs are not 2,400 lines.
+        quiet = self.mode is Mode.QUIET or (self.mode is Mode.LIVE and not self.verbose)
+        if quiet and event.name not in PROBLEMS:
             return
         text = self.log(event)
         if self.mode is Mode.LIVE:

@@ -47,6 +47,9 @@ from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 )
 @click.option("--no-progress", is_flag=True, help="No progress display; the event log only.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures, stops and the summary.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="On a terminal, every event line above the live bar."
+)
 def run_command(
     manifest: Path,
     max_in_flight: int | None,
@@ -59,6 +62,7 @@ def run_command(
     log_format: str,
     no_progress: bool,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Validate, then submit, poll and download every job; resume where the last run stopped.
 
@@ -88,7 +92,10 @@ def run_command(
         render.print_preview(manifest, preview(manifest, options))
         return
     with prepare(manifest, options) as plan:
-        result = _run(plan, manifest, options, log_format, no_progress=no_progress, quiet=quiet)
+        result = _run(
+            plan, manifest, options, log_format, no_progress=no_progress, quiet=quiet,
+            verbose=verbose,
+        )  # fmt: skip
     if result.reports and log_format == "text":
         click.echo(f"reports: {', '.join(str(path) for path in result.reports)}")
     if result.message:
@@ -104,6 +111,7 @@ def _run(
     *,
     no_progress: bool,
     quiet: bool,
+    verbose: bool = False,
 ) -> RunResult:
     """Run the plan with a progress display, then print the summary."""
     console = Console(highlight=False, soft_wrap=True)
@@ -111,7 +119,12 @@ def _run(
     terminal = console.is_terminal and not as_json
     mode = progress.choose(terminal=terminal, no_progress=no_progress, quiet=quiet)
     display = progress.Display(
-        console, mode, FORMATS[log_format], title=f"kbatch run {manifest}", json=as_json
+        console,
+        mode,
+        FORMATS[log_format],
+        title=f"kbatch run {manifest}",
+        json=as_json,
+        verbose=verbose,
     )
     started = time.monotonic()
     try:

@@ -219,3 +219,22 @@ def test_a_terminal_gets_the_live_panel(threaded: Simulator, tmp_path: Path) -> 
     assert "/3 done, 0 failed" in shown
     assert "\x1b[2K" in shown  # the panel redraws itself in place
     assert f"{project.manifest}: 3 of 3 jobs done" in shown
+
+
+def test_a_terminal_shows_only_the_problems_unless_verbose() -> None:
+    events = [
+        Event(EventName.SUBMITTED, "v1", "created task t1"),
+        Event(EventName.FAILED, "v2", "provider refused the prompt"),
+    ]
+    shown = {}
+    for verbose in (False, True):
+        stream = io.StringIO()
+        display = progress.Display(
+            Console(file=stream, width=200), progress.Mode.LIVE, text, verbose=verbose
+        )
+        for event in events:
+            display.on_event(event)
+        shown[verbose] = stream.getvalue()
+
+    assert "v2" in shown[False] and "v1" not in shown[False]
+    assert "v1" in shown[True] and "v2" in shown[True]
