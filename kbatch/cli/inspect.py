@@ -209,15 +209,16 @@ def report_command(manifest: Path, fmt: str, output: Path | None, state_file: Pa
     """Write one row per job: id, kind, state, task ids, attempts, times, units, result files
     and URLs, error; safe while a run is going.
 
-    File paths are relative to the report. Every run writes report.csv, report.json and
-    index.html into the output folder by itself; this command writes any format anywhere.
+    File paths are relative to the report (absolute on standard output). Every run writes
+    report.csv, report.json and index.html into the output folder by itself; this command
+    writes any format anywhere.
 
     \b
     Example:
       kbatch report manifests/demo.yaml --format json -o demo.json
       kbatch report shots.yaml --format html -o ~/www/shots.html
     """
-    base = (output.parent if output else Path.cwd()).resolve()
+    base = output.parent.resolve() if output else None  # stdout: absolute paths
     built, warnings = reports.from_manifest(
         manifest, state_path=state_file, base=base, gallery=fmt == "html"
     )

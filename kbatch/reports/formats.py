@@ -103,9 +103,14 @@ def render(report: Report, fmt: str) -> str:
 
 
 def from_manifest(
-    path: str | Path, *, state_path: Path | None = None, base: Path, gallery: bool = False
+    path: str | Path,
+    *,
+    state_path: Path | None = None,
+    base: Path | None,
+    gallery: bool = False,
 ) -> tuple[Report, list[str]]:
-    """The report of a manifest's state file, with paths relative to ``base``, and warnings.
+    """The report of a manifest's state file, with paths relative to ``base`` (None: absolute),
+    and warnings.
     ``gallery`` also reads the manifest's jobs for their input images; a manifest that no
     longer validates gives a report without them (and a warning), never no report."""
     from kbatch.manifest import read_settings, validate

@@ -131,11 +131,17 @@ def stamp(seconds: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def _relative(path: Path, base: Path) -> str:
+def _relative(path: Path, base: Path | None) -> str:
+    """``path`` relative to ``base``, or absolute when the report has no place (standard
+    output: where the text ends up is not known, so a relative path would point nowhere)."""
+    if base is None:
+        return path.resolve().as_posix()
     return Path(os.path.relpath(path, base)).as_posix()
 
 
-def job_report(row: JobRow, media: Iterable[MediaRow], output_dir: Path, base: Path) -> JobReport:
+def job_report(
+    row: JobRow, media: Iterable[MediaRow], output_dir: Path, base: Path | None
+) -> JobReport:
     items = list(media)
     seconds = None
     if row.submitted_at is not None and row.finished_at is not None:
@@ -194,13 +200,13 @@ def collect(
     *,
     name: str,
     output_dir: Path,
-    base: Path,
+    base: Path | None,
     download: bool = True,
     inputs: Mapping[str, tuple[Input, ...]] | None = None,
     now: float | None = None,
 ) -> Report:
     """The report of every job the state holds, with file paths relative to ``base`` (the
-    folder the report goes in)."""
+    folder the report goes in; None: absolute paths, for a report on standard output)."""
     rows = state.load()
     media = state.all_media()
     jobs = tuple(job_report(row, media.get(i, ()), output_dir, base) for i, row in rows.items())
@@ -213,7 +219,7 @@ def collect(
     return Report(name, generated, summary, jobs, seen)
 
 
-def _placed(item: Input, base: Path) -> Input:
+def _placed(item: Input, base: Path | None) -> Input:
     if item.src is None or item.src.startswith("data:"):
         return item
     return Input(item.field, src=_relative(Path(item.src), base))

@@ -244,13 +244,19 @@ def test_report_command_prints_to_stdout_and_reads_the_manifest_for_the_gallery(
 ) -> None:
     csv_out = CliRunner().invoke(cli, ["report", str(ran.project.manifest)])
     assert csv_out.exit_code == 0
-    assert [row["state"] for row in csv.DictReader(io.StringIO(csv_out.stdout))] == [
+    rows = list(csv.DictReader(io.StringIO(csv_out.stdout)))
+    assert [row["state"] for row in rows] == [
         "downloaded",
         "downloaded",
         "failed",
         "failed",
         "downloaded",
     ]
+    # Where standard output ends up is not known: its paths are absolute, not relative to
+    # the current directory, and name the files on disk.
+    first = Path(rows[0]["outputs"].split(" ")[0])
+    assert first.is_absolute() and first == (ran.out / "ok" / "0.mp4").resolve()
+    assert first.is_file()
     page = tmp_path / "g.html"
     html = CliRunner().invoke(
         cli, ["report", str(ran.project.manifest), "--format", "html", "-o", str(page)]
