@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
-from kbatch.run import RunOptions, _check, _check_selection, _done, _reconcile, state_path
+from kbatch.run import RunOptions, check_manifest, check_selection, reconcile, state_path
 from kbatch.store import JobRow, JobState, SqliteStore
 from kbatch.store.lock import Holder, lock_path, read_holder
 
@@ -46,8 +46,8 @@ class Preview:
 def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
     """Validate the manifest and compare it with its state file, if any; write nothing."""
     options = options or RunOptions()
-    manifest, seen = _check(path)
-    _check_selection(options, seen)
+    manifest, seen = check_manifest(path)
+    check_selection(options, seen)
     where = state_path(manifest, options)
     rows: dict[str, JobRow] = {}
     spent: dict[PackType, float] = {}
@@ -56,7 +56,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
             rows = store.load()
             spent = store.units()
     new = sum(1 for job_id in seen if job_id not in rows)
-    changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
+    changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
     rows.update((row.id, row) for row in changed)
     states = [rows[job_id].state for job_id in seen]
     download = manifest.output.download
@@ -91,7 +91,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         - sum(held.values()),
         follow=sum(1 for state in states if state.at_provider),
         download=sum(1 for state in states if state is JobState.SUCCEEDED and download),
-        done=sum(1 for state in states if _done(state, download)),
+        done=sum(1 for state in states if state.done(download)),
         failed=sum(1 for state in states if state is JobState.FAILED),
         first=tuple(first),
         units=units,

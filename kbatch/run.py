@@ -113,7 +113,7 @@ Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, ki
 Gallery = dict[str, tuple[report.Input, ...]]
 
 
-def _check(path: str | Path, gallery: Gallery | None = None) -> tuple[Manifest, Seen]:
+def check_manifest(path: str | Path, gallery: Gallery | None = None) -> tuple[Manifest, Seen]:
     """Validate the manifest, noting what the state needs of each job. A job's estimate waits
     for the manifest's price table, so only the few fields its price depends on are kept.
     ``gallery`` receives the input images of the first jobs, for the HTML report."""
@@ -137,15 +137,15 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     and record new, edited and retried jobs in the state file."""
     options = options or RunOptions()
     gallery: Gallery = {}
-    manifest, seen = _check(path, gallery)
-    _check_selection(options, seen)
+    manifest, seen = check_manifest(path, gallery)
+    check_selection(options, seen)
     where = state_path(manifest, options)
     owner.check(manifest.output.dir, where, take=options.take_output)
     store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
     try:
         owner.claim(manifest.output.dir, store.path)
         rows = store.load()
-        changed, reset = _reconcile(rows, seen, manifest.pricing, options, time.time())
+        changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
         for job_id in reset:  # an edited job's old results would mix with its new ones
             for media in store.media(job_id):
                 if media.path:
@@ -167,7 +167,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     return Plan(batch, store, pending, gallery)
 
 
-def _check_selection(options: RunOptions, seen: Seen) -> None:
+def check_selection(options: RunOptions, seen: Seen) -> None:
     """``--only`` that matches no job is a mistake: say so before anything is written."""
     if options.only and not any(options.selects(job_id) for job_id in seen):
         globs = " ".join(repr(glob) for glob in options.only)
@@ -177,11 +177,7 @@ def _check_selection(options: RunOptions, seen: Seen) -> None:
         )
 
 
-def _done(state: JobState, download: bool) -> bool:
-    return state is JobState.DOWNLOADED or (state is JobState.SUCCEEDED and not download)
-
-
-def _reconcile(
+def reconcile(
     rows: Mapping[str, JobRow],
     seen: Seen,
     prices: pricing.PriceTable,
@@ -231,7 +227,7 @@ def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunRe
         counts[row.state] += 1
         if plan.options.selects(job_id):
             selected += 1
-            done += _done(row.state, download_wanted)
+            done += row.state.done(download_wanted)
     units = pricing.by_pack((row.kind, row.units) for row in rows.values())  # as store.units()
     return RunResult(counts, done, selected, units, stop, message)
 

@@ -181,8 +181,7 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
         kind[row.state.value] = kind.get(row.state.value, 0) + 1
         pack = PACK[row.kind].value
         units[pack] = round(units.get(pack, 0.0) + row.units, 6)
-        if row.state is JobState.DOWNLOADED or (row.state is JobState.SUCCEEDED and not download):
-            done += 1
+        done += row.state.done(download)
         if row.submitted_at is not None:
             first = row.submitted_at if first is None else min(first, row.submitted_at)
         if row.finished_at is not None:

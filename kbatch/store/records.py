@@ -39,6 +39,10 @@ class JobState(enum.StrEnum):
         """A task may exist at the provider and hold slots there."""
         return self in (JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING)
 
+    def done(self, download: bool) -> bool:
+        """The job's work is finished: downloaded, or succeeded when results stay remote."""
+        return self is JobState.DOWNLOADED or (self is JobState.SUCCEEDED and not download)
+
 
 @dataclass(frozen=True, slots=True)
 class JobRow:

@@ -111,7 +111,7 @@ def _upsert(cls: type[Any]) -> str:
 
 
 _UPSERT = {cls: _upsert(cls) for cls in _TABLES}
-_MEDIA_ORDER = 'ORDER BY "index", variant'
+_MEDIA_KEYS = '"index", variant'  # a job's files in order
 _AT_PROVIDER = tuple(s.value for s in JobState if s.at_provider)
 _SLOTS_SQL = f"SELECT SUM(slots) FROM jobs WHERE state IN ({', '.join('?' * len(_AT_PROVIDER))})"
 _LAST_ERROR_SQL = (
@@ -244,7 +244,7 @@ class SqliteStore:
     def media(self, job_id: str) -> list[MediaRow]:
         with self._lock, _errors(self.path):
             cursor = self._db.execute(
-                f"SELECT {_COLUMNS[MediaRow]} FROM media WHERE job_id = ? {_MEDIA_ORDER}",
+                f"SELECT {_COLUMNS[MediaRow]} FROM media WHERE job_id = ? ORDER BY {_MEDIA_KEYS}",
                 (job_id,),
             )
             return [MediaRow(*values) for values in cursor]
@@ -254,7 +254,7 @@ class SqliteStore:
         out: dict[str, list[MediaRow]] = {}
         with self._lock, _errors(self.path):
             cursor = self._db.execute(
-                f"SELECT {_COLUMNS[MediaRow]} FROM media ORDER BY job_id, {_MEDIA_ORDER[9:]}"
+                f"SELECT {_COLUMNS[MediaRow]} FROM media ORDER BY job_id, {_MEDIA_KEYS}"
             )
             for values in cursor:
                 out.setdefault(values[0], []).append(MediaRow(*values))
