@@ -141,13 +141,13 @@ class Poller:
         missing = due
         watched = sum(1 for k, _ in self._watches if k is kind)
         if watched >= 2 and kind not in self._no_list:
-            missing = await self._by_list(kind, due)
+            missing = await self._by_list(kind, due, watched)
         await asyncio.gather(*(self._get(watch) for watch in missing))
 
-    async def _by_list(self, kind: JobKind, due: list[Watch]) -> list[Watch]:
-        """Read list pages until every due task is seen; return those that were not."""
+    async def _by_list(self, kind: JobKind, due: list[Watch], watched: int) -> list[Watch]:
+        """Read list pages until every due task is seen; return those that were not.
+        ``watched``: how many tasks of the kind are watched (it sizes the pages)."""
         wanted = {w.task_id for w in due}
-        watched = sum(1 for k, _ in self._watches if k is kind)
         size = page_size(watched)
         pages = min(self._list_pages, watched // size + 2)
         only = _Watched(self._watches, kind)
