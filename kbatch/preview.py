@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kbatch.engine.pacing import Budget
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.run import RunOptions, check_manifest, check_selection, reconcile, state_path
@@ -60,13 +61,11 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
     rows.update((row.id, row) for row in changed)
     states = [rows[job_id].state for job_id in seen]
     download = manifest.output.download
-    limit = dict.fromkeys(PackType, options.budget) if options.budget is not None else None
-    budgets = limit or dict(manifest.limits.budget_units)
-    reserved = dict(spent)
-    for row in rows.values():  # tasks at the provider may still charge their estimate
+    # the run's own rule: spent, plus what tasks at the provider may charge
+    spending = Budget.per_pack(options.budgets(manifest.limits.budget_units), spent)
+    for row in rows.values():
         if row.state.at_provider:
-            pack = PACK[row.kind]
-            reserved[pack] = reserved.get(pack, 0.0) + row.estimate
+            spending[PACK[row.kind]].reserve(row.estimate)
     first: list[tuple[str, str, float]] = []
     units: dict[PackType, float] = {}
     held: dict[PackType, int] = {}
@@ -75,11 +74,9 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         if row.state is not JobState.PENDING or not options.selects(job_id):
             continue
         pack = PACK[row.kind]
-        budget = budgets.get(pack)
-        if budget is not None and reserved.get(pack, 0.0) + row.estimate > budget + 1e-9:
+        if not spending[pack].admit(row.estimate):
             held[pack] = held.get(pack, 0) + 1
             continue
-        reserved[pack] = reserved.get(pack, 0.0) + row.estimate
         units[pack] = units.get(pack, 0.0) + row.estimate
         if len(first) < SHOWN:
             first.append((job_id, row.kind.value, row.estimate))

@@ -40,6 +40,12 @@ class RunOptions:
     seed: int | None = None
     take_output: bool = False  # make this state the output folder's owner (store.owner)
 
+    def budgets(self, manifest: Mapping[PackType, float]) -> dict[PackType, float]:
+        """Each pack's budget: ``--budget`` for each pack, else the manifest's ``budget_units``."""
+        if self.budget is not None:
+            return dict.fromkeys(PackType, self.budget)
+        return dict(manifest)
+
     def selects(self, job_id: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(job_id, glob) for glob in self.only)
 

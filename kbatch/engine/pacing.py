@@ -21,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from kbatch.provider.catalogue import PackType
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,13 @@ class Budget:
     def reserve(self, estimate: float) -> None:
         """Count a task already at the provider (a resumed run), whatever the limit."""
         self.reserved += estimate
+
+    @classmethod
+    def per_pack(
+        cls, limits: Mapping[PackType, float], spent: Mapping[PackType, float]
+    ) -> dict[PackType, Budget]:
+        """One budget per pack type (a pack without a limit gets none), with what it spent."""
+        return {pack: cls(limits.get(pack), spent.get(pack, 0.0)) for pack in PackType}
 
     def settle(self, estimate: float, units: float) -> None:
         """A task ended: its reservation becomes what it actually cost."""

@@ -73,8 +73,6 @@ class Scheduler:
         rng = random.Random(options.seed)
         pacing = options.pacing
         in_flight = options.max_in_flight or limits.max_in_flight
-        limit = dict.fromkeys(PackType, options.budget) if options.budget is not None else None
-        budgets = limit or dict(limits.budget_units)
         spent = batch.store.units()
         journal = Journal(batch.store, batch.rows, batch.ids)
         self.run_context = run = RunContext(
@@ -85,7 +83,7 @@ class Scheduler:
             journal=journal,
             stops=Stops(lambda name, job, message: run.emit(name, job, message)),
             slots={pack: Slots(in_flight) for pack in PackType},
-            budgets={pack: Budget(budgets.get(pack), spent.get(pack, 0.0)) for pack in PackType},
+            budgets=Budget.per_pack(options.budgets(limits.budget_units), spent),
             limiter=AsyncLimiter(1, 60.0 / limits.submit_per_minute),
             poller=Poller(
                 client,
