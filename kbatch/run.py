@@ -9,9 +9,10 @@
 :func:`prepare` checks the manifest, takes the state's run lock and brings the state in line with
 the manifest: new jobs become ``pending``; an edited job (new fingerprint) starts afresh and its
 old result files are removed; ``--retry-failed`` gives failed jobs new attempts. Jobs no longer in
-the manifest are left in the state untouched. :func:`execute` runs what is left with the
-:class:`~kbatch.engine.scheduler.Scheduler`, and sends no request at all (nor starts a simulator)
-when nothing is. Inside a running event loop (a notebook), ``await execute(plan)`` directly.
+the manifest are kept in the state, marked removed: not run, not counted, their files kept.
+:func:`execute` runs what is left with the :class:`~kbatch.engine.scheduler.Scheduler`, and
+sends no request at all (nor starts a simulator) when nothing is. Inside a running event loop
+(a notebook), ``await execute(plan)`` directly.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -70,7 +71,7 @@ class Plan:
     batch: Batch
     store: SqliteStore
     pending: int  # selected jobs to submit
-    inputs: dict[str, tuple[report.Input, ...]] = field(default_factory=dict)  # for the gallery
+    sources: report.Sources | None = None  # the jobs' source columns and inputs, for reports
 
     @property
     def manifest(self) -> Manifest:
@@ -110,21 +111,20 @@ def state_path(manifest: Manifest, options: RunOptions) -> Path:
 Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price
 
 
-Gallery = dict[str, tuple[report.Input, ...]]
-
-
-def check_manifest(path: str | Path, gallery: Gallery | None = None) -> tuple[Manifest, Seen]:
+def check_manifest(
+    path: str | Path, sources: report.Sources | None = None
+) -> tuple[Manifest, Seen]:
     """Validate the manifest, noting what the state needs of each job. A job's estimate waits
     for the manifest's price table, so only the few fields its price depends on are kept.
-    ``gallery`` receives the input images of the first jobs, for the HTML report."""
+    ``sources`` receives each job's source columns and input images, for the reports."""
     seen: Seen = {}
     keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
 
     def note(job: Job) -> None:
         price = pricing.key(job.kind, job.request)
         seen[job.id] = (job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
-        if gallery is not None and len(gallery) < report.GALLERY_LIMIT:
-            gallery[job.id] = report.job_inputs(job)
+        if sources is not None:
+            sources.note(job)
 
     validation = validate(path, keep=0, on_job=note)
     if validation.manifest is None:
@@ -136,8 +136,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     """Validate the manifest (ManifestError with every problem), take the run lock (LockHeld),
     and record new, edited and retried jobs in the state file."""
     options = options or RunOptions()
-    gallery: Gallery = {}
-    manifest, seen = check_manifest(path, gallery)
+    sources = report.manifest_sources(path)
+    manifest, seen = check_manifest(path, sources)
     check_selection(options, seen)
     where = state_path(manifest, options)
     owner.check(manifest.output.dir, where, take=options.take_output)
@@ -164,7 +164,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
     batch = Batch(manifest, store, options, list(seen), rows, resumed)
-    return Plan(batch, store, pending, gallery)
+    return Plan(batch, store, pending, sources)
 
 
 def check_selection(options: RunOptions, seen: Seen) -> None:
@@ -209,9 +209,16 @@ def reconcile(
             row = row.retried(estimate=estimate, now=now)
         elif row.state is JobState.PENDING and row.estimate != estimate:  # pricing: changed
             row = replace(row, estimate=estimate, updated_at=now)
+        elif row.removed:  # back in the manifest, unedited
+            row = replace(row, removed=False, updated_at=now)
         else:
             continue
         changed.append(row)
+    changed.extend(
+        replace(row, removed=True, updated_at=now)
+        for job_id, row in rows.items()
+        if not row.removed and job_id not in seen
+    )
     return changed, reset
 
 
@@ -289,7 +296,7 @@ def write_reports(plan: Plan) -> list[Path]:
         name=plan.manifest.name,
         output_dir=output.dir,
         download=output.download,
-        inputs=plan.inputs,
+        sources=plan.sources,
     )
     plan.store.note("reports", revision)
     return written

@@ -53,8 +53,14 @@ def test_the_readme_python_examples_run(tmp_path: Path) -> None:
     for number, block in enumerate(blocks):
         script = tmp_path / f"example{number}.py"
         script.write_text(block, encoding="utf-8")
+        offline = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         done = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, cwd=REPO, timeout=120
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+            env=offline,
         )
         assert done.returncode == 0, f"README example {number} failed:\n{done.stderr}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kbatch.cli import inspect, running, simulate
+from kbatch.cli import exporting, inspect, running, simulate
 from kbatch.cli.app import cli, main
 
-__all__ = ["cli", "inspect", "main", "running", "simulate"]
+__all__ = ["cli", "exporting", "inspect", "main", "running", "simulate"]

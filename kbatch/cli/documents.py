@@ -76,6 +76,7 @@ def status(state: StateStatus) -> dict[str, Any]:
     holder = state.holder
     return {
         "counts": {job_state.value: count for job_state, count in state.counts.items()},
+        "removed": state.removed,
         "in_flight_slots": state.in_flight_slots,
         "units_spent": _units(state.units),
         "running": None

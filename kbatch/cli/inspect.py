@@ -219,9 +219,7 @@ def report_command(manifest: Path, fmt: str, output: Path | None, state_file: Pa
       kbatch report shots.yaml --format html -o ~/www/shots.html
     """
     base = output.parent.resolve() if output else None  # stdout: absolute paths
-    built, warnings = reports.from_manifest(
-        manifest, state_path=state_file, base=base, gallery=fmt == "html"
-    )
+    built, warnings = reports.from_manifest(manifest, state_path=state_file, base=base)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     try:
@@ -231,7 +229,7 @@ def report_command(manifest: Path, fmt: str, output: Path | None, state_file: Pa
             reports.write_file(built, fmt, output)
             click.echo(f"{output}: {len(built.jobs)} jobs", err=True)
     except OSError as exc:
-        click.echo(f"OSError: cannot write {output}: {exc.strerror or exc}", err=True)
+        click.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
         sys.exit(1)
 
 

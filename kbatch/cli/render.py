@@ -93,7 +93,8 @@ def print_state_line(settings: Manifest) -> None:
         return
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
     spent = show_units(status.units)
-    click.echo(f"state: {by_state or 'no jobs'}; units spent: {spent} ({path})")
+    removed = f"; {status.removed} removed from the manifest" if status.removed else ""
+    click.echo(f"state: {by_state or 'no jobs'}{removed}; units spent: {spent} ({path})")
 
 
 def print_job(doc: dict[str, Any]) -> None:
@@ -125,6 +126,11 @@ def print_status(manifest: Path, status: StateStatus) -> None:
     total = sum(status.counts.values())
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
     click.echo(f"{manifest}: {total} jobs: {by_state or 'none yet'}")
+    if status.removed:
+        click.echo(
+            f"removed: {status.removed} jobs of earlier runs are no longer in the manifest "
+            "(kept in the state and reports, not counted)"
+        )
     click.echo(f"in flight: {status.in_flight_slots} slots")
     click.echo(f"units spent: {show_units(status.units)}")
     click.echo(f"running: {status.holder}" if status.holder else "running: no")

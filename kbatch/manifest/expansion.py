@@ -272,6 +272,7 @@ def _expand_template(template: JobTemplate, context: Context, log: IssueLog) -> 
                 row.location if row is not None else entry_location,
                 row.number if row is not None else None,
                 combo,
+                row.values if row is not None else {},
             )
             job = _make_job(template, variables, origin, context, log)
             if job is not None:

@@ -20,12 +20,14 @@ from kbatch.provider.catalogue import JobKind
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a job comes from: its entry in ``jobs:``, its foreach row and matrix values."""
+    """Where a job comes from: its entry in ``jobs:``, its foreach row (number and columns) and
+    matrix values."""
 
     template: int
     location: Location
     row: int | None = None
     matrix: Mapping[str, Any] = field(default_factory=dict)
+    columns: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

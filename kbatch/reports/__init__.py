@@ -5,8 +5,17 @@ Reports read the state store; they never import the engine.
 
 from __future__ import annotations
 
-from kbatch.reports.formats import FILES, FORMATS, from_manifest, render, write_all, write_file
-from kbatch.reports.model import GALLERY_LIMIT, Input, Report, collect, job_inputs
+from kbatch.reports.formats import (
+    FILES,
+    FORMATS,
+    from_manifest,
+    read_sources,
+    render,
+    write_all,
+    write_file,
+)
+from kbatch.reports.model import GALLERY_LIMIT, Report, collect, manifest_sources
+from kbatch.reports.sources import Input, Sources, job_inputs
 
 __all__ = [
     "FILES",
@@ -14,9 +23,12 @@ __all__ = [
     "GALLERY_LIMIT",
     "Input",
     "Report",
+    "Sources",
     "collect",
     "from_manifest",
     "job_inputs",
+    "manifest_sources",
+    "read_sources",
     "render",
     "write_all",
     "write_file",

@@ -17,14 +17,14 @@ import csv
 import io
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from kbatch.manifest.jobs import Job
 from kbatch.reports import gallery
-from kbatch.reports.model import COLUMNS, GALLERY_LIMIT, Input, Report, collect, job_inputs
+from kbatch.reports.model import COLUMNS, GALLERY_LIMIT, Report, collect, manifest_sources
+from kbatch.reports.sources import Sources
 from kbatch.store import SqliteStore, StateStore, state_file
 
 #: Files :func:`write_all` writes into the output folder.
@@ -39,15 +39,26 @@ class Reporter:
     write: Callable[[Report, TextIO], None]
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell: lists joined by spaces, other structures as JSON, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return " ".join(str(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def _csv(report: Report, stream: TextIO) -> None:
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    names = (*COLUMNS, *report.source_columns)
+    writer.writerow(names)
     for job in report.jobs:
-        values = job.record()
-        values["outputs"] = " ".join(job.outputs)
-        values["result_urls"] = " ".join(job.result_urls)
+        values = job.record(report.source_columns)
         values["units"] = f"{job.units:g}"
-        writer.writerow("" if values[c] is None else values[c] for c in COLUMNS)
+        values["removed"] = "yes" if job.removed else ""
+        writer.writerow(_cell(values[c]) for c in names)
 
 
 def _json(report: Report, stream: TextIO) -> None:
@@ -59,13 +70,13 @@ def _json(report: Report, stream: TextIO) -> None:
     stream.write(text[: text.rindex("}")].rstrip() + ',\n  "jobs": [')
     for index, job in enumerate(report.jobs):
         stream.write(",\n    " if index else "\n    ")
-        stream.write(json.dumps(job.record(), ensure_ascii=False))
+        stream.write(json.dumps(job.record(report.source_columns), ensure_ascii=False))
     stream.write("\n  ]\n}\n" if report.jobs else "]\n}\n")
 
 
 def _jsonl(report: Report, stream: TextIO) -> None:
     for job in report.jobs:
-        stream.write(json.dumps(job.record(), ensure_ascii=False))
+        stream.write(json.dumps(job.record(report.source_columns), ensure_ascii=False))
         stream.write("\n")
 
 
@@ -107,27 +118,15 @@ def from_manifest(
     *,
     state_path: Path | None = None,
     base: Path | None,
-    gallery: bool = False,
 ) -> tuple[Report, list[str]]:
     """The report of a manifest's state file, with paths relative to ``base`` (None: absolute),
     and warnings.
-    ``gallery`` also reads the manifest's jobs for their input images; a manifest that no
-    longer validates gives a report without them (and a warning), never no report."""
-    from kbatch.manifest import read_settings, validate
+    The manifest's jobs give each job's source columns and input images; a manifest that no
+    longer validates gives a report without some of them (and a warning), never no report."""
+    from kbatch.manifest import read_settings
 
     settings = read_settings(path)
-    inputs: dict[str, tuple[Input, ...]] = {}
-    warnings: list[str] = []
-    if gallery:
-
-        def note(job: Job) -> None:
-            if len(inputs) < GALLERY_LIMIT:
-                inputs[job.id] = job_inputs(job)
-
-        validation = validate(path, keep=0, on_job=note)
-        if not validation.ok:
-            count = len(validation.issues)
-            warnings.append(f"{path} has {count} problems (kbatch validate): some inputs not shown")
+    sources, warnings = read_sources(path)
     where = state_file(settings.output.dir, state_path)
     with SqliteStore.read(where) as state:
         report = collect(
@@ -136,9 +135,21 @@ def from_manifest(
             output_dir=settings.output.dir,
             base=base,
             download=settings.output.download,
-            inputs=inputs,
+            sources=sources,
         )
     return report, warnings
+
+
+def read_sources(path: str | Path) -> tuple[Sources, list[str]]:
+    """The sources of a manifest's jobs, and a warning if it no longer validates."""
+    from kbatch.manifest import validate
+
+    sources = manifest_sources(path)
+    validation = validate(path, keep=0, on_job=sources.note)
+    if validation.ok:
+        return sources, []
+    count = len(validation.issues)
+    return sources, [f"{path} has {count} problems (kbatch validate): some sources not shown"]
 
 
 def write_all(
@@ -147,11 +158,11 @@ def write_all(
     name: str,
     output_dir: Path,
     download: bool = True,
-    inputs: Mapping[str, tuple[Input, ...]] | None = None,
+    sources: Sources | None = None,
 ) -> list[Path]:
     """``report.csv``, ``report.json`` and ``index.html`` in the output folder."""
     report = collect(
-        state, name=name, output_dir=output_dir, base=output_dir, download=download, inputs=inputs
+        state, name=name, output_dir=output_dir, base=output_dir, download=download, sources=sources
     )
     written = []
     for fmt, file_name in FILES.items():
@@ -160,4 +171,13 @@ def write_all(
     return written
 
 
-__all__ = ["FILES", "FORMATS", "Reporter", "from_manifest", "render", "write_all", "write_file"]
+__all__ = [
+    "FILES",
+    "FORMATS",
+    "Reporter",
+    "from_manifest",
+    "read_sources",
+    "render",
+    "write_all",
+    "write_file",
+]

@@ -1,11 +1,15 @@
-"""The HTML report: one self-contained static page, a gallery of every job.
+"""The HTML report: one self-contained static page, a dense grid of every job.
 
 The page needs no network when it is viewed: its style and script are inline, result files are
 loaded by paths relative to the page (it lives in the output folder), a base64 input is shown as
-a small embedded thumbnail, and an input given as a URL is a link, never fetched. Each job shows
-its inputs beside its outputs (images, and videos in players), a badge for its state, the error
-of a failed job, and its task id, attempts, time and units. Filters by state and kind work
-without a server.
+a small embedded thumbnail, and an input given as a URL is a link, never fetched. Each card
+shows the job's outputs (images, and videos in players), its input images, its prompt, a badge
+for its state, the error of a failed job, and its task id, attempts, time and units.
+
+It stays fast at tens of thousands of jobs: cards are laid out only when near the screen
+(``content-visibility``), images load lazily, and a video gets its source only when its card
+comes near the screen. Filters by state and kind, and a search by id and prompt, work without a
+server.
 """
 
 from __future__ import annotations
@@ -39,21 +43,25 @@ def _input(item: Input) -> str:
 
 def _output(path: str, kind: str) -> str:
     name = escape(path.rsplit("/", 1)[-1])
-    if kind == "video":
-        player = f'<video controls muted preload="metadata" src="{_src(path)}"></video>'
-        return f"<figure>{player}<figcaption>{name}</figcaption></figure>"
+    if kind == "video":  # the source is set by the page's script when the card is near
+        player = f'<video controls muted preload="none" data-src="{_src(path)}"></video>'
+        return f'<figure class="out">{player}<figcaption>{name}</figcaption></figure>'
     return (
-        f'<figure><a href="{_src(path)}"><img src="{_src(path)}" alt="{name}" loading="lazy">'
-        f"</a><figcaption>{name}</figcaption></figure>"
+        f'<figure class="out"><a href="{_src(path)}"><img src="{_src(path)}" alt="{name}" '
+        f'loading="lazy"></a><figcaption>{name}</figcaption></figure>'
     )
 
 
 def _job(job: JobReport, inputs: tuple[Input, ...]) -> str:
-    ins = "".join(_input(item) for item in inputs) or '<p class="none">not known</p>'
     outs = "".join(_output(p, k) for p, k in zip(job.outputs, job.output_kinds, strict=True))
     if not outs and job.result_urls:
         outs = '<p class="none">not downloaded; URLs in report.csv</p>'
-    outs = outs or '<p class="none">none yet</p>'
+    outs = outs or f'<p class="none">{"no result" if job.state == "failed" else "none yet"}</p>'
+    ins = "".join(_input(item) for item in inputs)
+    ins = f'<div class="inputs">{ins}</div>' if ins else ""
+    prompt = job.source.get("prompt")
+    text = escape(prompt) if isinstance(prompt, str) else ""
+    said = f'<p class="prompt" title="{text}">{text}</p>' if text else ""
     facts = [
         ("task", job.task_id or "-"),
         ("attempts", str(job.attempts)),
@@ -67,12 +75,14 @@ def _job(job: JobReport, inputs: tuple[Input, ...]) -> str:
         reason = escape(job.error_reason or "error")
         error = f'<p class="error"><b>{reason}{code}</b>: {escape(job.error_message)}</p>'
     state, kind = escape(job.state), escape(job.kind)
+    removed = '<span class="badge removed">removed</span>' if job.removed else ""
+    search = escape(f"{job.id} {prompt if isinstance(prompt, str) else ''}".lower(), quote=True)
     return (
-        f'<article class="job" data-state="{state}" data-kind="{kind}">'
-        f'<header><h2>{escape(job.id)}</h2><span class="badge {state}">{state}</span>'
-        f'<span class="kind">{kind}</span></header>{error}'
-        f'<div class="media"><section class="inputs"><h3>inputs</h3>{ins}</section>'
-        f'<section class="outputs"><h3>outputs</h3>{outs}</section></div>'
+        f'<article class="job" data-state="{state}" data-kind="{kind}" data-search="{search}">'
+        f'<div class="outputs">{outs}</div>'
+        f'<header><h2 title="{escape(job.id)}">{escape(job.id)}</h2>'
+        f'<span class="badge {state}">{state}</span>{removed}</header>'
+        f'<p class="kind">{kind}</p>{said}{error}{ins}'
         f'<dl class="meta">{meta}</dl></article>'
     )
 
@@ -126,36 +136,52 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 0; background: #f6f6f4; color: #222; }}
-body > header {{ padding: 1em 2em; background: #fff; border-bottom: 1px solid #ddd; }}
-h1 {{ margin: 0 0 .2em; font-size: 1.4em; }}
-#summary {{ display: flex; flex-wrap: wrap; gap: 1.5em; margin: .8em 0; }}
+body {{ font: 13px/1.35 system-ui, sans-serif; margin: 0; background: #f6f6f4; color: #222; }}
+body > header {{ padding: .8em 1.5em; background: #fff; border-bottom: 1px solid #ddd; }}
+h1 {{ margin: 0 0 .2em; font-size: 1.3em; }}
+#summary {{ display: flex; flex-wrap: wrap; gap: 1.5em; margin: .6em 0; }}
 #summary div {{ display: flex; flex-direction: column; }}
-#summary b {{ font-size: 1.4em; }}
-#filters {{ display: flex; flex-wrap: wrap; gap: 1em; }}
+#summary b {{ font-size: 1.3em; }}
+#filters {{ display: flex; flex-wrap: wrap; gap: .8em; align-items: center; }}
+#filters input[type=search] {{ font: inherit; padding: .3em .5em; min-width: 16em; }}
 fieldset {{ border: 1px solid #ddd; border-radius: 6px; }}
 fieldset label {{ margin-right: .8em; white-space: nowrap; }}
-main {{ padding: 1em 2em; display: grid; gap: 1em; }}
-.job {{ background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: .8em 1em; }}
+main {{ padding: 1em 1.5em; display: grid; gap: .8em;
+  grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); }}
+.job {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: .5em;
+  min-width: 0; content-visibility: auto; contain-intrinsic-size: auto 320px; }}
 .job[hidden] {{ display: none; }}
-.job header {{ display: flex; align-items: center; gap: .6em; }}
-.job h2 {{ font-size: 1.05em; margin: 0; font-family: ui-monospace, monospace; }}
-.badge {{ border-radius: 1em; padding: 0 .6em; color: #fff; background: #888; }}
+.job header {{ display: flex; align-items: center; gap: .4em; margin-top: .3em; }}
+.job h2 {{ font-size: 1em; margin: 0; font-family: ui-monospace, monospace; flex: 1;
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
+.badge {{ border-radius: 1em; padding: 0 .5em; color: #fff; background: #888; font-size: .85em; }}
 .badge.downloaded, .badge.succeeded {{ background: #2e7d32; }}
 .badge.failed {{ background: #c62828; }}
 .badge.running, .badge.submitted, .badge.submitting {{ background: #1565c0; }}
-.kind {{ color: #666; }}
-.media {{ display: grid; grid-template-columns: 1fr 2fr; gap: 1em; }}
-.media h3 {{ font-size: .85em; color: #666; margin: .4em 0; text-transform: uppercase; }}
-figure {{ display: inline-block; margin: 0 .6em .6em 0; vertical-align: top; }}
-figure img, figure video {{ max-width: 320px; max-height: 240px; display: block; }}
-figcaption {{ font-size: .8em; color: #666; }}
-figure.link {{ max-width: 320px; word-break: break-all; }}
-.error {{ background: #fdecea; border-left: 4px solid #c62828; padding: .4em .8em; }}
-.meta {{ display: flex; flex-wrap: wrap; gap: .2em 1em; margin: .4em 0 0; color: #555; }}
+.badge.removed {{ background: #6d4c41; }}
+.kind {{ color: #666; margin: 0; font-size: .85em; }}
+.prompt {{ margin: .2em 0; display: -webkit-box; -webkit-line-clamp: 3;
+  -webkit-box-orient: vertical; overflow: hidden; }}
+.outputs {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(100px, 1fr)); gap: 3px;
+  min-height: 120px; background: #eee; border-radius: 4px; }}
+.outputs figure {{ margin: 0; }}
+.outputs img, .outputs video {{ width: 100%; height: 160px; object-fit: contain; display: block;
+  background: #222; }}
+.inputs {{ display: flex; flex-wrap: wrap; gap: 3px; margin: .3em 0; }}
+.inputs figure {{ max-width: 80px; }}
+.inputs img {{ height: 40px; width: auto; max-width: 80px; display: block; }}
+.inputs figure.link {{ font-size: .75em; max-width: 100%; word-break: break-all; }}
+figure {{ margin: 0; }}
+figcaption {{ font-size: .75em; color: #666; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }}
+.error {{ background: #fdecea; border-left: 3px solid #c62828; padding: .2em .5em; margin: .3em 0;
+  font-size: .9em; overflow-wrap: anywhere; }}
+.meta {{ display: grid; grid-template-columns: auto 1fr auto 1fr; gap: 0 .5em; margin: .3em 0 0;
+  color: #555; font-size: .8em; }}
 .meta dt {{ font-weight: 600; }}
-.meta dd {{ margin: 0; font-family: ui-monospace, monospace; }}
-.none {{ color: #999; }}
+.meta dd {{ margin: 0; font-family: ui-monospace, monospace; overflow: hidden;
+  text-overflow: ellipsis; }}
+.none {{ color: #999; align-self: center; text-align: center; }}
 </style>
 </head>
 <body>
@@ -163,14 +189,16 @@ figure.link {{ max-width: 320px; word-break: break-all; }}
 <h1>{title}</h1>
 <p>Report written {generated}</p>
 <div id="summary">{cells}</div>
-<nav id="filters">{filters}</nav>
+<nav id="filters">{filters}<input type="search" id="search" placeholder="search id or prompt"
+aria-label="search by id or prompt"></nav>
 <p id="shown"><span id="visible">{total}</span> of {total} jobs shown</p>
 {more}
 </header>
 <main id="jobs">{cards}</main>
 <script>
 (function () {{
-  var boxes = document.querySelectorAll("#filters input");
+  var jobs = Array.prototype.slice.call(document.querySelectorAll("#jobs .job"));
+  var search = document.getElementById("search");
   function chosen(name) {{
     var out = new Set();
     document.querySelectorAll('#filters input[name="' + name + '"]').forEach(function (box) {{
@@ -180,14 +208,39 @@ figure.link {{ max-width: 320px; word-break: break-all; }}
   }}
   function apply() {{
     var states = chosen("state"), kinds = chosen("kind"), visible = 0;
-    document.querySelectorAll("#jobs .job").forEach(function (job) {{
-      var show = states.has(job.dataset.state) && kinds.has(job.dataset.kind);
-      job.hidden = !show;
+    var words = search.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    for (var i = 0; i < jobs.length; i++) {{
+      var job = jobs[i], text = job.dataset.search;
+      var show = states.has(job.dataset.state) && kinds.has(job.dataset.kind) &&
+        words.every(function (word) {{ return text.indexOf(word) >= 0; }});
+      if (job.hidden === show) job.hidden = !show;
       if (show) visible += 1;
-    }});
+    }}
     document.getElementById("visible").textContent = visible;
+    document.getElementById("jobs").dataset.search = search.value;  // what is applied
   }}
-  boxes.forEach(function (box) {{ box.addEventListener("change", apply); }});
+  var timer = null;
+  document.querySelectorAll("#filters input[type=checkbox]").forEach(function (box) {{
+    box.addEventListener("change", apply);
+  }});
+  search.addEventListener("input", function () {{
+    clearTimeout(timer);
+    timer = setTimeout(apply, 120);
+  }});
+  function load(video) {{
+    if (!video.src) {{ video.preload = "metadata"; video.src = video.dataset.src; }}
+  }}
+  var videos = document.querySelectorAll("video[data-src]");
+  if ("IntersectionObserver" in window) {{
+    var seen = new IntersectionObserver(function (entries) {{
+      entries.forEach(function (entry) {{
+        if (entry.isIntersecting) {{ load(entry.target); seen.unobserve(entry.target); }}
+      }});
+    }}, {{ rootMargin: "400px" }});
+    videos.forEach(function (video) {{ seen.observe(video); }});
+  }} else {{
+    videos.forEach(load);
+  }}
   apply();
 }})();
 </script>

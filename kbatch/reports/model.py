@@ -10,8 +10,11 @@ Every format has the same columns (:data:`COLUMNS`): the job's id, kind and stat
 task id and kbatch's external task id, creates started, when its last attempt was submitted and
 finished (UTC, ISO 8601) and the seconds between, units charged (every attempt, as the provider
 reported them), its result files (paths relative to the report, so the folder can be moved) and
-result URLs, and the error of a failed job. JSON adds a summary: counts by state and by kind,
-units, wall time and throughput. Nothing here reads a credential; the state holds none.
+result URLs, and the error of a failed job; ``removed`` marks a job of an earlier run that the
+manifest no longer has (kept, but left out of the summary). When the manifest's jobs are known,
+each job's source columns follow (:mod:`kbatch.reports.sources`: the request fields it sent, its
+foreach row and matrix values). JSON adds a summary: counts by state and by kind, units, wall
+time and throughput. Nothing here reads a credential; the state holds none.
 
 The formats and the files are in :mod:`kbatch.reports.formats`, the HTML in
 :mod:`kbatch.reports.gallery`.
@@ -26,11 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kbatch.images import ImageInput, ImageSource
-from kbatch.manifest.checks import image_slots
-from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
-from kbatch.reports.thumbnails import thumbnail
+from kbatch.reports.sources import Input, Source, Sources, columns
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 
 #: The report's columns, in order.
@@ -39,6 +39,7 @@ COLUMNS = (
     "kind",
     "pack",
     "state",
+    "removed",
     "task_id",
     "external_task_id",
     "attempts",
@@ -52,19 +53,11 @@ COLUMNS = (
     "error_code",
     "error_message",
 )
+#: Names a foreach column or matrix key may not take: the report's columns, and those of an
+#: export (the dataset loaders name the media column "image" or "video").
+RESERVED = (*COLUMNS, "file_name", "index", "image", "video")
 #: The gallery shows this many jobs at most; the CSV and JSON reports have them all.
-GALLERY_LIMIT = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class Input:
-    """An input image of a job, for the gallery: ``src`` is what an ``<img>`` may load without
-    the network (a file's path, made relative to the report by :func:`collect`, or a data: URI
-    thumbnail of a base64 image); a URL is only linked."""
-
-    field: str
-    src: str | None = None
-    link: str | None = None
+GALLERY_LIMIT = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +81,15 @@ class JobReport:
     error_code: str | None
     error_message: str | None
     output_kinds: tuple[str, ...] = field(default=(), repr=False)  # "image" / "video" each
+    removed: bool = False  # no longer in the manifest
+    source: Source = field(default_factory=dict, repr=False)  # see kbatch.reports.sources
 
-    def record(self) -> dict[str, Any]:
-        """The report's columns, as JSON values."""
+    def record(self, source_columns: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The report's columns, then the given source columns, as JSON values."""
         values = {name: getattr(self, name) for name in COLUMNS}
         values["outputs"], values["result_urls"] = list(self.outputs), list(self.result_urls)
+        for name in source_columns:
+            values[name] = self.source.get(name)
         return values
 
 
@@ -101,7 +98,7 @@ class ReportTotals:
     """Totals over the report's jobs. Wall time runs from the first submission to the last
     finish that the state records; throughput is jobs done per hour of it."""
 
-    jobs: int
+    jobs: int  # the manifest's: jobs removed from it are counted apart
     by_state: dict[str, int]
     by_kind: dict[str, dict[str, int]]
     units: dict[str, float]  # per pack: video and image units are different currencies
@@ -110,6 +107,7 @@ class ReportTotals:
     finished: str | None
     wall_seconds: float | None
     jobs_per_hour: float | None
+    removed: int = 0
 
     def record(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -122,6 +120,12 @@ class Report:
     summary: ReportTotals
     jobs: tuple[JobReport, ...]
     inputs: Mapping[str, tuple[Input, ...]] = field(default_factory=dict)
+    source_columns: tuple[str, ...] = ()  # after COLUMNS, in every format
+
+
+def manifest_sources(path: str | Path) -> Sources:
+    """An empty :class:`Sources` for a manifest's jobs, to pass to validation as ``on_job``."""
+    return Sources(Path(path).resolve().parent, reserved=RESERVED, gallery=GALLERY_LIMIT)
 
 
 def stamp(seconds: float | None) -> str | None:
@@ -140,7 +144,11 @@ def _relative(path: Path, base: Path | None) -> str:
 
 
 def job_report(
-    row: JobRow, media: Iterable[MediaRow], output_dir: Path, base: Path | None
+    row: JobRow,
+    media: Iterable[MediaRow],
+    output_dir: Path,
+    base: Path | None,
+    source: Source | None = None,
 ) -> JobReport:
     items = list(media)
     seconds = None
@@ -164,6 +172,8 @@ def job_report(
         error_code=row.error_code if row.state is JobState.FAILED else None,
         error_message=row.error_message if row.state is JobState.FAILED else None,
         output_kinds=tuple(m.kind for m in items if m.path),
+        removed=row.removed,
+        source=source or {},
     )
 
 
@@ -171,10 +181,13 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     by_state = dict.fromkeys((s.value for s in JobState), 0)
     by_kind: dict[str, dict[str, int]] = {}
     units: dict[str, float] = {}
-    total = done = 0
+    total = done = removed = 0
     first: float | None = None
     last: float | None = None
     for row in rows:
+        if row.removed:
+            removed += 1
+            continue
         total += 1
         by_state[row.state.value] += 1
         kind = by_kind.setdefault(row.kind.value, {})
@@ -190,7 +203,7 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     rate = round(done * 3600 / wall, 1) if wall else None
     ordered = {kind: by_kind[kind] for kind in sorted(by_kind)}
     return ReportTotals(
-        total, by_state, ordered, units, done, stamp(first), stamp(last), wall, rate
+        total, by_state, ordered, units, done, stamp(first), stamp(last), wall, rate, removed
     )
 
 
@@ -201,43 +214,31 @@ def collect(
     output_dir: Path,
     base: Path | None,
     download: bool = True,
-    inputs: Mapping[str, tuple[Input, ...]] | None = None,
+    sources: Sources | None = None,
     now: float | None = None,
 ) -> Report:
     """The report of every job the state holds, with file paths relative to ``base`` (the
-    folder the report goes in; None: absolute paths, for a report on standard output)."""
+    folder the report goes in; None: absolute paths, for a report on standard output), and
+    each job's source columns and input images when ``sources`` has them."""
     rows = state.load()
     media = state.all_media()
-    jobs = tuple(job_report(row, media.get(i, ()), output_dir, base) for i, row in rows.items())
+    found: Mapping[str, Source] = sources.columns if sources else {}
+    jobs = tuple(
+        job_report(row, media.get(i, ()), output_dir, base, found.get(i)) for i, row in rows.items()
+    )
     summary = summarize(rows.values(), download=download)
     generated = stamp(time.time() if now is None else now) or ""
     seen = {
         job_id: tuple(_placed(item, base) for item in items)
-        for job_id, items in (inputs or {}).items()
+        for job_id, items in (sources.inputs if sources else {}).items()
     }
-    return Report(name, generated, summary, jobs, seen)
+    return Report(name, generated, summary, jobs, seen, columns(found.values()) if found else ())
 
 
 def _placed(item: Input, base: Path | None) -> Input:
     if item.src is None or item.src.startswith("data:"):
         return item
     return Input(item.field, src=_relative(Path(item.src), base))
-
-
-def job_inputs(job: Job) -> tuple[Input, ...]:
-    """A job's input images as the gallery shows them (files by absolute path)."""
-    out: list[Input] = []
-    for path, image in image_slots(job.kind, dict(job.request)):
-        if not isinstance(image, ImageInput):
-            continue
-        label = ".".join(str(part) for part in path)
-        if image.source is ImageSource.FILE:
-            out.append(Input(label, src=image.value))
-        elif image.source is ImageSource.URL:
-            out.append(Input(label, link=image.value))
-        else:
-            out.append(Input(label, src=thumbnail(image.value)))
-    return tuple(out)
 
 
 __all__ = [
@@ -248,8 +249,8 @@ __all__ = [
     "Report",
     "ReportTotals",
     "collect",
-    "job_inputs",
     "job_report",
+    "manifest_sources",
     "stamp",
     "summarize",
 ]

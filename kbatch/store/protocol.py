@@ -32,6 +32,7 @@ class StateStatus:
     in_flight_slots: int
     last_error: tuple[str, str] | None  # (job id, message)
     holder: Holder | None
+    removed: int = 0  # jobs the manifest no longer has, not in ``counts``
 
 
 class StateStore(Protocol):

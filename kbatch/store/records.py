@@ -66,6 +66,7 @@ class JobRow:
     submitted_at: float | None = None
     finished_at: float | None = None
     updated_at: float = 0.0
+    removed: bool = False  # no longer in the manifest: kept, but not counted as its job
 
     # -- transitions ---------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 2
+VERSION = 3
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -81,6 +81,10 @@ _MIGRATIONS: tuple[str, ...] = (
     DROP TABLE media;
     ALTER TABLE media_v2 RENAME TO media;
     """,
+    # 3: a job the manifest no longer has is marked, not deleted (its files and units stay).
+    """
+    ALTER TABLE jobs ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 _TABLES: dict[type[Any], str] = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
@@ -113,6 +117,7 @@ def _upsert(cls: type[Any]) -> str:
 _UPSERT = {cls: _upsert(cls) for cls in _TABLES}
 _MEDIA_KEYS = '"index", variant'  # a job's files in order
 _AT_PROVIDER = tuple(s.value for s in JobState if s.at_provider)
+_COUNTS_SQL = "SELECT state, COUNT(*) FROM jobs WHERE NOT removed GROUP BY state"
 _SLOTS_SQL = f"SELECT SUM(slots) FROM jobs WHERE state IN ({', '.join('?' * len(_AT_PROVIDER))})"
 _LAST_ERROR_SQL = (
     "SELECT id, error_message FROM jobs WHERE error_message IS NOT NULL "
@@ -129,6 +134,7 @@ def _job(values: Sequence[Any]) -> JobRow:
     """A job row from its columns, selected by name in :data:`_NAMES` order."""
     named = dict(zip(_NAMES[JobRow], values, strict=True))
     named["kind"], named["state"] = JobKind(named["kind"]), JobState(named["state"])
+    named["removed"] = bool(named["removed"])
     return JobRow(**named)
 
 
@@ -290,8 +296,9 @@ class SqliteStore:
 
     def status(self) -> StateStatus:
         with self._lock, _errors(self.path):
-            by_state = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            by_state = self._db.execute(_COUNTS_SQL)
             counts = Counter({JobState(state): count for state, count in by_state})
+            removed = self._db.execute("SELECT COUNT(*) FROM jobs WHERE removed").fetchone()[0]
             slots = self._db.execute(_SLOTS_SQL, _AT_PROVIDER).fetchone()[0]
             last = self._db.execute(_LAST_ERROR_SQL).fetchone()
         return StateStatus(
@@ -300,6 +307,7 @@ class SqliteStore:
             in_flight_slots=int(slots or 0),
             last_error=(last[0], last[1]) if last else None,
             holder=read_holder(lock_path(self.path)),
+            removed=int(removed),
         )
 
     # -- writing -------------------------------------------------------------------------------

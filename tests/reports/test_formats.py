@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,7 @@ class Ran:
         return self.project.out
 
     def report(
-        self, base: Path | None = None, inputs: Mapping[str, tuple[report.Input, ...]] | None = None
+        self, base: Path | None = None, sources: report.Sources | None = None
     ) -> report.Report:
         with SqliteStore.read(self.frozen) as state:
             return report.collect(
@@ -68,7 +68,7 @@ class Ran:
                 name="t",
                 output_dir=self.out,
                 base=base or self.out,
-                inputs=inputs,
+                sources=sources,
                 now=1800003600,
             )
 
@@ -94,12 +94,12 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
 
 
 EXPECTED_CSV = """\
-id,kind,pack,state,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,result_urls,error_reason,error_code,error_message
-ok,image2video,video,downloaded,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,https://cdn.example/ok/0.mp4,,,
-flaky,image2video,video,downloaded,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,https://cdn.example/flaky/0.mp4,,,
-broken,image2video,video,failed,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
-refused,image2video,video,failed,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
-wide,image_expand,image,downloaded,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
+id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,result_urls,error_reason,error_code,error_message
+ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,https://cdn.example/ok/0.mp4,,,
+flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,https://cdn.example/flaky/0.mp4,,,
+broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
+refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
+wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
 """  # noqa: E501
 
 
@@ -132,6 +132,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
         "finished": "2027-01-15T08:05:42Z",
         "wall_seconds": 282.5,
         "jobs_per_hour": 38.2,  # 3 done in 282.5 s
+        "removed": 0,
     }
     rows = list(csv.DictReader(io.StringIO(EXPECTED_CSV)))
     assert [job["id"] for job in document["jobs"]] == [row["id"] for row in rows]
@@ -141,6 +142,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
         "kind": "image2video",
         "pack": "video",
         "state": "downloaded",
+        "removed": False,
         "task_id": "task-flaky",
         "external_task_id": "kb-flaky",
         "attempts": 2,
@@ -175,8 +177,10 @@ def test_result_paths_are_relative_to_the_report(ran: Ran, tmp_path: Path) -> No
 def test_every_run_writes_the_three_reports_into_the_output_folder(ran: Ran) -> None:
     out = ran.out
     assert {p.name for p in out.glob("report.*")} | {"index.html"} >= set(report.FILES.values())
+    sources, warnings = report.read_sources(ran.project.manifest)
+    assert warnings == []
     with SqliteStore.read(ran.project.state_file) as state:
-        fresh = report.collect(state, name="t", output_dir=out, base=out)
+        fresh = report.collect(state, name="t", output_dir=out, base=out, sources=sources)
     written = list(csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8"))))
     assert written == list(csv.DictReader(io.StringIO(report.render(fresh, "csv"))))
     summary = json.loads((out / "report.json").read_text(encoding="utf-8"))["summary"]
@@ -187,10 +191,12 @@ def test_every_run_writes_the_three_reports_into_the_output_folder(ran: Ran) -> 
 
 
 def test_the_gallery_shows_inputs_outputs_errors_and_escapes_text(ran: Ran) -> None:
-    inputs = {"ok": (report.Input("image", src=str(ran.project.root / "ok.png")),)}
-    page = report.render(ran.report(inputs=inputs), "html")
+    inputs: dict[str, tuple[report.Input, ...]] = {
+        "ok": (report.Input("image", src=str(ran.project.root / "ok.png")),)
+    }
+    page = report.render(ran.report(sources=report.Sources(ran.out, inputs=inputs)), "html")
     assert '<img src="../../ok.png" alt="image"' in page  # the input, relative to the page
-    assert '<video controls muted preload="metadata" src="ok/0.mp4">' in page
+    assert '<video controls muted preload="none" data-src="ok/0.mp4">' in page
     assert '<img src="wide/1.png" alt="1.png"' in page
     assert "<b>rejected 1301</b>: create image2video: HTTP 400" in page
     assert 'data-state="failed" data-kind="image2video"' in page

@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from kbatch import reports as report
+from kbatch import simulator
+from kbatch.provider.catalogue import JobKind
+from kbatch.reports.model import JobReport, summarize
 from kbatch.simulator import FAIL, Simulator
-from tests.project import Project, expand, multi, video
+from kbatch.store import JobRow, JobState
+from tests.project import IMAGES, Project, expand, multi, video
 
 #: Flags that keep Chromium off the network and fit a root sandbox (see the machine notes).
 FLAGS = [
@@ -95,4 +100,98 @@ async def test_the_gallery_loads_offline_shows_media_and_filters(
     await page.uncheck('#filters input[name="kind"][value="image2video"]')
     assert await visible(page) == ["room", "pair"]
     assert await page.text_content("#visible") == "2"
+    await page.close()
+
+
+async def search(page: Page, text: str) -> list[str]:
+    """Type into the search box; the visible jobs once the page has applied it."""
+    await page.fill("#search", text)
+    await page.wait_for_function(
+        "text => document.getElementById('jobs').dataset.search === text", arg=text
+    )
+    return await visible(page)
+
+
+async def test_cards_form_a_dense_grid_with_prompts_and_search(
+    page_path: Path, browser: Browser
+) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(page_path.as_uri())
+    tops = await page.eval_on_selector_all(
+        "#jobs .job", "nodes => nodes.map(n => Math.round(n.getBoundingClientRect().top))"
+    )
+    assert len(set(tops)) == 1, "all four cards share the first row"
+    prompts = await page.eval_on_selector_all(
+        "#jobs .job .prompt", "nodes => nodes.map(n => n.textContent)"
+    )
+    assert "a cat yawns" in prompts and f"{FAIL} a cat" in prompts
+
+    assert await search(page, "BROKEN") == ["broken"]  # by id, any case
+    assert await search(page, "cat yawns") == ["cat"]  # by prompt: every word must match
+    await page.uncheck('#filters input[name="kind"][value="image2video"]')  # and the filters
+    assert await visible(page) == []
+    assert await search(page, "") == ["room", "pair"]
+    assert await page.text_content("#visible") == "2"
+    await page.close()
+
+
+def big_report(folder: Path, count: int) -> Path:
+    """A gallery of ``count`` jobs, every tenth a video, each output a file of its own."""
+    image = folder / "one.png"
+    image.write_bytes((IMAGES / "ok.png").read_bytes())
+    clip = folder / "one.mp4"
+    clip.write_bytes((Path(simulator.__file__).parent / "fallback.mp4").read_bytes())
+    jobs = []
+    for index in range(count):
+        is_video = index % 10 == 0
+        name = f"r/{index}.{'mp4' if is_video else 'png'}"
+        (folder / "r").mkdir(exist_ok=True)
+        os.link(clip if is_video else image, folder / name)
+        jobs.append(
+            JobReport(
+                id=f"job-{index:05d}",
+                kind="image2video" if is_video else "text2image",
+                pack="video" if is_video else "image",
+                state="failed" if index % 100 == 7 else "downloaded",
+                task_id=str(index),
+                external_task_id=None,
+                attempts=1,
+                submitted=None,
+                finished=None,
+                seconds=None,
+                units=1.0,
+                outputs=(name,),
+                result_urls=(),
+                error_reason=None,
+                error_code=None,
+                error_message=None,
+                output_kinds=("video" if is_video else "image",),
+                source={"prompt": f"prompt number {index} " + ("zebra" if index == 9876 else "")},
+            )
+        )
+    rows = [JobRow(j.id, JobKind(j.kind), "f", state=JobState(j.state)) for j in jobs]
+    built = report.Report("big", "now", summarize(rows), tuple(jobs))
+    page = folder / "index.html"
+    report.write_file(built, "html", page)
+    return page
+
+
+async def test_ten_thousand_jobs_load_lazily_and_filter(tmp_path: Path, browser: Browser) -> None:
+    page_file = big_report(tmp_path, 10_000)
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(page_file.as_uri())
+    await page.wait_for_load_state("load")
+    assert await page.eval_on_selector_all("#jobs .job", "nodes => nodes.length") == 10_000
+    media = [url for url in requested if "/r/" in url]
+    assert 0 < len(media) < 300, "only media near the screen is fetched"
+    sources = await page.eval_on_selector_all("video", "v => v.filter(n => n.src).length")
+    assert 0 < sources < 100, "a video gets its source only near the screen"
+
+    assert await search(page, "zebra") == ["job-09876"]
+    assert await page.text_content("#visible") == "1"
+    await search(page, "")
+    await page.uncheck('#filters input[name="state"][value="downloaded"]')
+    assert await page.text_content("#visible") == "100"
     await page.close()

@@ -1,0 +1,152 @@
+"""Where each job came from, as report columns: the request fields it sent and its foreach row
+and matrix values, as the OpenAI Batch API echoes ``custom_id``.
+
+::
+
+    job_source(job, base_dir=Path("manifests"))    # a shots.csv row, matrix {mode: [std, pro]}
+    # {'prompt': 'The cat yawns', 'negative_prompt': None, 'model': 'kling-v2-master',
+    #  'mode': 'pro', 'duration': '5', 'aspect_ratio': None, 'inputs': ['images/cat.png'],
+    #  'input_fields': ['image'], 'row.id': 'cat', 'image': 'images/cat.png',
+    #  'row.prompt': 'The cat yawns', 'matrix.mode': 'pro'}
+
+The request fields come first, under fixed names (:data:`REQUEST_COLUMNS`); ``inputs`` lists
+the job's images as the manifest gave them (a file relative to the manifest's folder, a URL as
+written, base64 as its length) and ``input_fields`` the field each sits in. A foreach column
+or matrix key keeps its own name unless that name is taken (by a report column, a request
+column, or a column of the row when it is a matrix key), in which case it is ``row.<name>`` or
+``matrix.<name>``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbatch.images import ImageInput, ImageSource
+from kbatch.manifest.checks import image_slots
+from kbatch.manifest.jobs import Job
+from kbatch.reports.thumbnails import thumbnail
+
+#: The request fields every report carries, in order (None where a kind has no such field).
+REQUEST_COLUMNS = (
+    "prompt",
+    "negative_prompt",
+    "model",
+    "mode",
+    "duration",
+    "aspect_ratio",
+    "inputs",
+    "input_fields",
+)
+
+Source = dict[str, Any]
+
+
+def given(image: ImageInput, base_dir: Path) -> str:
+    """An image as the manifest gave it: a file relative to the manifest's folder."""
+    if image.source is ImageSource.FILE:
+        return Path(os.path.relpath(image.value, base_dir)).as_posix()
+    if image.source is ImageSource.URL:
+        return image.value
+    return f"<base64, {len(image.value)} characters>"
+
+
+def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source:
+    """A job's source columns (see the module's text); ``reserved`` names the report's own
+    columns, which a row column or matrix key must not shadow."""
+    request = dict(job.request)
+    inputs: list[str] = []
+    fields: list[str] = []
+    for path, image in image_slots(job.kind, request):
+        if isinstance(image, ImageInput):
+            inputs.append(given(image, base_dir))
+            fields.append(".".join(str(part) for part in path))
+    out: Source = {
+        "prompt": request.get("prompt"),
+        "negative_prompt": request.get("negative_prompt"),
+        "model": request.get("model_name", request.get("model")),
+        "mode": request.get("mode"),
+        "duration": request.get("duration"),
+        "aspect_ratio": request.get("aspect_ratio"),
+        "inputs": inputs,
+        "input_fields": fields,
+    }
+    taken = {*reserved, *REQUEST_COLUMNS}
+    origin = job.origin
+    _place(out, "row", origin.columns, taken)
+    _place(out, "matrix", origin.matrix, taken | set(origin.columns))
+    return out
+
+
+def _place(out: Source, prefix: str, values: Mapping[str, Any], taken: set[str]) -> None:
+    for name, value in values.items():
+        out[f"{prefix}.{name}" if name in taken else name] = value
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """An input image of a job, for the gallery: ``src`` is what an ``<img>`` may load without
+    the network (a file's path, made relative to the report by :func:`collect`, or a data: URI
+    thumbnail of a base64 image); a URL is only linked."""
+
+    field: str
+    src: str | None = None
+    link: str | None = None
+
+
+def job_inputs(job: Job) -> tuple[Input, ...]:
+    """A job's input images as the gallery shows them (files by absolute path)."""
+    out: list[Input] = []
+    for path, image in image_slots(job.kind, dict(job.request)):
+        if not isinstance(image, ImageInput):
+            continue
+        label = ".".join(str(part) for part in path)
+        if image.source is ImageSource.FILE:
+            out.append(Input(label, src=image.value))
+        elif image.source is ImageSource.URL:
+            out.append(Input(label, link=image.value))
+        else:
+            out.append(Input(label, src=thumbnail(image.value)))
+    return tuple(out)
+
+
+@dataclass
+class Sources:
+    """What reports need of a manifest's jobs, noted as validation yields them: every job's
+    source columns, and the input images of the first ``gallery`` jobs (a base64 input's
+    thumbnail costs a decode)."""
+
+    base_dir: Path  # the manifest's folder
+    reserved: tuple[str, ...] = ()
+    gallery: int = 0
+    columns: dict[str, Source] = field(default_factory=dict)
+    inputs: dict[str, tuple[Input, ...]] = field(default_factory=dict)
+
+    def note(self, job: Job) -> None:
+        self.columns[job.id] = job_source(job, self.base_dir, self.reserved)
+        if len(self.inputs) < self.gallery:
+            self.inputs[job.id] = job_inputs(job)
+
+
+def columns(sources: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    """Every source column, request columns first, then the others in the order first seen."""
+    seen = dict.fromkeys(REQUEST_COLUMNS)
+    for source in sources:
+        for name in source:
+            seen.setdefault(name)
+    return tuple(seen)
+
+
+__all__ = [
+    "REQUEST_COLUMNS",
+    "Input",
+    "Source",
+    "Sources",
+    "columns",
+    "given",
+    "job_inputs",
+    "job_source",
+]
