@@ -11,12 +11,13 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 
 from kbatch.engine.clock import Clock
 from kbatch.engine.downloads import Syncer
-from kbatch.engine.events import Event, EventName, OnEvent
+from kbatch.engine.events import Event, EventName, OnEvent, row_fields
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.pacing import Budget, Slots
 from kbatch.engine.polling import Poller
@@ -199,8 +200,18 @@ class RunContext:
     #: Set whenever one of the two above grows: the scheduler checks whether the run can go on.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def emit(self, name: EventName, job: str | None, message: str) -> None:
-        self.on_event(Event(name, job, message, time=self.clock.time()))
+    def emit(
+        self,
+        name: EventName,
+        job: str | None,
+        message: str,
+        *,
+        row: JobRow | None = None,
+        **data: Any,
+    ) -> None:
+        """Tell of an event; ``row`` (the job as it now stands) and ``data`` become its fields."""
+        fields = {**row_fields(row), **data} if row is not None else data
+        self.on_event(Event(name, job, message, time=self.clock.time(), data=fields))
 
     def backoff(self) -> Backoff:
         return Backoff(self.options.pacing, rng=self.rng, clock=self.clock)
@@ -209,7 +220,8 @@ class RunContext:
         """What tells of a pause before trying again."""
 
         def announce(seconds: float) -> None:
-            self.emit(EventName.WAIT, job_id, f"{exc.message}; trying again in {seconds:.1f}s")
+            message = f"{exc.message}; trying again in {seconds:.1f}s"
+            self.emit(EventName.WAIT, job_id, message, code=exc.code, seconds=round(seconds, 3))
 
         return announce
 

@@ -15,6 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kbatch.provider.catalogue import PACK
+from kbatch.store.records import JobRow, JobState
+
 
 class EventName(enum.StrEnum):
     """Every kind of event a run emits."""
@@ -63,4 +66,21 @@ class Event:
 
 OnEvent = Callable[[Event], None]
 
-__all__ = ["PROBLEMS", "Event", "EventName", "OnEvent"]
+
+def row_fields(row: JobRow) -> dict[str, Any]:
+    """A job's fields for an event about it: its kind and pack, state, task id, attempt and
+    units so far (every attempt), and for a failed job the reason and code."""
+    fields: dict[str, Any] = {
+        "kind": row.kind.value,
+        "pack": PACK[row.kind].value,
+        "state": row.state.value,
+        "task_id": row.task_id,
+        "attempt": row.attempt,
+        "units": row.units,
+    }
+    if row.state is JobState.FAILED:
+        fields["reason"], fields["code"] = row.error_reason, row.error_code
+    return fields
+
+
+__all__ = ["PROBLEMS", "Event", "EventName", "OnEvent", "row_fields"]

@@ -118,7 +118,8 @@ class JobLife:
                     row.kind, job.request, external_task_id=row.external_task_id
                 )
             except OutcomeUnknown as exc:
-                run.emit(EventName.UNKNOWN, row.id, f"{exc.message}; looking it up")
+                message = f"{exc.message}; looking it up"
+                run.emit(EventName.UNKNOWN, row.id, message, row=row, code=exc.code)
                 await self._adopt()
                 return
             except RetryLater as exc:
@@ -210,7 +211,7 @@ class JobLife:
         run.journal.note(row, attempt)
         run.submitted += not adopted
         name = EventName.ADOPTED if adopted else EventName.SUBMITTED
-        run.emit(name, row.id, f"task {task.task_id} (attempt {row.attempt})")
+        run.emit(name, row.id, f"task {task.task_id} (attempt {row.attempt})", row=row)
 
     # -- following -----------------------------------------------------------------------------
 
@@ -247,7 +248,7 @@ class JobLife:
         if task.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
             self.row = self.row.running(now=run.clock.time())
             run.journal.note(self.row)
-            run.emit(EventName.RUNNING, self.row.id, f"task {self.row.task_id}")
+            run.emit(EventName.RUNNING, self.row.id, f"task {self.row.task_id}", row=self.row)
         elif task.status is TaskStatus.SUCCEED:
             self._succeeded(task)
             return False
@@ -266,7 +267,7 @@ class JobLife:
             f"task {self.row.task_id} is past task_timeout ({timeout:g}s); it still runs and is "
             "charged at the provider, so it keeps its slot and is followed until it ends"
         )
-        run.emit(EventName.OVERDUE, self.row.id, message)
+        run.emit(EventName.OVERDUE, self.row.id, message, row=self.row)
 
     async def _lost(self) -> None:
         """The provider no longer knows the task it accepted. Look for it by its external id
@@ -281,7 +282,8 @@ class JobLife:
                 submitted = row.submitted_at or now
                 self.row = row.accepted(found.task_id, submitted_at=submitted, now=now)
                 run.journal.note(self.row)
-            run.emit(EventName.ADOPTED, row.id, f"task {found.task_id}, found by its external id")
+            message = f"task {found.task_id}, found by its external id"
+            run.emit(EventName.ADOPTED, row.id, message, row=self.row)
             return
         message = (
             f"the provider no longer knows task {row.task_id} (external id "

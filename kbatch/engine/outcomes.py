@@ -51,7 +51,8 @@ def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
     if run.manifest.output.download:
         run.results[row.id] = media  # the download needs no read of the state
     files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
-    run.emit(EventName.SUCCEEDED, row.id, f"task {row.task_id}, {units:g} units, {files}")
+    message = f"task {row.task_id}, {units:g} units, {files}"
+    run.emit(EventName.SUCCEEDED, row.id, message, row=row, results=len(media))
     return row
 
 
@@ -65,11 +66,13 @@ def attempt_failed(run: RunContext, row: JobRow, hold: Hold, message: str, units
     row = row.attempt_failed(message, units=units, last=last, now=now)
     run.journal.note(row, ended)
     if last:
-        run.emit(EventName.FAILED, row.id, f"{message} (attempt {row.attempt}, no more attempts)")
+        said = f"{message} (attempt {row.attempt}, no more attempts)"
+        run.emit(EventName.FAILED, row.id, said, row=row)
     else:
         left = attempts - row.failures
         plural = "attempt" if left == 1 else "attempts"
-        run.emit(EventName.RETRY, row.id, f"{message}; trying again ({left} {plural} left)")
+        said = f"{message}; trying again ({left} {plural} left)"
+        run.emit(EventName.RETRY, row.id, said, row=row, attempts_left=left)
     return row
 
 
@@ -89,7 +92,7 @@ def failed(
         ended.append(row.ended(reason, units=None, message=message, now=now))
     row = row.failed(reason, code, message, now=now)
     run.journal.note(row, *ended)
-    run.emit(EventName.FAILED, row.id, message)
+    run.emit(EventName.FAILED, row.id, message, row=row)
     return row
 
 

@@ -30,8 +30,10 @@ async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
         media = await _read_media(run, row.id)
     output = run.manifest.output.dir
     refreshed = False
+    paths: list[str] = []  # relative to the output folder
     for item in media:
         if item.path and (output / item.path).is_file():
+            paths.append(item.path)
             continue
         saved = await _save(run, row, item)
         while isinstance(saved, JobRejected | RouteNotServed):
@@ -48,11 +50,12 @@ async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
             saved = await _save(run, row, item)
         relative = saved.path.relative_to(output).as_posix()
         run.journal.note(item.saved(relative, size=saved.size, sha256=saved.sha256))
+        paths.append(relative)
     row = row.downloaded(now=run.clock.time())
     run.journal.note(row)
     files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
     folder = output / downloads.safe_name(row.id)
-    run.emit(EventName.DOWNLOADED, row.id, f"{files} in {folder}")
+    run.emit(EventName.DOWNLOADED, row.id, f"{files} in {folder}", row=row, files=paths)
     return row
 
 

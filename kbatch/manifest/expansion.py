@@ -1,19 +1,15 @@
-"""From job entries to jobs: defaults, ``foreach`` x ``matrix``, placeholders, ids, fingerprints.
+"""From templates to jobs: ``foreach`` x ``matrix``, placeholders, ids, fingerprints.
 
-Each entry of ``jobs:`` becomes a :class:`JobTemplate` once: its constant fields are merged with the
-kind's defaults and checked by the schema pass, its ``${}`` strings compiled, its foreach source
-opened and its placeholder names checked against the CSV header and matrix keys. :func:`expand`
-then streams jobs: for every row and matrix combination only the templated fields are rendered and
-validated, the request is normalised and checked, images are inspected (each file once), and the
-job gets its id and fingerprint. Jobs are yielded one at a time, so a million-row CSV never sits
-in memory as objects; problems go to an :class:`IssueLog`, and a job with a problem is not yielded.
-"""
+Each entry of ``jobs:`` is a :class:`~kbatch.manifest.entries.JobTemplate`, made once by
+:mod:`kbatch.manifest.entries`. :func:`expand` then streams jobs: for every row and matrix
+combination only the templated fields are rendered and validated, the request is normalised and
+checked, images are inspected (each file once), and the job gets its id and fingerprint. Jobs
+are yielded one at a time, so a million-row CSV never sits in memory as objects; problems go to
+an :class:`IssueLog`, and a job with a problem is not yielded."""
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,37 +18,14 @@ from typing import Any
 from kbatch.images import Inspector
 from kbatch.manifest import schema, sources
 from kbatch.manifest.checks import check_request, normalize, resolve_images
-from kbatch.manifest.document import Document, PathKey, json_path
+from kbatch.manifest.document import Document, json_path
+from kbatch.manifest.entries import ID, ID_HINT, JobTemplate
 from kbatch.manifest.inputs import ImageUsers, note_image_users
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
 from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
-from kbatch.manifest.sources import Source, SourceFormat
-from kbatch.manifest.template import TemplateError, compile_value, names_in, render
+from kbatch.manifest.sources import SourceFormat
+from kbatch.manifest.template import TemplateError, render
 from kbatch.provider import catalogue
-from kbatch.provider.catalogue import JobKind
-
-JOB_KEYS = ("id", "kind", "foreach", "matrix")
-_ID = re.compile(schema.schema()["$defs"]["job_keys"]["properties"]["id"]["anyOf"][0]["pattern"])
-_ID_HINT = "use letters, digits and _ . = + @ - (up to 128 characters)"
-
-
-@dataclass(frozen=True)
-class JobTemplate:
-    """One entry of ``jobs:``, ready to expand."""
-
-    index: int
-    kind: JobKind
-    constants: Mapping[str, Any]
-    templated: Mapping[str, Any]
-    origins: Mapping[str, PathKey]
-    id: Any
-    source: Source | None
-    matrix: tuple[tuple[str, tuple[Any, ...]], ...]
-    matrix_fields: frozenset[str]
-
-    @property
-    def path(self) -> PathKey:
-        return ("jobs", self.index)
 
 
 @dataclass
@@ -66,158 +39,6 @@ class Context:
     inspector: Inspector = field(default_factory=Inspector)
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
     image_users: ImageUsers = field(default_factory=dict)  # where each local file is named
-
-
-def build_templates(
-    document: Document,
-    defaults: Mapping[str, Any],
-    entries: Iterable[int],
-    log: IssueLog,
-    checker: schema.FieldChecker,
-) -> list[JobTemplate]:
-    """Templates for the job entries at ``entries`` (those the schema pass found sound)."""
-    out = []
-    for index in entries:
-        template = _build_template(document, defaults, index, log, checker)
-        if template is not None:
-            out.append(template)
-    return out
-
-
-def _build_template(
-    document: Document,
-    defaults: Mapping[str, Any],
-    index: int,
-    log: IssueLog,
-    checker: schema.FieldChecker,
-) -> JobTemplate | None:
-    entry: dict[str, Any] = document.data["jobs"][index]
-    kind = JobKind(entry["kind"])
-    fields = schema.kind_fields(kind)
-    path: PathKey = ("jobs", index)
-    origins: dict[str, PathKey] = {}
-    merged: dict[str, Any] = {}
-    for name, value in defaults.get(kind, {}).items():
-        merged[name], origins[name] = value, ("defaults", kind.value, name)
-    for name, value in entry.items():
-        if name in fields:
-            merged[name], origins[name] = value, (*path, name)
-    start = len(log)
-    matrix = _matrix(document, entry, path, kind, log, checker)
-    matrix_fields = frozenset(key for key, _ in matrix if key in fields)
-    for key in matrix_fields:
-        if key in entry:
-            message = f"{key!r} is set both here and in the job"
-            log.add(document.issue((*path, "matrix", key), message, key=True))
-        origins[key] = (*path, "matrix", key)
-    constants: dict[str, Any] = {}
-    templated: dict[str, Any] = {}
-    for name, value in merged.items():
-        try:
-            compiled = compile_value(value)
-        except TemplateError as exc:
-            log.add(document.issue(origins[name], str(exc)))
-            continue
-        (templated if names_in(compiled) else constants)[name] = compiled
-    id_template: Any = None
-    if "id" in entry:
-        try:
-            id_template = compile_value(entry["id"])
-        except TemplateError as exc:
-            log.add(document.issue((*path, "id"), str(exc)))
-        many = "foreach" in entry or any(len(values) > 1 for _, values in matrix)
-        if many and id_template is not None and not names_in(id_template):
-            message = (
-                f"{show(entry['id'])} would be the id of every job this entry makes: put a "
-                "${column} or ${matrix key} in it, or leave id out to derive one from content"
-            )
-            log.add(document.issue((*path, "id"), message))
-    source = sources.source_of(document, entry, path, log)
-    if "foreach" in entry and source is None:
-        return None  # reported; its placeholders cannot be checked without its columns
-    _check_names(document, kind, path, templated, origins, id_template, source, matrix, log)
-    if len(log) > start:
-        return None
-    return JobTemplate(
-        index, kind, constants, templated, origins, id_template, source, matrix, matrix_fields
-    )
-
-
-def _matrix(
-    document: Document,
-    entry: dict[str, Any],
-    path: PathKey,
-    kind: JobKind,
-    log: IssueLog,
-    checker: schema.FieldChecker,
-) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    out = []
-    for key, values in entry.get("matrix", {}).items():
-        if key in JOB_KEYS:
-            log.add(
-                document.issue((*path, "matrix", key), f"{key!r} cannot be a matrix key", key=True)
-            )
-            continue
-        if key in schema.kind_fields(kind):
-            for position, value in enumerate(values):
-                for sub, message, _ in checker.check(kind, key, value):
-                    log.add(document.issue((*path, "matrix", key, position, *sub), message))
-        out.append((key, tuple(values)))
-    return tuple(out)
-
-
-def _check_names(
-    document: Document,
-    kind: JobKind,
-    path: PathKey,
-    templated: Mapping[str, Any],
-    origins: Mapping[str, PathKey],
-    id_template: Any,
-    source: Source | None,
-    matrix: tuple[tuple[str, tuple[Any, ...]], ...],
-    log: IssueLog,
-) -> None:
-    """Placeholders that can have no value, and matrix keys that change nothing."""
-    keys = {key for key, _ in matrix}
-    users = [(origins[name], names_in(value)) for name, value in templated.items()]
-    users.append(((*path, "id"), names_in(id_template)))
-    used = frozenset().union(*(names for _, names in users))
-    fields = schema.kind_fields(kind)
-    for key in sorted(keys - used - fields):
-        message = (
-            f"matrix key {key!r} is neither a field of {kind.value} nor used by a placeholder, "
-            "so its jobs would be identical requests"
-        )
-        close = difflib.get_close_matches(key, sorted(fields), n=1)
-        message += f" (did you mean {close[0]!r}?)" if close else ""
-        log.add(document.issue((*path, "matrix", key), message, key=True))
-    if source is None:
-        for where, names in users:
-            for name in sorted(names - keys):
-                message = (
-                    f"${{{name}}} has no value: this job has no foreach row or matrix key {name!r}"
-                )
-                log.add(document.issue(where, message))
-        return
-    if source.format is not SourceFormat.CSV or source.path is None:
-        return  # JSONL and inline rows may differ per row: checked row by row
-    issues: list[Issue] = []
-    columns = sources.csv_columns(source.path, source.display, issues)
-    for issue in issues:
-        log.add(issue)
-    if columns is None:
-        return
-    for key in sorted(keys & set(columns)):
-        message = f"matrix key {key!r} is also a column of {source.display}: rename one"
-        log.add(document.issue((*path, "matrix", key), message, key=True))
-    known = keys | set(columns)
-    for where, names in users:
-        for name in sorted(names - known):
-            message = (
-                f"${{{name}}} has no value: {source.display} has no column {name!r} "
-                f"(columns: {', '.join(columns)})"
-            )
-            log.add(document.issue(where, message))
 
 
 def expand(templates: Iterable[JobTemplate], context: Context, log: IssueLog) -> Iterator[Job]:
@@ -290,8 +111,17 @@ class _JobProblems:
 
     def add(self, field_path: tuple[str | int, ...], message: str, *, from_row: bool) -> None:
         self.count += 1
+        if self._reported(field_path, message):
+            return
         issue, note = self.locate(field_path, message, from_row=from_row)
         self.log.add(issue, note)
+
+    def _reported(self, field_path: tuple[str | int, ...], message: str) -> bool:
+        """Whether the schema pass already said this (a field it found broken is left out)."""
+        broken = self.template.broken
+        if field_path:
+            return str(field_path[0]) in broken
+        return any(f"field {name!r}" in message for name in broken)
 
     def locate(
         self, field_path: tuple[str | int, ...], message: str, *, from_row: bool
@@ -353,7 +183,7 @@ def _make_job(
     )
     for field_path, message in image_problems:
         problems.add(field_path, message, from_row=_from_row(template, field_path))
-    if problems.count:
+    if problems.count or template.broken:
         return None
     if context.inspector.decoding:
 
@@ -380,7 +210,7 @@ def _job_id(
         problems.add(("id",), str(exc), from_row=True)
         return None
     text = str(value)
-    if not _ID.fullmatch(text):
-        problems.add(("id",), f"{show(text)} is not a valid id: {_ID_HINT}", from_row=True)
+    if not ID.fullmatch(text):
+        problems.add(("id",), f"{show(text)} is not a valid id: {ID_HINT}", from_row=True)
         return None
     return text

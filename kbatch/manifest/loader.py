@@ -28,7 +28,9 @@ from kbatch.errors import ManifestError
 from kbatch.images import Inspector
 from kbatch.manifest import schema
 from kbatch.manifest.document import Document, PathKey, load_document
-from kbatch.manifest.expansion import Context, JobTemplate, build_templates, expand
+from kbatch.manifest.entries import JobTemplate, build_templates
+from kbatch.manifest.expansion import Context, expand
+from kbatch.manifest.forbidden import refuse_forbidden_keys
 from kbatch.manifest.inputs import damaged_images
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
@@ -52,20 +54,6 @@ __all__ = [
     "validate",
 ]
 
-_CREDENTIAL_KEY = re.compile(
-    r"([a-z0-9]+[_-])?(api[_-]?key|access[_-]?key|secret([_-]?key)?|(access[_-]?)?token"
-    r"|password|passwd|authorization|bearer|key)",
-    re.IGNORECASE,
-)
-_CREDENTIAL_MESSAGE = (
-    "credentials never go in a manifest: delete this key and set the key in the environment "
-    "(KLING_ACCESS_KEY and KLING_SECRET_KEY, or KLING_API_KEY; COMETAPI_KEY; ANYAPI_KEY), "
-    "or name your own variable with provider.api_key_env"
-)
-_EXTERNAL_ID_MESSAGE = (
-    "external_task_id belongs to kbatch: it derives one per attempt from the job's fingerprint, "
-    "so that a create whose answer was lost is looked up instead of paid for twice; delete it"
-)
 #: max_in_flight to check jobs with when the manifest's own limits are broken: no slot check.
 _NO_SLOT_CHECK = 10**9
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*")
@@ -255,31 +243,35 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
     if not isinstance(data, dict):
         log.add(document.issue((), "a manifest is a mapping with version, name, provider and jobs"))
         return None, [], None
-    refused = _refuse_forbidden_keys(document, data, (), log)
+    refused = refuse_forbidden_keys(document, data, (), log)
     problems = schema.problems(schema.written_validator(), data)
     broken: set[PathKey] = set()
+    reported: set[PathKey] = set(refused)  # every path with a problem, for the jobs' checks
     for where, message, key in problems:
         if any(where[: len(r)] == r for r in refused):
             continue
         log.add(document.issue(where, message + document.hint(where), key=key))
         broken.add(where[:2])
+        reported.add(where)
     for where in refused:
         broken.add(where[:2])
     jobs = data.get("jobs")
     if not isinstance(jobs, list) or not isinstance(data.get("defaults", {}), dict):
         return None, [], None
-    settings = _settings(path, document, data, broken, log)
+    poll_sound = _check_poll(document, data, broken, log)
+    settings = _settings(path, document, data, broken, log) if poll_sound else None
     defaults = {
         kind: value
         for kind, value in data.get("defaults", {}).items()
         if ("defaults", kind) not in broken
     }
     broken_kinds = {kind for kind in data.get("defaults", {}) if ("defaults", kind) in broken}
-    entries = [
-        index
+    entries = {
+        index: fields
         for index, entry in enumerate(jobs)
-        if ("jobs", index) not in broken and entry.get("kind") not in broken_kinds
-    ]
+        if (fields := _broken_fields(index, reported)) is not None
+        and entry.get("kind") not in broken_kinds
+    }
     templates = build_templates(document, defaults, entries, log, schema.FieldChecker())
     if settings is None:
         provider_spec = catalogue.PROVIDERS[_provider_name(data, broken)]
@@ -296,6 +288,39 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
     return manifest, templates, manifest._context(decode=decode)
 
 
+def _check_poll(
+    document: Document, data: Mapping[str, Any], broken: set[PathKey], log: IssueLog
+) -> bool:
+    """poll_max is not shorter than poll_interval: checked whatever else of limits is broken."""
+    limits = data.get("limits")
+    if not isinstance(limits, dict):
+        return True
+    if ("limits", "poll_interval") in broken or ("limits", "poll_max") in broken:
+        return True  # reported already
+    default = Limits()
+    interval = parse_duration(limits.get("poll_interval", default.poll_interval))
+    longest = parse_duration(limits.get("poll_max", default.poll_max))
+    if longest >= interval:
+        return True
+    message = f"poll_max ({longest:g}s) is shorter than poll_interval ({interval:g}s)"
+    log.add(document.issue(("limits", "poll_max"), message))
+    return False
+
+
+def _broken_fields(index: int, reported: set[PathKey]) -> frozenset[str] | None:
+    """The fields of job entry ``index`` that the schema pass reported, so that its other
+    checks still run (every problem at once); None when the entry as a whole is broken (not a
+    mapping, no sound kind)."""
+    fields = set()
+    for where in reported:
+        if where[:2] != ("jobs", index):
+            continue
+        if len(where) == 2 or where[2] == "kind":
+            return None
+        fields.add(str(where[2]))
+    return frozenset(fields)
+
+
 def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderName:
     """The manifest's provider if it is sound, else the official API (whose limits are widest)."""
     provider = data.get("provider")
@@ -307,28 +332,6 @@ def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderNam
 def _sound(section: str, broken: set[PathKey]) -> bool:
     """Whether the schema pass found nothing wrong in a top-level section."""
     return not any(where[:1] == (section,) for where in broken)
-
-
-def _refuse_forbidden_keys(
-    document: Document, value: Any, path: PathKey, log: IssueLog
-) -> list[PathKey]:
-    """Literal credentials and external_task_id, anywhere; their values are never echoed."""
-    refused: list[PathKey] = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            where = (*path, key)
-            if key != "api_key_env" and _CREDENTIAL_KEY.fullmatch(key):
-                log.add(document.issue(where, _CREDENTIAL_MESSAGE, key=True))
-                refused.append(where)
-            elif key == "external_task_id":
-                log.add(document.issue(where, _EXTERNAL_ID_MESSAGE, key=True))
-                refused.append(where)
-            else:
-                refused += _refuse_forbidden_keys(document, child, where, log)
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            refused += _refuse_forbidden_keys(document, child, (*path, index), log)
-    return refused
 
 
 def _settings(
@@ -357,13 +360,6 @@ def _settings(
             raw[key] = parse_duration(raw[key])
     raw["budget_units"] = budgets(raw.get("budget_units"))
     limits = Limits(**raw)
-    if limits.poll_max < limits.poll_interval:
-        message = (
-            f"poll_max ({limits.poll_max:g}s) is shorter than "
-            f"poll_interval ({limits.poll_interval:g}s)"
-        )
-        log.add(document.issue(("limits", "poll_max"), message))
-        return None
     out = data.get("output", {})
     base = path.parent.resolve()
     directory = base / out["dir"] if "dir" in out else base / "out" / data["name"]

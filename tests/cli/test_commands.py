@@ -59,6 +59,7 @@ def test_validate_reports_all_problems_of_a_manifest_at_once(write: Callable[...
         "$.limits.max_in_flight",
         "$.jobs[0].image",
         "$.jobs[0].duration",  # 7 s: kling-v3's, not kling-v1's (the capability map)
+        "$.jobs[1].image",  # said even though the job's n is broken: every problem at once
         "$.jobs[1].n",
         "$.jobs[2]",  # the area: jobs are checked even though the settings are broken
         "$.jobs[2].image",

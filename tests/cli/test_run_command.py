@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
-from kbatch.simulator import Simulator
+from kbatch.simulator import FAIL, UNSAFE, Simulator
 from kbatch.store import SqliteStore
 from tests.project import IMAGES, Project, video
 
@@ -43,6 +43,26 @@ def test_run_logs_json_lines_for_machines(project: Project) -> None:
     assert code == 0
     assert {e["event"] for e in events} >= {"submitted", "running", "succeeded", "downloaded"}
     assert all(e["time"].endswith("Z") and "message" in e for e in events)
+
+
+def test_json_events_carry_fields_not_just_prose(tmp_path: Path, threaded: Simulator) -> None:
+    jobs = [video("a"), video("broken", prompt=f"{FAIL} a cat"), video("refused", prompt=UNSAFE)]
+    made = Project(tmp_path, threaded, jobs)
+    code, output = invoke("run", str(made.manifest), "--log-format", "json")
+    assert code == 1
+    events = [json.loads(line) for line in output.splitlines()]  # every line is JSON
+    by = {(e["event"], e.get("job")): e for e in events}
+    submitted = by["submitted", "a"]
+    assert submitted["task_id"] and submitted["attempt"] == 1 and submitted["state"] == "submitted"
+    assert submitted["pack"] == "video" and submitted["kind"] == "image2video"
+    assert by["succeeded", "a"]["units"] == 1.0 and by["succeeded", "a"]["results"] == 1
+    assert by["downloaded", "a"]["files"] == ["a/0.mp4"]
+    assert by["retry", "broken"]["attempts_left"] == 1
+    assert by["failed", "broken"]["reason"] == "provider_failed"
+    assert by["failed", "broken"]["attempt"] == 2
+    refused = by["failed", "refused"]
+    assert refused["reason"] == "rejected" and refused["code"] == "1301"
+    assert events[-1]["event"] == "summary" and events[-1]["done"] == 1
 
 
 def test_dry_run_says_what_would_run_and_writes_nothing(project: Project) -> None:
