@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,13 @@ def test_export_before_any_run_says_so(tmp_path: Path, threaded: Simulator) -> N
     fresh = Project(tmp_path, threaded, [video("a")])
     code, output = invoke("export", str(fresh.manifest), "-o", str(tmp_path / "d"))
     assert code != 0 and "has not been run yet" in output
+
+
+def test_parquet_without_pyarrow_says_how_to_get_it(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if the extra were not installed
+    target = tmp_path / "p"
+    code, output = invoke("export", str(project.manifest), "--format", "parquet", "-o", str(target))
+    assert code == 2 and "pip install 'kbatch[parquet]'" in output
+    assert not target.exists(), "nothing is written before the check"
