@@ -163,7 +163,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
         if row.state.at_provider or (row.state is JobState.SUCCEEDED and download_wanted)
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
-    batch = Batch(manifest, store, options, list(seen), rows, resumed)
+    keys = {job_id: key for job_id, (_, _, _, key) in seen.items()}
+    batch = Batch(manifest, store, options, list(seen), rows, resumed, keys)
     return Plan(batch, store, pending, sources)
 
 

@@ -15,6 +15,8 @@ from kbatch.cli import progress, render
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
+from kbatch.engine.callbacks import Listen
+from kbatch.errors import ConfigError
 from kbatch.preview import preview
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 
@@ -45,6 +47,16 @@ from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
     show_default=True,
     help="One line per event, as text or JSON.",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Receive the provider's callbacks here: finished tasks are noticed at once.",
+)
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="The URL the provider reaches --listen by (default: http://HOST:PORT).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress display; the event log only.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures, stops and the summary.")
 @click.option(
@@ -60,6 +72,8 @@ def run_command(
     take_output: bool,
     state_file: Path | None,
     log_format: str,
+    listen: str | None,
+    public_url: str | None,
     no_progress: bool,
     quiet: bool,
     verbose: bool,
@@ -78,9 +92,12 @@ def run_command(
     Example:
       kbatch run manifests/demo.yaml
       kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json --quiet
+      kbatch run shots.yaml --listen 0.0.0.0:8099 --public-url https://hooks.example.com
     """
-
+    if public_url is not None and listen is None:
+        raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
     options = RunOptions(
+        listen=Listen.parse(listen, public_url) if listen else None,
         max_in_flight=max_in_flight,
         budget=budget,
         only=only,

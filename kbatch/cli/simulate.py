@@ -31,6 +31,22 @@ def _fault_rate(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     return rates
 
 
+SHAPES = ("fixed", "uniform", "lognormal")
+
+
+def _durations(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, float]:
+    shape, _, spread = value.partition(":")
+    if shape not in SHAPES:
+        raise click.BadParameter(f"{value!r}: give fixed, uniform:SPREAD or lognormal:SIGMA")
+    try:
+        width = float(spread) if spread else (0.0 if shape == "fixed" else 0.3)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: the spread after ':' is a number") from None
+    if not 0 <= width < (1 if shape == "uniform" else 3):
+        raise click.BadParameter(f"{value!r}: the spread is 0 to under 1 (uniform), 3 (lognormal)")
+    return shape, width
+
+
 @cli.command("simulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -40,6 +56,21 @@ def _fault_rate(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     show_default=True,
     type=click.FloatRange(0),
     help="How long a task takes from submitted to succeed.",
+)
+@click.option(
+    "--durations",
+    default="fixed",
+    show_default=True,
+    callback=_durations,
+    help="How task durations spread around --task-seconds: fixed, uniform:0.3 (plus or "
+    "minus 30%) or lognormal:0.4 (sigma of the log).",
+)
+@click.option(
+    "--callback-duplicates",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of callbacks sent twice, as gateways do.",
 )
 @click.option(
     "--parallel-limit",
@@ -89,6 +120,8 @@ def simulator_command(
     host: str,
     port: int,
     task_seconds: float,
+    durations: tuple[str, float],
+    callback_duplicates: float,
     parallel_limit: int,
     fail_rate: float,
     faults: Any,
@@ -106,6 +139,7 @@ def simulator_command(
     \b
     Example:
       kbatch simulator --port 8000 --fault rate_limit=0.05 --fault reset_after=0.02
+      kbatch simulator --task-seconds 120 --durations lognormal:0.4 --parallel-limit 5
     """
     names = {"key": ("KLING_API_KEY",), "jwt": ("KLING_ACCESS_KEY", "KLING_SECRET_KEY")}
     for name in names.get(auth, ()):
@@ -115,6 +149,9 @@ def simulator_command(
     plan = FaultPlan(rates=faults, seed=seed, not_served={JobKind(k) for k in not_served})
     config = SimulatorConfig(
         task_seconds=task_seconds,
+        duration_shape=durations[0],
+        duration_spread=durations[1],
+        callback_duplicates=callback_duplicates,
         parallel_limit=parallel_limit,
         fail_rate=fail_rate,
         faults=plan,

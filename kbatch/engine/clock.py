@@ -92,4 +92,36 @@ class JumpingClock:
         return None
 
 
-__all__ = ["Clock", "JumpingClock", "SystemClock"]
+class ScaledClock:
+    """Real time, sped up: ``speed`` seconds pass for every real second. For benchmarks and
+    tests of timing: a simulator given the same clock (``SimulatorConfig(clock=clock.monotonic)``)
+    runs tasks of minutes in seconds while every pause of the engine shrinks alike. Rates the
+    engine does not take from the clock (``submit_per_minute``) must be scaled by hand.
+
+    >>> clock = ScaledClock(600.0)
+    >>> asyncio.run(clock.sleep(60.0))   # a minute, in a tenth of a real second
+    """
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self._real = time.monotonic()
+        self._wall = time.time()
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._real) * self.speed
+
+    def time(self) -> float:
+        return self._wall + self.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.speed)
+
+    async def wait(self, awaitable: Awaitable[T], seconds: float) -> T | None:
+        try:
+            async with asyncio.timeout(seconds / self.speed):
+                return await awaitable
+        except TimeoutError:
+            return None
+
+
+__all__ = ["Clock", "JumpingClock", "ScaledClock", "SystemClock"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +199,10 @@ class RunContext:
     admitting: set[str] = field(default_factory=set)
     #: Set whenever one of the two above grows: the scheduler checks whether the run can go on.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Each job's price key, which also tells how long its task takes (for resumed tasks).
+    keys: Mapping[str, Hashable] = field(default_factory=dict)
+    #: Where the provider posts callbacks, when this run receives them.
+    callback_url: str | None = None
 
     def emit(
         self,

@@ -8,6 +8,7 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
+from kbatch import pricing
 from kbatch.engine import outcomes
 from kbatch.engine.context import Halted, Hold, RunContext
 from kbatch.engine.events import EventName
@@ -112,10 +113,13 @@ class JobLife:
         run, row = self.run, self.row
         assert row.external_task_id is not None
         backoff = run.backoff()
+        request = job.request
+        if run.callback_url and "callback_url" not in request:  # the job's own is kept
+            request = {**request, "callback_url": run.callback_url}
         while True:
             try:
                 task = await run.client.create(
-                    row.kind, job.request, external_task_id=row.external_task_id
+                    row.kind, request, external_task_id=row.external_task_id
                 )
             except OutcomeUnknown as exc:
                 message = f"{exc.message}; looking it up"
@@ -223,7 +227,14 @@ class JobLife:
         assert self.row.task_id is not None
         # A task an earlier run left is checked at once; and a task is overdue only once this
         # run has seen it still going (so the next run's first look is never skipped).
-        watch = run.poller.watch(self.row.kind, self.row.task_id, at_once=self.resumed)
+        submitted = self.row.submitted_at
+        age = run.clock.time() - submitted if submitted is not None else 0.0
+        key = (
+            pricing.key(self.job.kind, self.job.request) if self.job else run.keys.get(self.row.id)
+        )
+        watch = run.poller.watch(
+            self.row.kind, self.row.task_id, key=key, age=age, at_once=self.resumed
+        )
         deadline = (self.row.submitted_at or run.clock.time()) + run.manifest.limits.task_timeout
         try:
             while True:

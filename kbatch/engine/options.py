@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kbatch.engine.callbacks import Listen
 from kbatch.engine.pacing import Pacing
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
@@ -39,6 +40,7 @@ class RunOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     seed: int | None = None
     take_output: bool = False  # make this state the output folder's owner (store.owner)
+    listen: Listen | None = None  # receive callbacks here (engine.callbacks)
 
     def budgets(self, manifest: Mapping[PackType, float]) -> dict[PackType, float]:
         """Each pack's budget: ``--budget`` for each pack, else the manifest's ``budget_units``."""

@@ -2,26 +2,30 @@
 
 ::
 
-    poller = Poller(client, first=10, longest=60, backoff=backoff, clock=clock, on_trouble=...)
-    watch = poller.watch(JobKind.IMAGE2VIDEO, "8600...")
+    poller = Poller(client, floor=1, longest=60, durations=Durations(), backoff=backoff,
+                    clock=clock, on_trouble=...)
+    watch = poller.watch(JobKind.IMAGE2VIDEO, "8600...", key=pricing.key(kind, request))
     task = await watch.next()         # the task each time its status changes, until it ends
     task = await watch.until(clock, 30.0)   # the same, or None when 30 s pass first
 
-A task is checked ``first`` seconds after it is watched, then at intervals growing by half each
-time, up to ``longest``. When a task is due and two or more tasks of its kind are watched, one list
-request (up to 500 tasks a page) reports them all, and every other watched task it mentions is
-updated for free; tasks the pages do not show get a single ``get``. A provider whose list route
-fails is asked by ``get`` only.
+When a task is next looked at follows from how long tasks like it took
+(:mod:`kbatch.engine.durations`): sparsely before its end can be due, densely around it. A route
+(a kind) is never asked more often than once per ``floor`` seconds (the provider's pace, or
+``poll_interval``), and no task waits longer than ``longest`` (``poll_max``). When a task is due
+and two or more tasks of its kind are watched, one list request (up to 500 tasks a page)
+reports them all, and every other watched task it mentions is updated for free; tasks the pages
+do not show get a single ``get``. A provider whose list route fails is asked by ``get`` only.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kbatch.engine.clock import Clock
+from kbatch.engine.durations import Durations, next_pause
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import ApiError, RetryLater, RunFatal, TaskNotFound
 from kbatch.provider.catalogue import PAGE_SIZE, JobKind
@@ -38,6 +42,9 @@ class Watch:
     kind: JobKind
     task_id: str
     due: float
+    born: float  # when the provider created it (monotonic clock)
+    key: Hashable | None = None  # tasks with the same key take about as long
+    hinted: bool = False  # a callback told of a change
     polls: int = 0
     status: TaskStatus | None = None
     updates: asyncio.Queue[Update] = field(default_factory=asyncio.Queue)
@@ -79,16 +86,18 @@ class Poller:
         self,
         client: Client,
         *,
-        first: float,
+        floor: float,
         longest: float,
+        durations: Durations | None = None,
         backoff: Backoff,
         clock: Clock,
         on_trouble: Callable[[ApiError], None],
         list_pages: int = 10,
     ) -> None:
         self._client = client
-        self._first = first
+        self._floor = floor
         self._longest = longest
+        self.durations = durations or Durations()
         self._backoff = backoff
         self._clock = clock
         self._on_trouble = on_trouble
@@ -97,23 +106,62 @@ class Poller:
         self._wakeup = asyncio.Event()
         self._no_list: set[JobKind] = set()
         self._gets = asyncio.Semaphore(16)
+        self._last_round: dict[JobKind, float] = {}
+        self._by_id: dict[str, Watch] = {}
+        #: Callbacks are being received: poll sparsely (the safety net) while they arrive.
+        self.callbacks = False
+        #: Finished tasks found by polling without a callback, in a row: 2 and callbacks are
+        #: taken to be failing (polling turns dense again until one arrives).
+        self.missed = 0
+        self._unheard: dict[str, float] = {}  # ends found by polling, waiting for a callback
         #: Status requests sent, by route form: how much polling costs can be measured.
         self.requests: dict[str, int] = defaultdict(int)
         #: Task statuses learnt (one per task per poll round): requests / this is the economy.
         self.observations = 0
 
-    def watch(self, kind: JobKind, task_id: str, *, at_once: bool = False) -> Watch:
-        """Follow a task: first checked after ``first`` seconds, or at once (a task an earlier
-        run left, whose state may have changed long ago)."""
+    def watch(
+        self,
+        kind: JobKind,
+        task_id: str,
+        *,
+        key: Hashable | None = None,
+        age: float = 0.0,
+        at_once: bool = False,
+    ) -> Watch:
+        """Follow a task created ``age`` seconds ago: first checked when tasks like it may end,
+        or at once (a task an earlier run left, whose state may have changed long ago)."""
         now = self._clock.monotonic()
-        watch = Watch(kind, task_id, due=now if at_once else now + self._first)
+        watch = Watch(kind, task_id, due=now, born=now - max(age, 0.0), key=key)
+        if not at_once:
+            watch.due = now + self._pause(watch, now)
         self._watches[kind, task_id] = watch
+        self._by_id[task_id] = watch
         self._wakeup.set()
         return watch
 
     def forget(self, watch: Watch) -> None:
         if self._watches.get((watch.kind, watch.task_id)) is watch:
             del self._watches[watch.kind, watch.task_id]
+        if self._by_id.get(watch.task_id) is watch:
+            del self._by_id[watch.task_id]
+
+    def hint(self, task_id: str) -> bool:
+        """A callback said this task changed: ask the provider at once (within the route's
+        pace), and believe what it answers. False when no such task is watched."""
+        if self._unheard.pop(task_id, None) is not None:
+            self.missed = 0  # its callback came, only later than a poll: callbacks work
+        watch = self._by_id.get(task_id)
+        if watch is None:
+            return False
+        watch.hinted = True
+        watch.due = min(watch.due, self._clock.monotonic())
+        self._wakeup.set()
+        return True
+
+    @property
+    def sparse(self) -> bool:
+        """Callbacks arrive: polling is only the safety net."""
+        return self.callbacks and self.missed < 2
 
     async def run(self) -> None:
         while True:
@@ -122,16 +170,39 @@ class Poller:
                 await self._wakeup.wait()
                 continue
             now = self._clock.monotonic()
-            soonest = min(w.due for w in self._watches.values())
+            starts = self._round_starts()
+            soonest = min(starts.values())
             if soonest > now:
                 self._wakeup.clear()
                 await self._clock.wait(self._wakeup.wait(), soonest - now)
                 continue
             due: dict[JobKind, list[Watch]] = defaultdict(list)
             for watch in self._watches.values():
-                if watch.due <= now:
+                if watch.due <= now and starts[watch.kind] <= now:
                     due[watch.kind].append(watch)
+            for kind in due:
+                self._last_round[kind] = now
             await asyncio.gather(*(self._round(kind, watches) for kind, watches in due.items()))
+
+    def _round_starts(self) -> dict[JobKind, float]:
+        """When each kind's next round may start: its soonest due task, but never sooner than
+        ``floor`` after its last round (the provider's pace)."""
+        soonest: dict[JobKind, float] = {}
+        for watch in self._watches.values():
+            soonest[watch.kind] = min(soonest.get(watch.kind, watch.due), watch.due)
+        last = self._last_round
+        return {
+            kind: max(due, last.get(kind, -self._floor) + self._floor)
+            for kind, due in soonest.items()
+        }
+
+    def _pause(self, watch: Watch, now: float) -> float:
+        if self.sparse:
+            return self._longest
+        window = self.durations.expect(watch.kind, watch.key)
+        return next_pause(
+            age=now - watch.born, window=window, floor=self._floor, longest=self._longest
+        )
 
     async def _round(self, kind: JobKind, due: list[Watch]) -> None:
         """Check the due tasks of a kind. While two or more of its tasks are watched, one list
@@ -198,13 +269,36 @@ class Poller:
     def _observe(self, watch: Watch, task: Task) -> None:
         watch.polls += 1
         self.observations += 1
-        interval = min(self._longest, self._first * 1.5**watch.polls)
-        watch.due = self._clock.monotonic() + interval
+        now = self._clock.monotonic()
         if task.status is not watch.status or task.status.finished:
             watch.status = task.status
             watch.updates.put_nowait(task)
         if task.status.finished:
             self.forget(watch)
+            if task.status is TaskStatus.SUCCEED:
+                self.durations.observe(watch.kind, watch.key, _took(task, now - watch.born))
+            if self.callbacks:
+                self._heard(watch, now)
+            return
+        watch.due = now + self._pause(watch, now)
+
+    def _heard(self, watch: Watch, now: float) -> None:
+        """Count finished tasks found without a callback (one that does not come within a
+        grace period: a poll may simply have been first); when callbacks stop, every watched
+        task goes back to the dense schedule at once."""
+        was = self.sparse
+        if watch.hinted:
+            self.missed = 0
+        else:
+            self._unheard[watch.task_id] = now
+        grace = max(10.0, 3 * self._floor)
+        for task_id, found in list(self._unheard.items()):
+            if now - found > grace:
+                del self._unheard[task_id]
+                self.missed += 1
+        if was and not self.sparse:
+            for watch in self._watches.values():
+                watch.due = min(watch.due, now + self._pause(watch, now))
 
     def _failed(self, exc: ApiError, watches: Iterable[Watch]) -> None:
         """A status request failed: try these again later; tell the engine when it persists."""
@@ -212,7 +306,17 @@ class Poller:
             delay = self._backoff.delay(exc)
         except GaveUp:
             self._on_trouble(exc)
-            delay = self._first
+            delay = self._floor
         now = self._clock.monotonic()
         for watch in watches:
-            watch.due = now + max(delay, self._first)
+            watch.due = now + max(delay, self._floor)
+
+
+def _took(task: Task, seen: float) -> float:
+    """How long a finished task ran: by the provider's own times where it gives them (not by
+    when it was noticed, which would feed the lag back into the windows)."""
+    if task.created_at is not None and task.updated_at is not None:
+        ran = (task.updated_at - task.created_at) / 1000
+        if 0 < ran <= seen + 60:  # a clock far off is not believed
+            return ran
+    return seen

@@ -21,14 +21,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from aiolimiter import AsyncLimiter
 
+from kbatch.engine.callbacks import Receiver
 from kbatch.engine.clock import Clock, SystemClock
 from kbatch.engine.context import Hold, Journal, RunContext, Stops
 from kbatch.engine.downloads import Syncer
+from kbatch.engine.durations import Durations
 from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
 from kbatch.engine.options import RunOptions, Snapshot, StopReason
@@ -54,6 +56,20 @@ class Batch:
     ids: list[str]  # the manifest's jobs, in order
     rows: dict[str, JobRow]
     resumed: list[JobRow]  # at the provider, or succeeded and not yet downloaded
+    #: Each job's price key (kind, model, mode, duration), which also says how long it takes.
+    keys: Mapping[str, Hashable] = field(default_factory=dict)
+
+
+def earlier_durations(batch: Batch) -> Durations:
+    """What earlier runs' finished tasks say about how long tasks take, as a first guess."""
+    durations = Durations()
+    for job_id in batch.ids:
+        row, key = batch.rows[job_id], batch.keys.get(job_id)
+        if key is None or row.state not in (JobState.SUCCEEDED, JobState.DOWNLOADED):
+            continue
+        if row.submitted_at is not None and row.finished_at is not None:
+            durations.remember(key, row.finished_at - row.submitted_at)
+    return durations
 
 
 class Scheduler:
@@ -87,8 +103,9 @@ class Scheduler:
             limiter=AsyncLimiter(1, 60.0 / limits.submit_per_minute),
             poller=Poller(
                 client,
-                first=limits.poll_interval,
+                floor=limits.poll_interval or batch.manifest.provider.spec.poll_floor,
                 longest=limits.poll_max,
+                durations=earlier_durations(batch),
                 backoff=Backoff(pacing, rng=rng, clock=clock),
                 clock=clock,
                 on_trouble=lambda exc: run.stops.trouble(exc),
@@ -98,6 +115,7 @@ class Scheduler:
             syncer=Syncer(batch.manifest.output.dir),
             on_event=on_event,
             downloads=asyncio.Semaphore(pacing.downloads),
+            keys=batch.keys,
         )
         batch.store.on_failure = run.stops.unwritten  # a queued transition was not written
         self._workers: set[asyncio.Task[None]] = set()
@@ -106,6 +124,7 @@ class Scheduler:
         self._packs = sorted({PACK[batch.rows[i].kind] for i in batch.ids})
         self._fed = False
         self.notice: str | None = None
+        self.receiver: Receiver | None = None  # when this run receives callbacks
 
     @property
     def stop(self) -> StopReason | None:
@@ -133,6 +152,25 @@ class Scheduler:
     # -- the run -------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        receiver = await self._listen()
+        try:
+            await self._run()
+        finally:
+            if receiver is not None:
+                await receiver.close()
+
+    async def _listen(self) -> Receiver | None:
+        """Start the callback receiver, if asked for (ConfigError before anything is sent)."""
+        listen, run = self.batch.options.listen, self.run_context
+        if listen is None:
+            return None
+        self.receiver = receiver = Receiver(listen, hint=run.poller.hint)
+        await receiver.start()
+        run.callback_url = receiver.callback_url
+        run.poller.callbacks = True
+        return receiver
+
+    async def _run(self) -> None:
         run = self.run_context
         poller = asyncio.create_task(run.poller.run())
         for row in self.batch.resumed:

@@ -93,8 +93,10 @@ class Limits:
     submit_per_minute: float = 60.0
     max_attempts: int = 3
     task_timeout: float = 4200.0  # 70 min: Kling's long tasks fit (Comfy waits about 68)
-    poll_interval: float = 10.0
-    poll_max: float = 60.0
+    #: The shortest pause between two status checks of a route; None: the provider's pace
+    #: (1 s on Kling, 20 s on CometAPI, which asks for it).
+    poll_interval: float | None = None
+    poll_max: float = 60.0  # the longest any task goes unchecked
     #: Per pack; a pack that is absent has no budget.
     budget_units: Mapping[PackType, float] = field(default_factory=dict)
 
@@ -297,9 +299,10 @@ def _check_poll(
         return True
     if ("limits", "poll_interval") in broken or ("limits", "poll_max") in broken:
         return True  # reported already
-    default = Limits()
-    interval = parse_duration(limits.get("poll_interval", default.poll_interval))
-    longest = parse_duration(limits.get("poll_max", default.poll_max))
+    if "poll_interval" not in limits:
+        return True  # the provider's pace, which is under the longest allowed
+    interval = parse_duration(limits["poll_interval"])
+    longest = parse_duration(limits.get("poll_max", Limits().poll_max))
     if longest >= interval:
         return True
     message = f"poll_max ({longest:g}s) is shorter than poll_interval ({interval:g}s)"

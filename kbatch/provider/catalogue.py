@@ -192,6 +192,8 @@ class Provider:
     query_fallbacks: Mapping[JobKind, tuple[str, ...]] = field(default_factory=dict)
     #: Check jobs against the capability map (provider.check_capabilities: false turns it off).
     check_capabilities: bool = True
+    #: The shortest pause between status checks of one route, where the provider asks for one.
+    poll_floor: float = 1.0
 
     @property
     def subjects(self) -> tuple[int, int]:
@@ -219,6 +221,7 @@ PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
             None,
             _GATEWAY_TEXT,
             query_fallbacks=_GATEWAY_QUERIES,
+            poll_floor=20.0,  # "poll every 20-30 s": one list round each 20 s covers every task
         ),
         # AnyAPI's own spec gives the official 2500-character limits; its queries are assumed
         # to work as CometAPI's (unverified).

@@ -17,7 +17,7 @@ from __future__ import annotations
 from kbatch.simulator.config import Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, FaultPlan, Op
 from kbatch.simulator.server import Simulator, running
-from kbatch.simulator.tasks import EMPTY_URL, FAIL, FLAKY, UNSAFE, ManualClock
+from kbatch.simulator.tasks import EMPTY_URL, FAIL, FLAKY, UNSAFE, ManualClock, TaskLife
 
 __all__ = [
     "EMPTY_URL",
@@ -31,5 +31,6 @@ __all__ = [
     "Op",
     "Simulator",
     "SimulatorConfig",
+    "TaskLife",
     "running",
 ]

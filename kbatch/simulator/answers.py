@@ -7,11 +7,14 @@ import hmac
 import json
 import uuid
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
 from aiohttp import web
 from jwt.warnings import InsecureKeyLengthWarning
+
+from kbatch.simulator.faults import Fault, Injected
 
 #: HTTP status and message for each Kling code the simulator can answer.
 CODE_ANSWERS: dict[int, tuple[int, str]] = {
@@ -59,6 +62,38 @@ class Answer(web.Response):
     def __init__(self, body: Any, *, status: int, code: int | str) -> None:
         super().__init__(text=json.dumps(body), status=status, content_type="application/json")
         self.code = code
+
+
+#: The Kling code each coded fault answers with.
+FAULT_CODES = {
+    Fault.RATE_LIMIT: 1302,
+    Fault.PARALLEL: 1303,
+    Fault.SERVER_ERROR: 5000,
+    Fault.MAINTENANCE: 5001,
+    Fault.TIMEOUT: 5002,
+}
+
+
+def coded(fault: Injected | None, retry_after: float) -> web.Response | None:
+    """The error answer of a coded fault (a Kling code, or a fault that stands for one)."""
+    code = fault if fault is None or isinstance(fault, int) else FAULT_CODES.get(fault)
+    if code is None:
+        return None
+    response = envelope_error(code)
+    if code == 1302:
+        response.headers["Retry-After"] = f"{retry_after:g}"
+    return response
+
+
+def page_numbers(query: Mapping[str, str]) -> tuple[int, int] | web.Response:
+    """A list request's page number and size, or the 1201 answer to a bad one."""
+    numbers = []
+    for name, low, high in (("pageNum", 1, 1000), ("pageSize", 1, 500)):
+        text = query.get(name, "1" if name == "pageNum" else "30")
+        if not text.isdigit() or not low <= int(text) <= high:
+            return envelope_error(1201, f"Invalid parameter {name}: {low} to {high}")
+        numbers.append(int(text))
+    return numbers[0], numbers[1]
 
 
 def envelope(data: Any) -> web.Response:
@@ -168,15 +203,18 @@ def _check_jwt(token: str, access_key: str, secret_key: str) -> web.Response | N
 
 __all__ = [
     "CODE_ANSWERS",
+    "FAULT_CODES",
     "Answer",
     "Dropped",
     "Refused",
     "authorize",
+    "coded",
     "drop",
     "envelope",
     "envelope_error",
     "html_page",
     "origin",
+    "page_numbers",
     "ranged",
     "truncated",
 ]

@@ -19,6 +19,10 @@ class SimulatorConfig:
     Bearer token is accepted."""
 
     task_seconds: float = 3.0
+    #: How task durations spread around task_seconds: "fixed", "uniform" (task_seconds times
+    #: 1 - spread to 1 + spread) or "lognormal" (median task_seconds, sigma spread).
+    duration_shape: str = "fixed"
+    duration_spread: float = 0.0
     parallel_limit: int = 20
     fail_rate: float = 0.0
     api_key: str | None = field(default=None, repr=False)
@@ -39,6 +43,8 @@ class SimulatorConfig:
     #: Where to keep the tasks across processes (the in-process simulator keeps them beside the
     #: state); None: forgotten when the simulator stops.
     tasks_file: Path | None = None
+    #: The share of callbacks sent twice, as gateways do.
+    callback_duplicates: float = 0.0
     log_size: int = 10_000
 
 

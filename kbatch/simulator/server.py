@@ -31,26 +31,21 @@ from kbatch.simulator.answers import (
     Dropped,
     Refused,
     authorize,
+    coded,
     drop,
     envelope,
     envelope_error,
     html_page,
     origin,
+    page_numbers,
     ranged,
     truncated,
 )
+from kbatch.simulator.callbacks import CallbackSender
 from kbatch.simulator.config import GATEWAY_PREFIX, Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, Injected, Op
 from kbatch.simulator.journal import TaskJournal
 from kbatch.simulator.tasks import UNSAFE, TaskStore
-
-_FAULT_CODES = {
-    Fault.RATE_LIMIT: 1302,
-    Fault.PARALLEL: 1303,
-    Fault.SERVER_ERROR: 5000,
-    Fault.MAINTENANCE: 5001,
-    Fault.TIMEOUT: 5002,
-}
 
 
 class Simulator:
@@ -61,6 +56,8 @@ class Simulator:
         self.store = TaskStore(
             clock=self.config.clock,
             task_seconds=self.config.task_seconds,
+            duration_shape=self.config.duration_shape,
+            duration_spread=self.config.duration_spread,
             parallel_limit=self.config.parallel_limit,
             fail_rate=self.config.fail_rate,
             seed=self.config.seed,
@@ -73,6 +70,7 @@ class Simulator:
                 else:
                     self.store.restore(item)
         self.faults = self.config.faults
+        self.callbacks = CallbackSender(self.store, lambda: self.url, self.config)
         self._latency = random.Random(self.config.seed)
         self.log: deque[Exchange] = deque(maxlen=self.config.log_size)
         #: Tasks created per external task id: exactly-once means every value is 1.
@@ -101,6 +99,7 @@ class Simulator:
         except OSError as exc:
             await self._runner.cleanup()
             raise ConfigError(f"the simulator cannot listen on {host}:{port}: {exc}") from None
+        self.callbacks.start()
         bound = self._runner.addresses[0]
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         self.url = f"http://{shown}:{bound[1]}"
@@ -108,6 +107,7 @@ class Simulator:
 
     async def close(self) -> None:
         self._closing.set()
+        await self.callbacks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -182,7 +182,7 @@ class Simulator:
                     api_key=self.config.api_key,
                     access_key=self.config.access_key,
                     secret_key=self.config.secret_key,
-                ) or self._coded(fault)
+                ) or coded(fault, self.config.retry_after)
             if early is not None:
                 return self._logged(request, op, kind, early, fault)
             response = await self._after(request, fault, await act(fault))
@@ -222,15 +222,6 @@ class Simulator:
             return web.Response(status=301, headers={"Location": "/"}, text="Moved")
         return None
 
-    def _coded(self, fault: Injected | None) -> web.Response | None:
-        code = fault if fault is None or isinstance(fault, int) else _FAULT_CODES.get(fault)
-        if code is None:
-            return None
-        response = envelope_error(code)
-        if code == 1302:
-            response.headers["Retry-After"] = f"{self.config.retry_after:g}"
-        return response
-
     async def _after(
         self, request: web.Request, fault: Injected | None, response: web.StreamResponse
     ) -> web.StreamResponse:
@@ -268,6 +259,7 @@ class Simulator:
         if not self.store.has_room(checked):
             return envelope_error(1303)
         task = self.store.add(checked)
+        self.callbacks.follow(task)
         if self.journal is not None:
             self.journal.add(task)  # on file before the answer, as at Kling
         if external:
@@ -303,7 +295,9 @@ class Simulator:
                 }
                 return Answer({"error": error}, status=400, code="task_not_exist")
             return envelope_error(1203, f"Requested resource does not exist: task {key}")
-        return envelope(task.to_json(self.store.clock(), origin(request)))
+        now = self.store.clock()
+        self.store.shown((task,), now)
+        return envelope(task.to_json(now, origin(request)))
 
     def _list(self, request: web.Request, kind: JobKind | frozenset[JobKind]) -> web.Response:
         query = request.query
@@ -312,14 +306,13 @@ class Simulator:
         if external is not None and LookupForm.QUERY in self.config.lookup_forms:
             task = self.store.find(kind, external, by_external=True)
             found = [] if task is None or task.external_task_id != external else [task]
+            self.store.shown(found, now)
             return envelope([t.to_json(now, base) for t in found])
-        numbers = []
-        for name, low, high in (("pageNum", 1, 1000), ("pageSize", 1, 500)):
-            text = query.get(name, "1" if name == "pageNum" else "30")
-            if not text.isdigit() or not low <= int(text) <= high:
-                return envelope_error(1201, f"Invalid parameter {name}: {low} to {high}")
-            numbers.append(int(text))
-        tasks = self.store.page(kind, numbers[0], numbers[1])
+        numbers = page_numbers(query)
+        if isinstance(numbers, web.Response):
+            return numbers
+        tasks = self.store.page(kind, *numbers)
+        self.store.shown(tasks, now)
         return envelope([t.to_json(now, base) for t in tasks])
 
     async def _media_route(self, request: web.Request) -> web.StreamResponse:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -52,6 +53,9 @@ class SimTask:
     started_ms: int  # wall-clock milliseconds, as the API reports
     seconds: float
     fail_message: str | None
+    callback_url: str | None = None
+    #: When a client was first told the task had finished (clock seconds): the task log.
+    seen_finished: float | None = None
 
     @property
     def slots(self) -> int:
@@ -123,12 +127,31 @@ class SimTask:
         return {"videos": [video]}
 
 
+@dataclass(frozen=True, slots=True)
+class TaskLife:
+    """One line of the task log: when a task was created and finished at the simulator, and
+    when a client was first told it had finished (None: never), in clock seconds."""
+
+    task_id: str
+    kind: JobKind
+    created: float
+    finished: float
+    seen: float | None
+
+    @property
+    def lag(self) -> float | None:
+        """How long the finished task went unnoticed."""
+        return None if self.seen is None else self.seen - self.finished
+
+
 @dataclass
 class TaskStore:
     """Every task the simulator made, the slots in use, and the external ids taken."""
 
     clock: Callable[[], float] = time.monotonic
     task_seconds: float = 3.0
+    duration_shape: str = "fixed"
+    duration_spread: float = 0.0
     parallel_limit: int = 20
     fail_rate: float = 0.0
     seed: int | None = None
@@ -179,14 +202,37 @@ class TaskStore:
             external_task_id=external,
             started=now,
             started_ms=int((now + self._wall_offset) * 1000),
-            seconds=self.task_seconds,
+            seconds=self.draw_seconds(),
             fail_message=fail,
+            callback_url=request.fields.get("callback_url") or None,
         )
         self.tasks[task.task_id] = task
         self._active[task.task_id] = task
         if external:
             self.by_external[external] = task.task_id
         return task
+
+    def draw_seconds(self) -> float:
+        """A task's duration, from the configured distribution (seeded: runs repeat)."""
+        base, spread = self.task_seconds, self.duration_spread
+        if self.duration_shape == "uniform":
+            return base * self._random.uniform(1 - spread, 1 + spread)
+        if self.duration_shape == "lognormal":
+            return base * math.exp(self._random.gauss(0.0, spread))
+        return base
+
+    def shown(self, tasks: Iterable[SimTask], now: float) -> None:
+        """Note which finished tasks a client has now been told about (the task log)."""
+        for task in tasks:
+            if task.seen_finished is None and task.status(now).finished:
+                task.seen_finished = now
+
+    def task_log(self) -> list[TaskLife]:
+        """Every task the simulator knows, in the order they were created."""
+        return [
+            TaskLife(t.task_id, t.kind, t.started, t.started + t.seconds, t.seen_finished)
+            for t in self.tasks.values()
+        ]
 
     def restore(self, task: SimTask) -> None:
         """Take back a task an earlier simulator made (it runs on, and holds its slots)."""

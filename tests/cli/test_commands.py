@@ -188,6 +188,34 @@ def test_bad_simulator_faults_are_refused_in_words(faults: list[str], says: str)
     assert "Traceback" not in out + err
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--durations", "normal"], "give fixed, uniform:SPREAD or lognormal:SIGMA"),
+        (["--durations", "uniform:1.5"], "the spread is 0 to under 1 (uniform)"),
+        (["--durations", "lognormal:x"], "the spread after ':' is a number"),
+        (["--callback-duplicates", "2"], "'--callback-duplicates'"),
+    ],
+)
+def test_bad_simulator_durations_and_callbacks_are_refused(args: list[str], says: str) -> None:
+    code, out, err = run("simulator", *args)
+    assert code == 2 and says in out + err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--listen", "nowhere"], "--listen 'nowhere': give HOST:PORT"),
+        (["--listen", "127.0.0.1:99999"], "give HOST:PORT"),
+        (["--public-url", "https://x.example"], "--public-url needs --listen HOST:PORT"),
+        (["--listen", "127.0.0.1:8099", "--public-url", "ftp://x"], "give the http(s) URL"),
+    ],
+)
+def test_bad_callback_options_are_refused_in_words(args: list[str], says: str) -> None:
+    code, out, err = run("run", str(DEMO), *args)
+    assert code == 2 and says in out + err and "Traceback" not in out + err
+
+
 def test_the_simulator_help_lists_the_fault_names() -> None:
     code, out, _ = run("simulator", "--help")
     assert code == 0 and "truncate" in out and "timeout_after_create" in out

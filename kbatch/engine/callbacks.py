@@ -1,0 +1,111 @@
+"""Callbacks: Kling (and the gateways) POST a task to its ``callback_url`` on each change of
+status. kbatch can listen for them, so that a finished task is noticed at once without polling
+densely around its expected end.
+
+::
+
+    receiver = Receiver(Listen("0.0.0.0", 8099, "https://me.example/hooks"), hint=poller.hint)
+    await receiver.start()                 # ConfigError if the port cannot be taken
+    receiver.callback_url                  # what each create sends: public URL + secret path
+    await receiver.close()
+
+A callback is a hint, never the truth: callbacks repeat, arrive out of order, and anyone who
+can reach the port can send one. So a callback only makes its task due for a status request at
+once (still within the provider's pace); what the provider then answers is what counts. The
+path carries a random token, so that a body posted elsewhere is refused before it costs even a
+lookup; a body that is not a task is refused (400). Polling goes on as the safety net, sparse
+while callbacks arrive and dense again when finished tasks are found without one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from kbatch.errors import ConfigError
+from kbatch.provider.wire import parse_task
+
+#: The largest callback body read (a task object is a few kilobytes).
+MAX_BODY = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where to receive callbacks: the local address, and the URL the provider reaches it by."""
+
+    host: str
+    port: int
+    public_url: str
+
+    @classmethod
+    def parse(cls, address: str, public_url: str | None) -> Listen:
+        """``HOST:PORT`` (``[::1]:PORT`` for IPv6) and the public URL; ConfigError if wrong."""
+        host, sep, port = address.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--listen {address!r}: give HOST:PORT, e.g. 0.0.0.0:8099")
+        if public_url is None:
+            public_url = f"http://{address}"
+        if not public_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--public-url {public_url!r}: give the http(s) URL the provider reaches "
+                "this machine by, e.g. https://hooks.example.com"
+            )
+        return cls(host, int(port), public_url.rstrip("/"))
+
+
+class Receiver:
+    """A small aiohttp server that turns callbacks into hints."""
+
+    def __init__(self, listen: Listen, *, hint: Callable[[str], bool]) -> None:
+        self.listen = listen
+        self._hint = hint
+        self._path = f"/kbatch/callback/{secrets.token_urlsafe(18)}"
+        self._runner: web.AppRunner | None = None
+        #: Callbacks by what became of them: hinted (the end of a watched task), noted (a
+        #: change short of the end), unwatched (a repeat, or not ours), refused (not a task).
+        self.counts: Counter[str] = Counter()
+
+    @property
+    def callback_url(self) -> str:
+        return self.listen.public_url + self._path
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post(self._path, self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, self.listen.host, self.listen.port).start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            where = f"{self.listen.host}:{self.listen.port}"
+            raise ConfigError(f"cannot listen for callbacks on {where}: {exc.strerror}") from None
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        try:
+            task = parse_task(json.loads(await request.read()))
+        except (ValueError, web.HTTPException):
+            self.counts["refused"] += 1
+            return web.json_response({"ok": False, "error": "not a task object"}, status=400)
+        if not task.status.finished:  # nothing to act on: no slot frees before the end
+            self.counts["noted"] += 1
+        elif self._hint(task.task_id):
+            self.counts["hinted"] += 1
+        else:
+            self.counts["unwatched"] += 1  # a repeat, or a task of another run
+        return web.json_response({"ok": True})
+
+
+__all__ = ["MAX_BODY", "Listen", "Receiver"]
