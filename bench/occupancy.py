@@ -41,10 +41,10 @@ from typing import Any
 import aiohttp
 import yaml
 
-from kbatch.engine.callbacks import Listen
 from kbatch.engine.clock import ScaledClock
 from kbatch.engine.options import RunOptions
 from kbatch.engine.scheduler import Scheduler
+from kbatch.provider.config import Listen
 from kbatch.run import execute, prepare
 from kbatch.simulator import Simulator, SimulatorConfig, TaskLife, running
 

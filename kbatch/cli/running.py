@@ -15,9 +15,9 @@ from kbatch.cli import progress, render
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
-from kbatch.engine.callbacks import Listen
 from kbatch.errors import ConfigError
 from kbatch.preview import preview
+from kbatch.provider.config import Listen
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 
 

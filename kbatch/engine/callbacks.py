@@ -23,40 +23,15 @@ import json
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
 from kbatch.errors import ConfigError
+from kbatch.provider.config import Listen
 from kbatch.provider.wire import parse_task
 
 #: The largest callback body read (a task object is a few kilobytes).
 MAX_BODY = 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """Where to receive callbacks: the local address, and the URL the provider reaches it by."""
-
-    host: str
-    port: int
-    public_url: str
-
-    @classmethod
-    def parse(cls, address: str, public_url: str | None) -> Listen:
-        """``HOST:PORT`` (``[::1]:PORT`` for IPv6) and the public URL; ConfigError if wrong."""
-        host, sep, port = address.rpartition(":")
-        host = host.strip("[]")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"--listen {address!r}: give HOST:PORT, e.g. 0.0.0.0:8099")
-        if public_url is None:
-            public_url = f"http://{address}"
-        if not public_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"--public-url {public_url!r}: give the http(s) URL the provider reaches "
-                "this machine by, e.g. https://hooks.example.com"
-            )
-        return cls(host, int(port), public_url.rstrip("/"))
 
 
 class Receiver:
@@ -108,4 +83,4 @@ class Receiver:
         return web.json_response({"ok": True})
 
 
-__all__ = ["MAX_BODY", "Listen", "Receiver"]
+__all__ = ["MAX_BODY", "Receiver"]

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 
 #: The share of a task's typical duration between two looks while its end is due: half of it,
-#: on average, is the lag before a finished task is noticed (1.5%).
-DENSE = 0.03
+#: on average, is the lag before a finished task is noticed (1%).
+DENSE = 0.02
 #: With nothing learnt, the pause is this share of the task's age.
 BY_AGE = 0.03
 #: How many recent durations are kept per key.

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kbatch.engine.callbacks import Listen
 from kbatch.engine.pacing import Pacing
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
 from kbatch.provider.client import Timeouts
+from kbatch.provider.config import Listen
 from kbatch.store.records import JobState
 
 

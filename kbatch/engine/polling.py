@@ -10,8 +10,10 @@
 
 When a task is next looked at follows from how long tasks like it took
 (:mod:`kbatch.engine.durations`): sparsely before its end can be due, densely around it. A route
-(a kind) is never asked more often than once per ``floor`` seconds (the provider's pace, or
-``poll_interval``), and no task waits longer than ``longest`` (``poll_max``). When a task is due
+(a kind) is never polled more often than once per ``floor`` seconds (the provider's pace, or
+``poll_interval``), and no task waits longer than ``longest`` (``poll_max``). A task a callback
+says has ended (:meth:`Poller.hint`) is asked about at once by itself, never asked by itself
+twice within ``floor``. When a task is due
 and two or more tasks of its kind are watched, one list request (up to 500 tasks a page)
 reports them all, and every other watched task it mentions is updated for free; tasks the pages
 do not show get a single ``get``. A provider whose list route fails is asked by ``get`` only.
@@ -44,7 +46,9 @@ class Watch:
     due: float
     born: float  # when the provider created it (monotonic clock)
     key: Hashable | None = None  # tasks with the same key take about as long
-    hinted: bool = False  # a callback told of a change
+    hinted: bool = False  # a callback told of its end
+    urgent: bool = False  # ... and it has not been asked since
+    got: float = float("-inf")  # when it was last asked for by itself
     polls: int = 0
     status: TaskStatus | None = None
     updates: asyncio.Queue[Update] = field(default_factory=asyncio.Queue)
@@ -146,15 +150,15 @@ class Poller:
             del self._by_id[watch.task_id]
 
     def hint(self, task_id: str) -> bool:
-        """A callback said this task changed: ask the provider at once (within the route's
-        pace), and believe what it answers. False when no such task is watched."""
+        """A callback said this task ended: ask the provider about it at once, by itself
+        (unless it was asked less than ``floor`` ago: then as soon as that has passed), and
+        believe what it answers. False when no such task is watched."""
         if self._unheard.pop(task_id, None) is not None:
             self.missed = 0  # its callback came, only later than a poll: callbacks work
         watch = self._by_id.get(task_id)
         if watch is None:
             return False
-        watch.hinted = True
-        watch.due = min(watch.due, self._clock.monotonic())
+        watch.hinted = watch.urgent = True
         self._wakeup.set()
         return True
 
@@ -170,8 +174,15 @@ class Poller:
                 await self._wakeup.wait()
                 continue
             now = self._clock.monotonic()
+            urgent = [w for w in self._watches.values() if w.urgent]
+            ready = [w for w in urgent if w.got + self._floor <= now]
+            if ready:  # a callback's task: one get each, whatever the route's round
+                for watch in ready:
+                    watch.urgent = False
+                await asyncio.gather(*(self._get(watch) for watch in ready))
+                continue
             starts = self._round_starts()
-            soonest = min(starts.values())
+            soonest = min([*starts.values(), *(w.got + self._floor for w in urgent)])
             if soonest > now:
                 self._wakeup.clear()
                 await self._clock.wait(self._wakeup.wait(), soonest - now)
@@ -251,6 +262,7 @@ class Poller:
             if self._watches.get((watch.kind, watch.task_id)) is not watch:
                 return
             self.requests["get"] += 1
+            watch.got = self._clock.monotonic()
             try:
                 task = await self._client.get(watch.kind, watch.task_id)
             except TaskNotFound as exc:

@@ -161,7 +161,8 @@ class Scheduler:
 
     async def _listen(self) -> Receiver | None:
         """Start the callback receiver, if asked for (ConfigError before anything is sent)."""
-        listen, run = self.batch.options.listen, self.run_context
+        run = self.run_context
+        listen = self.batch.options.listen or self.batch.manifest.callbacks
         if listen is None:
             return None
         self.receiver = receiver = Receiver(listen, hint=run.poller.hint)

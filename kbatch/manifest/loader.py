@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kbatch import pricing
-from kbatch.errors import ManifestError
+from kbatch.errors import ConfigError, ManifestError
 from kbatch.images import Inspector
 from kbatch.manifest import schema
 from kbatch.manifest.document import Document, PathKey, load_document
@@ -38,7 +38,7 @@ from kbatch.pricing import DEFAULT as DEFAULT_PRICES
 from kbatch.pricing import PriceTable
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind, PackType, ProviderName
-from kbatch.provider.config import ProviderConfig
+from kbatch.provider.config import Listen, ProviderConfig
 
 __all__ = [
     "Job",
@@ -119,6 +119,7 @@ class Manifest:
     templates: tuple[JobTemplate, ...]
     document: Document = field(repr=False)
     pricing: PriceTable = field(default=DEFAULT_PRICES, repr=False)
+    callbacks: Listen | None = None  # where to receive the provider's callbacks
 
     def jobs(self) -> Iterator[Job]:
         """Stream the jobs; raise ManifestError if a problem turns up (a file changed since)."""
@@ -286,8 +287,22 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
         return None, templates, _context(path, document, provider_spec, slots, decode=decode)
     name, provider, limits, output = settings
     pricing = DEFAULT_PRICES.override(data.get("pricing", {}))
-    manifest = Manifest(path, name, provider, limits, output, tuple(templates), document, pricing)
+    listen = _listen(document, data.get("callbacks"), log)
+    manifest = Manifest(
+        path, name, provider, limits, output, tuple(templates), document, pricing, listen
+    )
     return manifest, templates, manifest._context(decode=decode)
+
+
+def _listen(document: Document, given: Any, log: IssueLog) -> Listen | None:
+    """``callbacks:`` as a Listen (the schema checked its shape; the port's range is here)."""
+    if not isinstance(given, dict):
+        return None
+    try:
+        return Listen.parse(given["listen"], given.get("public_url"))
+    except ConfigError as exc:
+        log.add(document.issue(("callbacks", "listen"), str(exc).split(": ", 1)[-1]))
+        return None
 
 
 def _check_poll(
@@ -341,7 +356,7 @@ def _settings(
     path: Path, document: Document, data: Mapping[str, Any], broken: set[PathKey], log: IssueLog
 ) -> tuple[str, ProviderConfig, Limits, Output] | None:
     """The run settings, or None when the schema pass found them broken (already reported)."""
-    sections = ("version", "name", "provider", "limits", "output", "pricing")
+    sections = ("version", "name", "provider", "limits", "output", "pricing", "callbacks")
     if () in broken or not all(_sound(section, broken) for section in sections):
         return None
     provider = data["provider"]

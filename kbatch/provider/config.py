@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from kbatch.errors import ConfigError
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind, ProviderName
 
@@ -33,4 +34,29 @@ class ProviderConfig:
         return replace(spec, dialect=self.dialect) if self.dialect else spec
 
 
-__all__ = ["ProviderConfig"]
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Where to receive callbacks: the local address, and the URL the provider reaches it by."""
+
+    host: str
+    port: int
+    public_url: str
+
+    @classmethod
+    def parse(cls, address: str, public_url: str | None) -> Listen:
+        """``HOST:PORT`` (``[::1]:PORT`` for IPv6) and the public URL; ConfigError if wrong."""
+        host, sep, port = address.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"--listen {address!r}: give HOST:PORT, e.g. 0.0.0.0:8099")
+        if public_url is None:
+            public_url = f"http://{address}"
+        if not public_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"--public-url {public_url!r}: give the http(s) URL the provider reaches "
+                "this machine by, e.g. https://hooks.example.com"
+            )
+        return cls(host, int(port), public_url.rstrip("/"))
+
+
+__all__ = ["Listen", "ProviderConfig"]
