@@ -71,7 +71,6 @@ class Plan:
     batch: Batch
     store: SqliteStore
     pending: int  # selected jobs to submit
-    sources: report.Sources | None = None  # the jobs' source columns and inputs, for reports
 
     @property
     def manifest(self) -> Manifest:
@@ -111,20 +110,15 @@ def state_path(manifest: Manifest, options: RunOptions) -> Path:
 Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price
 
 
-def check_manifest(
-    path: str | Path, sources: report.Sources | None = None
-) -> tuple[Manifest, Seen]:
+def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
     """Validate the manifest, noting what the state needs of each job. A job's estimate waits
-    for the manifest's price table, so only the few fields its price depends on are kept.
-    ``sources`` receives each job's source columns and input images, for the reports."""
+    for the manifest's price table, so only the few fields its price depends on are kept."""
     seen: Seen = {}
     keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
 
     def note(job: Job) -> None:
         price = pricing.key(job.kind, job.request)
         seen[job.id] = (job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
-        if sources is not None:
-            sources.note(job)
 
     validation = validate(path, keep=0, on_job=note)
     if validation.manifest is None:
@@ -136,8 +130,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     """Validate the manifest (ManifestError with every problem), take the run lock (LockHeld),
     and record new, edited and retried jobs in the state file."""
     options = options or RunOptions()
-    sources = report.manifest_sources(path)
-    manifest, seen = check_manifest(path, sources)
+    manifest, seen = check_manifest(path)
     check_selection(options, seen)
     where = state_path(manifest, options)
     owner.check(manifest.output.dir, where, take=options.take_output)
@@ -165,7 +158,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
     keys = {job_id: key for job_id, (_, _, _, key) in seen.items()}
     batch = Batch(manifest, store, options, list(seen), rows, resumed, keys)
-    return Plan(batch, store, pending, sources)
+    return Plan(batch, store, pending)
 
 
 def check_selection(options: RunOptions, seen: Seen) -> None:
@@ -297,7 +290,7 @@ def write_reports(plan: Plan) -> list[Path]:
         name=plan.manifest.name,
         output_dir=output.dir,
         download=output.download,
-        sources=plan.sources,
+        sources=report.job_sources(plan.manifest),
     )
     plan.store.note("reports", revision)
     return written

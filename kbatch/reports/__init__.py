@@ -14,7 +14,7 @@ from kbatch.reports.formats import (
     write_all,
     write_file,
 )
-from kbatch.reports.model import GALLERY_LIMIT, Report, collect, manifest_sources
+from kbatch.reports.model import GALLERY_LIMIT, Report, collect, job_sources, manifest_sources
 from kbatch.reports.sources import Input, Sources, job_inputs
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "collect",
     "from_manifest",
     "job_inputs",
+    "job_sources",
     "manifest_sources",
     "read_sources",
     "render",

@@ -34,7 +34,7 @@ from typing import Any
 
 from kbatch.errors import ConfigError
 from kbatch.provider.catalogue import PACK
-from kbatch.reports.sources import Source, Sources, columns
+from kbatch.reports.sources import Sources
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 
 #: What ``--format`` accepts, and the metadata file each writes.
@@ -60,12 +60,12 @@ def rows_of(
     jobs: Mapping[str, JobRow], media: Mapping[str, list[MediaRow]], sources: Sources
 ) -> dict[str, list[tuple[MediaRow, dict[str, Any]]]]:
     """Each folder's files and metadata rows, in the state's job order."""
-    names = columns(sources.columns.values())
+    names = sources.names if sources.rows else []
     out: dict[str, list[tuple[MediaRow, dict[str, Any]]]] = {}
     for job_id, row in jobs.items():
         if row.state is not JobState.DOWNLOADED or row.removed:
             continue
-        source: Source = sources.columns.get(job_id, {})
+        source = sources.rows.get(job_id)
         for item in media.get(job_id, ()):
             if item.variant or not item.path:
                 continue
@@ -76,7 +76,9 @@ def rows_of(
                 "index": item.index,
                 "kind": row.kind.value,
             }
-            record.update((name, source.get(name)) for name in names)
+            for name in names:
+                value = source.get(name) if source is not None else None
+                record[name] = list(value) if isinstance(value, tuple) else value
             out.setdefault(folder, []).append((item, record))
     return out
 

@@ -81,7 +81,7 @@ def _jsonl(report: Report, stream: TextIO) -> None:
 
 
 def _html(report: Report, stream: TextIO) -> None:
-    stream.write(gallery.render(report, limit=GALLERY_LIMIT))
+    gallery.write(report, stream, limit=GALLERY_LIMIT)
 
 
 FORMATS: dict[str, Reporter] = {

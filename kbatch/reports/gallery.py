@@ -15,6 +15,7 @@ server.
 from __future__ import annotations
 
 from html import escape
+from typing import TextIO
 from urllib.parse import quote
 
 from kbatch.reports.model import Input, JobReport, Report
@@ -59,7 +60,7 @@ def _job(job: JobReport, inputs: tuple[Input, ...]) -> str:
     outs = outs or f'<p class="none">{"no result" if job.state == "failed" else "none yet"}</p>'
     ins = "".join(_input(item) for item in inputs)
     ins = f'<div class="inputs">{ins}</div>' if ins else ""
-    prompt = job.source.get("prompt")
+    prompt = job.source.get("prompt") if job.source is not None else None
     text = escape(prompt) if isinstance(prompt, str) else ""
     said = f'<p class="prompt" title="{text}">{text}</p>' if text else ""
     facts = [
@@ -97,7 +98,20 @@ def _filters(name: str, counts: dict[str, int]) -> str:
     return f'<fieldset data-filter="{name}"><legend>{name}</legend>{boxes}</fieldset>'
 
 
-def render(report: Report, *, limit: int) -> str:
+def write(report: Report, stream: TextIO, *, limit: int) -> None:
+    """The page, card by card: a gallery of 20,000 jobs is never one string in memory."""
+    head, tail = render(report, limit=limit, cards=_CARDS).split(_CARDS)
+    stream.write(head)
+    for job in report.jobs[:limit]:
+        stream.write(_job(job, report.inputs.get(job.id, ())))
+    stream.write(tail)
+
+
+_CARDS = "\x00cards\x00"  # where the cards go
+
+
+def render(report: Report, *, limit: int, cards: str | None = None) -> str:
+    """The page as one string (``cards`` in place of the cards, if given)."""
     summary = report.summary
     shown = report.jobs[:limit]
     by_kind = {kind: sum(states.values()) for kind, states in summary.by_kind.items()}
@@ -116,7 +130,8 @@ def render(report: Report, *, limit: int) -> str:
             f'<p class="more">The gallery shows the first {len(shown)} of {len(report.jobs)} '
             "jobs; report.csv and report.json list them all.</p>"
         )
-    cards = "".join(_job(job, report.inputs.get(job.id, ())) for job in shown)
+    if cards is None:
+        cards = "".join(_job(job, report.inputs.get(job.id, ())) for job in shown)
     title = escape(f"kbatch: {report.name}")
     return _PAGE.format(
         title=title,

@@ -22,6 +22,7 @@ The formats and the files are in :mod:`kbatch.reports.formats`, the HTML in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -29,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbatch.errors import ManifestError
+from kbatch.manifest import Manifest
 from kbatch.provider.catalogue import PACK
-from kbatch.reports.sources import Input, Source, Sources, columns
+from kbatch.reports.sources import Input, SourceRow, Sources
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 
 #: The report's columns, in order.
@@ -82,14 +85,16 @@ class JobReport:
     error_message: str | None
     output_kinds: tuple[str, ...] = field(default=(), repr=False)  # "image" / "video" each
     removed: bool = False  # no longer in the manifest
-    source: Source = field(default_factory=dict, repr=False)  # see kbatch.reports.sources
+    source: SourceRow | None = field(default=None, repr=False)  # see kbatch.reports.sources
 
     def record(self, source_columns: tuple[str, ...] = ()) -> dict[str, Any]:
         """The report's columns, then the given source columns, as JSON values."""
         values = {name: getattr(self, name) for name in COLUMNS}
         values["outputs"], values["result_urls"] = list(self.outputs), list(self.result_urls)
+        source = self.source
         for name in source_columns:
-            values[name] = self.source.get(name)
+            value = source.get(name) if source is not None else None
+            values[name] = list(value) if isinstance(value, tuple) else value
         return values
 
 
@@ -128,6 +133,17 @@ def manifest_sources(path: str | Path) -> Sources:
     return Sources(Path(path).resolve().parent, reserved=RESERVED, gallery=GALLERY_LIMIT)
 
 
+def job_sources(manifest: Manifest) -> Sources:
+    """The sources of a validated manifest's jobs, read again only when reports are written
+    (a run need not hold them all the while). A file changed since validation leaves the
+    jobs after it without sources; the report is written all the same."""
+    sources = manifest_sources(manifest.path)
+    with contextlib.suppress(ManifestError):
+        for job in manifest.jobs():
+            sources.note(job)
+    return sources
+
+
 def stamp(seconds: float | None) -> str | None:
     """Unix seconds as UTC ISO 8601 to the second: ``2026-11-21T12:04:31Z``."""
     if seconds is None:
@@ -148,7 +164,7 @@ def job_report(
     media: Iterable[MediaRow],
     output_dir: Path,
     base: Path | None,
-    source: Source | None = None,
+    source: SourceRow | None = None,
 ) -> JobReport:
     items = list(media)
     seconds = None
@@ -173,7 +189,7 @@ def job_report(
         error_message=row.error_message if row.state is JobState.FAILED else None,
         output_kinds=tuple(m.kind for m in items if m.path),
         removed=row.removed,
-        source=source or {},
+        source=source,
     )
 
 
@@ -222,7 +238,7 @@ def collect(
     each job's source columns and input images when ``sources`` has them."""
     rows = state.load()
     media = state.all_media()
-    found: Mapping[str, Source] = sources.columns if sources else {}
+    found: Mapping[str, SourceRow] = sources.rows if sources else {}
     jobs = tuple(
         job_report(row, media.get(i, ()), output_dir, base, found.get(i)) for i, row in rows.items()
     )
@@ -232,7 +248,8 @@ def collect(
         job_id: tuple(_placed(item, base) for item in items)
         for job_id, items in (sources.inputs if sources else {}).items()
     }
-    return Report(name, generated, summary, jobs, seen, columns(found.values()) if found else ())
+    named = tuple(sources.names) if sources and found else ()
+    return Report(name, generated, summary, jobs, seen, named)
 
 
 def _placed(item: Input, base: Path | None) -> Input:
@@ -250,6 +267,7 @@ __all__ = [
     "ReportTotals",
     "collect",
     "job_report",
+    "job_sources",
     "manifest_sources",
     "stamp",
     "summarize",

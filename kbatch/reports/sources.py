@@ -5,8 +5,8 @@ and matrix values, as the OpenAI Batch API echoes ``custom_id``.
 
     job_source(job, base_dir=Path("manifests"))    # a shots.csv row, matrix {mode: [std, pro]}
     # {'prompt': 'The cat yawns', 'negative_prompt': None, 'model': 'kling-v2-master',
-    #  'mode': 'pro', 'duration': '5', 'aspect_ratio': None, 'inputs': ['images/cat.png'],
-    #  'input_fields': ['image'], 'row.id': 'cat', 'image': 'images/cat.png',
+    #  'mode': 'pro', 'duration': '5', 'aspect_ratio': None, 'inputs': ('images/cat.png',),
+    #  'input_fields': ('image',), 'row.id': 'cat', 'image': 'images/cat.png',
     #  'row.prompt': 'The cat yawns', 'matrix.mode': 'pro'}
 
 The request fields come first, under fixed names (:data:`REQUEST_COLUMNS`); ``inputs`` lists
@@ -71,8 +71,8 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
         "mode": request.get("mode"),
         "duration": request.get("duration"),
         "aspect_ratio": request.get("aspect_ratio"),
-        "inputs": inputs,
-        "input_fields": fields,
+        "inputs": tuple(inputs),
+        "input_fields": tuple(fields),
     }
     taken = {*reserved, *REQUEST_COLUMNS}
     origin = job.origin
@@ -113,39 +113,62 @@ def job_inputs(job: Job) -> tuple[Input, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One job's source columns, compactly: values in the order of the shared ``index``
+    (a report of 100,000 jobs holds 100,000 of these)."""
+
+    index: Mapping[str, int]
+    values: tuple[Any, ...]
+
+    def get(self, name: str) -> Any:
+        position = self.index.get(name)
+        if position is None or position >= len(self.values):
+            return None
+        return self.values[position]
+
+
 @dataclass
 class Sources:
-    """What reports need of a manifest's jobs, noted as validation yields them: every job's
-    source columns, and the input images of the first ``gallery`` jobs (a base64 input's
-    thumbnail costs a decode)."""
+    """What reports need of a manifest's jobs, noted as the jobs are read: every job's source
+    columns (``names`` in order, request columns first, then the others as first seen), and
+    the input images of the first ``gallery`` jobs (a base64 input's thumbnail costs a
+    decode)."""
 
     base_dir: Path  # the manifest's folder
     reserved: tuple[str, ...] = ()
     gallery: int = 0
-    columns: dict[str, Source] = field(default_factory=dict)
+    names: list[str] = field(default_factory=lambda: list(REQUEST_COLUMNS))
+    rows: dict[str, SourceRow] = field(default_factory=dict)
     inputs: dict[str, tuple[Input, ...]] = field(default_factory=dict)
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+    _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def note(self, job: Job) -> None:
-        self.columns[job.id] = job_source(job, self.base_dir, self.reserved)
+        source = job_source(job, self.base_dir, self.reserved)
+        index = self._index
+        if not index:
+            index.update((name, i) for i, name in enumerate(self.names))
+        for name in source:
+            if name not in index:
+                index[name] = len(self.names)
+                self.names.append(name)
+        shared = self._shared  # one tuple for every job with the same input fields
+        values = tuple(
+            shared.setdefault(value, value) if isinstance(value, tuple) else value
+            for value in (source.get(name) for name in self.names)
+        )
+        self.rows[job.id] = SourceRow(index, values)
         if len(self.inputs) < self.gallery:
             self.inputs[job.id] = job_inputs(job)
-
-
-def columns(sources: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """Every source column, request columns first, then the others in the order first seen."""
-    seen = dict.fromkeys(REQUEST_COLUMNS)
-    for source in sources:
-        for name in source:
-            seen.setdefault(name)
-    return tuple(seen)
 
 
 __all__ = [
     "REQUEST_COLUMNS",
     "Input",
     "Source",
+    "SourceRow",
     "Sources",
-    "columns",
     "given",
     "job_inputs",
     "job_source",

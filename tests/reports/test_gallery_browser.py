@@ -15,6 +15,7 @@ from kbatch import reports as report
 from kbatch import simulator
 from kbatch.provider.catalogue import JobKind
 from kbatch.reports.model import JobReport, summarize
+from kbatch.reports.sources import SourceRow
 from kbatch.simulator import FAIL, Simulator
 from kbatch.store import JobRow, JobState
 from tests.project import IMAGES, Project, expand, multi, video
@@ -166,7 +167,9 @@ def big_report(folder: Path, count: int) -> Path:
                 error_code=None,
                 error_message=None,
                 output_kinds=("video" if is_video else "image",),
-                source={"prompt": f"prompt number {index} " + ("zebra" if index == 9876 else "")},
+                source=SourceRow(
+                    {"prompt": 0}, (f"prompt number {index} " + ("zebra" if index == 9876 else ""),)
+                ),
             )
         )
     rows = [JobRow(j.id, JobKind(j.kind), "f", state=JobState(j.state)) for j in jobs]
