@@ -38,6 +38,7 @@ class Preview:
     units: dict[PackType, float] = field(default_factory=dict)  # estimated, of those submitted
     held: dict[PackType, int] = field(default_factory=dict)  # held back by each pack's budget
     holder: Holder | None = None  # another run that holds the lock now
+    removed: int = 0  # jobs of the state the manifest no longer has: kept, not run
 
     @property
     def estimate(self) -> str:
@@ -94,6 +95,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         units=units,
         held=held,
         holder=read_holder(lock_path(where)) if where.exists() else None,
+        removed=sum(1 for job_id in rows if job_id not in seen),
     )
 
 

@@ -152,6 +152,8 @@ def print_preview(manifest: Path, preview: Preview) -> None:
     click.echo(f"  would download:      {preview.download}")
     click.echo(f"  done already:        {preview.done}")
     click.echo(f"  failed (see --retry-failed): {preview.failed}")
+    if preview.removed:
+        click.echo(f"  removed from the manifest: {preview.removed} (kept in the state, not run)")
     if preview.holder is not None:
         click.echo(f"another run holds the state now ({preview.holder}): a run would exit 3")
     click.echo("dry run: nothing was sent or written")

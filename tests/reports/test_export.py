@@ -157,6 +157,8 @@ def test_removed_jobs_are_marked_in_status_and_reports_and_not_counted(
 ) -> None:
     project.jobs = project.jobs[:2]  # "broken" leaves the manifest
     project.save()
+    code, output = invoke("run", str(project.manifest), "--dry-run")
+    assert code == 0 and "removed from the manifest: 1 (kept in the state, not run)" in output
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output  # the failed job is no longer this manifest's
     assert "6 of 6 jobs done" in output
