@@ -144,11 +144,12 @@ class Sources:
     _index: dict[str, int] = field(default_factory=dict, repr=False)
     _shared: dict[Any, Any] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        self._index.update((name, i) for i, name in enumerate(self.names))
+
     def note(self, job: Job) -> None:
         source = job_source(job, self.base_dir, self.reserved)
         index = self._index
-        if not index:
-            index.update((name, i) for i, name in enumerate(self.names))
         for name in source:
             if name not in index:
                 index[name] = len(self.names)
