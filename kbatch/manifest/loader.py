@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kbatch import pricing
-from kbatch.errors import ConfigError, ManifestError
+from kbatch.errors import ManifestError
 from kbatch.images import Inspector
 from kbatch.manifest import schema
 from kbatch.manifest.document import Document, PathKey, load_document
@@ -298,11 +298,14 @@ def _listen(document: Document, given: Any, log: IssueLog) -> Listen | None:
     """``callbacks:`` as a Listen (the schema checked its shape; the port's range is here)."""
     if not isinstance(given, dict):
         return None
-    try:
-        return Listen.parse(given["listen"], given.get("public_url"))
-    except ConfigError as exc:
-        log.add(document.issue(("callbacks", "listen"), str(exc).split(": ", 1)[-1]))
+    address = given["listen"]
+    public_url = given.get("public_url", f"http://{address}")
+    found = Listen.problem(address, public_url)
+    if found is not None:
+        name, reason = found
+        log.add(document.issue(("callbacks", name), reason))
         return None
+    return Listen.parse(address, public_url)
 
 
 def _check_poll(

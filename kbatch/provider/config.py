@@ -44,19 +44,29 @@ class Listen:
 
     @classmethod
     def parse(cls, address: str, public_url: str | None) -> Listen:
-        """``HOST:PORT`` (``[::1]:PORT`` for IPv6) and the public URL; ConfigError if wrong."""
+        """``HOST:PORT`` (``[::1]:PORT`` for IPv6) and the public URL (default
+        ``http://HOST:PORT``); ConfigError, naming the command-line option, if wrong."""
+        url = public_url if public_url is not None else f"http://{address}"
+        found = cls.problem(address, url)
+        if found is not None:
+            name, reason = found
+            value = address if name == "listen" else url
+            raise ConfigError(f"--{name.replace('_', '-')} {value!r}: {reason}")
+        host, _, port = address.rpartition(":")
+        return cls(host.strip("[]"), int(port), url.rstrip("/"))
+
+    @staticmethod
+    def problem(address: str, public_url: str) -> tuple[str, str] | None:
+        """What is wrong, if anything: the field (``listen`` or ``public_url``) and why."""
         host, sep, port = address.rpartition(":")
-        host = host.strip("[]")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"--listen {address!r}: give HOST:PORT, e.g. 0.0.0.0:8099")
-        if public_url is None:
-            public_url = f"http://{address}"
+        if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+            return "listen", "give HOST:PORT, e.g. 0.0.0.0:8099"
         if not public_url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"--public-url {public_url!r}: give the http(s) URL the provider reaches "
-                "this machine by, e.g. https://hooks.example.com"
+            return "public_url", (
+                "give the http(s) URL the provider reaches this machine by, "
+                "e.g. https://hooks.example.com"
             )
-        return cls(host, int(port), public_url.rstrip("/"))
+        return None
 
 
 __all__ = ["Listen", "ProviderConfig"]
