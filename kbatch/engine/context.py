@@ -199,7 +199,7 @@ class RunContext:
     admitting: set[str] = field(default_factory=set)
     #: Set whenever one of the two above grows: the scheduler checks whether the run can go on.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Each job's price key, which also tells how long its task takes (for resumed tasks).
+    #: Each job's price key, which also tells how long its task takes.
     keys: Mapping[str, Hashable] = field(default_factory=dict)
     #: Where the provider posts callbacks, when this run receives them.
     callback_url: str | None = None

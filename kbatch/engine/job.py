@@ -8,7 +8,6 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
-from kbatch import pricing
 from kbatch.engine import outcomes
 from kbatch.engine.context import Halted, Hold, RunContext
 from kbatch.engine.events import EventName
@@ -229,11 +228,12 @@ class JobLife:
         # run has seen it still going (so the next run's first look is never skipped).
         submitted = self.row.submitted_at
         age = run.clock.time() - submitted if submitted is not None else 0.0
-        key = (
-            pricing.key(self.job.kind, self.job.request) if self.job else run.keys.get(self.row.id)
-        )
         watch = run.poller.watch(
-            self.row.kind, self.row.task_id, key=key, age=age, at_once=self.resumed
+            self.row.kind,
+            self.row.task_id,
+            key=run.keys.get(self.row.id),  # every job's, noted when the manifest was checked
+            age=age,
+            at_once=self.resumed,
         )
         deadline = (self.row.submitted_at or run.clock.time()) + run.manifest.limits.task_timeout
         try:
