@@ -100,20 +100,16 @@ def _filters(name: str, counts: dict[str, int]) -> str:
 
 def write(report: Report, stream: TextIO, *, limit: int) -> None:
     """The page, card by card: a gallery of 20,000 jobs is never one string in memory."""
-    head, tail = render(report, limit=limit, cards=_CARDS).split(_CARDS)
-    stream.write(head)
+    stream.write(_head(report, limit))
     for job in report.jobs[:limit]:
         stream.write(_job(job, report.inputs.get(job.id, ())))
-    stream.write(tail)
+    stream.write(_TAIL)
 
 
-_CARDS = "\x00cards\x00"  # where the cards go
-
-
-def render(report: Report, *, limit: int, cards: str | None = None) -> str:
-    """The page as one string (``cards`` in place of the cards, if given)."""
+def _head(report: Report, limit: int) -> str:
+    """The page up to its first card: title, summary figures, filters."""
     summary = report.summary
-    shown = report.jobs[:limit]
+    shown = min(limit, len(report.jobs))
     by_kind = {kind: sum(states.values()) for kind, states in summary.by_kind.items()}
     figures = [
         ("jobs", str(summary.jobs)),
@@ -125,22 +121,18 @@ def render(report: Report, *, limit: int, cards: str | None = None) -> str:
     ]
     cells = "".join(f"<div><b>{escape(v)}</b><span>{k}</span></div>" for k, v in figures)
     more = ""
-    if len(report.jobs) > len(shown):
+    if len(report.jobs) > shown:
         more = (
-            f'<p class="more">The gallery shows the first {len(shown)} of {len(report.jobs)} '
+            f'<p class="more">The gallery shows the first {shown} of {len(report.jobs)} '
             "jobs; report.csv and report.json list them all.</p>"
         )
-    if cards is None:
-        cards = "".join(_job(job, report.inputs.get(job.id, ())) for job in shown)
-    title = escape(f"kbatch: {report.name}")
-    return _PAGE.format(
-        title=title,
+    return _HEAD.format(
+        title=escape(f"kbatch: {report.name}"),
         generated=escape(report.generated),
         cells=cells,
         filters=_filters("state", summary.by_state) + _filters("kind", by_kind),
-        total=len(shown),
+        total=shown,
         more=more,
-        cards=cards,
     )
 
 
@@ -262,3 +254,6 @@ aria-label="search by id or prompt"></nav>
 </body>
 </html>
 """
+
+_HEAD, _TAIL = _PAGE.split("{cards}")
+_TAIL = _TAIL.format()  # no fields: only its doubled braces to undo
