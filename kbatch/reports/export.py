@@ -34,6 +34,7 @@ from typing import Any
 
 from kbatch.errors import ConfigError
 from kbatch.provider.catalogue import PACK
+from kbatch.reports.formats import replacing
 from kbatch.reports.sources import Sources
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 
@@ -136,23 +137,20 @@ def place(source: Path, target: Path, item: MediaRow) -> bool:
         os.link(source, target)
         return True
     except OSError:
-        temporary = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(source, temporary)
-        temporary.replace(target)
+        with replacing(target) as temporary:
+            shutil.copyfile(source, temporary)
         return False
 
 
 def write_metadata(records: list[dict[str, Any]], fmt: str, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    if fmt == "parquet":
-        pyarrow, parquet = _pyarrow()
-        table = pyarrow.Table.from_pylist(records)
-        parquet.write_table(table, temporary)
-    else:
+    with replacing(path) as temporary:
+        if fmt == "parquet":
+            pyarrow, parquet = _pyarrow()
+            parquet.write_table(pyarrow.Table.from_pylist(records), temporary)
+            return
         with temporary.open("w", encoding="utf-8", newline="\n") as stream:
             for record in records:
-                stream.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
-    temporary.replace(path)
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _pyarrow() -> tuple[Any, Any]:

@@ -13,11 +13,12 @@ half a report.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -92,18 +93,29 @@ FORMATS: dict[str, Reporter] = {
 }
 
 
-def write_file(report: Report, fmt: str, path: Path) -> None:
-    """Write one report atomically: a temporary file beside ``path``, then a rename."""
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write; renamed onto ``path`` when the block ends,
+    removed if it fails, so that a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        # "x" honours the umask, as the report itself would (mkstemp would make it 0600).
-        with temporary.open("x", encoding="utf-8", newline="") as stream:
-            FORMATS[fmt].write(report, stream)
+        yield temporary
         temporary.replace(path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_file(report: Report, fmt: str, path: Path) -> None:
+    """Write one report atomically: a temporary file beside ``path``, then a rename."""
+    # "x" honours the umask, as the report itself would (mkstemp would make it 0600); the
+    # stream is closed before the rename (contexts end in reverse).
+    with (
+        replacing(path) as temporary,
+        temporary.open("x", encoding="utf-8", newline="") as stream,
+    ):
+        FORMATS[fmt].write(report, stream)
 
 
 def render(report: Report, fmt: str) -> str:
@@ -178,6 +190,7 @@ __all__ = [
     "from_manifest",
     "read_sources",
     "render",
+    "replacing",
     "write_all",
     "write_file",
 ]
