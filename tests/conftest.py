@@ -5,7 +5,6 @@ loopback."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,6 +18,7 @@ from kbatch.provider.auth import BearerKey
 from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
 from kbatch.provider.client import Client
 from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
+from kbatch.simulator.callbacks import loopback_host
 
 TESTS = Path(__file__).parent
 EXAMPLES = TESTS / "manifests"
@@ -52,16 +52,8 @@ def ok_png(tmp_path: Path) -> Path:
     return target
 
 
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "", None}
-
-
 def _is_loopback(host: object) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(str(host).split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
+    return host in ("", None) or loopback_host(str(host))  # "": the socket API's own host
 
 
 @pytest.fixture(autouse=True)

@@ -24,14 +24,18 @@ from kbatch.simulator.config import SimulatorConfig
 from kbatch.simulator.tasks import SimTask, TaskStore
 
 
-def loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+def loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (an IPv6 zone, ``::1%lo``, allowed)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
         return False
+
+
+def loopback(url: str) -> bool:
+    return loopback_host(urlsplit(url).hostname or "")
 
 
 class CallbackSender:
@@ -95,4 +99,4 @@ class CallbackSender:
             self.counts["failed"] += 1
 
 
-__all__ = ["CallbackSender", "loopback"]
+__all__ = ["CallbackSender", "loopback", "loopback_host"]
