@@ -309,8 +309,8 @@ class Poller:
                 del self._unheard[task_id]
                 self.missed += 1
         if was and not self.sparse:
-            for watch in self._watches.values():
-                watch.due = min(watch.due, now + self._pause(watch, now))
+            for other in self._watches.values():
+                other.due = min(other.due, now + self._pause(other, now))
 
     def _failed(self, exc: ApiError, watches: Iterable[Watch]) -> None:
         """A status request failed: try these again later; tell the engine when it persists."""
