@@ -9,7 +9,8 @@ prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else
      +-- ManifestError               a manifest or a file it names is not valid; holds every Issue
      +-- ConfigError                 the run cannot start: a credential is missing, a port is taken
      +-- NotFound                    what a command asks for is not there (a job id)
-     +-- StateError                  the state file cannot be used (disk full, newer format)
+     +-- StateError                  the state cannot be used (disk full, newer format, database)
+     |    +-- StateMissing           the manifest has not been run with this state yet
      |    +-- LockHeld               another run holds the state file's lock (exit code 3)
      +-- ApiError                    a provider call failed; ``outcome`` says what to do about it
           +-- RetryLater             try again later; ``retry_after``: seconds the provider asked
@@ -96,6 +97,10 @@ class StateError(KbatchError):
 
     exit_code = ExitCode.FAILED
     title = "State file problem"
+
+
+class StateMissing(StateError):
+    """The manifest has no state there yet: it has not been run with this state."""
 
 
 class LockHeld(StateError):

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kbatch.engine.pacing import Budget
+from kbatch.errors import StateMissing
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.run import RunOptions, check_manifest, check_selection, reconcile, state_path
-from kbatch.store import JobRow, JobState, SqliteStore
+from kbatch.store import JobRow, JobState
+from kbatch.store.location import read_state
 from kbatch.store.lock import Holder, lock_path, read_holder
 
 #: How many of the jobs it would submit a preview names.
@@ -53,10 +55,12 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
     where = state_path(manifest, options)
     rows: dict[str, JobRow] = {}
     spent: dict[PackType, float] = {}
-    if where.exists():
-        with SqliteStore.read(where) as store:
+    try:
+        with read_state(where, manifest_name=manifest.name) as store:
             rows = store.load()
             spent = store.units()
+    except StateMissing:
+        pass
     new = sum(1 for job_id in seen if job_id not in rows)
     changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
     rows.update((row.id, row) for row in changed)
@@ -94,7 +98,9 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         first=tuple(first),
         units=units,
         held=held,
-        holder=read_holder(lock_path(where)) if where.exists() else None,
+        holder=read_holder(lock_path(where))
+        if isinstance(where, Path) and where.exists()
+        else None,
         removed=sum(1 for job_id in rows if job_id not in seen),
     )
 

@@ -32,13 +32,17 @@ from kbatch.engine.clock import Clock
 from kbatch.engine.events import Event, EventName, OnEvent
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.scheduler import Batch, Scheduler
+from kbatch.engine.sharing import lease_problem
 from kbatch.errors import ConfigError, ExitCode, KbatchError, ManifestError
 from kbatch.manifest import Manifest, validate
 from kbatch.manifest.jobs import Job
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
-from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, owner, state_file
+from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, StateStore, owner
+from kbatch.store.ledger import RunnerSpec, RunnerView
+from kbatch.store.location import locate
+from kbatch.store.postgres import PostgresStore, manifest_fingerprint
 
 EXIT_OK = ExitCode.OK
 EXIT_FAILED = ExitCode.FAILED
@@ -69,8 +73,10 @@ class Plan:
     closed: use it as a context manager."""
 
     batch: Batch
-    store: SqliteStore
+    store: StateStore
     pending: int  # selected jobs to submit
+    #: A shared state: jobs at the provider or waiting for a download, whoever holds them.
+    unsettled: int = 0
 
     @property
     def manifest(self) -> Manifest:
@@ -91,7 +97,12 @@ class Plan:
 
     @property
     def idle(self) -> bool:
-        return not self.batch.resumed and not self.pending
+        return not self.batch.resumed and not self.pending and not self.unsettled
+
+    @property
+    def others(self) -> tuple[RunnerView, ...]:
+        """Other live runners of the manifest, in a shared state, when this one started."""
+        return getattr(self.store, "others", ())
 
     def close(self) -> None:
         self.store.close()
@@ -103,8 +114,9 @@ class Plan:
         self.close()
 
 
-def state_path(manifest: Manifest, options: RunOptions) -> Path:
-    return state_file(manifest.output.dir, options.state_path)
+def state_path(manifest: Manifest, options: RunOptions) -> Path | str:
+    """The state file, or a shared state's ``postgresql://`` URL."""
+    return locate(manifest.output.dir, options.state_path)
 
 
 Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price
@@ -132,11 +144,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     options = options or RunOptions()
     manifest, seen = check_manifest(path)
     check_selection(options, seen)
-    where = state_path(manifest, options)
-    owner.check(manifest.output.dir, where, take=options.take_output)
-    store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
+    store = open_state(manifest, options, seen)
     try:
-        owner.claim(manifest.output.dir, store.path)
         rows = store.load()
         changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
         for job_id in reset:  # an edited job's old results would mix with its new ones
@@ -157,8 +166,37 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
     keys = {job_id: key for job_id, (_, _, _, key) in seen.items()}
+    unsettled = 0
+    if store.shared is not None:  # taken over by claims when no live lease holds them
+        resumed, unsettled = [], len(resumed)
     batch = Batch(manifest, store, options, list(seen), rows, resumed, keys)
-    return Plan(batch, store, pending)
+    return Plan(batch, store, pending, unsettled)
+
+
+def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStore:
+    """Open the manifest's state for a run: the state file under its run lock (LockHeld), or
+    the shared state as a new runner (StateError if other runners run other jobs)."""
+    where = state_path(manifest, options)
+    if isinstance(where, str):
+        problem = lease_problem(options.lease, options.timeouts)
+        if problem is not None:
+            raise ConfigError(problem)
+        fingerprints = ((job_id, fingerprint) for job_id, (fingerprint, *_) in seen.items())
+        return PostgresStore.open(
+            where,
+            manifest_name=manifest.name,
+            account=manifest.provider.account_label,
+            fingerprint=manifest_fingerprint(fingerprints),
+            runner=RunnerSpec(options.role, options.lease, manifest.output.download),
+        )
+    owner.check(manifest.output.dir, where, take=options.take_output)
+    store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
+    try:
+        owner.claim(manifest.output.dir, store.path)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def check_selection(options: RunOptions, seen: Seen) -> None:
@@ -254,7 +292,7 @@ async def execute(
             env=env,
             timeouts=plan.options.timeouts,
             simulator=simulator,
-            simulator_tasks=plan.store.path.with_name(plan.store.path.name + ".simulator.jsonl"),
+            simulator_tasks=simulator_tasks(plan),
         ) as client:
             scheduler = Scheduler(plan.batch, client, on_event, clock=clock)
             watcher = asyncio.create_task(watch(scheduler)) if watch else None
@@ -266,6 +304,8 @@ async def execute(
                     watcher.cancel()
                     await asyncio.gather(watcher, return_exceptions=True)
         message = scheduler.stop_message or scheduler.notice
+        if plan.store.shared is not None:  # other runners moved jobs too
+            plan.rows.update(await asyncio.to_thread(plan.store.load))
         result = summarize(plan, scheduler.stop, message)
     try:
         written = await asyncio.to_thread(write_reports, plan)
@@ -274,6 +314,15 @@ async def execute(
         on_event(Event(EventName.REPORT, None, message))
         return replace(result, report_error=message)
     return replace(result, reports=tuple(written))
+
+
+def simulator_tasks(plan: Plan) -> Path:
+    """Where the built-in simulator keeps its tasks between runs: beside the state file (in
+    the output folder for a shared state)."""
+    where = plan.store.path
+    if isinstance(where, Path):
+        return where.with_name(where.name + ".simulator.jsonl")
+    return plan.manifest.output.dir / "state.simulator.jsonl"
 
 
 def write_reports(plan: Plan) -> list[Path]:

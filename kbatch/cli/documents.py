@@ -85,6 +85,27 @@ def status(state: StateStatus) -> dict[str, Any]:
         "last_error": None
         if state.last_error is None
         else {"job": state.last_error[0], "message": state.last_error[1]},
+        "account": None
+        if state.account is None
+        else {
+            "name": state.account,
+            "slots": {
+                s.pack.value: {"in_use": s.in_use, "target": s.target, "limit": s.limit}
+                for s in state.slots
+            },
+            "runners": [
+                {
+                    "manifest": r.manifest,
+                    "host": r.host,
+                    "pid": r.pid,
+                    "role": r.role,
+                    "heartbeat_age": round(r.heartbeat_age, 3),
+                    "held": r.held,
+                    "alive": r.alive,
+                }
+                for r in state.runners
+            ],
+        },
     }
 
 

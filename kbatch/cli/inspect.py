@@ -17,11 +17,28 @@ from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
 from kbatch.pricing import show_units
 
+
+class StateParam(click.ParamType[Path | str, object]):
+    """A state file, or a ``postgresql://`` URL (kept as given; shown without its password)."""
+
+    name = "PATH|URL"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Path | str:
+        if isinstance(value, Path):
+            return value
+        return str(value) if store.is_url(value) else Path(str(value))
+
+
 state_option = click.option(
     "--state",
     "state_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="State file (default: state.sqlite3 in the output folder).",
+    type=StateParam(),
+    envvar="KBATCH_STATE",
+    show_envvar=True,
+    help="State file (default: state.sqlite3 in the output folder), or a PostgreSQL URL "
+    "(postgresql://user@host/db, credentials as libpq takes them) that several runners share.",
 )
 
 
@@ -99,7 +116,7 @@ def plan_command(manifest: Path, keep: int, fmt: str) -> None:
         path = store.state_file(validation.manifest.output.dir)
         state = None
         if path.exists():
-            with store.SqliteStore.read(path) as reader:
+            with store.read_state(path, manifest_name=validation.manifest.name) as reader:
                 state = reader.status()
         click.echo(documents.dump(documents.plan(validation, state)))
         return
@@ -136,16 +153,18 @@ def plan_command(manifest: Path, keep: int, fmt: str) -> None:
 @click.argument("manifest", type=click.Path(path_type=Path))
 @state_option
 @format_option
-def status_command(manifest: Path, state_file: Path | None, fmt: str) -> None:
-    """Show jobs by state, slots in flight and units spent; safe while a run is going.
+def status_command(manifest: Path, state_file: Path | str | None, fmt: str) -> None:
+    """Show jobs by state, slots in flight and units spent; safe while a run is going. With a
+    shared state, also the account's slots (in use / target / limit) and its runners.
 
     \b
     Example:
       kbatch status manifests/demo.yaml
+      kbatch status shots.yaml --state postgresql://kbatch@db.internal/kbatch
     """
     settings = read_settings(manifest)
-    path = store.state_file(settings.output.dir, state_file)
-    with store.SqliteStore.read(path) as state:
+    path = store.locate(settings.output.dir, state_file)
+    with store.read_state(path, manifest_name=settings.name) as state:
         status = state.status()
     if fmt == "json":
         click.echo(documents.dump({"manifest": str(manifest), **documents.status(status)}))
@@ -158,7 +177,7 @@ def status_command(manifest: Path, state_file: Path | None, fmt: str) -> None:
 @click.argument("job_id")
 @state_option
 @format_option
-def show_command(manifest: Path, job_id: str, state_file: Path | None, fmt: str) -> None:
+def show_command(manifest: Path, job_id: str, state_file: Path | str | None, fmt: str) -> None:
     """Show one job: its state, every attempt (a joblog), its request as sent, its files and
     its error. Safe while a run is going.
 
@@ -167,11 +186,12 @@ def show_command(manifest: Path, job_id: str, state_file: Path | None, fmt: str)
       kbatch show manifests/demo.yaml cat-yawn
     """
     settings = read_settings(manifest)
-    path = store.state_file(settings.output.dir, state_file)
-    with store.SqliteStore.read(path) as state:
+    path = store.locate(settings.output.dir, state_file)
+    with store.read_state(path, manifest_name=settings.name) as state:
         row = state.load().get(job_id)
         if row is None:
-            raise NotFound(f"{path} holds no job {job_id!r} (kbatch report lists them)")
+            where = store.describe(path)
+            raise NotFound(f"{where} holds no job {job_id!r} (kbatch report lists them)")
         attempts, media = state.attempts(job_id), state.media(job_id)
     found: list[dict[str, object]] = []
     validate(manifest, keep=0, on_job=lambda job: _keep(job, job_id, found))
@@ -205,7 +225,9 @@ def _keep(job: Job, job_id: str, found: list[dict[str, object]]) -> None:
     help="File to write (default: standard output).",
 )
 @state_option
-def report_command(manifest: Path, fmt: str, output: Path | None, state_file: Path | None) -> None:
+def report_command(
+    manifest: Path, fmt: str, output: Path | None, state_file: Path | str | None
+) -> None:
     """Write one row per job: id, kind, state, task ids, attempts, times, units, result files
     and URLs, error; safe while a run is going.
 

@@ -16,7 +16,7 @@ from kbatch.manifest.jobs import Job
 from kbatch.preview import Preview
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
-from kbatch.store import SqliteStore, StateStatus, state_file
+from kbatch.store import StateStatus, read_state, state_file
 
 
 def counts(validation: Validation) -> str:
@@ -86,7 +86,7 @@ def print_state_line(settings: Manifest) -> None:
         click.echo("state: none yet (nothing has run)")
         return
     try:
-        with SqliteStore.read(path) as state:
+        with read_state(path, manifest_name=settings.name) as state:
             status = state.status()
     except KbatchError as exc:
         click.echo(f"state: cannot be read: {exc}")
@@ -133,10 +133,31 @@ def print_status(manifest: Path, status: StateStatus) -> None:
         )
     click.echo(f"in flight: {status.in_flight_slots} slots")
     click.echo(f"units spent: {show_units(status.units)}")
-    click.echo(f"running: {status.holder}" if status.holder else "running: no")
+    if status.account is None:
+        click.echo(f"running: {status.holder}" if status.holder else "running: no")
+    else:
+        print_account(status)
     if status.last_error:
         job, message = status.last_error
         click.echo(f"last error: {job}: {message}")
+
+
+def print_account(status: StateStatus) -> None:
+    """A shared state's account: slots per pack, and the runners on it."""
+    slots = "; ".join(
+        f"{s.pack} {s.in_use} in use / target {s.target} / limit {s.limit}" for s in status.slots
+    )
+    click.echo(f"account {status.account}: {slots or 'no runner has opened it yet'}")
+    if not status.runners:
+        click.echo("runners: none")
+        return
+    click.echo("runners:")
+    for runner in status.runners:
+        lapsed = "" if runner.alive else " (lease lapsed: its jobs are taken over)"
+        click.echo(
+            f"  {runner.host} pid {runner.pid} ({runner.role}, manifest {runner.manifest}): "
+            f"heartbeat {runner.heartbeat_age:.0f}s ago, holds {runner.held} jobs{lapsed}"
+        )
 
 
 def print_preview(manifest: Path, preview: Preview) -> None:

@@ -19,6 +19,7 @@ from kbatch.errors import ConfigError
 from kbatch.preview import preview
 from kbatch.provider.config import Listen
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
+from kbatch.store.ledger import LEASE, Role
 
 
 @cli.command("run")
@@ -57,6 +58,22 @@ from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
     metavar="URL",
     help="The URL the provider reaches --listen by (default: http://HOST:PORT).",
 )
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in Role]),
+    default=Role.ALL.value,
+    show_default=True,
+    help="With a shared (PostgreSQL) state: submit and follow, download, or both.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=LEASE,
+    show_default=True,
+    metavar="SECONDS",
+    help="With a shared state: how long this runner's jobs stay its own without a heartbeat "
+    "(another runner takes them over after that).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress display; the event log only.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures, stops and the summary.")
 @click.option(
@@ -70,10 +87,12 @@ def run_command(
     retry_failed: bool,
     dry_run: bool,
     take_output: bool,
-    state_file: Path | None,
+    state_file: Path | str | None,
     log_format: str,
     listen: str | None,
     public_url: str | None,
+    role: str,
+    lease: float,
     no_progress: bool,
     quiet: bool,
     verbose: bool,
@@ -93,6 +112,7 @@ def run_command(
       kbatch run manifests/demo.yaml
       kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json --quiet
       kbatch run shots.yaml --listen 0.0.0.0:8099 --public-url https://hooks.example.com
+      KBATCH_STATE=postgresql://kbatch@db.internal/kbatch kbatch run shots.yaml --role download
     """
     if public_url is not None and listen is None:
         raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
@@ -104,11 +124,15 @@ def run_command(
         retry_failed=retry_failed,
         state_path=state_file,
         take_output=take_output,
+        role=Role(role),
+        lease=lease,
     )
     if dry_run:
         render.print_preview(manifest, preview(manifest, options))
         return
     with prepare(manifest, options) as plan:
+        for other in plan.others:  # a shared state: say who else runs this manifest
+            click.echo(f"sharing {manifest} with another runner: {other}", err=True)
         result = _run(
             plan, manifest, options, log_format, no_progress=no_progress, quiet=quiet,
             verbose=verbose,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +148,10 @@ class Journal:
         self.store.post(*records)
         self._count(records)
 
+    def took(self, row: JobRow) -> None:
+        """A row the shared state wrote for this runner (a claim, a take-over): count it."""
+        self._count((row,))
+
     def _count(self, records: Iterable[Record]) -> None:
         for row in records:
             if isinstance(row, JobRow):
@@ -203,6 +208,10 @@ class RunContext:
     keys: Mapping[str, Hashable] = field(default_factory=dict)
     #: Where the provider posts callbacks, when this run receives them.
     callback_url: str | None = None
+    #: This machine, recorded with each file it downloads.
+    host: str = field(default_factory=socket.gethostname)
+    #: Claims and leases, when the state is shared with other runners.
+    sharing: Any = None  # kbatch.engine.sharing.Sharing (which imports this module)
 
     def emit(
         self,
@@ -279,6 +288,8 @@ class RunContext:
         return hold
 
     def release(self, kind: JobKind, hold: Hold, *, clean: bool, budget: bool = True) -> None:
+        if hold.slots and self.sharing is not None:
+            self.sharing.ended(kind, clean=clean)
         if hold.slots:
             self.slots[PACK[kind]].release(hold.slots, clean=clean, accepted=hold.accepted)
             hold.slots, hold.accepted = 0, False

@@ -37,6 +37,8 @@ class EventName(enum.StrEnum):
     SKIPPED = "skipped"  # a job changed while the run went on
     MANIFEST = "manifest"  # a manifest problem met while reading jobs
     REPORT = "report"  # the reports could not be written
+    TAKEN_OVER = "taken_over"  # a shared state: this runner took over a job of a lapsed lease
+    LEASE_LOST = "lease_lost"  # a shared state: another runner took this one's job over
 
 
 #: The events a quiet display still shows.
@@ -49,6 +51,7 @@ PROBLEMS = frozenset(
         EventName.REPORT,
         EventName.SKIPPED,
         EventName.OVERDUE,
+        EventName.LEASE_LOST,
     }
 )
 

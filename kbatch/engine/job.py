@@ -86,21 +86,29 @@ class JobLife:
         elif self.row.kind in run.stops.not_served:
             self.fail("not_served", run.stops.not_served[self.row.kind], None)
             return False
-        await self._submit(self.job)
-        return True
+        return await self._submit(self.job)
 
     # -- submitting ----------------------------------------------------------------------------
 
-    async def _submit(self, job: Job) -> None:
+    async def _submit(self, job: Job) -> bool:
+        """Record the attempt's external task id, durably, then send the create. In a shared
+        state the record is a claim, which another runner may have won (False)."""
         run = self.run
         await run.rate()
-        row = self.row
-        external = external_task_id(
-            run.journal.store.salt, row.id, row.fingerprint, row.attempt + 1
-        )
-        self.row = row.submitting(external, now=run.clock.time())
-        await run.journal.record(self.row, self._attempt_started())
+        if run.sharing is not None:
+            claimed = await run.sharing.claim(self.row)
+            if claimed is None:
+                return False
+            self.row = claimed
+        else:
+            row = self.row
+            external = external_task_id(
+                run.journal.store.salt, row.id, row.fingerprint, row.attempt + 1
+            )
+            self.row = row.submitting(external, now=run.clock.time())
+            await run.journal.record(self.row, self._attempt_started())
         await self._create(job)
+        return True
 
     def _attempt_started(self) -> AttemptRow:
         row = self.row
@@ -116,6 +124,8 @@ class JobLife:
         if run.callback_url and "callback_url" not in request:  # the job's own is kept
             request = {**request, "callback_url": run.callback_url}
         while True:
+            if run.sharing is not None:
+                run.sharing.check_lease()
             try:
                 task = await run.client.create(
                     row.kind, request, external_task_id=row.external_task_id
@@ -156,9 +166,12 @@ class JobLife:
             await backoff.pause(exc, announce=run.announcer(row.id, exc))
             return
         slots = run.slots[PACK[row.kind]]
-        if slots.used > self.hold.slots:
-            backoff.reset()
-        slots.crowded()
+        if slots.used > self.hold.slots or run.sharing is not None:
+            backoff.reset()  # others hold slots (in a shared state, maybe other runners)
+        if run.sharing is not None:
+            run.sharing.crowded(row.kind)  # the account's target, for every runner
+        else:
+            slots.crowded()
         run.release(row.kind, self.hold, clean=False, budget=False)
         await backoff.pause(exc, least=pacing.parallel_wait, announce=run.announcer(row.id, exc))
         await slots.acquire(row.slots)

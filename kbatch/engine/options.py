@@ -13,6 +13,7 @@ from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
 from kbatch.provider.client import Timeouts
 from kbatch.provider.config import Listen
+from kbatch.store.ledger import LEASE, Role
 from kbatch.store.records import JobState
 
 
@@ -35,12 +36,14 @@ class RunOptions:
     budget: float | None = None  # units, for each pack
     only: tuple[str, ...] = ()
     retry_failed: bool = False
-    state_path: Path | None = None
+    state_path: Path | str | None = None  # a file, or a postgresql:// URL (a shared state)
     pacing: Pacing = field(default_factory=Pacing)
     timeouts: Timeouts = field(default_factory=Timeouts)
     seed: int | None = None
     take_output: bool = False  # make this state the output folder's owner (store.owner)
     listen: Listen | None = None  # receive callbacks here (engine.callbacks)
+    role: Role = Role.ALL  # in a shared state: submit, download, or both
+    lease: float = LEASE  # in a shared state: seconds a runner holds its jobs unheard
 
     def budgets(self, manifest: Mapping[PackType, float]) -> dict[PackType, float]:
         """Each pack's budget: ``--budget`` for each pack, else the manifest's ``budget_units``."""
@@ -68,4 +71,4 @@ class Snapshot:
     slots: Mapping[PackType, tuple[int, int]] = field(default_factory=dict)
 
 
-__all__ = ["RunOptions", "Snapshot", "StopReason"]
+__all__ = ["Role", "RunOptions", "Snapshot", "StopReason"]

@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import random
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aiolimiter import AsyncLimiter
 
@@ -37,11 +37,13 @@ from kbatch.engine.options import RunOptions, Snapshot, StopReason
 from kbatch.engine.pacing import Budget, Slots
 from kbatch.engine.polling import Poller
 from kbatch.engine.retry import Backoff
+from kbatch.engine.sharing import Sharing
 from kbatch.errors import ManifestError, StateError
 from kbatch.manifest import Manifest
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.provider.client import Client
+from kbatch.store.ledger import Role
 from kbatch.store.protocol import StateStore
 from kbatch.store.records import JobRow, JobState
 
@@ -120,6 +122,13 @@ class Scheduler:
         batch.store.on_failure = run.stops.unwritten  # a queued transition was not written
         self._workers: set[asyncio.Task[None]] = set()
         self._active: set[str] = set()
+        self._lives: dict[str, asyncio.Task[None]] = {}
+        shared = batch.store.shared
+        self.sharing = run.sharing = (
+            Sharing(shared, run, salt=batch.store.salt, adopted=self._adopted, lost=self._drop)
+            if shared is not None
+            else None
+        )
         self._selected = sum(1 for i in batch.ids if options.selects(i))
         self._packs = sorted({PACK[batch.rows[i].kind] for i in batch.ids})
         self._fed = False
@@ -172,6 +181,19 @@ class Scheduler:
         return receiver
 
     async def _run(self) -> None:
+        if self.sharing is None:
+            await self._work()
+            return
+        await self.sharing.start(slot_limit=self.run_context.slots[PackType.VIDEO].limit)
+        tend = asyncio.create_task(self.sharing.tend())
+        try:
+            await self._work()
+        finally:
+            tend.cancel()
+            await asyncio.gather(tend, return_exceptions=True)
+            await self.sharing.leave()
+
+    async def _work(self) -> None:
         run = self.run_context
         poller = asyncio.create_task(run.poller.run())
         for row in self.batch.resumed:
@@ -224,11 +246,47 @@ class Scheduler:
             self.notice = f"{overdue}; {self.notice}"
 
     async def _drive(self) -> None:
-        await self._feed()
-        self._fed = True
-        self.run_context.changed.set()
+        if self.sharing is None:
+            await self._feed()
+            self._fed = True
+            self.run_context.changed.set()
+            await self._settle()
+            return
+        await self._drive_shared(self.sharing)
+
+    async def _settle(self) -> None:
         while self._workers:
             await asyncio.wait(set(self._workers))
+
+    async def _drive_shared(self, sharing: Sharing) -> None:
+        """Feed, let this runner's lives end, then ask the shared state what is left: pending
+        jobs no one holds are fed again while passes make progress; jobs other runners hold
+        are waited for (and taken over if their lease lapses); then the run ends."""
+        run = self.run_context
+        submits = self.batch.options.role is not Role.DOWNLOAD
+        only: set[str] | None = None
+        await sharing.beat.wait()  # the first take-over round: earlier runs' jobs first
+        while True:
+            claims = sharing.claims
+            if submits:
+                await self._feed(only)
+            self._fed = True
+            run.changed.set()
+            await self._settle()
+            if run.stops.reason is not None:
+                return
+            left = await sharing.shared.remaining()
+            pending = {i for i in left.pending if run.options.selects(i)}
+            fresh = pending - (only if only is not None else set(self.batch.ids))
+            if submits and pending and (sharing.claims > claims or fresh):
+                only = pending
+                continue
+            waits = left.unsettled or (not submits and left.pending and left.live_others)
+            if not waits:
+                return
+            sharing.beat.clear()
+            await sharing.beat.wait()
+            only = set()
 
     async def _stalled(self) -> None:
         """Return when nothing can go on but tasks past task_timeout: the run may end without
@@ -258,18 +316,25 @@ class Scheduler:
         if waiting:
             self.notice += f"; {waiting} more jobs wait for the slots they hold"
 
-    async def _feed(self) -> None:
-        """Admit the manifest's pending jobs in order, as slots, the rate and the budget allow."""
+    async def _feed(self, only: set[str] | None = None) -> None:
+        """Admit the manifest's pending jobs in order (of ``only``, if given), as slots, the
+        rate and the budget allow."""
         run = self.run_context
+        if only is not None and not only:
+            return
         try:
             async for job in self._jobs():
                 if run.stops.reason is not None:
                     return
-                await self._offer(job)
+                if only is not None and job.id not in only:
+                    continue
+                await self._offer(job, again=only is not None)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
 
-    async def _offer(self, job: Job) -> None:
+    async def _offer(self, job: Job, *, again: bool = False) -> None:
+        """Admit one job. ``again``: the shared state said it is pending, whatever this
+        runner last saw of it (another runner may have moved it since)."""
         run = self.run_context
         row = run.journal.rows.get(job.id)
         if row is None or row.fingerprint != job.fingerprint:
@@ -278,8 +343,11 @@ class Scheduler:
         if job.id in self._active:
             run.parked[job.id] = job  # its resumed life may need to send it again
             return
-        if row.state is not JobState.PENDING or not run.options.selects(job.id):
+        if not run.options.selects(job.id) or (row.state is not JobState.PENDING and not again):
             return
+        if row.state is not JobState.PENDING:  # as the shared state has it now
+            row = replace(row, state=JobState.PENDING)
+            run.journal.took(row)
         hold = await run.admit(row)
         if hold is not None:
             self._spawn(row, job, hold)
@@ -297,12 +365,32 @@ class Scheduler:
         self._active.add(row.id)
         worker = asyncio.create_task(JobLife(self.run_context, row, job, hold).live())
         self._workers.add(worker)
+        self._lives[row.id] = worker
         worker.add_done_callback(lambda done: self._ended(row.id, done))
+
+    def _adopted(self, row: JobRow, before: str) -> None:
+        """A job of a lapsed lease, now this runner's: follow it from where it stands."""
+        if row.id in self._active:
+            return
+        run = self.run_context
+        run.journal.took(row)
+        whose = f"runner {before}" if before else "no runner"
+        message = f"taken over from {whose} (its lease lapsed), at {row.state}"
+        run.emit(EventName.TAKEN_OVER, row.id, message, row=row)
+        self._spawn(row, None, self._resumed_hold(row))
+
+    def _drop(self, job_id: str) -> None:
+        """Another runner has the job now: stop its life here (its holds are given back)."""
+        worker = self._lives.get(job_id)
+        if worker is not None:
+            worker.cancel()
 
     def _ended(self, job_id: str, worker: asyncio.Task[None]) -> None:
         """A life ended: an exception that is not the run's is a bug, which stops the run."""
         self._workers.discard(worker)
         self._active.discard(job_id)
+        if self._lives.get(job_id) is worker:
+            del self._lives[job_id]
         self.run_context.changed.set()
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)

@@ -374,6 +374,7 @@ def _settings(
         dialect=catalogue.Dialect(dialect) if dialect else None,
         routes={JobKind(kind): route for kind, route in provider.get("routes", {}).items()},
         check_capabilities=provider.get("check_capabilities", True),
+        account=provider.get("account"),
     )
     raw = dict(data.get("limits", {}))
     for key in ("task_timeout", "poll_interval", "poll_max"):

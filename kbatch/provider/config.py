@@ -25,6 +25,13 @@ class ProviderConfig:
     dialect: catalogue.Dialect | None = None
     routes: Mapping[JobKind, str] = field(default_factory=dict)
     check_capabilities: bool = True
+    #: The account whose slots and rate a shared state divides among runners (a label only).
+    account: str | None = None
+
+    @property
+    def account_label(self) -> str:
+        """The account's label: ``account``, else the provider's name."""
+        return self.account or self.name.value
 
     @property
     def spec(self) -> catalogue.Provider:

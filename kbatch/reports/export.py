@@ -216,17 +216,18 @@ def export_state(
 
 
 def export(
-    manifest: str | Path, fmt: str, target: Path, *, state_path: Path | None = None
+    manifest: str | Path, fmt: str, target: Path, *, state_path: Path | str | None = None
 ) -> tuple[Exported, list[str]]:
     """Export a manifest's downloaded results into ``target``; the result and warnings (a
     manifest that no longer validates exports without some source columns)."""
     from kbatch.manifest import read_settings
     from kbatch.reports.formats import read_sources
-    from kbatch.store import SqliteStore, state_file
+    from kbatch.store import locate, read_state
 
     settings = read_settings(manifest)
     sources, warnings = read_sources(manifest)
-    with SqliteStore.read(state_file(settings.output.dir, state_path)) as state:
+    where = locate(settings.output.dir, state_path)
+    with read_state(where, manifest_name=settings.name) as state:
         done = export_state(state, sources, settings.output.dir, fmt, target)
     return done, warnings
 

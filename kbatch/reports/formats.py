@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from kbatch.reports import gallery
 from kbatch.reports.model import COLUMNS, GALLERY_LIMIT, Report, collect, manifest_sources
 from kbatch.reports.sources import Sources
-from kbatch.store import SqliteStore, StateStore, state_file
+from kbatch.store import StateStore, locate, read_state
 
 #: Files :func:`write_all` writes into the output folder.
 FILES = {"csv": "report.csv", "json": "report.json", "html": "index.html"}
@@ -128,7 +128,7 @@ def render(report: Report, fmt: str) -> str:
 def from_manifest(
     path: str | Path,
     *,
-    state_path: Path | None = None,
+    state_path: Path | str | None = None,
     base: Path | None,
 ) -> tuple[Report, list[str]]:
     """The report of a manifest's state file, with paths relative to ``base`` (None: absolute),
@@ -139,8 +139,8 @@ def from_manifest(
 
     settings = read_settings(path)
     sources, warnings = read_sources(path)
-    where = state_file(settings.output.dir, state_path)
-    with SqliteStore.read(where) as state:
+    where = locate(settings.output.dir, state_path)
+    with read_state(where, manifest_name=settings.name) as state:
         report = collect(
             state,
             name=settings.name,

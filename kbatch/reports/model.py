@@ -51,6 +51,7 @@ COLUMNS = (
     "seconds",
     "units",
     "outputs",
+    "hosts",
     "result_urls",
     "error_reason",
     "error_code",
@@ -85,12 +86,15 @@ class JobReport:
     error_message: str | None
     output_kinds: tuple[str, ...] = field(default=(), repr=False)  # "image" / "video" each
     removed: bool = False  # no longer in the manifest
+    #: The machine that holds each of ``outputs`` (a shared state's runners download on many).
+    hosts: tuple[str, ...] = ()
     source: SourceRow | None = field(default=None, repr=False)  # see kbatch.reports.sources
 
     def record(self, source_columns: tuple[str, ...] = ()) -> dict[str, Any]:
         """The report's columns, then the given source columns, as JSON values."""
         values = {name: getattr(self, name) for name in COLUMNS}
         values["outputs"], values["result_urls"] = list(self.outputs), list(self.result_urls)
+        values["hosts"] = list(self.hosts)
         source = self.source
         for name in source_columns:
             value = source.get(name) if source is not None else None
@@ -184,6 +188,7 @@ def job_report(
         units=row.units,
         outputs=tuple(_relative(output_dir / m.path, base) for m in items if m.path),
         result_urls=tuple(m.url for m in items),
+        hosts=tuple(m.host or "" for m in items if m.path),
         error_reason=row.error_reason if row.state is JobState.FAILED else None,
         error_code=row.error_code if row.state is JobState.FAILED else None,
         error_message=row.error_message if row.state is JobState.FAILED else None,

@@ -1,9 +1,11 @@
 """The state store: job, attempt and media records, the :class:`StateStore` protocol the engine
-and the reports use, and its embedded SQLite backend."""
+and the reports use, its embedded SQLite backend and its shared PostgreSQL one."""
 
 from __future__ import annotations
 
+from kbatch.store.location import describe, locate, read_state
 from kbatch.store.lock import Holder
+from kbatch.store.pgschema import is_url
 from kbatch.store.protocol import StateStatus, StateStore
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record, external_task_id
 from kbatch.store.sqlite import STATE_FILE, SqliteStore, state_file
@@ -19,6 +21,10 @@ __all__ = [
     "SqliteStore",
     "StateStatus",
     "StateStore",
+    "describe",
     "external_task_id",
+    "is_url",
+    "locate",
+    "read_state",
     "state_file",
 ]

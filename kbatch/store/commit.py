@@ -11,13 +11,14 @@ every request that arrived while the previous one ran.
 Items are applied in the order they were asked for, so a :meth:`wait` that returned means every
 earlier :meth:`post` is durable too. A failed group (``apply`` raised one of ``failures``) fails
 every waiter of that group with the error and tells ``on_failure`` (a post has no one waiting).
+An ``apply`` that is a coroutine function (set :attr:`GroupCommit.awaitable`) is awaited instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 
@@ -27,11 +28,13 @@ class GroupCommit(Generic[Item]):
 
     def __init__(
         self,
-        apply: Callable[[Sequence[Item]], None],
+        apply: Callable[[Sequence[Item]], Any],
         *,
         failures: type[Exception] | tuple[type[Exception], ...] = Exception,
     ) -> None:
         self._apply = apply
+        #: ``apply`` is a coroutine function (an async driver): awaited, not run in a thread.
+        self.awaitable = False
         self._failures = failures
         self._pending: list[tuple[Item, asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -67,7 +70,11 @@ class GroupCommit(Generic[Item]):
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await asyncio.to_thread(self._apply, [item for item, _ in batch])
+                items = [item for item, _ in batch]
+                if self.awaitable:
+                    await self._apply(items)
+                else:
+                    await asyncio.to_thread(self._apply, items)
                 self.groups += 1
             except self._failures as exc:
                 self.failure = self.failure or exc

@@ -12,13 +12,14 @@ protocol. Two promises matter to exactly-once (ARCHITECTURE.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from kbatch.errors import StateError
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
+from kbatch.store.ledger import AccountSlots, Claim, Remaining, RunnerSpec, RunnerView
 from kbatch.store.lock import Holder
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 
@@ -33,6 +34,46 @@ class StateStatus:
     last_error: tuple[str, str] | None  # (job id, message)
     holder: Holder | None
     removed: int = 0  # jobs the manifest no longer has, not in ``counts``
+    #: A shared state's account, its slots per pack, and the runners on it.
+    account: str | None = None
+    slots: tuple[AccountSlots, ...] = ()
+    runners: tuple[RunnerView, ...] = ()
+
+
+class SharedState(Protocol):
+    """A state several runners share (:mod:`kbatch.store.postgres`): jobs start by claims,
+    writes are fenced by leases, and the account's slots and rate are counted across runners."""
+
+    runner: RunnerSpec
+    #: Told of a held job another runner took over (its lease ran out): its life must stop.
+    on_lost: Callable[[str], None]
+
+    async def join(self, *, slot_limit: int) -> None: ...
+
+    async def leave(self) -> None: ...
+
+    def lease_left(self) -> float: ...
+
+    async def renew(self) -> None: ...
+
+    async def claim(
+        self,
+        job_id: str,
+        make: Callable[[JobRow], tuple[JobRow, AttemptRow] | None],
+        *,
+        budget: float | None,
+        rate_step: float,
+    ) -> Claim: ...
+
+    async def adopt(
+        self, states: Sequence[JobState], *, limit: int
+    ) -> list[tuple[JobRow, str]]: ...
+
+    async def remaining(self) -> Remaining: ...
+
+    def crowded(self, pack: PackType) -> None: ...
+
+    def cleaned(self, pack: PackType) -> None: ...
 
 
 class StateStore(Protocol):
@@ -42,6 +83,13 @@ class StateStore(Protocol):
     salt: str
     #: Told of a queued commit that failed (no caller waits for a post).
     on_failure: Callable[[StateError], None] | None
+    #: What a human reads for the state: the file, or the database without its password.
+    path: Any
+
+    @property
+    def shared(self) -> SharedState | None:
+        """The claims and leases of a state several runners share; None for a private one."""
+        ...
 
     def load(self) -> dict[str, JobRow]:
         """Every job row, by id, in the order they were first written."""
@@ -85,5 +133,9 @@ class StateStore(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Any: ...
 
-__all__ = ["StateStatus", "StateStore"]
+    def __exit__(self, *exc: object) -> None: ...
+
+
+__all__ = ["SharedState", "StateStatus", "StateStore"]

@@ -176,9 +176,10 @@ class MediaRow:
     size: int | None = None
     sha256: str | None = None
     variant: str = ""  # "" for the result itself, "watermark" for its watermarked copy
+    host: str | None = None  # the machine whose output folder holds the file
 
-    def saved(self, path: str, *, size: int, sha256: str) -> MediaRow:
-        return replace(self, path=path, size=size, sha256=sha256)
+    def saved(self, path: str, *, size: int, sha256: str, host: str | None = None) -> MediaRow:
+        return replace(self, path=path, size=size, sha256=sha256, host=host)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from kbatch import pricing
-from kbatch.errors import StateError
+from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store.commit import GroupCommit
 from kbatch.store.lock import RunLock, lock_path, read_holder
@@ -41,7 +41,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 3
+VERSION = 4
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -84,6 +84,10 @@ _MIGRATIONS: tuple[str, ...] = (
     # 3: a job the manifest no longer has is marked, not deleted (its files and units stay).
     """
     ALTER TABLE jobs ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 4: which machine holds each downloaded file (a shared state's runners download on many).
+    """
+    ALTER TABLE media ADD COLUMN host TEXT;
     """,
 )
 
@@ -162,6 +166,11 @@ class SqliteStore:
         self.on_failure: Callable[[StateError], None] | None = None
 
     @property
+    def shared(self) -> None:
+        """A state file is one runner's: no claims, no leases."""
+        return None
+
+    @property
     def commits(self) -> int:
         return self._commits.groups
 
@@ -195,7 +204,7 @@ class SqliteStore:
         """Open an existing state file for reading (``kbatch status``, reports); no lock."""
         path = Path(path)
         if not path.exists():
-            raise StateError(f"no state file at {path}: the manifest has not been run yet")
+            raise StateMissing(f"no state file at {path}: the manifest has not been run yet")
         return cls(path, _connect(path))
 
     def _adopt(self, manifest_name: str) -> None:

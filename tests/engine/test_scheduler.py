@@ -11,10 +11,10 @@ from kbatch.engine.clock import JumpingClock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.provider.catalogue import JobKind, PackType
-from kbatch.run import EXIT_FAILED, EXIT_OK, execute, prepare
+from kbatch.run import EXIT_FAILED, EXIT_OK, Plan, execute, prepare
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.tasks import FAIL
-from kbatch.store import JobState
+from kbatch.store import JobState, SqliteStore
 from tests.project import FAST, Project, expand, multi, video
 
 
@@ -380,8 +380,8 @@ async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishe
     project.save()
     plan = prepare(project.manifest, RunOptions(pacing=FAST))
     try:
-        pages = plan.store._db.execute("PRAGMA page_count").fetchone()[0]
-        plan.store._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "disk is full"
+        pages = sqlite_of(plan)._db.execute("PRAGMA page_count").fetchone()[0]
+        sqlite_of(plan)._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's "disk is full"
         result = await execute(plan, on_event=project.events.append)
     finally:
         plan.close()
@@ -409,12 +409,12 @@ async def test_a_queued_transition_that_cannot_be_written_stops_the_run(
     def on_event(event: Event) -> None:
         project.events.append(event)
         if event.name == "submitted" and len(project.named("submitted")) == 1:
-            pages = plan.store._db.execute("PRAGMA page_count").fetchone()[0]
-            plan.store._db.execute(f"PRAGMA max_page_count = {pages}")
+            pages = sqlite_of(plan)._db.execute("PRAGMA page_count").fetchone()[0]
+            sqlite_of(plan)._db.execute(f"PRAGMA max_page_count = {pages}")
 
     try:
         result = await execute(plan, on_event=on_event)
-        failure = plan.store.failure
+        failure = sqlite_of(plan).failure
     finally:
         plan.close()
 
@@ -438,3 +438,9 @@ async def test_jobs_with_the_same_content_each_get_their_own_task(
     assert result.exit_code == EXIT_OK
     assert len({row.task_id for row in project.rows().values()}) == 3
     assert len(live.creates) == 3 and not project.named("adopted")
+
+
+def sqlite_of(plan: Plan) -> SqliteStore:
+    """The plan's state file (these tests fill its disk)."""
+    assert isinstance(plan.store, SqliteStore)
+    return plan.store

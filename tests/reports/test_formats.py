@@ -37,7 +37,8 @@ UPDATE jobs SET
   error_message = CASE WHEN instr(error_message, ' (request_id') > 0
     THEN substr(error_message, 1, instr(error_message, ' (request_id') - 1)
     ELSE error_message END;
-UPDATE media SET url = 'https://cdn.example/' || job_id || '/' || "index" || '.' || extension;
+UPDATE media SET url = 'https://cdn.example/' || job_id || '/' || "index" || '.' || extension,
+  host = CASE WHEN path IS NULL THEN NULL ELSE 'render-1' END;
 """
 MIXED = [
     video("ok"),
@@ -94,12 +95,12 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
 
 
 EXPECTED_CSV = """\
-id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,result_urls,error_reason,error_code,error_message
-ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,https://cdn.example/ok/0.mp4,,,
-flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,https://cdn.example/flaky/0.mp4,,,
-broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
-refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
-wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
+id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,hosts,result_urls,error_reason,error_code,error_message
+ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,render-1,https://cdn.example/ok/0.mp4,,,
+flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,render-1,https://cdn.example/flaky/0.mp4,,,
+broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
+refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
+wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
 """  # noqa: E501
 
 
@@ -151,6 +152,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
         "seconds": 42.5,
         "units": 1.0,
         "outputs": ["flaky/0.mp4"],
+        "hosts": ["render-1"],  # the machine that downloaded it
         "result_urls": ["https://cdn.example/flaky/0.mp4"],
         "error_reason": None,
         "error_code": None,

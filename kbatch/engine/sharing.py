@@ -1,0 +1,185 @@
+"""A runner's part in a shared state: claims, the lease heartbeat, taking over lapsed jobs.
+
+With a state several runners share (``--state postgresql://...``), a job starts an attempt only
+by a claim (:meth:`Sharing.claim`): the database admits it against the account's slots, its rate
+and the manifest's budget, across every runner, and records ``submitting`` before any money is
+spent. A runner renews its leases every quarter lease (:meth:`Sharing.tend`); a create is sent
+only while the lease has more left than a create can take. Jobs another runner left under a
+lapsed lease (it was killed, paused, or cut off) are taken over on the same beat; a job this
+runner held and lost that way is dropped at once, never written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+from kbatch.engine.context import Halted, RunContext
+from kbatch.engine.events import EventName
+from kbatch.errors import StateError
+from kbatch.provider.catalogue import PACK, JobKind
+from kbatch.provider.client import Timeouts
+from kbatch.store.ledger import Refusal
+from kbatch.store.protocol import SharedState
+from kbatch.store.records import AttemptRow, JobRow, external_task_id
+
+#: Seconds between claims while the account's slots are full (a local end of a task wakes it
+#: sooner): a few cheap transactions a second per runner, against tasks of tens of seconds.
+SLOTS_POLL = 0.25
+#: Jobs taken over in one beat.
+ADOPT_LIMIT = 500
+
+
+def create_time(timeouts: Timeouts) -> float:
+    """The longest a create can take: connecting, then waiting for its answer."""
+    return timeouts.connect + timeouts.read
+
+
+def lease_problem(lease: float, timeouts: Timeouts) -> str | None:
+    """Why a lease is too short for creates, if it is: renewed every quarter lease, it has
+    three quarters left at worst, which must outlast a create."""
+    needed = create_time(timeouts)
+    if lease * 0.75 > needed:
+        return None
+    return (
+        f"--lease {lease:g}s is too short: a create may take {needed:g}s (connect + read "
+        f"timeouts), and a lease renewed every quarter has only three quarters left at worst; "
+        f"give at least {needed / 0.75 + 1:.0f}s"
+    )
+
+
+class Sharing:
+    """One runner's claims and leases in a shared state, for one run."""
+
+    def __init__(
+        self,
+        shared: SharedState,
+        run: RunContext,
+        *,
+        salt: str,
+        adopted: Callable[[JobRow, str], None],
+        lost: Callable[[str], None],
+    ) -> None:
+        self.shared = shared
+        self.run = run
+        self.salt = salt
+        self._adopted = adopted
+        self._lost = lost
+        self._claiming = asyncio.Lock()  # one claim at a time: the account serialises them
+        self.freed = asyncio.Event()  # a task of this runner ended: room may have come
+        self.beat = asyncio.Event()  # set after each renewal and take-over round
+        self.claims = 0
+        self.refusals: dict[Refusal, int] = dict.fromkeys(Refusal, 0)
+
+    @property
+    def lease(self) -> float:
+        return self.shared.runner.lease
+
+    async def start(self, slot_limit: int) -> None:
+        self.shared.on_lost = self._lose
+        await self.shared.join(slot_limit=slot_limit)
+
+    async def leave(self) -> None:
+        await self.shared.leave()
+
+    # -- claims --------------------------------------------------------------------------------
+
+    async def claim(self, row: JobRow) -> JobRow | None:
+        """Start the next attempt of a pending job, waiting while the account's slots or rate
+        have no room; None when the job is not this runner's to send (another runner has it,
+        it changed, or the budget has no room). Halted if the run stops meanwhile."""
+        run = self.run
+        pack = PACK[row.kind]
+        budget = run.budgets[pack].limit
+        rate_step = 60.0 / run.manifest.limits.submit_per_minute
+
+        def make(current: JobRow) -> tuple[JobRow, AttemptRow] | None:
+            if current.fingerprint != row.fingerprint:
+                return None
+            external = external_task_id(
+                self.salt, current.id, current.fingerprint, current.attempt + 1
+            )
+            submitting = current.submitting(external, now=run.clock.time())
+            started = AttemptRow(
+                submitting.id, submitting.attempt, external, started_at=submitting.updated_at
+            )
+            return submitting, started
+
+        async with self._claiming:
+            while True:
+                if not run.stops.may_submit(row.kind):
+                    raise Halted
+                claim = await self.shared.claim(row.id, make, budget=budget, rate_step=rate_step)
+                if claim.row is not None:
+                    self.claims += 1
+                    run.journal.took(claim.row)
+                    return claim.row
+                assert claim.refusal is not None
+                self.refusals[claim.refusal] += 1
+                if claim.refusal is Refusal.GONE:
+                    return None
+                if claim.refusal is Refusal.BUDGET:
+                    run.held_by_budget[pack] += 1
+                    return None
+                await self._pause(claim.wait if claim.refusal is Refusal.RATE else SLOTS_POLL)
+
+    async def _pause(self, seconds: float) -> None:
+        self.freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.freed.wait(), seconds)
+
+    def check_lease(self) -> None:
+        """Before a create: the lease must outlast it (a create's answer may take the read
+        timeout), else another runner could take the job over while it is sent."""
+        left = self.shared.lease_left()
+        if left <= create_time(self.run.options.timeouts):
+            raise StateError(
+                f"this runner's lease on the shared state has {max(left, 0):.0f}s left, too "
+                "little to send a create: the database cannot be reached; stopping, nothing "
+                "is lost (another runner, or the next run, takes the jobs over)"
+            )
+
+    # -- the account's target ------------------------------------------------------------------
+
+    def crowded(self, kind: JobKind) -> None:
+        self.shared.crowded(PACK[kind])
+
+    def ended(self, kind: JobKind, *, clean: bool) -> None:
+        if clean:
+            self.shared.cleaned(PACK[kind])
+        self.freed.set()
+
+    # -- leases --------------------------------------------------------------------------------
+
+    async def tend(self) -> None:
+        """Every quarter lease: renew the heartbeat and every lease, then take over the jobs
+        of lapsed leases. A renewal that keeps failing until the lease runs out stops the run."""
+        run = self.run
+        spec = self.shared.runner
+        states = spec.role.states(spec.download)
+        while True:
+            try:
+                await self.shared.renew()
+                for row, before in await self.shared.adopt(states, limit=ADOPT_LIMIT):
+                    self._adopted(row, before)
+            except StateError as exc:
+                if self.shared.lease_left() <= 0:
+                    run.stops.unwritten(exc)
+                    return
+                run.emit(EventName.WAIT, None, f"{exc}; trying again")
+                await asyncio.sleep(min(1.0, self.lease / 8))
+                continue
+            self.beat.set()
+            await asyncio.sleep(self.lease / 4)
+
+    def _lose(self, job_id: str) -> None:
+        message = (
+            "another runner took this job over (this runner's lease ran out): it is theirs now, "
+            "and nothing more is written or sent for it here"
+        )
+        self.run.emit(EventName.LEASE_LOST, job_id, message)
+        self._lost(job_id)
+
+
+__all__ = ["Sharing", "create_time", "lease_problem"]
