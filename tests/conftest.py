@@ -19,6 +19,7 @@ from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
 from kbatch.provider.client import Client
 from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
 from kbatch.simulator.callbacks import loopback_host
+from tests import shared
 
 TESTS = Path(__file__).parent
 EXAMPLES = TESTS / "manifests"
@@ -74,6 +75,34 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def pg_state() -> Iterator[str]:
+    """A PostgreSQL state of its own (a fresh schema on the test server): its URL."""
+    with shared.schema(shared.server()) as url:
+        yield url
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test that asks for ``backend`` runs on both state backends, unless marked
+    ``sqlite_only`` (it reaches into the state file itself)."""
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("backend", ["sqlite"] if only else ["sqlite", "postgres"])
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The state backend of this run of the test: with "postgres", ``KBATCH_STATE`` names a
+    fresh shared state, which Project runs and ``kbatch run`` children use."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("KBATCH_STATE", raising=False)
+        yield "sqlite"
+        return
+    with shared.schema(shared.server()) as url:
+        monkeypatch.setenv("KBATCH_STATE", url)
+        yield "postgres"
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import sqlite3
 import sys
 import textwrap
@@ -18,7 +19,8 @@ from kbatch.engine.options import RunOptions
 from kbatch.engine.pacing import Pacing
 from kbatch.run import RunResult, execute, prepare
 from kbatch.simulator import Simulator
-from kbatch.store import JobRow, SqliteStore
+from kbatch.store import JobRow, read_state
+from tests import shared
 
 IMAGES = Path(__file__).parent / "manifests" / "images"
 
@@ -62,6 +64,8 @@ class Project:
     events: list[Event] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # more top-level keys (pricing:, ...)
     provider: dict[str, Any] = field(default_factory=dict)  # more provider keys (dialect, ...)
+    #: A shared state's URL (the ``backend`` fixture sets KBATCH_STATE), else the state file.
+    state: str | None = field(default_factory=lambda: os.environ.get("KBATCH_STATE"))
 
     def __post_init__(self) -> None:
         for name in ("ok.png", "ok.jpg"):
@@ -95,14 +99,19 @@ class Project:
 
     async def run(self, *, clock: Clock | None = None, **options: Any) -> RunResult:
         options.setdefault("pacing", FAST)
+        options.setdefault("state_path", self.state)
         with prepare(self.manifest, RunOptions(**options)) as plan:
             return await execute(plan, on_event=self.events.append, clock=clock)
 
     def rows(self) -> dict[str, JobRow]:
-        with SqliteStore.read(self.state_file) as state:
+        where = self.state or self.state_file
+        with read_state(where, manifest_name="t") as state:
             return state.load()
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """SQL over the state's tables (the same names and columns in both backends)."""
+        if self.state is not None:
+            return shared.query(self.state, sql)
         with sqlite3.connect(self.state_file) as db:
             return db.execute(sql).fetchall()
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
 from kbatch.errors import ConfigError
 from kbatch.preview import preview
+from kbatch.provider.client import Timeouts
 from kbatch.provider.config import Listen
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 from kbatch.store.ledger import LEASE, Role
@@ -70,9 +72,18 @@ from kbatch.store.ledger import LEASE, Role
     type=click.FloatRange(min=1),
     default=LEASE,
     show_default=True,
+    envvar="KBATCH_LEASE",
+    show_envvar=True,
     metavar="SECONDS",
     help="With a shared state: how long this runner's jobs stay its own without a heartbeat "
     "(another runner takes them over after that).",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="How long to wait for the provider's answer to a request (default 60; a create "
+    "whose answer does not come in time is looked up, never sent blindly again).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress display; the event log only.")
 @click.option("--quiet", "-q", is_flag=True, help="Only failures, stops and the summary.")
@@ -93,6 +104,7 @@ def run_command(
     public_url: str | None,
     role: str,
     lease: float,
+    request_timeout: float | None,
     no_progress: bool,
     quiet: bool,
     verbose: bool,
@@ -126,6 +138,7 @@ def run_command(
         take_output=take_output,
         role=Role(role),
         lease=lease,
+        timeouts=_timeouts(request_timeout),
     )
     if dry_run:
         render.print_preview(manifest, preview(manifest, options))
@@ -142,6 +155,13 @@ def run_command(
     if result.message:
         click.echo(result.message, err=True)
     sys.exit(result.exit_code)
+
+
+def _timeouts(request: float | None) -> Timeouts:
+    """The client's timeouts, with ``--request-timeout`` as the read (and at most connect)."""
+    if request is None:
+        return Timeouts()
+    return replace(Timeouts(), read=request, connect=min(Timeouts().connect, request))
 
 
 def _run(

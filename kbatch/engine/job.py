@@ -125,7 +125,7 @@ class JobLife:
             request = {**request, "callback_url": run.callback_url}
         while True:
             if run.sharing is not None:
-                run.sharing.check_lease()
+                await run.sharing.ensure_lease(row.id)
             try:
                 task = await run.client.create(
                     row.kind, request, external_task_id=row.external_task_id

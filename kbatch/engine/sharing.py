@@ -129,16 +129,16 @@ class Sharing:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.freed.wait(), seconds)
 
-    def check_lease(self) -> None:
-        """Before a create: the lease must outlast it (a create's answer may take the read
-        timeout), else another runner could take the job over while it is sent."""
-        left = self.shared.lease_left()
-        if left <= create_time(self.run.options.timeouts):
-            raise StateError(
-                f"this runner's lease on the shared state has {max(left, 0):.0f}s left, too "
-                "little to send a create: the database cannot be reached; stopping, nothing "
-                "is lost (another runner, or the next run, takes the jobs over)"
-            )
+    async def ensure_lease(self, job_id: str) -> None:
+        """Before a create: the job's lease must outlast it (a create's answer may take the
+        connect and read timeouts), else another runner could take the job over while it is
+        sent. When the last renewal is too old (a pause, a slow database), the job's own lease
+        is renewed first, fenced; Halted if another runner has it by now."""
+        if self.shared.lease_left() > create_time(self.run.options.timeouts):
+            return
+        if not await self.shared.hold(job_id):
+            self._lose(job_id)
+            raise Halted
 
     # -- the account's target ------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ can never leak one: its tasks hold slots (as they do at the provider) until they
 from __future__ import annotations
 
 import enum
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -134,6 +136,25 @@ def live_runners(db: Any, manifest: str) -> list[RunnerView]:
     return [view for view in map(_view, rows) if view.alive]
 
 
+def reap(db: Any, host: str) -> int:
+    """Let go of the jobs of this host's runners whose process is gone (killed): a dead
+    process sends nothing more, so their leases need not run out. Their rows are removed."""
+    gone = []
+    for runner_id, pid in db.execute(
+        "SELECT id, pid FROM runners WHERE host = %s", (host,)
+    ).fetchall():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            gone.append(runner_id)
+        except PermissionError:  # alive, another user's
+            continue
+    if gone:
+        db.execute("UPDATE jobs SET lease_until = now() WHERE owner = ANY(%s)", (gone,))
+        db.execute("DELETE FROM runners WHERE id = ANY(%s)", (gone,))
+    return len(gone)
+
+
 def account_runners(db: Any, account: str) -> tuple[RunnerView, ...]:
     rows = db.execute(
         _RUNNERS + "JOIN manifests m ON m.name = r.manifest WHERE m.account = %s "
@@ -196,9 +217,6 @@ async def note_account(cursor: Any, account: str, note: AccountNote) -> None:
 async def renew(conn: Any, runner_id: str, spec: RunnerSpec, manifest: str) -> None:
     cursor = await conn.execute("UPDATE runners SET heartbeat = now() WHERE id = %s", (runner_id,))
     if cursor.rowcount == 0:  # pruned while it could not renew: it is back
-        import os
-        import socket
-
         await conn.execute(
             "INSERT INTO runners (id, manifest, host, pid, role, lease) "
             "VALUES (%s, %s, %s, %s, %s, %s)",

@@ -188,6 +188,7 @@ class PostgresStore:
             self.salt, self.account = salt, account
             if runner is None:
                 return
+            ledger.reap(db, socket.gethostname())  # runners of this host that are gone
             others = ledger.live_runners(db, self.manifest)
             if others and fp and fp != fingerprint:
                 who = "; ".join(str(other) for other in others)
@@ -446,13 +447,16 @@ class PostgresStore:
         from psycopg_pool import AsyncConnectionPool
 
         driver()
+        # A runner paused (SIGSTOP) inside a claim must not hold the account's lock for long.
+        idle = int(min(self.runner.lease / 4, 10.0) * 1000)
+        idle_limit = f"-c idle_in_transaction_session_timeout={idle}"
         pool = AsyncConnectionPool(
             self.url,
             min_size=2,
             max_size=4,
             open=False,
             timeout=15,
-            kwargs={"autocommit": True, "connect_timeout": 10},
+            kwargs={"autocommit": True, "connect_timeout": 10, "options": idle_limit},
             check=AsyncConnectionPool.check_connection,
         )
         with errors(self.url):
@@ -499,6 +503,22 @@ class PostgresStore:
             async with self._connection() as conn, conn.transaction():
                 await ledger.renew(conn, self.runner_id, self.runner, self.manifest)
         self._lease_deadline = started + self.runner.lease
+
+    async def hold(self, job_id: str) -> bool:
+        epoch = self.held.get(job_id)
+        if epoch is None:
+            return False
+        with errors(self.url):
+            async with self._connection() as conn:
+                cursor = await conn.execute(
+                    "UPDATE jobs SET lease_until = now() + %s * interval '1 second' "
+                    "WHERE manifest = %s AND id = %s AND owner = %s AND epoch = %s",
+                    (self.runner.lease, self.manifest, job_id, self.runner_id, epoch),
+                )
+        if cursor.rowcount == 1:
+            return True
+        self.held.pop(job_id, None)
+        return False
 
     async def claim(
         self,

@@ -56,6 +56,10 @@ class SharedState(Protocol):
 
     async def renew(self) -> None: ...
 
+    async def hold(self, job_id: str) -> bool:
+        """Renew one held job's lease, fenced: False if another runner has it now."""
+        ...
+
     async def claim(
         self,
         job_id: str,

@@ -8,6 +8,7 @@ import random
 import signal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
@@ -15,6 +16,9 @@ from kbatch.run import EXIT_INTERRUPTED, EXIT_OK
 from kbatch.simulator import ManualClock, Op, SimulatorConfig, running
 from kbatch.store import JobState
 from tests.project import Project, expand, multi, spawn, video
+
+#: Each test runs on the state file and on a shared PostgreSQL state.
+pytestmark = pytest.mark.usefixtures("backend")
 
 KILL_CYCLES = 12
 

@@ -17,6 +17,9 @@ from kbatch.simulator.tasks import FAIL
 from kbatch.store import JobState, SqliteStore
 from tests.project import FAST, Project, expand, multi, video
 
+#: Each test runs on the state file and on a shared PostgreSQL state.
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 async def test_every_kind_runs_to_downloaded_files_with_the_served_bytes(
     tmp_path: Path, live: Simulator
@@ -372,6 +375,7 @@ async def test_only_limits_which_jobs_are_submitted(tmp_path: Path, live: Simula
     assert rows["cat-1"].state is rows["cat-2"].state is JobState.DOWNLOADED
 
 
+@pytest.mark.sqlite_only
 async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishes(
     tmp_path: Path, live: Simulator
 ) -> None:
@@ -396,6 +400,7 @@ async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishe
     assert project.check_files() == 40
 
 
+@pytest.mark.sqlite_only
 async def test_a_queued_transition_that_cannot_be_written_stops_the_run(
     tmp_path: Path, live: Simulator
 ) -> None:

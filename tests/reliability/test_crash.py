@@ -9,11 +9,16 @@ import random
 import signal
 from pathlib import Path
 
+import pytest
+
 from kbatch.run import EXIT_OK
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
 from tests.project import Project, expand, multi, spawn, video
 from tests.reliability.checks import exactly_once, injected, settle
 from tests.reliability.conftest import FIGURES
+
+#: Each test runs on the state file and on a shared PostgreSQL state.
+pytestmark = pytest.mark.usefixtures("backend")
 
 CYCLES = 40
 ROUNDS = 2

@@ -17,6 +17,9 @@ from kbatch.store import JobState
 from tests.project import Project, expand, multi, video
 from tests.reliability.checks import exactly_once, injected, settle
 
+#: Each test runs on the state file and on a shared PostgreSQL state.
+pytestmark = pytest.mark.usefixtures("backend")
+
 JOBS = [video(f"v{i}", f"prompt {i}") for i in range(5)] + [
     expand("e1", n=2),
     expand("e2", n=2),
