@@ -66,6 +66,7 @@ class Project:
     provider: dict[str, Any] = field(default_factory=dict)  # more provider keys (dialect, ...)
     #: A shared state's URL (the ``backend`` fixture sets KBATCH_STATE), else the state file.
     state: str | None = field(default_factory=lambda: os.environ.get("KBATCH_STATE"))
+    name: str = "t"
 
     def __post_init__(self) -> None:
         for name in ("ok.png", "ok.jpg"):
@@ -78,7 +79,7 @@ class Project:
 
     @property
     def out(self) -> Path:
-        return self.root / "out" / "t"
+        return self.root / "out" / self.name
 
     @property
     def state_file(self) -> Path:
@@ -89,7 +90,7 @@ class Project:
 
         data = {
             "version": 1,
-            "name": "t",
+            "name": self.name,
             "provider": {"name": "simulator", "base_url": self.sim.url, **self.provider},
             "limits": self.limits,
             **self.extra,
@@ -105,7 +106,7 @@ class Project:
 
     def rows(self) -> dict[str, JobRow]:
         where = self.state or self.state_file
-        with read_state(where, manifest_name="t") as state:
+        with read_state(where, manifest_name=self.name) as state:
             return state.load()
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -121,14 +122,20 @@ class Project:
     def check_files(self) -> int:
         """Every recorded result file exists with the bytes the simulator served; their count."""
         count = 0
-        for job_id, path, size, sha in self.query("SELECT job_id, path, size, sha256 FROM media"):
-            data = (self.out / path).read_bytes()
-            assert len(data) == size, (job_id, path)
-            assert hashlib.sha256(data).hexdigest() == sha, (job_id, path)
-            task_id, name = path_parts(self, job_id, path)
-            served, _ = self.sim._render(task_id, name)
-            assert data == served, (job_id, path)
-            count += 1
+        where = self.state or self.state_file
+        with read_state(where, manifest_name=self.name) as state:
+            rows, media = state.load(), state.all_media()
+        for job_id, items in media.items():
+            for item in items:
+                assert item.path is not None and item.size is not None, (job_id, item)
+                data = (self.out / item.path).read_bytes()
+                assert len(data) == item.size, (job_id, item.path)
+                assert hashlib.sha256(data).hexdigest() == item.sha256, (job_id, item.path)
+                task_id = rows[job_id].task_id
+                assert task_id is not None
+                served, _ = self.sim._render(task_id, Path(item.path).name)
+                assert data == served, (job_id, item.path)
+                count += 1
         return count
 
 
@@ -148,12 +155,6 @@ async def spawn(project: Project, *args: str) -> asyncio.subprocess.Process:
             stderr=log,
             cwd=project.root,
         )
-
-
-def path_parts(project: Project, job_id: str, path: str) -> tuple[str, str]:
-    """The simulator's task id and media name behind a saved result file."""
-    (task_id,) = project.query(f"SELECT task_id FROM jobs WHERE id = '{job_id}'")[0]
-    return task_id, Path(path).name
 
 
 def dedent(text: str) -> str:

@@ -54,4 +54,4 @@ def schema(url: str) -> Iterator[str]:
 
 def query(url: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as db:
-        return list(db.execute(sql, params).fetchall())  # type: ignore[call-overload]
+        return list(db.execute(sql, params).fetchall())

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -122,10 +123,17 @@ async def fetch(
     *,
     inside: Path | None = None,
     durable: bool = True,
+    guard: Callable[[], None] | None = None,
 ) -> Saved:
-    """Download ``url`` to ``path``. RetryLater when the transfer breaks (the part is kept for a
-    resume); JobRejected when the file is gone; OSError when the disk refuses (the part is
-    removed), PermissionError when ``path`` leads out of ``inside`` (a folder that is a link).
+    """Download ``url`` to ``path``. ``guard`` is called before the part file is opened, before
+    each chunk is written and before the rename: it raises to stop (a shared state's lease that
+    another runner took over); the part is kept for whoever goes on with it, unless the file is
+    in place already. The part file is locked while it is written: another runner on this
+    machine waits (RetryLater) rather than write into it too.
+
+    RetryLater when the transfer breaks (the part is kept for a resume); JobRejected when the
+    file is gone; OSError when the disk refuses (the part is removed), PermissionError when
+    ``path`` leads out of ``inside`` (a folder that is a link).
     On return the file is fsynced; with ``durable=False`` it is not yet, and the caller awaits a
     :class:`Syncer` before it counts on the file (many downloads, one flush).
 
@@ -133,6 +141,8 @@ async def fetch(
     cost more than the calls, and ran a whole run at a sixth less jobs a second. What may take long
     runs in a thread: hashing a part left by an interrupted download, and the fsyncs."""
     part = partial(path)
+    if guard is not None:
+        guard()
     opened = _open(path, part, inside, resume=False)
     if opened is None:  # a part file with data: hashing it may take a while
         opening = asyncio.ensure_future(asyncio.to_thread(_open, path, part, inside, resume=True))
@@ -152,13 +162,19 @@ async def fetch(
                     have, digest = 0, hashlib.sha256()
                 size = have
                 async for chunk in body.chunks:
+                    if guard is not None:
+                        guard()
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
                 if body.total is not None and size != body.total:
                     raise RetryLater(f"download {url}: got {size} of {body.total} bytes")
+            if guard is not None:
+                guard()
         except BaseException:
             out.close()  # what came is kept in the part file for a resume
+            if path.exists():  # someone else finished it meanwhile: nothing to resume
+                part.unlink(missing_ok=True)
             raise
         if not durable:
             _finish(out, part, path, durable=False)  # no fsync: quick
@@ -188,6 +204,11 @@ def _open(
     if inside is not None and folder.is_symlink():
         raise PermissionError(f"{path} leads out of the output folder {inside} (a link?)")
     fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when it is closed
+    except BlockingIOError:
+        os.close(fd)
+        raise RetryLater(f"another kbatch run on this machine is writing {part} now") from None
     out = os.fdopen(fd, "r+b")
     have = os.fstat(fd).st_size
     if have and not resume:

@@ -29,6 +29,12 @@ from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, external_task_id
 
 
+def already_used(exc: ApiError) -> bool:
+    """A create refused because its external task id names a task already: it landed."""
+    text = exc.message.lower()
+    return "external_task_id" in text and "already" in text
+
+
 class JobLife:
     """A job from where the state has it to where this run can take it."""
 
@@ -151,6 +157,11 @@ class JobLife:
                 self.fail("not_served", exc.message, exc.code)
                 return
             except (JobRejected, TaskNotFound) as exc:
+                if already_used(exc):  # the create landed before (another runner's send)
+                    message = f"{exc.message}; looking the task up"
+                    run.emit(EventName.UNKNOWN, row.id, message, row=row, code=exc.code)
+                    await self._adopt(resend=False)
+                    return
                 self.fail("rejected", exc.message, exc.code)
                 return
             self._accepted(task, adopted=False)
@@ -177,8 +188,9 @@ class JobLife:
         await slots.acquire(row.slots)
         self.hold.slots = row.slots
 
-    async def _adopt(self) -> None:
-        """A create may have landed: find the task by its external id before sending it again."""
+    async def _adopt(self, *, resend: bool = True) -> None:
+        """A create may have landed: find the task by its external id before sending it again
+        (never, with ``resend`` False: the provider said the id is taken)."""
         run, row = self.run, self.row
         assert row.external_task_id is not None
         try:
@@ -192,6 +204,13 @@ class JobLife:
             return
         if found is not None:
             self._accepted(found, adopted=True)
+            return
+        if not resend:
+            message = (
+                f"the provider says external id {row.external_task_id} is taken, yet finds no "
+                "task by it: check the provider's task list before --retry-failed"
+            )
+            self.fail("unknown_outcome", message, None)
             return
         self.job = self.job or run.parked.pop(row.id, None)
         if self.job is None or run.stops.reason is not None:

@@ -77,8 +77,9 @@ async def _save(
                 output, row.id, index=item.index, extension=item.extension, variant=item.variant
             )
             async with run.downloads:
+                guard = run.sharing.guard(row.id) if run.sharing is not None else None
                 saved = await downloads.fetch(
-                    run.client, item.url, path, inside=output, durable=False
+                    run.client, item.url, path, inside=output, durable=False, guard=guard
                 )
             await run.syncer.sync()  # on disk before the state says so
             return saved

@@ -140,6 +140,16 @@ class Sharing:
             self._lose(job_id)
             raise Halted
 
+    def guard(self, job_id: str) -> Callable[[], None]:
+        """For a download: Halted as soon as the job may be another runner's (its lease is
+        lost, or has run out since the last renewal), so that nothing more is written."""
+
+        def check() -> None:
+            if not self.shared.holds(job_id):
+                raise Halted
+
+        return check
+
     # -- the account's target ------------------------------------------------------------------
 
     def crowded(self, kind: JobKind) -> None:

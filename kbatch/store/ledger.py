@@ -214,7 +214,8 @@ async def note_account(cursor: Any, account: str, note: AccountNote) -> None:
     )
 
 
-async def renew(conn: Any, runner_id: str, spec: RunnerSpec, manifest: str) -> None:
+async def renew(conn: Any, runner_id: str, spec: RunnerSpec, manifest: str) -> set[str]:
+    """The runner's heartbeat and all its jobs' leases; the ids of the jobs it still holds."""
     cursor = await conn.execute("UPDATE runners SET heartbeat = now() WHERE id = %s", (runner_id,))
     if cursor.rowcount == 0:  # pruned while it could not renew: it is back
         await conn.execute(
@@ -222,10 +223,12 @@ async def renew(conn: Any, runner_id: str, spec: RunnerSpec, manifest: str) -> N
             "VALUES (%s, %s, %s, %s, %s, %s)",
             (runner_id, manifest, socket.gethostname(), os.getpid(), spec.role.value, spec.lease),
         )
-    await conn.execute(
-        "UPDATE jobs SET lease_until = now() + %s * interval '1 second' WHERE owner = %s",
+    cursor = await conn.execute(
+        "UPDATE jobs SET lease_until = now() + %s * interval '1 second' WHERE owner = %s "
+        "RETURNING id",
         (spec.lease, runner_id),
     )
+    return {job_id for (job_id,) in await cursor.fetchall()}
 
 
 async def claim(

@@ -428,9 +428,9 @@ class PostgresStore:
             for record in records:
                 if isinstance(record, AccountNote):
                     await ledger.note_account(cursor, self.account, record)
-        for job_id, gone in let_go.items():
-            if gone:
-                self.held.pop(job_id, None)
+            for job_id, gone in let_go.items():  # before the commit: a renewal must not
+                if gone:  # take a job let go for one taken over
+                    self.held.pop(job_id, None)
         for job_id in lost:
             self.held.pop(job_id, None)
             self.on_lost(job_id)
@@ -449,14 +449,18 @@ class PostgresStore:
         driver()
         # A runner paused (SIGSTOP) inside a claim must not hold the account's lock for long.
         idle = int(min(self.runner.lease / 4, 10.0) * 1000)
-        idle_limit = f"-c idle_in_transaction_session_timeout={idle}"
+
+        async def configure(conn: Any) -> None:
+            await conn.execute(f"SET idle_in_transaction_session_timeout = {idle}")
+
         pool = AsyncConnectionPool(
             self.url,
             min_size=2,
             max_size=4,
             open=False,
             timeout=15,
-            kwargs={"autocommit": True, "connect_timeout": 10, "options": idle_limit},
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            configure=configure,
             check=AsyncConnectionPool.check_connection,
         )
         with errors(self.url):
@@ -466,8 +470,9 @@ class PostgresStore:
                 await pool.close()
                 raise StateError(f"cannot open the state database {self.path}: {exc}") from None
         self._pool = pool
-        async with self._connection() as conn, conn.transaction():
-            await ledger.open_account(conn, self.account, slot_limit)
+        with errors(self.url):
+            async with self._connection() as conn, conn.transaction():
+                await ledger.open_account(conn, self.account, slot_limit)
 
     async def leave(self) -> None:
         """Let every held job go (others take them over at once) and unregister the runner."""
@@ -496,13 +501,22 @@ class PostgresStore:
         """Seconds until this runner's leases may have run out (by the last renewal)."""
         return self._lease_deadline - time.monotonic()
 
+    def holds(self, job_id: str) -> bool:
+        return job_id in self.held and self.lease_left() > 0
+
     async def renew(self) -> None:
-        """The heartbeat and every held job's lease, in one transaction."""
+        """The heartbeat and every held job's lease, in one transaction. A held job it does not
+        find is another runner's now (this runner's lease ran out): :attr:`on_lost`."""
         started = time.monotonic()
+        before = dict(self.held)  # jobs claimed meanwhile are not in it
         with errors(self.url):
             async with self._connection() as conn, conn.transaction():
-                await ledger.renew(conn, self.runner_id, self.runner, self.manifest)
+                renewed = await ledger.renew(conn, self.runner_id, self.runner, self.manifest)
         self._lease_deadline = started + self.runner.lease
+        for job_id, epoch in before.items():
+            if job_id not in renewed and self.held.get(job_id) == epoch:
+                self.held.pop(job_id)
+                self.on_lost(job_id)
 
     async def hold(self, job_id: str) -> bool:
         epoch = self.held.get(job_id)

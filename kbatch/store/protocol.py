@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from kbatch.errors import StateError
 from kbatch.pricing import Units
@@ -55,6 +55,10 @@ class SharedState(Protocol):
     def lease_left(self) -> float: ...
 
     async def renew(self) -> None: ...
+
+    def holds(self, job_id: str) -> bool:
+        """This runner holds the job, and its lease has not run out since the last renewal."""
+        ...
 
     async def hold(self, job_id: str) -> bool:
         """Renew one held job's lease, fenced: False if another runner has it now."""
@@ -137,7 +141,7 @@ class StateStore(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> Any: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
