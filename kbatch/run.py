@@ -304,8 +304,8 @@ async def execute(
                     watcher.cancel()
                     await asyncio.gather(watcher, return_exceptions=True)
         message = scheduler.stop_message or scheduler.notice
-        if plan.store.shared is not None:  # other runners moved jobs too
-            plan.rows.update(await asyncio.to_thread(plan.store.load))
+        if plan.store.shared is not None and scheduler.stop is not StopReason.STATE:
+            plan.rows.update(await asyncio.to_thread(plan.store.load))  # others moved jobs too
         result = summarize(plan, scheduler.stop, message)
     try:
         written = await asyncio.to_thread(write_reports, plan)

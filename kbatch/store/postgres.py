@@ -382,6 +382,10 @@ class PostgresStore:
     async def _apply(self, batch: Sequence[Item]) -> None:
         """One transaction: held jobs' records fenced by owner and epoch (a job whose lease was
         taken over is dropped, never written), the rest guarded against live leases."""
+        with errors(self.url):
+            await self._apply_fenced(batch)
+
+    async def _apply_fenced(self, batch: Sequence[Item]) -> None:
         records = [record for item in batch for record in item]
         ids = {
             r.job_id if not isinstance(r, JobRow) else r.id
@@ -458,7 +462,7 @@ class PostgresStore:
             min_size=2,
             max_size=4,
             open=False,
-            timeout=15,
+            timeout=10,
             kwargs={"autocommit": True, "connect_timeout": 10},
             configure=configure,
             check=AsyncConnectionPool.check_connection,
@@ -475,14 +479,15 @@ class PostgresStore:
                 await ledger.open_account(conn, self.account, slot_limit)
 
     async def leave(self) -> None:
-        """Let every held job go (others take them over at once) and unregister the runner."""
+        """Let every held job go (others take them over at once) and unregister the runner.
+        Without the database (it was lost), the leases lapse by themselves instead."""
         await self.drain()
         pool, self._pool = self._pool, None
         if pool is None:
             return
         try:
-            with errors(self.url):
-                async with pool.connection() as conn, conn.transaction():
+            with contextlib.suppress(StateError), errors(self.url):
+                async with pool.connection(timeout=5) as conn, conn.transaction():
                     await conn.execute(
                         "UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = %s",
                         (self.runner_id,),

@@ -1,0 +1,132 @@
+"""The commands on a shared PostgreSQL state: ``--state postgresql://...`` and ``KBATCH_STATE``,
+what ``status`` tells of the account and its runners, and clear words for a wrong password or a
+host with other inputs, never the password itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from click.testing import CliRunner
+
+from kbatch.cli.app import cli
+from kbatch.run import check_manifest
+from kbatch.simulator import Simulator
+from kbatch.store.ledger import RunnerSpec
+from kbatch.store.postgres import PostgresStore, manifest_fingerprint
+from tests.project import Project, video
+
+
+@pytest.fixture
+def project(tmp_path: Path, threaded: Simulator, pg_state: str) -> Project:
+    return Project(tmp_path, threaded, [video("a"), video("b", prompt="another")], state=pg_state)
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_run_then_status_report_show_and_export_on_a_shared_state(
+    project: Project, pg_state: str, tmp_path: Path
+) -> None:
+    manifest = str(project.manifest)
+    code, output = invoke("run", manifest, "--state", pg_state, "--no-progress")
+    assert code == 0, output
+    assert "2 of 2 jobs done" in output
+
+    code, status = invoke("status", manifest, env={"KBATCH_STATE": pg_state})
+    assert code == 0, status
+    assert "2 jobs: 2 downloaded" in status
+    assert "account simulator: image 0 in use / target 4 / limit 4" in status
+    assert "runners: none" in status  # the run left: its row is gone
+
+    code, output = invoke("status", manifest, "--state", pg_state, "--format", "json")
+    document = json.loads(output)
+    assert document["account"]["slots"]["video"] == {"in_use": 0, "target": 4, "limit": 4}
+    assert document["account"]["runners"] == []
+
+    code, csv = invoke("report", manifest, "--state", pg_state)
+    assert code == 0 and csv.count("\n") == 3 and ",downloaded," in csv
+    host = csv.splitlines()[1].split(",")[13]
+    assert host  # the machine that holds the file
+
+    code, shown = invoke("show", manifest, "a", "--state", pg_state)
+    assert code == 0 and "downloaded" in shown
+
+    code, output = invoke(
+        "export", manifest, "--state", pg_state, "--format", "hf", "-o", str(tmp_path / "ds")
+    )
+    assert code == 0, output
+    assert len(list((tmp_path / "ds" / "videos").glob("*/*.mp4"))) == 2
+
+
+def test_wrong_credentials_exit_1_with_clear_words_and_no_password(project: Project) -> None:
+    parts = urlsplit(project.state or "")
+    wrong = urlunsplit(
+        (
+            parts.scheme,
+            f"{parts.username}:hunter2-xyz@{parts.hostname}:{parts.port}",
+            parts.path,
+            "",
+            "",
+        )
+    )
+
+    code, output = invoke("run", str(project.manifest), "--state", wrong)
+
+    assert code == 1
+    assert "cannot open the state database" in output and "password authentication failed" in output
+    assert "hunter2-xyz" not in output and ":***@" in output
+
+
+def test_a_second_runner_says_who_else_runs_the_manifest(project: Project, pg_state: str) -> None:
+    _, seen = check_manifest(project.manifest)
+    fingerprint = manifest_fingerprint((job_id, fp) for job_id, (fp, *_) in seen.items())
+    other = PostgresStore.open(
+        pg_state,
+        manifest_name="t",
+        account="simulator",
+        fingerprint=fingerprint,
+        runner=RunnerSpec(),
+    )
+    try:
+        code, output = invoke("run", str(project.manifest), "--state", pg_state, "--no-progress")
+    finally:
+        other.close()
+
+    assert code == 0, output
+    assert "sharing " in output and "with another runner: pid " in output
+
+
+def test_a_host_with_other_inputs_is_refused_while_another_runs(
+    project: Project, pg_state: str
+) -> None:
+    other = PostgresStore.open(
+        pg_state,
+        manifest_name="t",
+        account="simulator",
+        fingerprint="elsewhere",
+        runner=RunnerSpec(),
+    )
+    try:
+        code, output = invoke("run", str(project.manifest), "--state", pg_state)
+    finally:
+        other.close()
+
+    assert code == 1
+    assert "running elsewhere with other jobs or inputs" in output
+    assert "every host must run the same manifest and input files" in output
+    assert not project.sim.log  # nothing was sent
+
+
+def test_a_lease_too_short_for_a_create_is_refused_before_anything(
+    project: Project, pg_state: str
+) -> None:
+    code, output = invoke("run", str(project.manifest), "--state", pg_state, "--lease", "30")
+
+    assert code == 2
+    assert "--lease 30s is too short: a create may take 70s" in output
+    assert not project.sim.log

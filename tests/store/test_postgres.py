@@ -1,0 +1,316 @@
+"""The shared state against a real PostgreSQL: its schema and how it is opened, the account's
+ledger (claims against slots, rate and budget, across manifests and runners), leases, fencing
+and take-overs, and what ``status`` tells of it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from kbatch.errors import StateError, StateMissing
+from kbatch.provider.catalogue import JobKind, PackType
+from kbatch.store import JobRow, JobState, MediaRow, external_task_id
+from kbatch.store.ledger import Refusal, Role, RunnerSpec
+from kbatch.store.pgschema import VERSION, redacted
+from kbatch.store.postgres import PostgresStore
+from kbatch.store.records import AttemptRow
+from tests import shared
+
+Make = Callable[[JobRow], tuple[JobRow, AttemptRow] | None]
+
+
+def opened(
+    url: str, name: str = "m", *, account: str = "acme", fp: str = "f1", **spec: object
+) -> PostgresStore:
+    runner = RunnerSpec(**spec)  # type: ignore[arg-type]
+    return PostgresStore.open(
+        url, manifest_name=name, account=account, fingerprint=fp, runner=runner
+    )
+
+
+def jobs(
+    store: PostgresStore, *ids: str, kind: JobKind = JobKind.IMAGE2VIDEO, estimate: float = 1.0
+) -> None:
+    store.write_now(JobRow(i, kind, "fp", estimate=estimate, slots=1) for i in ids)
+
+
+def attempt(store: PostgresStore) -> Make:
+    """What the engine gives a claim: the next attempt of the job as the database has it."""
+
+    def make(current: JobRow) -> tuple[JobRow, AttemptRow]:
+        external = external_task_id(
+            store.salt, current.id, current.fingerprint, current.attempt + 1
+        )
+        row = current.submitting(external, now=1.0)
+        return row, AttemptRow(row.id, row.attempt, external, started_at=1.0)
+
+    return make
+
+
+@asynccontextmanager
+async def runner(store: PostgresStore, slot_limit: int = 2) -> AsyncIterator[PostgresStore]:
+    await store.join(slot_limit=slot_limit)
+    try:
+        yield store
+    finally:
+        await store.leave()
+        store.close()
+
+
+async def claim(
+    store: PostgresStore, job_id: str, *, budget: float | None = None, rate: float = 0.0
+) -> object:
+    return await store.claim(job_id, attempt(store), budget=budget, rate_step=rate)
+
+
+def test_a_new_database_gets_the_current_schema_and_keeps_manifests_apart(pg_state: str) -> None:
+    first, second = opened(pg_state, "first"), opened(pg_state, "second")
+    jobs(first, "a", "b")
+    jobs(second, "c")
+
+    assert list(first.load()) == ["a", "b"] and list(second.load()) == ["c"]
+    assert first.salt != second.salt  # their external task ids never meet
+    assert shared.query(pg_state, "SELECT value FROM kbatch_meta") == [(str(VERSION),)]
+    first.close()
+    second.close()
+    with PostgresStore.read(pg_state, manifest_name="first") as reader:
+        assert reader.status().counts[JobState.PENDING] == 2
+    with pytest.raises(StateMissing, match="no state of manifest 'third'"):
+        PostgresStore.read(pg_state, manifest_name="third")
+
+
+def test_runners_that_start_together_migrate_once(pg_state: str) -> None:
+    stores: list[PostgresStore] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_one(number: int) -> None:
+        start.wait()
+        try:
+            stores.append(opened(pg_state, f"m{number}"))
+        except BaseException as exc:  # pragma: no cover - what the assertion shows
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == [] and len(stores) == 4
+    assert shared.query(pg_state, "SELECT COUNT(*) FROM manifests") == [(4,)]
+    for store in stores:
+        store.close()
+
+
+def test_a_database_a_newer_kbatch_wrote_is_refused(pg_state: str) -> None:
+    opened(pg_state).close()
+    shared.query(pg_state, "UPDATE kbatch_meta SET value = '99' RETURNING 1")
+
+    with pytest.raises(StateError, match=r"schema version 99.*upgrade kbatch"):
+        opened(pg_state)
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    url = f"postgresql://kb:s3cret-pw@127.0.0.1:{port}/kbatch"
+
+    with pytest.raises(StateError) as caught:
+        opened(url)
+
+    message = str(caught.value)
+    assert "cannot open the state database postgresql://kb:***@127.0.0.1" in message
+    assert "s3cret-pw" not in message and "server is running" in message
+
+
+def test_wrong_credentials_say_so_and_never_echo_them() -> None:
+    parts = urlsplit(shared.server())
+    netloc = f"{parts.username}:not-the-password-42@{parts.hostname}:{parts.port}"
+    wrong = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    assert "not-the-password-42" in wrong
+
+    with pytest.raises(StateError) as caught:
+        opened(wrong)
+
+    message = str(caught.value)
+    assert "password authentication failed" in message and "PGPASSWORD" in message
+    assert "not-the-password-42" not in message
+    assert redacted(wrong) in message
+
+
+async def test_a_claim_waits_for_the_accounts_slots_across_manifests(pg_state: str) -> None:
+    async with (
+        runner(opened(pg_state, "first")) as first,
+        runner(opened(pg_state, "second")) as second,
+    ):
+        jobs(first, "a", "b", "c")
+        jobs(second, "x")
+
+        one, two = await claim(first, "a"), await claim(first, "b")
+        third = await claim(first, "c")
+        other = await claim(second, "x")  # another manifest, the same account: no room either
+
+        assert one.row.state is JobState.SUBMITTING and two.row is not None
+        assert third.refusal is Refusal.SLOTS
+        assert other.refusal is Refusal.SLOTS
+        done = (
+            one.row
+            .accepted("t1", submitted_at=2.0, now=2.0)
+            .succeeded(units=1.0, now=3.0)
+        )
+        await first.write(done)  # a slot comes free
+
+        assert (await claim(second, "x")).row.external_task_id.startswith("kb-")
+        held = shared.query(pg_state, "SELECT id, owner IS NOT NULL, epoch FROM jobs ORDER BY id")
+        assert held == [("a", True, 1), ("b", True, 1), ("c", False, 0), ("x", True, 1)]
+
+
+async def test_the_rate_spaces_claims_by_the_database_clock(pg_state: str) -> None:
+    async with runner(opened(pg_state), slot_limit=10) as store:
+        jobs(store, "a", "b")
+
+        first = await claim(store, "a", rate=30.0)
+        second = await claim(store, "b", rate=30.0)
+
+        assert first.row is not None
+        assert second.refusal is Refusal.RATE and 29.0 < second.wait <= 30.0
+
+
+async def test_the_budget_counts_what_every_runner_reserved(pg_state: str) -> None:
+    async with (
+        runner(opened(pg_state), slot_limit=10) as one,
+        runner(opened(pg_state), slot_limit=10) as two,
+    ):
+        jobs(one, "a", "b", estimate=0.6)
+
+        assert (await claim(one, "a", budget=1.0)).row is not None
+        assert (await claim(two, "b", budget=1.0)).refusal is Refusal.BUDGET
+
+
+async def test_a_job_another_runner_claimed_is_gone(pg_state: str) -> None:
+    async with runner(opened(pg_state)) as one, runner(opened(pg_state)) as two:
+        jobs(one, "a")
+
+        assert (await claim(one, "a")).row is not None
+        assert (await claim(two, "a")).refusal is Refusal.GONE
+
+
+async def test_a_lapsed_lease_is_taken_over_and_the_old_owners_writes_are_dropped(
+    pg_state: str,
+) -> None:
+    async with runner(opened(pg_state)) as one, runner(opened(pg_state)) as two:
+        jobs(one, "a")
+        row = (await claim(one, "a")).row
+        lost: list[str] = []
+        one.on_lost = lost.append
+        shared.query(
+            pg_state, "UPDATE jobs SET lease_until = now() - interval '1 second' RETURNING 1"
+        )
+
+        taken = await two.adopt([JobState.SUBMITTING], limit=10)
+        await one.write(
+            row.accepted("t-old", submitted_at=2.0, now=2.0), MediaRow("a", 0, "video", "u", "mp4")
+        )
+
+        assert [(r.id, before) for r, before in taken] == [("a", one.runner_id)]
+        assert lost == ["a"] and "a" not in one.held
+        assert shared.query(pg_state, "SELECT state, task_id, owner, epoch FROM jobs") == [
+            ("submitting", None, two.runner_id, 2)
+        ]
+        assert shared.query(pg_state, "SELECT COUNT(*) FROM media") == [(0,)]
+
+
+async def test_a_renewal_tells_of_the_jobs_another_runner_took(pg_state: str) -> None:
+    async with runner(opened(pg_state)) as one, runner(opened(pg_state)) as two:
+        jobs(one, "a", "b")
+        await claim(one, "a")
+        await claim(one, "b")
+        lost: list[str] = []
+        one.on_lost = lost.append
+        shared.query(
+            pg_state,
+            "UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = 'b' RETURNING 1",
+        )
+        await two.adopt([JobState.SUBMITTING], limit=10)
+
+        await one.renew()
+
+        assert lost == ["b"] and set(one.held) == {"a"}
+        assert await one.hold("a") and not await one.hold("b")
+
+
+async def test_a_1303_lowers_the_accounts_target_and_clean_finishes_raise_it(pg_state: str) -> None:
+    async with runner(opened(pg_state), slot_limit=3) as store:
+        jobs(store, "a", "b")
+        row = (await claim(store, "a")).row
+        await store.write(row.accepted("t1", submitted_at=1.0, now=1.0))
+
+        store.crowded(PackType.VIDEO)
+        await store.drain()
+        target = "SELECT target FROM accounts WHERE pack = 'video'"
+        assert shared.query(pg_state, target) == [(1,)]  # as many as the provider accepted
+
+        store.cleaned(PackType.VIDEO)
+        await store.drain()
+        assert shared.query(pg_state, target) == [(2,)]  # one clean end per slot of the target
+        for _ in range(2):
+            store.cleaned(PackType.VIDEO)
+        await store.drain()
+        assert shared.query(pg_state, target) == [(3,)]
+
+
+async def test_status_shows_the_account_slots_and_its_runners(pg_state: str) -> None:
+    async with runner(opened(pg_state, role=Role.SUBMIT), slot_limit=5) as store:
+        jobs(store, "a", "b")
+        await claim(store, "a")
+
+        status = store.status()
+
+    assert status.account == "acme" and status.in_flight_slots == 1
+    video = next(slots for slots in status.slots if slots.pack is PackType.VIDEO)
+    assert (video.in_use, video.target, video.limit) == (1, 5, 5)
+    (seen,) = status.runners
+    assert (seen.pid, seen.role, seen.held, seen.alive) == (os.getpid(), "submit", 1, True)
+    assert seen.heartbeat_age < 5
+
+
+def test_another_host_with_other_inputs_is_refused_while_a_runner_lives(pg_state: str) -> None:
+    first = opened(pg_state, fp="inputs-1")
+    try:
+        with pytest.raises(StateError, match="same manifest and input files"):
+            opened(pg_state, fp="inputs-2")
+        again = opened(pg_state, fp="inputs-1")  # the same inputs: welcome
+        assert [other.pid for other in again.others] == [os.getpid()]
+        again.close()
+    finally:
+        first.close()
+    opened(pg_state, fp="inputs-2").close()  # nobody runs it any more: the new inputs win
+
+
+async def test_the_jobs_of_a_dead_runner_on_this_host_are_free_at_once(pg_state: str) -> None:
+    store = opened(pg_state)
+    await store.join(slot_limit=2)
+    jobs(store, "a")
+    await claim(store, "a")
+    child = await asyncio.create_subprocess_exec("true")
+    await child.wait()  # a pid that is surely gone
+    shared.query(pg_state, "UPDATE runners SET pid = %s RETURNING 1", (child.pid,))
+
+    async with runner(opened(pg_state)) as second:
+        taken = await second.adopt([JobState.SUBMITTING], limit=10)
+
+    assert [row.id for row, _ in taken] == ["a"]
+    assert shared.query(pg_state, "SELECT COUNT(*) FROM runners") == [(0,)]  # reaped, and left
+    store._pool, pool = None, store._pool
+    await pool.close()
+    store.close()
