@@ -143,6 +143,14 @@ def run_command(
     if dry_run:
         render.print_preview(manifest, preview(manifest, options))
         return
+    sys.exit(_run_and_sum_up(manifest, options, log_format, no_progress, quiet, verbose))
+
+
+def _run_and_sum_up(
+    manifest: Path, options: RunOptions, log_format: str, no_progress: bool, quiet: bool,
+    verbose: bool,
+) -> int:  # fmt: skip
+    """Prepare, run, and say where the reports are and why the run stopped: the exit code."""
     with prepare(manifest, options) as plan:
         for other in plan.others:  # a shared state: say who else runs this manifest
             click.echo(f"sharing {manifest} with another runner: {other}", err=True)
@@ -154,7 +162,7 @@ def run_command(
         click.echo(f"reports: {', '.join(str(path) for path in result.reports)}")
     if result.message:
         click.echo(result.message, err=True)
-    sys.exit(result.exit_code)
+    return result.exit_code
 
 
 def _timeouts(request: float | None) -> Timeouts:

@@ -155,22 +155,7 @@ async def fetch(
     out, have, digest = opened
     try:
         try:
-            async with client.download(url, offset=have) as body:
-                if body.offset != have:  # the server sent the whole file: start over
-                    out.seek(0)
-                    out.truncate()
-                    have, digest = 0, hashlib.sha256()
-                size = have
-                async for chunk in body.chunks:
-                    if guard is not None:
-                        guard()
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                if body.total is not None and size != body.total:
-                    raise RetryLater(f"download {url}: got {size} of {body.total} bytes")
-            if guard is not None:
-                guard()
+            size, digest = await _transfer(client, url, out, have, digest, guard)
         except BaseException:
             out.close()  # what came is kept in the part file for a resume
             if path.exists():  # someone else finished it meanwhile: nothing to resume
@@ -191,6 +176,34 @@ async def fetch(
         part.unlink(missing_ok=True)
         raise
     return Saved(path, size, digest.hexdigest())
+
+
+async def _transfer(
+    client: Client,
+    url: str,
+    out: BinaryIO,
+    have: int,
+    digest: Any,
+    guard: Callable[[], None] | None,
+) -> tuple[int, Any]:
+    """Write the rest of ``url`` (from ``have`` bytes on) to ``out``: its size and digest."""
+    async with client.download(url, offset=have) as body:
+        if body.offset != have:  # the server sent the whole file: start over
+            out.seek(0)
+            out.truncate()
+            have, digest = 0, hashlib.sha256()
+        size = have
+        async for chunk in body.chunks:
+            if guard is not None:
+                guard()
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+        if body.total is not None and size != body.total:
+            raise RetryLater(f"download {url}: got {size} of {body.total} bytes")
+    if guard is not None:
+        guard()
+    return size, digest
 
 
 def _open(

@@ -35,6 +35,30 @@ def already_used(exc: ApiError) -> bool:
     return "external_task_id" in text and "already" in text
 
 
+async def wait_to_resend(
+    run: RunContext, row: JobRow, hold: Hold, exc: RetryLater, backoff: Backoff
+) -> None:
+    """A transient refusal of a create. On 1303 (the account's slots are full) give the slots
+    back, lower the target (the account's, in a shared state), wait at least ``parallel_wait``
+    and take them again; a 1303 while other tasks hold slots is expected, not a sign of a
+    failing provider."""
+    if exc.code != Code.PARALLEL_LIMIT:
+        await backoff.pause(exc, announce=run.announcer(row.id, exc))
+        return
+    slots = run.slots[PACK[row.kind]]
+    if slots.used > hold.slots or run.sharing is not None:
+        backoff.reset()  # others hold slots (in a shared state, maybe other runners)
+    if run.sharing is not None:
+        run.sharing.crowded(row.kind)
+    else:
+        slots.crowded()
+    run.release(row.kind, hold, clean=False, budget=False)
+    least = run.options.pacing.parallel_wait
+    await backoff.pause(exc, least=least, announce=run.announcer(row.id, exc))
+    await slots.acquire(row.slots)
+    hold.slots = row.slots
+
+
 class JobLife:
     """A job from where the state has it to where this run can take it."""
 
@@ -142,7 +166,7 @@ class JobLife:
                 await self._adopt()
                 return
             except RetryLater as exc:
-                await self._wait_to_resend(exc, backoff)
+                await wait_to_resend(run, row, self.hold, exc, backoff)
                 if run.stops.reason is not None:
                     self._unsent()
                     return
@@ -166,27 +190,6 @@ class JobLife:
                 return
             self._accepted(task, adopted=False)
             return
-
-    async def _wait_to_resend(self, exc: RetryLater, backoff: Backoff) -> None:
-        """A transient refusal of a create. On 1303 (the account's slots are full) give the
-        slots back, lower the target, wait at least ``parallel_wait`` and take them again; a 1303
-        while other tasks hold slots is expected, not a sign of a failing provider."""
-        run, row = self.run, self.row
-        pacing = run.options.pacing
-        if exc.code != Code.PARALLEL_LIMIT:
-            await backoff.pause(exc, announce=run.announcer(row.id, exc))
-            return
-        slots = run.slots[PACK[row.kind]]
-        if slots.used > self.hold.slots or run.sharing is not None:
-            backoff.reset()  # others hold slots (in a shared state, maybe other runners)
-        if run.sharing is not None:
-            run.sharing.crowded(row.kind)  # the account's target, for every runner
-        else:
-            slots.crowded()
-        run.release(row.kind, self.hold, clean=False, budget=False)
-        await backoff.pause(exc, least=pacing.parallel_wait, announce=run.announcer(row.id, exc))
-        await slots.acquire(row.slots)
-        self.hold.slots = row.slots
 
     async def _adopt(self, *, resend: bool = True) -> None:
         """A create may have landed: find the task by its external id before sending it again

@@ -43,7 +43,6 @@ from kbatch.manifest import Manifest
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.provider.client import Client
-from kbatch.store.ledger import Role
 from kbatch.store.protocol import StateStore
 from kbatch.store.records import JobRow, JobState
 
@@ -246,47 +245,20 @@ class Scheduler:
             self.notice = f"{overdue}; {self.notice}"
 
     async def _drive(self) -> None:
-        if self.sharing is None:
-            await self._feed()
-            self._fed = True
-            self.run_context.changed.set()
-            await self._settle()
+        if self.sharing is not None:
+            await self.sharing.drive(self._feed_pass, self._settle, self.batch.ids)
             return
-        await self._drive_shared(self.sharing)
+        await self._feed_pass(None)
+        await self._settle()
+
+    async def _feed_pass(self, only: set[str] | None) -> None:
+        await self._feed(only)
+        self._fed = True
+        self.run_context.changed.set()
 
     async def _settle(self) -> None:
         while self._workers:
             await asyncio.wait(set(self._workers))
-
-    async def _drive_shared(self, sharing: Sharing) -> None:
-        """Feed, let this runner's lives end, then ask the shared state what is left: pending
-        jobs no one holds are fed again while passes make progress; jobs other runners hold
-        are waited for (and taken over if their lease lapses); then the run ends."""
-        run = self.run_context
-        submits = self.batch.options.role is not Role.DOWNLOAD
-        only: set[str] | None = None
-        await sharing.beat.wait()  # the first take-over round: earlier runs' jobs first
-        while True:
-            claims = sharing.claims
-            if submits:
-                await self._feed(only)
-            self._fed = True
-            run.changed.set()
-            await self._settle()
-            if run.stops.reason is not None:
-                return
-            left = await sharing.shared.remaining()
-            pending = {i for i in left.pending if run.options.selects(i)}
-            fresh = pending - (only if only is not None else set(self.batch.ids))
-            if submits and pending and (sharing.claims > claims or fresh):
-                only = pending
-                continue
-            waits = left.unsettled or (not submits and left.pending and left.live_others)
-            if not waits:
-                return
-            sharing.beat.clear()
-            await sharing.beat.wait()
-            only = set()
 
     async def _stalled(self) -> None:
         """Return when nothing can go on but tasks past task_timeout: the run may end without

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from kbatch.engine.context import Halted, RunContext
 from kbatch.engine.events import EventName
 from kbatch.errors import StateError
 from kbatch.provider.catalogue import PACK, JobKind
 from kbatch.provider.client import Timeouts
-from kbatch.store.ledger import Refusal
+from kbatch.store.ledger import Refusal, Role
 from kbatch.store.protocol import SharedState
 from kbatch.store.records import AttemptRow, JobRow, external_task_id
 
@@ -74,7 +74,7 @@ class Sharing:
 
     @property
     def lease(self) -> float:
-        return self.shared.runner.lease
+        return self.shared.spec.lease
 
     async def start(self, slot_limit: int) -> None:
         self.shared.on_lost = self._lose
@@ -160,13 +160,47 @@ class Sharing:
             self.shared.cleaned(PACK[kind])
         self.freed.set()
 
+    # -- the run's course ----------------------------------------------------------------------
+
+    async def drive(
+        self,
+        feed: Callable[[set[str] | None], Awaitable[None]],
+        settle: Callable[[], Awaitable[None]],
+        ids: Sequence[str],
+    ) -> None:
+        """Feed (all jobs, then ``only`` some), let this runner's lives end, then ask the
+        shared state what is left: pending jobs no one holds are fed again while passes make
+        progress; jobs other runners hold are waited for (and taken over if their lease lapses);
+        then the run ends."""
+        run = self.run
+        submits = self.shared.spec.role is not Role.DOWNLOAD
+        only: set[str] | None = None
+        await self.beat.wait()  # the first take-over round: earlier runs' jobs first
+        while True:
+            claims = self.claims
+            await feed(only if submits else set())
+            await settle()
+            if run.stops.reason is not None:
+                return
+            left = await self.shared.remaining()
+            pending = {i for i in left.pending if run.options.selects(i)}
+            fresh = pending - (only if only is not None else set(ids))
+            if submits and pending and (self.claims > claims or fresh):
+                only = pending
+                continue
+            if not (left.unsettled or (not submits and left.pending and left.live_others)):
+                return
+            self.beat.clear()
+            await self.beat.wait()
+            only = set()
+
     # -- leases --------------------------------------------------------------------------------
 
     async def tend(self) -> None:
         """Every quarter lease: renew the heartbeat and every lease, then take over the jobs
         of lapsed leases. A renewal that keeps failing until the lease runs out stops the run."""
         run = self.run
-        spec = self.shared.runner
+        spec = self.shared.spec
         states = spec.role.states(spec.download)
         while True:
             try:

@@ -25,11 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import secrets
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
@@ -38,12 +34,13 @@ from typing import Any, Self
 from kbatch import pricing
 from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import PACK, JobKind, PackType
-from kbatch.store import ledger
+from kbatch.store import claims, ledger
 from kbatch.store.commit import GroupCommit
-from kbatch.store.ledger import AccountNote, Claim, Remaining, Role, RunnerSpec
-from kbatch.store.pgschema import AT_PROVIDER, connect, driver, errors, job_row, migrate, redacted
+from kbatch.store.ledger import AccountNote, RunnerSpec
+from kbatch.store.pgschema import AT_PROVIDER, connect, errors, job_row, migrate, redacted
 from kbatch.store.protocol import SharedState, StateStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
+from kbatch.store.runner import Runner
 
 _NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (JobRow, MediaRow, AttemptRow)}
 _COLUMNS = {cls: ", ".join(f'"{name}"' for name in names) for cls, names in _NAMES.items()}
@@ -102,7 +99,6 @@ class PostgresStore:
         self.manifest = manifest
         self._db = db
         self._lock = threading.Lock()
-        self._pool: Any = None
         self._commits: GroupCommit[Item] = GroupCommit(self._apply, failures=StateError)
         self._commits.awaitable = True
         self._commits.on_failure = self._failed
@@ -110,18 +106,14 @@ class PostgresStore:
         self.account = ""
         self.failure: StateError | None = None
         self.on_failure: Callable[[StateError], None] | None = None
-        #: Told of a held job whose lease another runner took over (its life must stop).
-        self.on_lost: Callable[[str], None] = lambda job_id: None
-        self.runner = RunnerSpec()
-        self.runner_id = ""
+        #: This process as a runner of the manifest (opened with ``runner=``), else None.
+        self.runner: Runner | None = None
         self.others: tuple[ledger.RunnerView, ...] = ()  # live runners of this manifest at open
-        self.held: dict[str, int] = {}  # job id -> epoch, for the jobs this runner holds
-        self._lease_deadline = 0.0  # time.monotonic() when this runner's leases run out
         self.records = 0
 
     @property
-    def shared(self) -> SharedState:
-        return self
+    def shared(self) -> SharedState | None:
+        return self.runner
 
     @property
     def commits(self) -> int:
@@ -175,61 +167,23 @@ class PostgresStore:
 
     def _register(self, account: str, fingerprint: str, runner: RunnerSpec | None) -> None:
         with self._lock, errors(self.url), self._db.transaction():
-            db = self._db
-            db.execute(
-                "INSERT INTO manifests (name, salt, account, fingerprint) VALUES (%s, %s, %s, '') "
-                "ON CONFLICT (name) DO NOTHING",
-                (self.manifest, secrets.token_hex(8), account),
+            self.salt, seat, others = ledger.register(
+                self._db, self.manifest, account, fingerprint, runner
             )
-            salt, known, fp = db.execute(
-                "SELECT salt, account, fingerprint FROM manifests WHERE name = %s FOR UPDATE",
-                (self.manifest,),
-            ).fetchone()
-            self.salt, self.account = salt, account
-            if runner is None:
-                return
-            ledger.reap(db, socket.gethostname())  # runners of this host that are gone
-            others = ledger.live_runners(db, self.manifest)
-            if others and fp and fp != fingerprint:
-                who = "; ".join(str(other) for other in others)
-                raise StateError(
-                    f"manifest {self.manifest!r} is running elsewhere with other jobs or inputs "
-                    f"({who}): every host must run the same manifest and input files; wait for "
-                    "those runs to finish, or make the files the same"
-                )
-            if others and known != account:
-                raise StateError(
-                    f"manifest {self.manifest!r} runs on account {known!r} elsewhere, not "
-                    f"{account!r}: give every host the same provider.account"
-                )
-            db.execute(
-                "UPDATE manifests SET fingerprint = %s, account = %s WHERE name = %s",
-                (fingerprint, account, self.manifest),
-            )
-            self.runner = runner
-            self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-            db.execute(
-                "INSERT INTO runners (id, manifest, host, pid, role, lease) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (
-                    self.runner_id,
-                    self.manifest,
-                    socket.gethostname(),
-                    os.getpid(),
-                    runner.role.value,
-                    runner.lease,
-                ),
-            )
+        self.account = account
+        if seat is not None:
+            post = lambda note: self._commits.post((note,))  # noqa: E731
+            self.runner = Runner(self.url, seat, post=post, drain=self.drain)
             self.others = tuple(others)
-            self._lease_deadline = time.monotonic() + runner.lease
 
     def close(self) -> None:
         """Close the synchronous connection; a runner that did not :meth:`leave` lets its
         jobs' leases run out (another runner, or the next run, takes them over)."""
         with self._lock:
-            if self.runner_id and self._pool is None:  # registered, never ran: unregister
-                with contextlib.suppress(StateError), errors(self.url):
-                    self._forget_runner(self._db)
+            runner, self.runner = self.runner, None
+            if runner is not None and not runner.running and runner.held == {}:
+                with contextlib.suppress(StateError), errors(self.url):  # never ran: unregister
+                    self._db.execute("DELETE FROM runners WHERE id = %s", (runner.id,))
             self._db.close()
 
     def __enter__(self) -> Self:
@@ -373,218 +327,74 @@ class PostgresStore:
             values += (PACK[record.kind].value, owner)
         return values
 
-    def _keeps(self, row: JobRow) -> bool:
-        """Whether this runner goes on holding a job in this state."""
-        if row.state in _REST:
-            return False
-        return row.state is not JobState.SUCCEEDED or self.runner.downloads
-
     async def _apply(self, batch: Sequence[Item]) -> None:
         """One transaction: held jobs' records fenced by owner and epoch (a job whose lease was
         taken over is dropped, never written), the rest guarded against live leases."""
-        with errors(self.url):
-            await self._apply_fenced(batch)
-
-    async def _apply_fenced(self, batch: Sequence[Item]) -> None:
+        runner = self.runner
+        if runner is None:
+            raise StateError("the shared state is not open for a run")
         records = [record for item in batch for record in item]
-        ids = {
-            r.job_id if not isinstance(r, JobRow) else r.id
-            for r in records
-            if not isinstance(r, AccountNote)
-        }
-        held = {job_id: self.held[job_id] for job_id in ids if job_id in self.held}
-        lost: set[str] = set()
-        async with self._connection() as conn, conn.transaction():
-            cursor = conn.cursor()
-            if held:
-                await cursor.execute(
-                    "SELECT id, owner, epoch FROM jobs WHERE manifest = %s AND id = ANY(%s) "
-                    "ORDER BY id FOR UPDATE",
-                    (self.manifest, list(held)),
-                )
-                found = {job_id: (owner, epoch) for job_id, owner, epoch in await cursor.fetchall()}
-                lost = {
-                    job_id
-                    for job_id, epoch in held.items()
-                    if found.get(job_id) != (self.runner_id, epoch)
-                }
-            by_sql: dict[str, list[tuple[Any, ...]]] = {}
-            let_go: dict[str, bool] = {}
-            for record in records:
-                if isinstance(record, AccountNote):
-                    continue
-                job_id = record.id if isinstance(record, JobRow) else record.job_id
-                if job_id in lost:
-                    continue
-                if isinstance(record, JobRow):
-                    keep = job_id in held and self._keeps(record)
-                    if job_id in held:
-                        let_go[job_id] = not keep
-                    sql = _UPSERT[JobRow] if job_id in held else _GUARDED_JOB
-                    by_sql.setdefault(sql, []).append(
-                        self._values(record, self.runner_id if keep else None)
-                    )
-                else:
-                    by_sql.setdefault(_UPSERT[type(record)], []).append(self._values(record, None))
-            for sql, rows in by_sql.items():
-                await cursor.executemany(sql, rows)
-                self.records += len(rows)
-            for record in records:
-                if isinstance(record, AccountNote):
-                    await ledger.note_account(cursor, self.account, record)
-            for job_id, gone in let_go.items():  # before the commit: a renewal must not
-                if gone:  # take a job let go for one taken over
-                    self.held.pop(job_id, None)
+        ids = {_job_id(r) for r in records if not isinstance(r, AccountNote)}
+        held = {job_id: runner.held[job_id] for job_id in ids if job_id in runner.held}
+        with errors(self.url):
+            async with runner.connection() as conn, conn.transaction():
+                cursor = conn.cursor()
+                lost = await _fence(cursor, self.manifest, runner.id, held)
+                let_go = await self._write(cursor, records, runner, held, lost)
+                for record in records:
+                    if isinstance(record, AccountNote):
+                        await claims.note_account(cursor, self.account, record)
+                for job_id in let_go:  # before the commit: a renewal must not take a job
+                    runner.held.pop(job_id, None)  # let go for one taken over
         for job_id in lost:
-            self.held.pop(job_id, None)
-            self.on_lost(job_id)
+            runner.lost(job_id)
 
-    # -- the run (SharedState) -----------------------------------------------------------------
-
-    def _connection(self) -> Any:
-        if self._pool is None:
-            raise StateError("the shared state is not open for a run (join first)")
-        return self._pool.connection()
-
-    async def join(self, *, slot_limit: int) -> None:
-        """Open the run's connection pool and the account's ledger rows."""
-        from psycopg_pool import AsyncConnectionPool
-
-        driver()
-        # A runner paused (SIGSTOP) inside a claim must not hold the account's lock for long.
-        idle = int(min(self.runner.lease / 4, 10.0) * 1000)
-
-        async def configure(conn: Any) -> None:
-            await conn.execute(f"SET idle_in_transaction_session_timeout = {idle}")
-
-        pool = AsyncConnectionPool(
-            self.url,
-            min_size=2,
-            max_size=4,
-            open=False,
-            timeout=10,
-            kwargs={"autocommit": True, "connect_timeout": 10},
-            configure=configure,
-            check=AsyncConnectionPool.check_connection,
-        )
-        with errors(self.url):
-            try:
-                await pool.open(wait=True, timeout=15)
-            except Exception as exc:  # PoolTimeout names no cause worth more than this
-                await pool.close()
-                raise StateError(f"cannot open the state database {self.path}: {exc}") from None
-        self._pool = pool
-        with errors(self.url):
-            async with self._connection() as conn, conn.transaction():
-                await ledger.open_account(conn, self.account, slot_limit)
-
-    async def leave(self) -> None:
-        """Let every held job go (others take them over at once) and unregister the runner.
-        Without the database (it was lost), the leases lapse by themselves instead."""
-        await self.drain()
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            with contextlib.suppress(StateError), errors(self.url):
-                async with pool.connection(timeout=5) as conn, conn.transaction():
-                    await conn.execute(
-                        "UPDATE jobs SET owner = NULL, lease_until = NULL WHERE owner = %s",
-                        (self.runner_id,),
-                    )
-                    await conn.execute("DELETE FROM runners WHERE id = %s", (self.runner_id,))
-            self.held.clear()
-            self.runner_id = ""
-        finally:
-            await pool.close()
-
-    def _forget_runner(self, db: Any) -> None:
-        db.execute("DELETE FROM runners WHERE id = %s", (self.runner_id,))
-        self.runner_id = ""
-
-    def lease_left(self) -> float:
-        """Seconds until this runner's leases may have run out (by the last renewal)."""
-        return self._lease_deadline - time.monotonic()
-
-    def holds(self, job_id: str) -> bool:
-        return job_id in self.held and self.lease_left() > 0
-
-    async def renew(self) -> None:
-        """The heartbeat and every held job's lease, in one transaction. A held job it does not
-        find is another runner's now (this runner's lease ran out): :attr:`on_lost`."""
-        started = time.monotonic()
-        before = dict(self.held)  # jobs claimed meanwhile are not in it
-        with errors(self.url):
-            async with self._connection() as conn, conn.transaction():
-                renewed = await ledger.renew(conn, self.runner_id, self.runner, self.manifest)
-        self._lease_deadline = started + self.runner.lease
-        for job_id, epoch in before.items():
-            if job_id not in renewed and self.held.get(job_id) == epoch:
-                self.held.pop(job_id)
-                self.on_lost(job_id)
-
-    async def hold(self, job_id: str) -> bool:
-        epoch = self.held.get(job_id)
-        if epoch is None:
-            return False
-        with errors(self.url):
-            async with self._connection() as conn:
-                cursor = await conn.execute(
-                    "UPDATE jobs SET lease_until = now() + %s * interval '1 second' "
-                    "WHERE manifest = %s AND id = %s AND owner = %s AND epoch = %s",
-                    (self.runner.lease, self.manifest, job_id, self.runner_id, epoch),
-                )
-        if cursor.rowcount == 1:
-            return True
-        self.held.pop(job_id, None)
-        return False
-
-    async def claim(
+    async def _write(
         self,
-        job_id: str,
-        make: Callable[[JobRow], tuple[JobRow, AttemptRow] | None],
-        *,
-        budget: float | None,
-        rate_step: float,
-    ) -> Claim:
-        """Start an attempt of a pending job for this runner, if the account and the budget
-        allow: ``make`` turns the job's current row into its ``submitting`` row and attempt."""
-        await self.drain()  # this runner's own earlier writes of the job first
-        with errors(self.url):
-            async with self._connection() as conn, conn.transaction():
-                claim = await ledger.claim(
-                    conn,
-                    self,
-                    job_id,
-                    make,
-                    budget=budget,
-                    rate_step=rate_step,
-                )
-        if claim.row is not None:
-            self.held[job_id] = claim.epoch
-        return claim
-
-    async def adopt(self, states: Sequence[JobState], *, limit: int) -> list[tuple[JobRow, str]]:
-        """Take over jobs in ``states`` that no live lease holds: (row, who held it)."""
-        with errors(self.url):
-            async with self._connection() as conn, conn.transaction():
-                taken = await ledger.adopt(conn, self, states, limit=limit)
-        for row, epoch, _ in taken:
-            self.held[row.id] = epoch
-        return [(row, before) for row, _, before in taken]
-
-    async def remaining(self) -> Remaining:
-        with errors(self.url):
-            async with self._connection() as conn:
-                return await ledger.remaining(conn, self)
-
-    def crowded(self, pack: PackType) -> None:
-        """A 1303: lower the account's target for every runner."""
-        self._commits.post((AccountNote(pack, crowded=True),))
-
-    def cleaned(self, pack: PackType) -> None:
-        """A task ended cleanly: the account's target may creep back up."""
-        self._commits.post((AccountNote(pack, crowded=False),))
+        cursor: Any,
+        records: Sequence[Record | AccountNote],
+        runner: Runner,
+        held: dict[str, int],
+        lost: set[str],
+    ) -> list[str]:
+        """Upsert the records of jobs not lost; the held jobs that come to rest (let go)."""
+        by_sql: dict[str, list[tuple[Any, ...]]] = {}
+        let_go: dict[str, bool] = {}
+        for record in records:
+            if isinstance(record, AccountNote):
+                continue
+            job_id = record.id if isinstance(record, JobRow) else record.job_id
+            if job_id in lost:
+                continue
+            if isinstance(record, JobRow):
+                keep = job_id in held and runner.keeps(record)
+                if job_id in held:
+                    let_go[job_id] = not keep
+                sql = _UPSERT[JobRow] if job_id in held else _GUARDED_JOB
+                by_sql.setdefault(sql, []).append(self._values(record, runner.id if keep else None))
+            else:
+                by_sql.setdefault(_UPSERT[type(record)], []).append(self._values(record, None))
+        for sql, rows in by_sql.items():
+            await cursor.executemany(sql, rows)
+            self.records += len(rows)
+        return [job_id for job_id, gone in let_go.items() if gone]
 
 
-__all__ = ["PostgresStore", "Role", "RunnerSpec", "manifest_fingerprint"]
+def _job_id(record: Record) -> str:
+    return record.id if isinstance(record, JobRow) else record.job_id
+
+
+async def _fence(cursor: Any, manifest: str, owner: str, held: dict[str, int]) -> set[str]:
+    """Lock the held jobs' rows; the ones another runner has now (owner or epoch changed)."""
+    if not held:
+        return set()
+    await cursor.execute(
+        "SELECT id, owner, epoch FROM jobs WHERE manifest = %s AND id = ANY(%s) "
+        "ORDER BY id FOR UPDATE",
+        (manifest, list(held)),
+    )
+    found = {job_id: (who, epoch) for job_id, who, epoch in await cursor.fetchall()}
+    return {job_id for job_id, epoch in held.items() if found.get(job_id) != (owner, epoch)}
+
+
+__all__ = ["PostgresStore", "manifest_fingerprint"]

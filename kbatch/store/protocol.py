@@ -44,7 +44,11 @@ class SharedState(Protocol):
     """A state several runners share (:mod:`kbatch.store.postgres`): jobs start by claims,
     writes are fenced by leases, and the account's slots and rate are counted across runners."""
 
-    runner: RunnerSpec
+    @property
+    def spec(self) -> RunnerSpec:
+        """The runner's role, lease and whether it downloads."""
+        ...
+
     #: Told of a held job another runner took over (its lease ran out): its life must stop.
     on_lost: Callable[[str], None]
 
@@ -71,7 +75,10 @@ class SharedState(Protocol):
         *,
         budget: float | None,
         rate_step: float,
-    ) -> Claim: ...
+    ) -> Claim:
+        """Start an attempt of a pending job, if the account's slots and rate and the budget
+        allow: ``make`` turns the job's current row into its submitting row and attempt."""
+        ...
 
     async def adopt(
         self, states: Sequence[JobState], *, limit: int

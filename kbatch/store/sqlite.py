@@ -16,8 +16,7 @@ killed (kill -9), an OS crash and a power cut, as far as the disk honours fsync.
 survive kill -9 only, and after a power cut could forget an external task id whose create was
 already sent; the cost of FULL is one fsync per group commit, which group commit keeps small.
 
-The run lock (:mod:`kbatch.store.lock`) is taken by a run; readers (``kbatch status``) need none:
-WAL lets them read while a run writes.
+The run lock (:mod:`kbatch.store.lock`) is taken by a run; readers need none (WAL).
 """
 
 from __future__ import annotations
@@ -86,9 +85,7 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
     """,
     # 4: which machine holds each downloaded file (a shared state's runners download on many).
-    """
-    ALTER TABLE media ADD COLUMN host TEXT;
-    """,
+    "ALTER TABLE media ADD COLUMN host TEXT;",
 )
 
 _TABLES: dict[type[Any], str] = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
@@ -149,6 +146,8 @@ class SqliteStore:
     """An open state file. Use :meth:`open` or :meth:`read`; every method is safe from any
     thread. Implements :class:`~kbatch.store.protocol.StateStore`."""
 
+    shared = None  # a state file is one runner's: no claims, no leases
+
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
@@ -164,11 +163,6 @@ class SqliteStore:
         #: The first commit that failed, and who to tell of each.
         self.failure: StateError | None = None
         self.on_failure: Callable[[StateError], None] | None = None
-
-    @property
-    def shared(self) -> None:
-        """A state file is one runner's: no claims, no leases."""
-        return None
 
     @property
     def commits(self) -> int:

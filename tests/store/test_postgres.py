@@ -16,10 +16,11 @@ import pytest
 from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, JobState, MediaRow, external_task_id
-from kbatch.store.ledger import Refusal, Role, RunnerSpec
+from kbatch.store.ledger import Claim, Refusal, Role, RunnerSpec
 from kbatch.store.pgschema import VERSION, redacted
 from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import AttemptRow
+from kbatch.store.runner import Runner
 from tests import shared
 
 Make = Callable[[JobRow], tuple[JobRow, AttemptRow] | None]
@@ -55,18 +56,30 @@ def attempt(store: PostgresStore) -> Make:
 
 @asynccontextmanager
 async def runner(store: PostgresStore, slot_limit: int = 2) -> AsyncIterator[PostgresStore]:
-    await store.join(slot_limit=slot_limit)
+    """The store as a runner of its manifest, for the test's length."""
+    await seat(store).join(slot_limit=slot_limit)
     try:
         yield store
     finally:
-        await store.leave()
+        await seat(store).leave()
         store.close()
+
+
+def seat(store: PostgresStore) -> Runner:
+    assert store.runner is not None
+    return store.runner
 
 
 async def claim(
     store: PostgresStore, job_id: str, *, budget: float | None = None, rate: float = 0.0
-) -> object:
-    return await store.claim(job_id, attempt(store), budget=budget, rate_step=rate)
+) -> Claim:
+    return await seat(store).claim(job_id, attempt(store), budget=budget, rate_step=rate)
+
+
+def granted(claim: Claim) -> JobRow:
+    """The submitting row of a claim that was granted."""
+    assert claim.row is not None, claim
+    return claim.row
 
 
 def test_a_new_database_gets_the_current_schema_and_keeps_manifests_apart(pg_state: str) -> None:
@@ -160,17 +173,13 @@ async def test_a_claim_waits_for_the_accounts_slots_across_manifests(pg_state: s
         third = await claim(first, "c")
         other = await claim(second, "x")  # another manifest, the same account: no room either
 
-        assert one.row.state is JobState.SUBMITTING and two.row is not None
+        assert granted(one).state is JobState.SUBMITTING and two.row is not None
         assert third.refusal is Refusal.SLOTS
         assert other.refusal is Refusal.SLOTS
-        done = (
-            one.row
-            .accepted("t1", submitted_at=2.0, now=2.0)
-            .succeeded(units=1.0, now=3.0)
-        )
+        done = granted(one).accepted("t1", submitted_at=2.0, now=2.0).succeeded(units=1.0, now=3.0)
         await first.write(done)  # a slot comes free
 
-        assert (await claim(second, "x")).row.external_task_id.startswith("kb-")
+        assert str(granted(await claim(second, "x")).external_task_id).startswith("kb-")
         held = shared.query(pg_state, "SELECT id, owner IS NOT NULL, epoch FROM jobs ORDER BY id")
         assert held == [("a", True, 1), ("b", True, 1), ("c", False, 0), ("x", True, 1)]
 
@@ -210,22 +219,22 @@ async def test_a_lapsed_lease_is_taken_over_and_the_old_owners_writes_are_droppe
 ) -> None:
     async with runner(opened(pg_state)) as one, runner(opened(pg_state)) as two:
         jobs(one, "a")
-        row = (await claim(one, "a")).row
+        row = granted(await claim(one, "a"))
         lost: list[str] = []
-        one.on_lost = lost.append
+        seat(one).on_lost = lost.append
         shared.query(
             pg_state, "UPDATE jobs SET lease_until = now() - interval '1 second' RETURNING 1"
         )
 
-        taken = await two.adopt([JobState.SUBMITTING], limit=10)
+        taken = await seat(two).adopt([JobState.SUBMITTING], limit=10)
         await one.write(
             row.accepted("t-old", submitted_at=2.0, now=2.0), MediaRow("a", 0, "video", "u", "mp4")
         )
 
-        assert [(r.id, before) for r, before in taken] == [("a", one.runner_id)]
-        assert lost == ["a"] and "a" not in one.held
+        assert [(r.id, before) for r, before in taken] == [("a", seat(one).id)]
+        assert lost == ["a"] and "a" not in seat(one).held
         assert shared.query(pg_state, "SELECT state, task_id, owner, epoch FROM jobs") == [
-            ("submitting", None, two.runner_id, 2)
+            ("submitting", None, seat(two).id, 2)
         ]
         assert shared.query(pg_state, "SELECT COUNT(*) FROM media") == [(0,)]
 
@@ -236,35 +245,35 @@ async def test_a_renewal_tells_of_the_jobs_another_runner_took(pg_state: str) ->
         await claim(one, "a")
         await claim(one, "b")
         lost: list[str] = []
-        one.on_lost = lost.append
+        seat(one).on_lost = lost.append
         shared.query(
             pg_state,
             "UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = 'b' RETURNING 1",
         )
-        await two.adopt([JobState.SUBMITTING], limit=10)
+        await seat(two).adopt([JobState.SUBMITTING], limit=10)
 
-        await one.renew()
+        await seat(one).renew()
 
-        assert lost == ["b"] and set(one.held) == {"a"}
-        assert await one.hold("a") and not await one.hold("b")
+        assert lost == ["b"] and set(seat(one).held) == {"a"}
+        assert await seat(one).hold("a") and not await seat(one).hold("b")
 
 
 async def test_a_1303_lowers_the_accounts_target_and_clean_finishes_raise_it(pg_state: str) -> None:
     async with runner(opened(pg_state), slot_limit=3) as store:
         jobs(store, "a", "b")
-        row = (await claim(store, "a")).row
+        row = granted(await claim(store, "a"))
         await store.write(row.accepted("t1", submitted_at=1.0, now=1.0))
 
-        store.crowded(PackType.VIDEO)
+        seat(store).crowded(PackType.VIDEO)
         await store.drain()
         target = "SELECT target FROM accounts WHERE pack = 'video'"
         assert shared.query(pg_state, target) == [(1,)]  # as many as the provider accepted
 
-        store.cleaned(PackType.VIDEO)
+        seat(store).cleaned(PackType.VIDEO)
         await store.drain()
         assert shared.query(pg_state, target) == [(2,)]  # one clean end per slot of the target
         for _ in range(2):
-            store.cleaned(PackType.VIDEO)
+            seat(store).cleaned(PackType.VIDEO)
         await store.drain()
         assert shared.query(pg_state, target) == [(3,)]
 
@@ -299,7 +308,7 @@ def test_another_host_with_other_inputs_is_refused_while_a_runner_lives(pg_state
 
 async def test_the_jobs_of_a_dead_runner_on_this_host_are_free_at_once(pg_state: str) -> None:
     store = opened(pg_state)
-    await store.join(slot_limit=2)
+    await seat(store).join(slot_limit=2)
     jobs(store, "a")
     await claim(store, "a")
     child = await asyncio.create_subprocess_exec("true")
@@ -307,10 +316,9 @@ async def test_the_jobs_of_a_dead_runner_on_this_host_are_free_at_once(pg_state:
     shared.query(pg_state, "UPDATE runners SET pid = %s RETURNING 1", (child.pid,))
 
     async with runner(opened(pg_state)) as second:
-        taken = await second.adopt([JobState.SUBMITTING], limit=10)
+        taken = await seat(second).adopt([JobState.SUBMITTING], limit=10)
 
     assert [row.id for row, _ in taken] == ["a"]
     assert shared.query(pg_state, "SELECT COUNT(*) FROM runners") == [(0,)]  # reaped, and left
-    store._pool, pool = None, store._pool
-    await pool.close()
+    await seat(store).leave()  # the "dead" one: it holds nothing any more
     store.close()
