@@ -40,7 +40,7 @@ from kbatch.pricing import Units
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
 from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, StateStore, owner
-from kbatch.store.ledger import RunnerSpec, RunnerView
+from kbatch.store.ledger import Role, RunnerSpec, RunnerView
 from kbatch.store.location import locate
 from kbatch.store.postgres import PostgresStore, manifest_fingerprint
 
@@ -189,6 +189,11 @@ def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStor
             fingerprint=manifest_fingerprint(fingerprints),
             runner=RunnerSpec(options.role, options.lease, manifest.output.download),
         )
+    if options.role is not Role.ALL:
+        raise ConfigError(
+            f"--role {options.role} needs a shared state (--state postgresql://...): a state "
+            "file has one runner, which both submits and downloads"
+        )
     owner.check(manifest.output.dir, where, take=options.take_output)
     store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
     try:
@@ -260,7 +265,8 @@ def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunRe
     rows = plan.rows
     counts = dict.fromkeys(JobState, 0)
     done = selected = 0
-    download_wanted = plan.manifest.output.download
+    # a submit-only runner is done with a job once it succeeded: downloaders take it from there
+    download_wanted = plan.manifest.output.download and plan.options.role is not Role.SUBMIT
     for job_id in plan.ids:
         row = rows[job_id]
         counts[row.state] += 1

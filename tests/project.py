@@ -139,9 +139,9 @@ class Project:
         return count
 
 
-async def spawn(project: Project, *args: str) -> asyncio.subprocess.Process:
-    """A real ``kbatch run`` child on the project, logging JSON lines to child.log."""
-    with (project.root / "child.log").open("ab") as log:  # the child keeps its own copy
+async def spawn(project: Project, *args: str, log: str = "child.log") -> asyncio.subprocess.Process:
+    """A real ``kbatch run`` child on the project, logging JSON lines to ``log``."""
+    with (project.root / log).open("ab") as log_file:  # the child keeps its own copy
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -151,8 +151,8 @@ async def spawn(project: Project, *args: str) -> asyncio.subprocess.Process:
             "--log-format",
             "json",
             *args,
-            stdout=log,
-            stderr=log,
+            stdout=log_file,
+            stderr=log_file,
             cwd=project.root,
         )
 

@@ -29,6 +29,7 @@ from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.provider.client import Client
 from kbatch.provider.wire import ACCOUNT_CODES, AUTH_CODES, Code, Task
+from kbatch.store.ledger import Role
 from kbatch.store.protocol import StateStore
 from kbatch.store.records import JobRow, JobState, MediaRow, Record
 
@@ -225,6 +226,11 @@ class RunContext:
         """Tell of an event; ``row`` (the job as it now stands) and ``data`` become its fields."""
         fields = {**row_fields(row), **data} if row is not None else data
         self.on_event(Event(name, job, message, time=self.clock.time(), data=fields))
+
+    @property
+    def downloading(self) -> bool:
+        """This run downloads results (a shared state's ``--role submit`` leaves them)."""
+        return self.manifest.output.download and self.options.role is not Role.SUBMIT
 
     def backoff(self) -> Backoff:
         return Backoff(self.options.pacing, rng=self.rng, clock=self.clock)

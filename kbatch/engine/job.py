@@ -84,7 +84,7 @@ class JobLife:
                     await self._adopt()
                 elif state in (JobState.SUBMITTED, JobState.RUNNING):
                     await self._follow()
-                elif state is JobState.SUCCEEDED and run.manifest.output.download:
+                elif state is JobState.SUCCEEDED and run.downloading:
                     self.row = await download_results(run, self.row, self.fail)
                 else:
                     return

@@ -48,7 +48,7 @@ def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
     row = row.succeeded(units=units, now=now)
     media = media_rows(row.id, task)
     run.journal.note(row, *media, ended)
-    if run.manifest.output.download:
+    if run.downloading:
         run.results[row.id] = media  # the download needs no read of the state
     files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
     message = f"task {row.task_id}, {units:g} units, {files}"

@@ -130,3 +130,12 @@ def test_a_lease_too_short_for_a_create_is_refused_before_anything(
     assert code == 2
     assert "--lease 30s is too short: a create may take 70s" in output
     assert not project.sim.log
+
+
+def test_a_role_without_a_shared_state_is_refused(tmp_path: Path, threaded: Simulator) -> None:
+    made = Project(tmp_path, threaded, [video("a")], state=None)
+
+    code, output = invoke("run", str(made.manifest), "--role", "download")
+
+    assert code == 2 and "--role download needs a shared state" in output
+    assert not threaded.log

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import signal
 from collections import Counter
@@ -155,3 +156,25 @@ async def test_two_manifests_on_one_account_share_its_slots(tmp_path: Path, pg_s
             assert len(rows) == 16 and project.check_files() == 16
         assert sum(sim.creates.values()) == len(sim.creates) == 32
         _ = PACK
+
+
+async def test_submitters_and_downloaders_split_the_work(tmp_path: Path, pg_state: str) -> None:
+    config = SimulatorConfig(task_seconds=0.2, seed=SEED, parallel_limit=LIMIT, videos=False)
+    async with running(config) as sim:
+        project = shared_project(tmp_path, sim, pg_state, "split", jobs("s", 12, 2))
+        args = (*CHILD, "--state", pg_state)
+        submitter = await spawn(project, *args, "--role", "submit", log="submit.log")
+        downloader = await spawn(project, *args, "--role", "download", log="download.log")
+        codes = [await submitter.wait(), await downloader.wait()]
+
+        logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("submit", "download")}
+        assert codes == [0, 0], logs
+        events = {
+            name: {
+                json.loads(line).get("event") for line in text.splitlines() if line.startswith("{")
+            }
+            for name, text in logs.items()
+        }
+        assert "submitted" in events["submit"] and "downloaded" not in events["submit"]
+        assert "downloaded" in events["download"] and "submitted" not in events["download"]
+        exactly_once(project, sim, files=12 + 2 * 2)
