@@ -39,7 +39,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, SqliteStore, external_task_id
 from kbatch.store.ledger import RunnerSpec
 from kbatch.store.postgres import PostgresStore
@@ -103,7 +103,9 @@ async def claims_per_second(url: str, count: int, claimers: int) -> float:
 
         for job_id in mine:
             assert store.runner is not None
-            claim = await store.runner.claim(job_id, make, budget=None, rate_step=0.0)
+            claim = await store.runner.claim(
+                job_id, make, pack=PackType.VIDEO, budget=None, rate_step=0.0
+            )
             assert claim.row is not None, claim
 
     started = time.perf_counter()

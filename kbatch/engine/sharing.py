@@ -27,6 +27,9 @@ from kbatch.store.records import AttemptRow, JobRow, external_task_id
 #: Seconds between claims while the account's slots are full (a local end of a task wakes it
 #: sooner): a few cheap transactions a second per runner, against tasks of tens of seconds.
 SLOTS_POLL = 0.25
+#: Seconds between looks at what other runners still hold, once this runner has nothing left:
+#: a runner leaves soon after the last job ends, whatever the lease.
+LOOK_AGAIN = 0.5
 #: Jobs taken over in one beat.
 ADOPT_LIMIT = 500
 
@@ -110,7 +113,9 @@ class Sharing:
             while True:
                 if not run.stops.may_submit(row.kind):
                     raise Halted
-                claim = await self.shared.claim(row.id, make, budget=budget, rate_step=rate_step)
+                claim = await self.shared.claim(
+                    row.id, make, pack=pack, budget=budget, rate_step=rate_step
+                )
                 if claim.row is not None:
                     self.claims += 1
                     run.journal.took(claim.row)
@@ -123,6 +128,11 @@ class Sharing:
                     run.held_by_budget[pack] += 1
                     return None
                 await self._pause(claim.wait if claim.refusal is Refusal.RATE else SLOTS_POLL)
+
+    async def _pause_or_beat(self, seconds: float) -> None:
+        self.beat.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.beat.wait(), seconds)
 
     async def _pause(self, seconds: float) -> None:
         self.freed.clear()
@@ -190,8 +200,7 @@ class Sharing:
                 continue
             if not (left.unsettled or (not submits and left.pending and left.live_others)):
                 return
-            self.beat.clear()
-            await self.beat.wait()
+            await self._pause_or_beat(LOOK_AGAIN)  # their jobs end, or a take-over round
             only = set()
 
     # -- leases --------------------------------------------------------------------------------

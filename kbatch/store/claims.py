@@ -85,102 +85,112 @@ async def renew(conn: Any, seat: Seat) -> set[str]:
 
 
 async def claim(
-    conn: Any, seat: Seat, job_id: str, make: Make, *, budget: float | None, rate_step: float
+    conn: Any,
+    seat: Seat,
+    job_id: str,
+    make: Make,
+    *,
+    pack: PackType,
+    budget: float | None,
+    rate_step: float,
 ) -> Claim:
-    """See :meth:`kbatch.store.runner.Runner.claim`."""
-    found = await _admissible(conn, seat, job_id, budget)
+    """See :meth:`kbatch.store.runner.Runner.claim`. Three statements: the account's lock,
+    the job (locked, skipped if another runner has it) with what admission reads, the writes."""
+    where = (seat.account, pack.value)
+    await conn.execute("SELECT 1 FROM accounts WHERE account = %s AND pack = %s FOR UPDATE", where)
+    found = await _admissible(conn, seat, job_id, pack, budget)
     if isinstance(found, Claim):
         return found
-    current, pack = found
-    made = make(current)
+    made = make(found)
     if made is None:
         return Claim(refusal=Refusal.GONE)
     row, attempt = made
-    epoch = await _take(conn, seat, row, attempt)
-    await conn.execute(
-        "UPDATE accounts SET next_submit_at = GREATEST(next_submit_at, now()) "
-        "+ %s * interval '1 second' WHERE account = %s AND pack = %s",
-        (rate_step, seat.account, pack),
-    )
-    return Claim(row=row, epoch=epoch)
+    return Claim(row=row, epoch=await _take(conn, seat, row, attempt, where, rate_step))
+
+
+#: Read once the account's row is locked: its target, the wait its rate asks for (by the clock
+#: after any claim that held the lock), and the slots in use on the account.
+_ADMISSION = (
+    f"SELECT {_JOB_COLUMNS}, j.owner, "
+    "(SELECT target FROM accounts WHERE account = %s AND pack = %s), "
+    "(SELECT EXTRACT(EPOCH FROM next_submit_at - clock_timestamp()) FROM accounts "
+    "WHERE account = %s AND pack = %s), "
+    f"({SLOTS_IN_USE}), "
+    "{budget} FROM jobs j WHERE j.manifest = %s AND j.id = %s FOR UPDATE OF j SKIP LOCKED"
+)
+_SPENT = (
+    "(SELECT COALESCE(SUM(units), 0) + COALESCE(SUM(estimate) FILTER (WHERE state = ANY(%s)), 0) "
+    "FROM jobs WHERE manifest = %s AND pack = %s)"
+)
 
 
 async def _admissible(
-    conn: Any, seat: Seat, job_id: str, budget: float | None
-) -> tuple[JobRow, str] | Claim:
-    """The job as it stands and its pack, locked, if it may start now; else the refusal."""
-    found = await (
-        await conn.execute(
-            "SELECT pack FROM jobs WHERE manifest = %s AND id = %s", (seat.manifest, job_id)
-        )
-    ).fetchone()
-    if found is None:
+    conn: Any, seat: Seat, job_id: str, pack: PackType, budget: float | None
+) -> JobRow | Claim:
+    """The job as it stands, locked, if it may start now; else the refusal."""
+    account = (seat.account, pack.value)
+    params: tuple[Any, ...] = (*account, *account, *account, list(AT_PROVIDER))
+    spent = "0"
+    if budget is not None:  # spent plus reserved by every runner of the manifest
+        spent = _SPENT
+        params += (list(AT_PROVIDER), seat.manifest, pack.value)
+    sql = _ADMISSION.replace("{budget}", spent)
+    found = await (await conn.execute(sql, (*params, seat.manifest, job_id))).fetchone()
+    if found is None:  # no such job, or another runner is claiming it right now
         return Claim(refusal=Refusal.GONE)
-    pack = found[0]
-    account = await (
-        await conn.execute(
-            "SELECT target, EXTRACT(EPOCH FROM next_submit_at - now()) FROM accounts "
-            "WHERE account = %s AND pack = %s FOR UPDATE",
-            (seat.account, pack),
-        )
-    ).fetchone()
-    job = await (
-        await conn.execute(
-            f"SELECT {_JOB_COLUMNS}, j.owner FROM jobs j WHERE j.manifest = %s AND j.id = %s "
-            "FOR UPDATE SKIP LOCKED",
-            (seat.manifest, job_id),
-        )
-    ).fetchone()
-    if account is None or job is None:
+    current = job_row(found[: len(_JOB)])
+    owner, target, rate_wait, in_use, committed = found[len(_JOB) :]
+    if current.state is not JobState.PENDING or owner is not None or current.removed:
         return Claim(refusal=Refusal.GONE)
-    current = job_row(job[: len(_JOB)])
-    if current.state is not JobState.PENDING or job[-1] is not None or current.removed:
-        return Claim(refusal=Refusal.GONE)
-    target, rate_wait = int(account[0]), float(account[1])
+    if target is None:
+        return Claim(refusal=Refusal.GONE)  # the account was never opened: not a runner's
     if rate_wait > 0:
-        return Claim(refusal=Refusal.RATE, wait=rate_wait)
-    (in_use,) = await (
-        await conn.execute(SLOTS_IN_USE, (seat.account, pack, list(AT_PROVIDER)))
-    ).fetchone()
+        return Claim(refusal=Refusal.RATE, wait=float(rate_wait))
     if in_use and in_use + current.slots > target:
         return Claim(refusal=Refusal.SLOTS)
-    if budget is not None:
-        spent, reserved = await (
-            await conn.execute(
-                "SELECT COALESCE(SUM(units), 0), COALESCE(SUM(estimate) FILTER "
-                "(WHERE state = ANY(%s)), 0) FROM jobs WHERE manifest = %s AND pack = %s",
-                (list(AT_PROVIDER), seat.manifest, pack),
-            )
-        ).fetchone()
-        if spent + reserved + current.estimate > budget + 1e-9:
-            return Claim(refusal=Refusal.BUDGET)
-    return current, pack
+    if budget is not None and committed + current.estimate > budget + 1e-9:
+        return Claim(refusal=Refusal.BUDGET)
+    return current
 
 
-async def _take(conn: Any, seat: Seat, row: JobRow, attempt: AttemptRow) -> int:
-    """Write the claimed job's submitting row and attempt for this runner; its new epoch."""
+async def _take(
+    conn: Any,
+    seat: Seat,
+    row: JobRow,
+    attempt: AttemptRow,
+    account: tuple[str, str],
+    rate_step: float,
+) -> int:
+    """In one statement: the claimed job's submitting row for this runner, its attempt, and
+    the account's next create moved on by the rate; the job's new epoch."""
     names = [name for name in _JOB if name != "id"]
     sets = ", ".join(f'"{name}" = %s' for name in names)
+    columns = ", ".join(f'"{name}"' for name in ("manifest", *_ATTEMPT))
+    marks = ", ".join(["%s"] * (len(_ATTEMPT) + 1))
     (epoch,) = await (
         await conn.execute(
-            f"UPDATE jobs SET {sets}, owner = %s, epoch = epoch + 1, "
+            f"WITH taken AS (UPDATE jobs SET {sets}, owner = %s, epoch = epoch + 1, "
             "lease_until = now() + %s * interval '1 second' "
-            "WHERE manifest = %s AND id = %s RETURNING epoch",
+            "WHERE manifest = %s AND id = %s RETURNING epoch), "
+            f"tried AS (INSERT INTO attempts ({columns}) VALUES ({marks}) "
+            "ON CONFLICT (manifest, job_id, attempt) DO NOTHING), "
+            "paced AS (UPDATE accounts SET next_submit_at = "
+            "GREATEST(next_submit_at, clock_timestamp()) + %s * interval '1 second' "
+            "WHERE account = %s AND pack = %s) "
+            "SELECT epoch FROM taken",
             (
                 *(getattr(row, name) for name in names),
                 seat.runner_id,
                 seat.spec.lease,
                 seat.manifest,
                 row.id,
+                seat.manifest,
+                *(getattr(attempt, name) for name in _ATTEMPT),
+                rate_step,
+                *account,
             ),
         )
     ).fetchone()
-    columns = ", ".join(f'"{name}"' for name in ("manifest", *_ATTEMPT))
-    await conn.execute(
-        f"INSERT INTO attempts ({columns}) VALUES ({', '.join(['%s'] * (len(_ATTEMPT) + 1))}) "
-        "ON CONFLICT (manifest, job_id, attempt) DO NOTHING",
-        (seat.manifest, *(getattr(attempt, name) for name in _ATTEMPT)),
-    )
     return int(epoch)
 
 

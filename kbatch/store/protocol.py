@@ -73,6 +73,7 @@ class SharedState(Protocol):
         job_id: str,
         make: Callable[[JobRow], tuple[JobRow, AttemptRow] | None],
         *,
+        pack: PackType,
         budget: float | None,
         rate_step: float,
     ) -> Claim:

@@ -102,8 +102,7 @@ class Runner:
             open=False,
             timeout=POOL_TIMEOUT,
             kwargs={"autocommit": True, "connect_timeout": 10},
-            configure=configure,
-            check=AsyncConnectionPool.check_connection,
+            configure=configure,  # no check per use: a lost connection stops the run
         )
         try:
             await pool.open(wait=True, timeout=POOL_TIMEOUT)
@@ -173,7 +172,7 @@ class Runner:
         return False
 
     async def claim(
-        self, job_id: str, make: Make, *, budget: float | None, rate_step: float
+        self, job_id: str, make: Make, *, pack: PackType, budget: float | None, rate_step: float
     ) -> Claim:
         """Start an attempt of a pending job for this runner, if the account and the budget
         allow: ``make`` turns the job's current row into its ``submitting`` row and attempt."""
@@ -181,7 +180,7 @@ class Runner:
         with errors(self.url):
             async with self.connection() as conn, conn.transaction():
                 claim = await claims.claim(
-                    conn, self.seat, job_id, make, budget=budget, rate_step=rate_step
+                    conn, self.seat, job_id, make, pack=pack, budget=budget, rate_step=rate_step
                 )
         if claim.row is not None:
             self.held[job_id] = claim.epoch

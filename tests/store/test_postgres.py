@@ -73,7 +73,9 @@ def seat(store: PostgresStore) -> Runner:
 async def claim(
     store: PostgresStore, job_id: str, *, budget: float | None = None, rate: float = 0.0
 ) -> Claim:
-    return await seat(store).claim(job_id, attempt(store), budget=budget, rate_step=rate)
+    return await seat(store).claim(
+        job_id, attempt(store), pack=PackType.VIDEO, budget=budget, rate_step=rate
+    )
 
 
 def granted(claim: Claim) -> JobRow:
