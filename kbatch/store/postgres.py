@@ -28,7 +28,6 @@ import hashlib
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import fields
 from typing import Any, Self
 
 from kbatch import pricing
@@ -37,48 +36,23 @@ from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.store import claims, ledger
 from kbatch.store.commit import GroupCommit
 from kbatch.store.ledger import AccountNote, RunnerSpec
-from kbatch.store.pgschema import AT_PROVIDER, connect, errors, job_row, migrate, redacted
+from kbatch.store.pgschema import (
+    AT_PROVIDER,
+    COLUMNS,
+    GUARDED_JOB,
+    NAMES,
+    UPSERT,
+    connect,
+    errors,
+    job_row,
+    migrate,
+    redacted,
+)
 from kbatch.store.protocol import SharedState, StateStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 from kbatch.store.runner import Runner
 
-_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (JobRow, MediaRow, AttemptRow)}
-_COLUMNS = {cls: ", ".join(f'"{name}"' for name in names) for cls, names in _NAMES.items()}
-_TABLES = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
-_KEYS = {
-    JobRow: ("id",),
-    MediaRow: ("job_id", "index", "variant"),
-    AttemptRow: ("job_id", "attempt"),
-}
-#: A held job is let go when it comes to rest (succeeded too, unless this runner downloads).
-_REST = (JobState.PENDING, JobState.FAILED, JobState.DOWNLOADED)
-
 Item = tuple[Record | AccountNote, ...]
-
-
-def _upsert(cls: type[Any], *, guarded: bool) -> str:
-    names = ("manifest", *_NAMES[cls]) + (("pack", "owner") if cls is JobRow else ())
-    columns = ", ".join(f'"{name}"' for name in names)
-    marks = ", ".join("%s" for _ in names)
-    keys = ", ".join(f'"{key}"' for key in ("manifest", *_KEYS[cls]))
-    updates = ", ".join(
-        f'"{name}" = excluded."{name}"' for name in names if name not in ("manifest", *_KEYS[cls])
-    )
-    sql = (
-        f"INSERT INTO {_TABLES[cls]} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    )
-    if cls is JobRow:
-        sql += (
-            ", lease_until = CASE WHEN excluded.owner IS NULL THEN NULL ELSE jobs.lease_until END"
-        )
-        if guarded:  # not held by this runner: never over a live lease of another
-            sql += " WHERE jobs.owner IS NULL OR jobs.lease_until < now()"
-    return sql
-
-
-_UPSERT = {cls: _upsert(cls, guarded=False) for cls in _TABLES}
-_GUARDED_JOB = _upsert(JobRow, guarded=True)
 
 
 def manifest_fingerprint(fingerprints: Iterable[tuple[str, str]]) -> str:
@@ -91,7 +65,7 @@ def manifest_fingerprint(fingerprints: Iterable[tuple[str, str]]) -> str:
 
 class PostgresStore:
     """An open shared state for one manifest. Implements
-    :class:`~kbatch.store.protocol.StateStore` and :class:`~kbatch.store.ledger.SharedState`."""
+    :class:`~kbatch.store.protocol.StateStore`; its :attr:`runner` is the shared part."""
 
     def __init__(self, url: str, db: Any, manifest: str) -> None:
         self.url = url
@@ -110,6 +84,7 @@ class PostgresStore:
         self.runner: Runner | None = None
         self.others: tuple[ledger.RunnerView, ...] = ()  # live runners of this manifest at open
         self.records = 0
+        self._queued: Counter[str] = Counter()  # job id -> its rows queued, not yet applied
 
     @property
     def shared(self) -> SharedState | None:
@@ -173,7 +148,7 @@ class PostgresStore:
         self.account = account
         if seat is not None:
             post = lambda note: self._commits.post((note,))  # noqa: E731
-            self.runner = Runner(self.url, seat, post=post, drain=self.drain)
+            self.runner = Runner(self.url, seat, post=post, drain=self._drain_job)
             self.others = tuple(others)
 
     def close(self) -> None:
@@ -200,14 +175,14 @@ class PostgresStore:
 
     def load(self) -> dict[str, JobRow]:
         rows = self._query(
-            f"SELECT {_COLUMNS[JobRow]} FROM jobs WHERE manifest = %s ORDER BY seq",
+            f"SELECT {COLUMNS[JobRow]} FROM jobs WHERE manifest = %s ORDER BY seq",
             (self.manifest,),
         )
         return {values[0]: job_row(values) for values in rows}
 
     def media(self, job_id: str) -> list[MediaRow]:
         rows = self._query(
-            f"SELECT {_COLUMNS[MediaRow]} FROM media WHERE manifest = %s AND job_id = %s "
+            f"SELECT {COLUMNS[MediaRow]} FROM media WHERE manifest = %s AND job_id = %s "
             'ORDER BY "index", variant',
             (self.manifest, job_id),
         )
@@ -216,7 +191,7 @@ class PostgresStore:
     def all_media(self) -> dict[str, list[MediaRow]]:
         out: dict[str, list[MediaRow]] = {}
         for values in self._query(
-            f"SELECT {_COLUMNS[MediaRow]} FROM media WHERE manifest = %s "
+            f"SELECT {COLUMNS[MediaRow]} FROM media WHERE manifest = %s "
             'ORDER BY job_id, "index", variant',
             (self.manifest,),
         ):
@@ -225,7 +200,7 @@ class PostgresStore:
 
     def attempts(self, job_id: str) -> list[AttemptRow]:
         rows = self._query(
-            f"SELECT {_COLUMNS[AttemptRow]} FROM attempts WHERE manifest = %s AND job_id = %s "
+            f"SELECT {COLUMNS[AttemptRow]} FROM attempts WHERE manifest = %s AND job_id = %s "
             "ORDER BY attempt",
             (self.manifest, job_id),
         )
@@ -301,19 +276,32 @@ class PostgresStore:
                 cursor.executemany("DELETE FROM media WHERE manifest = %s AND job_id = %s", gone)
             by_table: dict[type[Any], list[tuple[Any, ...]]] = {}
             for record in records:
-                by_table.setdefault(type(record), []).append(self._values(record, None))
+                by_table.setdefault(type(record), []).append(values(self.manifest, record, None))
             for cls, rows in by_table.items():
-                sql = _GUARDED_JOB if cls is JobRow else _UPSERT[cls]
+                sql = GUARDED_JOB if cls is JobRow else UPSERT[cls]
                 cursor.executemany(sql, rows)
 
     async def write(self, *records: Record) -> None:
+        self._queue(records)
         await self._commits.wait(records)
 
     def post(self, *records: Record) -> None:
+        self._queue(records)
         self._commits.post(records)
+
+    def _queue(self, records: Sequence[Record]) -> None:
+        for record in records:
+            if isinstance(record, JobRow):
+                self._queued[record.id] += 1
 
     async def drain(self) -> None:
         await self._commits.drain()
+
+    async def _drain_job(self, job_id: str | None) -> None:
+        """Wait for the queued writes of one job (all of them, for None): a claim must not pass
+        its own job's last write, and need not wait for other jobs'."""
+        if job_id is None or self._queued[job_id]:
+            await self._commits.drain()
 
     def _failed(self, exc: Exception) -> None:
         assert isinstance(exc, StateError)
@@ -321,26 +309,28 @@ class PostgresStore:
         if self.on_failure is not None:
             self.on_failure(exc)
 
-    def _values(self, record: Record, owner: str | None) -> tuple[Any, ...]:
-        values = (self.manifest, *(getattr(record, name) for name in _NAMES[type(record)]))
-        if isinstance(record, JobRow):
-            values += (PACK[record.kind].value, owner)
-        return values
-
     async def _apply(self, batch: Sequence[Item]) -> None:
         """One transaction: held jobs' records fenced by owner and epoch (a job whose lease was
         taken over is dropped, never written), the rest guarded against live leases."""
+        records = [record for item in batch for record in item]
+        try:
+            await self._apply_held(records)
+        finally:  # applied or failed: no longer queued
+            self._queued.subtract(r.id for r in records if isinstance(r, JobRow))
+            self._queued += Counter()  # drop the zeros
+
+    async def _apply_held(self, records: Sequence[Record | AccountNote]) -> None:
         runner = self.runner
         if runner is None:
             raise StateError("the shared state is not open for a run")
-        records = [record for item in batch for record in item]
         ids = {_job_id(r) for r in records if not isinstance(r, AccountNote)}
         held = {job_id: runner.held[job_id] for job_id in ids if job_id in runner.held}
         with errors(self.url):
             async with runner.connection() as conn, conn.transaction():
                 cursor = conn.cursor()
                 lost = await _fence(cursor, self.manifest, runner.id, held)
-                let_go = await self._write(cursor, records, runner, held, lost)
+                count, let_go = await _write(cursor, self.manifest, records, runner, held, lost)
+                self.records += count
                 for record in records:
                     if isinstance(record, AccountNote):
                         await claims.note_account(cursor, self.account, record)
@@ -349,35 +339,41 @@ class PostgresStore:
         for job_id in lost:
             runner.lost(job_id)
 
-    async def _write(
-        self,
-        cursor: Any,
-        records: Sequence[Record | AccountNote],
-        runner: Runner,
-        held: dict[str, int],
-        lost: set[str],
-    ) -> list[str]:
-        """Upsert the records of jobs not lost; the held jobs that come to rest (let go)."""
-        by_sql: dict[str, list[tuple[Any, ...]]] = {}
-        let_go: dict[str, bool] = {}
-        for record in records:
-            if isinstance(record, AccountNote):
-                continue
-            job_id = record.id if isinstance(record, JobRow) else record.job_id
-            if job_id in lost:
-                continue
-            if isinstance(record, JobRow):
-                keep = job_id in held and runner.keeps(record)
-                if job_id in held:
-                    let_go[job_id] = not keep
-                sql = _UPSERT[JobRow] if job_id in held else _GUARDED_JOB
-                by_sql.setdefault(sql, []).append(self._values(record, runner.id if keep else None))
-            else:
-                by_sql.setdefault(_UPSERT[type(record)], []).append(self._values(record, None))
-        for sql, rows in by_sql.items():
-            await cursor.executemany(sql, rows)
-            self.records += len(rows)
-        return [job_id for job_id, gone in let_go.items() if gone]
+
+async def _write(
+    cursor: Any,
+    manifest: str,
+    records: Sequence[Record | AccountNote],
+    runner: Runner,
+    held: dict[str, int],
+    lost: set[str],
+) -> tuple[int, list[str]]:
+    """Upsert the records of jobs not lost: how many, and the held jobs that come to rest
+    (they are let go)."""
+    by_sql: dict[str, list[tuple[Any, ...]]] = {}
+    let_go: dict[str, bool] = {}
+    for record in records:
+        if isinstance(record, AccountNote) or _job_id(record) in lost:
+            continue
+        if isinstance(record, JobRow):
+            keep = record.id in held and runner.keeps(record)
+            if record.id in held:
+                let_go[record.id] = not keep
+            sql = UPSERT[JobRow] if record.id in held else GUARDED_JOB
+            by_sql.setdefault(sql, []).append(values(manifest, record, runner.id if keep else None))
+        else:
+            by_sql.setdefault(UPSERT[type(record)], []).append(values(manifest, record, None))
+    for sql, rows in by_sql.items():
+        await cursor.executemany(sql, rows)
+    return sum(map(len, by_sql.values())), [job for job, gone in let_go.items() if gone]
+
+
+def values(manifest: str, record: Record, owner: str | None) -> tuple[Any, ...]:
+    """A record's column values, after its manifest; a job row's pack and owner after them."""
+    out = (manifest, *(getattr(record, name) for name in NAMES[type(record)]))
+    if isinstance(record, JobRow):
+        out += (PACK[record.kind].value, owner)
+    return out
 
 
 def _job_id(record: Record) -> str:

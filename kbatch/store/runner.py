@@ -43,12 +43,12 @@ class Runner:
         seat: Seat,
         *,
         post: Callable[[AccountNote], None],
-        drain: Callable[[], Awaitable[None]],
+        drain: Callable[[str | None], Awaitable[None]],
     ) -> None:
         self.url = url
         self.seat = seat
         self._post = post  # the store's group commit: notes keep their order with the writes
-        self._drain = drain
+        self._drain = drain  # every queued write (None), or those of one job
         self._pool: Any = None
         self.held: dict[str, int] = {}  # job id -> epoch
         self._lease_deadline = time.monotonic() + seat.spec.lease
@@ -119,7 +119,7 @@ class Runner:
     async def leave(self) -> None:
         """Let every held job go (others take them over at once) and unregister the runner.
         Without the database (it was lost), the leases lapse by themselves instead."""
-        await self._drain()
+        await self._drain(None)
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -176,7 +176,7 @@ class Runner:
     ) -> Claim:
         """Start an attempt of a pending job for this runner, if the account and the budget
         allow: ``make`` turns the job's current row into its ``submitting`` row and attempt."""
-        await self._drain()  # this runner's own earlier writes of the job first
+        await self._drain(job_id)  # this runner's own earlier writes of the job first
         with errors(self.url):
             async with self.connection() as conn, conn.transaction():
                 claim = await claims.claim(
