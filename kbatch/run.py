@@ -181,14 +181,21 @@ def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStor
         problem = lease_problem(options.lease, options.timeouts)
         if problem is not None:
             raise ConfigError(problem)
+        owner.check(manifest.output.dir, where, take=options.take_output)
         fingerprints = ((job_id, fingerprint) for job_id, (fingerprint, *_) in seen.items())
-        return PostgresStore.open(
+        shared = PostgresStore.open(
             where,
             manifest_name=manifest.name,
             account=manifest.provider.account_label,
             fingerprint=manifest_fingerprint(fingerprints),
             runner=RunnerSpec(options.role, options.lease, manifest.output.download),
         )
+        try:
+            owner.claim(manifest.output.dir, where)
+        except BaseException:
+            shared.close()
+            raise
+        return shared
     if options.role is not Role.ALL:
         raise ConfigError(
             f"--role {options.role} needs a shared state (--state postgresql://...): a state "

@@ -3,7 +3,8 @@
 A state file is what makes a run pay for each job once: a run with another state (a new
 ``--state`` path) would pay for every job again and write its results into the same folders as
 the first. So the first run to use an output folder writes ``.kbatch-state`` into it, naming its
-state file, and a run with another state is refused there unless told to take the folder over.
+state (the file, or a shared state's database without its password), and a run with another
+state is refused there unless told to take the folder over.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ import json
 from pathlib import Path
 
 from kbatch.errors import ConfigError
+from kbatch.store.pgschema import is_url, redacted
 
 MARKER = ".kbatch-state"
 
 
-def check(output_dir: Path, state_path: Path, *, take: bool = False) -> None:
+def identity(state: Path | str) -> str:
+    """How a marker names a state: the file's full path, or the database URL, redacted."""
+    return redacted(state) if isinstance(state, str) else str(state.resolve())
+
+
+def check(output_dir: Path, state_path: Path | str, *, take: bool = False) -> None:
     """ConfigError if another state, which still exists, owns ``output_dir`` (unless ``take``).
     Made before the state file is opened, so that a refused run leaves nothing behind."""
-    ours = str(state_path.resolve())
+    ours = identity(state_path)
     owner = _owner(output_dir)
-    if owner and owner != ours and Path(owner).exists() and not take:
+    exists = owner is not None and (is_url(owner) or Path(owner).exists())
+    if owner and owner != ours and exists and not take:
         raise ConfigError(
             f"{output_dir} holds the results of the state {owner}; a run with the state "
             f"{ours} would pay for every job again and mix their files: run with that state "
@@ -30,9 +38,9 @@ def check(output_dir: Path, state_path: Path, *, take: bool = False) -> None:
         )
 
 
-def claim(output_dir: Path, state_path: Path) -> None:
+def claim(output_dir: Path, state_path: Path | str) -> None:
     """Make ``state_path`` the owner of ``output_dir`` (after :func:`check`, under the lock)."""
-    ours = str(state_path.resolve())
+    ours = identity(state_path)
     if _owner(output_dir) != ours:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MARKER).write_text(json.dumps({"state": ours}) + "\n", encoding="utf-8")
@@ -46,4 +54,4 @@ def _owner(output_dir: Path) -> str | None:
     return str(owner) if owner else None
 
 
-__all__ = ["MARKER", "check", "claim"]
+__all__ = ["MARKER", "check", "claim", "identity"]

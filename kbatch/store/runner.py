@@ -18,6 +18,7 @@ are fenced by that epoch (:mod:`kbatch.store.postgres`). The transactions are in
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -89,6 +90,8 @@ class Runner:
         from psycopg_pool import AsyncConnectionPool
 
         driver()
+        # The pool logs each failed reconnection; what matters reaches the user as a StateError.
+        logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
         # A runner paused (SIGSTOP) inside a claim must not hold the account's lock for long.
         idle = int(min(self.spec.lease / 4, 10.0) * 1000)
 

@@ -139,3 +139,43 @@ def test_a_role_without_a_shared_state_is_refused(tmp_path: Path, threaded: Simu
 
     assert code == 2 and "--role download needs a shared state" in output
     assert not threaded.log
+
+
+def test_the_database_password_is_never_printed_nor_written(
+    project: Project, pg_state: str
+) -> None:
+    secret = urlsplit(pg_state).password
+    assert secret
+    outputs = [
+        invoke("run", str(project.manifest), "--state", pg_state, "--log-format", "json")[1],
+        invoke("run", str(project.manifest), "--state", pg_state, "--retry-failed")[1],
+        invoke("status", str(project.manifest), "--state", pg_state, "--format", "json")[1],
+        invoke("report", str(project.manifest), "--state", pg_state, "--format", "json")[1],
+        invoke("show", str(project.manifest), "a", "--state", pg_state)[1],
+    ]
+    written = [path.read_bytes() for path in project.out.rglob("*") if path.is_file()]
+
+    assert all(secret not in text for text in outputs)
+    assert all(secret.encode() not in data for data in written)
+    marker = (project.out / ".kbatch-state").read_text()
+    assert ":***@" in marker  # the output folder names its state without the password
+
+
+def test_status_while_runners_work_names_them(project: Project, pg_state: str) -> None:
+    _, seen = check_manifest(project.manifest)
+    fingerprint = manifest_fingerprint((job_id, fp) for job_id, (fp, *_) in seen.items())
+    other = PostgresStore.open(
+        pg_state,
+        manifest_name="t",
+        account="simulator",
+        fingerprint=fingerprint,
+        runner=RunnerSpec(),
+    )
+    try:
+        code, status = invoke("status", str(project.manifest), "--state", pg_state)
+    finally:
+        other.close()
+
+    assert code == 0, status  # the manifest is registered: its state exists, with no job yet
+    assert "runners:" in status and " (all, manifest t): heartbeat " in status
+    assert "holds 0 jobs" in status
