@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import time
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -345,7 +346,10 @@ def write_reports(plan: Plan) -> list[Path]:
     output = plan.manifest.output
     paths = [output.dir / name for name in report.FILES.values()]
     revision = plan.store.revision()
-    if plan.store.noted("reports") == revision and all(path.is_file() for path in paths):
+    key = "reports"
+    if plan.store.shared is not None:  # each host writes its own reports from the one state
+        key = f"reports@{socket.gethostname()}:{output.dir}"
+    if plan.store.noted(key) == revision and all(path.is_file() for path in paths):
         return paths
     written = report.write_all(
         plan.store,
@@ -354,7 +358,7 @@ def write_reports(plan: Plan) -> list[Path]:
         download=output.download,
         sources=report.job_sources(plan.manifest),
     )
-    plan.store.note("reports", revision)
+    plan.store.note(key, revision)
     return written
 
 
