@@ -183,12 +183,11 @@ def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStor
         if problem is not None:
             raise ConfigError(problem)
         owner.check(manifest.output.dir, where, take=options.take_output)
-        fingerprints = ((job_id, fingerprint) for job_id, (fingerprint, *_) in seen.items())
         shared = PostgresStore.open(
             where,
             manifest_name=manifest.name,
             account=manifest.provider.account_label,
-            fingerprint=manifest_fingerprint(fingerprints),
+            fingerprint=fingerprint(seen),
             runner=RunnerSpec(options.role, options.lease, manifest.output.download),
         )
         try:
@@ -210,6 +209,11 @@ def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStor
         store.close()
         raise
     return store
+
+
+def fingerprint(seen: Seen) -> str:
+    """The manifest's jobs and inputs as one value: every runner of a shared state must match."""
+    return manifest_fingerprint((job_id, fp) for job_id, (fp, *_) in seen.items())
 
 
 def check_selection(options: RunOptions, seen: Seen) -> None:

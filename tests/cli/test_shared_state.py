@@ -13,15 +13,28 @@ from click.testing import CliRunner
 
 from kbatch.cli.app import cli
 from kbatch.run import check_manifest
+from kbatch.run import fingerprint as manifest_fingerprint_of
 from kbatch.simulator import Simulator
 from kbatch.store.ledger import RunnerSpec
-from kbatch.store.postgres import PostgresStore, manifest_fingerprint
+from kbatch.store.postgres import PostgresStore
 from tests.project import Project, video
 
 
 @pytest.fixture
 def project(tmp_path: Path, threaded: Simulator, pg_state: str) -> Project:
     return Project(tmp_path, threaded, [video("a"), video("b", prompt="another")], state=pg_state)
+
+
+def another_runner(project: Project, state: str, fingerprint: str | None = None) -> PostgresStore:
+    """A live runner of the project's manifest in the shared state (its inputs, unless told)."""
+    _, seen = check_manifest(project.manifest)
+    return PostgresStore.open(
+        state,
+        manifest_name="t",
+        account="simulator",
+        fingerprint=fingerprint or manifest_fingerprint_of(seen),
+        runner=RunnerSpec(),
+    )
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -83,15 +96,7 @@ def test_wrong_credentials_exit_1_with_clear_words_and_no_password(project: Proj
 
 
 def test_a_second_runner_says_who_else_runs_the_manifest(project: Project, pg_state: str) -> None:
-    _, seen = check_manifest(project.manifest)
-    fingerprint = manifest_fingerprint((job_id, fp) for job_id, (fp, *_) in seen.items())
-    other = PostgresStore.open(
-        pg_state,
-        manifest_name="t",
-        account="simulator",
-        fingerprint=fingerprint,
-        runner=RunnerSpec(),
-    )
+    other = another_runner(project, pg_state)
     try:
         code, output = invoke("run", str(project.manifest), "--state", pg_state, "--no-progress")
     finally:
@@ -104,13 +109,7 @@ def test_a_second_runner_says_who_else_runs_the_manifest(project: Project, pg_st
 def test_a_host_with_other_inputs_is_refused_while_another_runs(
     project: Project, pg_state: str
 ) -> None:
-    other = PostgresStore.open(
-        pg_state,
-        manifest_name="t",
-        account="simulator",
-        fingerprint="elsewhere",
-        runner=RunnerSpec(),
-    )
+    other = another_runner(project, pg_state, fingerprint="elsewhere")
     try:
         code, output = invoke("run", str(project.manifest), "--state", pg_state)
     finally:
@@ -162,15 +161,7 @@ def test_the_database_password_is_never_printed_nor_written(
 
 
 def test_status_while_runners_work_names_them(project: Project, pg_state: str) -> None:
-    _, seen = check_manifest(project.manifest)
-    fingerprint = manifest_fingerprint((job_id, fp) for job_id, (fp, *_) in seen.items())
-    other = PostgresStore.open(
-        pg_state,
-        manifest_name="t",
-        account="simulator",
-        fingerprint=fingerprint,
-        runner=RunnerSpec(),
-    )
+    other = another_runner(project, pg_state)
     try:
         code, status = invoke("status", str(project.manifest), "--state", pg_state)
     finally:
