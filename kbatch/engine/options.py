@@ -36,7 +36,8 @@ class RunOptions:
     budget: float | None = None  # units, for each pack
     only: tuple[str, ...] = ()
     retry_failed: bool = False
-    state_path: Path | str | None = None  # a file, or a postgresql:// URL (a shared state)
+    #: A file, or a postgresql:// URL (a shared state): never in a repr, it may hold a password.
+    state_path: Path | str | None = field(default=None, repr=False)
     pacing: Pacing = field(default_factory=Pacing)
     timeouts: Timeouts = field(default_factory=Timeouts)
     seed: int | None = None
