@@ -8,20 +8,27 @@ with ``FOR UPDATE SKIP LOCKED``, so runners never wait on each other's jobs.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from typing import Any
 
 from kbatch.provider.catalogue import PackType
-from kbatch.store.ledger import SLOTS_IN_USE, AccountNote, Claim, Refusal, Remaining, Seat
-from kbatch.store.pgschema import AT_PROVIDER, job_row
+from kbatch.store.ledger import (
+    ALIVE,
+    RUNNER_ROW,
+    SLOTS_IN_USE,
+    AccountNote,
+    Claim,
+    Refusal,
+    Remaining,
+    Seat,
+    runner_row,
+)
+from kbatch.store.pgschema import AT_PROVIDER, NAMES, job_row
 from kbatch.store.records import AttemptRow, JobRow, JobState
 
-_JOB = tuple(f.name for f in fields(JobRow))
+_JOB = NAMES[JobRow]
 _JOB_COLUMNS = ", ".join(f'j."{name}"' for name in _JOB)
-_ATTEMPT = tuple(f.name for f in fields(AttemptRow))
+_ATTEMPT = NAMES[AttemptRow]
 Make = Callable[[JobRow], tuple[JobRow, AttemptRow] | None]
 
 
@@ -32,11 +39,9 @@ async def open_account(conn: Any, account: str, slot_limit: int) -> None:
         await conn.execute(
             "INSERT INTO accounts (account, pack, slot_limit, target) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (account, pack) DO UPDATE SET slot_limit = excluded.slot_limit, "
-            "target = CASE WHEN (SELECT COALESCE(SUM(j.slots), 0) FROM jobs j "
-            "JOIN manifests m ON m.name = j.manifest WHERE m.account = accounts.account "
-            "AND j.pack = accounts.pack AND j.state = ANY(%s)) = 0 "
+            f"target = CASE WHEN ({SLOTS_IN_USE}) = 0 "
             "THEN excluded.slot_limit ELSE LEAST(accounts.target, excluded.slot_limit) END",
-            (account, pack.value, slot_limit, slot_limit, list(AT_PROVIDER)),
+            (account, pack.value, slot_limit, slot_limit, account, pack.value, list(AT_PROVIDER)),
         )
 
 
@@ -61,25 +66,15 @@ async def note_account(cursor: Any, account: str, note: AccountNote) -> None:
 
 async def renew(conn: Any, seat: Seat) -> set[str]:
     """The runner's heartbeat and all its jobs' leases; the ids of the jobs it still holds."""
-    runner_id, spec = seat.runner_id, seat.spec
-    cursor = await conn.execute("UPDATE runners SET heartbeat = now() WHERE id = %s", (runner_id,))
+    cursor = await conn.execute(
+        "UPDATE runners SET heartbeat = now() WHERE id = %s", (seat.runner_id,)
+    )
     if cursor.rowcount == 0:  # pruned while it could not renew: it is back
-        await conn.execute(
-            "INSERT INTO runners (id, manifest, host, pid, role, lease) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                runner_id,
-                seat.manifest,
-                socket.gethostname(),
-                os.getpid(),
-                spec.role.value,
-                spec.lease,
-            ),
-        )
+        await conn.execute(RUNNER_ROW, runner_row(seat))
     cursor = await conn.execute(
         "UPDATE jobs SET lease_until = now() + %s * interval '1 second' WHERE owner = %s "
         "RETURNING id",
-        (spec.lease, runner_id),
+        (seat.spec.lease, seat.runner_id),
     )
     return {job_id for (job_id,) in await cursor.fetchall()}
 
@@ -242,8 +237,7 @@ async def remaining(conn: Any, seat: Seat) -> Remaining:
             unsettled += 1
     (others,) = await (
         await conn.execute(
-            "SELECT COUNT(*) FROM runners WHERE manifest = %s AND id <> %s "
-            "AND heartbeat > now() - lease * interval '1 second'",
+            f"SELECT COUNT(*) FROM runners r WHERE manifest = %s AND id <> %s AND {ALIVE}",
             (seat.manifest, seat.runner_id),
         )
     ).fetchone()

@@ -127,10 +127,11 @@ SLOTS_IN_USE = (
     "SELECT COALESCE(SUM(j.slots), 0) FROM jobs j JOIN manifests m ON m.name = j.manifest "
     "WHERE m.account = %s AND j.pack = %s AND j.state = ANY(%s)"
 )
+#: A runner is alive while its last heartbeat is younger than its lease.
+ALIVE = "r.heartbeat > now() - r.lease * interval '1 second'"
 _RUNNERS = (
     "SELECT r.manifest, r.host, r.pid, r.role, EXTRACT(EPOCH FROM now() - r.heartbeat), "
-    "(SELECT COUNT(*) FROM jobs WHERE owner = r.id), "
-    "r.heartbeat > now() - r.lease * interval '1 second' FROM runners r "
+    f"(SELECT COUNT(*) FROM jobs WHERE owner = r.id), {ALIVE} FROM runners r "
 )
 
 
@@ -176,13 +177,27 @@ def register(
         "UPDATE manifests SET fingerprint = %s, account = %s WHERE name = %s",
         (fingerprint, account, manifest),
     )
-    runner_id = f"{host}:{os.getpid()}:{secrets.token_hex(3)}"
-    db.execute(
-        "INSERT INTO runners (id, manifest, host, pid, role, lease) "
-        "VALUES (%s, %s, %s, %s, %s, %s)",
-        (runner_id, manifest, host, os.getpid(), spec.role.value, spec.lease),
+    seat = Seat(manifest, account, f"{host}:{os.getpid()}:{secrets.token_hex(3)}", spec)
+    db.execute(RUNNER_ROW, runner_row(seat))
+    return salt, seat, others
+
+
+#: This process's row as a runner (written at registration, again if it was pruned).
+RUNNER_ROW = (
+    "INSERT INTO runners (id, manifest, host, pid, role, lease) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def runner_row(seat: Seat) -> tuple[Any, ...]:
+    spec = seat.spec
+    return (
+        seat.runner_id,
+        seat.manifest,
+        socket.gethostname(),
+        os.getpid(),
+        spec.role.value,
+        spec.lease,
     )
-    return salt, Seat(manifest, account, runner_id, spec), others
 
 
 def reap(db: Any, host: str) -> int:
@@ -230,7 +245,9 @@ def account_slots(db: Any, account: str) -> tuple[AccountSlots, ...]:
 
 
 __all__ = [
+    "ALIVE",
     "LEASE",
+    "RUNNER_ROW",
     "SLOTS_IN_USE",
     "AccountNote",
     "AccountSlots",
@@ -246,4 +263,5 @@ __all__ = [
     "live_runners",
     "reap",
     "register",
+    "runner_row",
 ]

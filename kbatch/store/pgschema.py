@@ -120,12 +120,10 @@ def upsert(cls: type[Any], *, guarded: bool) -> str:
 UPSERT = {cls: upsert(cls, guarded=False) for cls in TABLES}
 GUARDED_JOB = upsert(JobRow, guarded=True)
 
-_JOB = tuple(f.name for f in fields(JobRow))
-
 
 def job_row(values: Sequence[Any]) -> JobRow:
     """A job row from its columns, selected by name in :class:`JobRow`'s field order."""
-    named = dict(zip(_JOB, values, strict=True))
+    named = dict(zip(NAMES[JobRow], values, strict=True))
     named["kind"], named["state"] = JobKind(named["kind"]), JobState(named["state"])
     return JobRow(**named)
 
