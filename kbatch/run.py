@@ -176,35 +176,31 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
 
 def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStore:
     """Open the manifest's state for a run: the state file under its run lock (LockHeld), or
-    the shared state as a new runner (StateError if other runners run other jobs)."""
+    the shared state as a new runner (StateError if other runners run other jobs). Either
+    becomes the output folder's owner (another state is refused there)."""
     where = state_path(manifest, options)
+    problem = lease_problem(options.lease, options.timeouts) if isinstance(where, str) else None
+    if not isinstance(where, str) and options.role is not Role.ALL:
+        problem = (
+            f"--role {options.role} needs a shared state (--state postgresql://...): a state "
+            "file has one runner, which both submits and downloads"
+        )
+    if problem is not None:
+        raise ConfigError(problem)
+    owner.check(manifest.output.dir, where, take=options.take_output)
+    store: StateStore
     if isinstance(where, str):
-        problem = lease_problem(options.lease, options.timeouts)
-        if problem is not None:
-            raise ConfigError(problem)
-        owner.check(manifest.output.dir, where, take=options.take_output)
-        shared = PostgresStore.open(
+        store = PostgresStore.open(
             where,
             manifest_name=manifest.name,
             account=manifest.provider.account_label,
             fingerprint=fingerprint(seen),
             runner=RunnerSpec(options.role, options.lease, manifest.output.download),
         )
-        try:
-            owner.claim(manifest.output.dir, where)
-        except BaseException:
-            shared.close()
-            raise
-        return shared
-    if options.role is not Role.ALL:
-        raise ConfigError(
-            f"--role {options.role} needs a shared state (--state postgresql://...): a state "
-            "file has one runner, which both submits and downloads"
-        )
-    owner.check(manifest.output.dir, where, take=options.take_output)
-    store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
+    else:
+        store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
     try:
-        owner.claim(manifest.output.dir, store.path)
+        owner.claim(manifest.output.dir, where)
     except BaseException:
         store.close()
         raise
@@ -277,8 +273,7 @@ def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunRe
     rows = plan.rows
     counts = dict.fromkeys(JobState, 0)
     done = selected = 0
-    # a submit-only runner is done with a job once it succeeded: downloaders take it from there
-    download_wanted = plan.manifest.output.download and plan.options.role is not Role.SUBMIT
+    download_wanted = plan.options.downloads(plan.manifest.output.download)
     for job_id in plan.ids:
         row = rows[job_id]
         counts[row.state] += 1

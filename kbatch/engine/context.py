@@ -29,7 +29,6 @@ from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.provider.client import Client
 from kbatch.provider.wire import ACCOUNT_CODES, AUTH_CODES, Code, Task
-from kbatch.store.ledger import Role
 from kbatch.store.protocol import StateStore
 from kbatch.store.records import JobRow, JobState, MediaRow, Record
 
@@ -229,8 +228,7 @@ class RunContext:
 
     @property
     def downloading(self) -> bool:
-        """This run downloads results (a shared state's ``--role submit`` leaves them)."""
-        return self.manifest.output.download and self.options.role is not Role.SUBMIT
+        return self.options.downloads(self.manifest.output.download)
 
     def backoff(self) -> Backoff:
         return Backoff(self.options.pacing, rng=self.rng, clock=self.clock)
@@ -294,9 +292,9 @@ class RunContext:
         return hold
 
     def release(self, kind: JobKind, hold: Hold, *, clean: bool, budget: bool = True) -> None:
-        if hold.slots and self.sharing is not None:
-            self.sharing.ended(kind, clean=clean)
         if hold.slots:
+            if self.sharing is not None:
+                self.sharing.ended(kind, clean=clean)
             self.slots[PACK[kind]].release(hold.slots, clean=clean, accepted=hold.accepted)
             hold.slots, hold.accepted = 0, False
         if budget and hold.units:

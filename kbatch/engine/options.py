@@ -52,6 +52,11 @@ class RunOptions:
             return dict.fromkeys(PackType, self.budget)
         return dict(manifest)
 
+    def downloads(self, wanted: bool) -> bool:
+        """Whether this run downloads results the manifest wants (``output.download``): a
+        shared state's ``--role submit`` leaves them to downloaders, and is done at success."""
+        return wanted and self.role is not Role.SUBMIT
+
     def selects(self, job_id: str) -> bool:
         return not self.only or any(fnmatch.fnmatchcase(job_id, glob) for glob in self.only)
 

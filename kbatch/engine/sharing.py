@@ -73,7 +73,6 @@ class Sharing:
         self.freed = asyncio.Event()  # a task of this runner ended: room may have come
         self.beat = asyncio.Event()  # set after each renewal and take-over round
         self.claims = 0
-        self.refusals: dict[Refusal, int] = dict.fromkeys(Refusal, 0)
 
     @property
     def lease(self) -> float:
@@ -120,24 +119,13 @@ class Sharing:
                     self.claims += 1
                     run.journal.took(claim.row)
                     return claim.row
-                assert claim.refusal is not None
-                self.refusals[claim.refusal] += 1
                 if claim.refusal is Refusal.GONE:
                     return None
                 if claim.refusal is Refusal.BUDGET:
                     run.held_by_budget[pack] += 1
                     return None
-                await self._pause(claim.wait if claim.refusal is Refusal.RATE else SLOTS_POLL)
-
-    async def _pause_or_beat(self, seconds: float) -> None:
-        self.beat.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.beat.wait(), seconds)
-
-    async def _pause(self, seconds: float) -> None:
-        self.freed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.freed.wait(), seconds)
+                wait = claim.wait if claim.refusal is Refusal.RATE else SLOTS_POLL
+                await _next(self.freed, wait)  # a task of this runner ends, or the time
 
     async def ensure_lease(self, job_id: str) -> None:
         """Before a create: the job's lease must outlast it (a create's answer may take the
@@ -200,7 +188,7 @@ class Sharing:
                 continue
             if not (left.unsettled or (not submits and left.pending and left.live_others)):
                 return
-            await self._pause_or_beat(LOOK_AGAIN)  # their jobs end, or a take-over round
+            await _next(self.beat, LOOK_AGAIN)  # a take-over round, or a look again
             only = set()
 
     # -- leases --------------------------------------------------------------------------------
@@ -233,6 +221,13 @@ class Sharing:
         )
         self.run.emit(EventName.LEASE_LOST, job_id, message)
         self._lost(job_id)
+
+
+async def _next(event: asyncio.Event, seconds: float) -> None:
+    """Wait for the next time ``event`` is set, or ``seconds``, whichever comes first."""
+    event.clear()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
 
 
 __all__ = ["Sharing", "create_time", "lease_problem"]

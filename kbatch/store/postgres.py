@@ -3,22 +3,18 @@
 ::
 
     store = PostgresStore.open(url, manifest_name="demo", account="kling", fingerprint=fp,
-                               runner=RunnerSpec(role=Role.ALL, lease=30.0))
+                               runner=RunnerSpec(role=Role.ALL, lease=120.0))
     rows = store.load()                       # the StateStore protocol, as SQLite's
-    await store.join(slot_limit=5)            # the run: a pool, the runner's row, the ledger
-    claim = await store.claim("cat", make)    # pending -> submitting, account-wide, one tx
-    await store.renew()                       # every quarter lease: heartbeat + every lease
-    await store.leave()
+    store.post(row.running(now=now))          # fenced by the runner's epoch for the job
+    store.runner                              # the runner's part: kbatch.store.runner
 
-A job row carries ``owner`` (a runner), ``epoch`` and ``lease_until`` (the database's clock).
-:meth:`claim` is the only way a job starts an attempt: in one transaction it locks the account's
-row, takes the job with ``FOR UPDATE SKIP LOCKED``, checks the slots in use on the account
-(summed from the job rows of every manifest on it: no counter that can leak), the account's
-create rate and the manifest's budget, and writes ``submitting`` with the attempt's external task
-id, the owner, epoch + 1 and a lease. Every later write of a held job is fenced by owner and
-epoch: a job whose lease another runner took over is dropped (:attr:`on_lost`), never written.
-A held job is let go (owner cleared) when it comes to rest. Jobs left under an expired lease are
-taken over by :meth:`adopt`. The account helpers live in :mod:`kbatch.store.ledger`.
+A job row carries ``owner`` (a runner), ``epoch`` and ``lease_until`` (the database's clock). A
+job starts an attempt only by a claim (:mod:`kbatch.store.claims`, through
+:meth:`~kbatch.store.runner.Runner.claim`). Every later write of a held job is fenced here by
+owner and epoch: a job whose lease another runner took over is dropped
+(:meth:`~kbatch.store.runner.Runner.lost`), never written, and a held job is let go (owner
+cleared) when it comes to rest. Writes of jobs this runner does not hold never go over another
+runner's live lease.
 """
 
 from __future__ import annotations

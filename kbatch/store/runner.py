@@ -4,7 +4,7 @@
 
     runner = store.runner                     # PostgresStore.open(..., runner=RunnerSpec())
     await runner.join(slot_limit=5)           # the pool, and the account's ledger rows
-    claim = await runner.claim("cat", make, budget=None, rate_step=0.5)
+    claim = await runner.claim("cat", make, pack=PackType.VIDEO, budget=None, rate_step=0.5)
     await runner.renew()                      # every quarter lease: heartbeat + all leases
     taken = await runner.adopt([JobState.SUBMITTED], limit=100)
     await runner.leave()                      # lets its jobs go at once
