@@ -11,12 +11,13 @@ every request that arrived while the previous one ran.
 Items are applied in the order they were asked for, so a :meth:`wait` that returned means every
 earlier :meth:`post` is durable too. A failed group (``apply`` raised one of ``failures``) fails
 every waiter of that group with the error and tells ``on_failure`` (a post has no one waiting).
-An ``apply`` that is a coroutine function (set :attr:`GroupCommit.awaitable`) is awaited instead.
+An ``apply`` that is a coroutine function is awaited instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -34,7 +35,7 @@ class GroupCommit(Generic[Item]):
     ) -> None:
         self._apply = apply
         #: ``apply`` is a coroutine function (an async driver): awaited, not run in a thread.
-        self.awaitable = False
+        self.awaitable = inspect.iscoroutinefunction(apply)
         self._failures = failures
         self._pending: list[tuple[Item, asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None

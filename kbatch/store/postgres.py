@@ -70,7 +70,6 @@ class PostgresStore:
         self._db = db
         self._lock = threading.Lock()
         self._commits: GroupCommit[Item] = GroupCommit(self._apply, failures=StateError)
-        self._commits.awaitable = True
         self._commits.on_failure = self._failed
         self.salt = ""
         self.account = ""
