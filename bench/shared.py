@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, SqliteStore, external_task_id
-from kbatch.store.ledger import RunnerSpec
 from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import AttemptRow
+from kbatch.store.seats import RunnerSpec
 
 MANIFEST = """\
 version: 1

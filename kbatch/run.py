@@ -41,9 +41,9 @@ from kbatch.pricing import Units
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
 from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, StateStore, owner
-from kbatch.store.ledger import Role, RunnerSpec, RunnerView
 from kbatch.store.location import locate
 from kbatch.store.postgres import PostgresStore, manifest_fingerprint
+from kbatch.store.seats import Role, RunnerSpec, RunnerView
 
 EXIT_OK = ExitCode.OK
 EXIT_FAILED = ExitCode.FAILED

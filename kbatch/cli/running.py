@@ -21,7 +21,7 @@ from kbatch.preview import preview
 from kbatch.provider.client import Timeouts
 from kbatch.provider.config import Listen
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
-from kbatch.store.ledger import LEASE, Role
+from kbatch.store.seats import LEASE, Role
 
 
 @cli.command("run")

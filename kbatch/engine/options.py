@@ -13,8 +13,8 @@ from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
 from kbatch.provider.client import Timeouts
 from kbatch.provider.config import Listen
-from kbatch.store.ledger import LEASE, Role
 from kbatch.store.records import JobState
+from kbatch.store.seats import LEASE, Role
 
 
 class StopReason(enum.StrEnum):

@@ -20,9 +20,9 @@ from kbatch.engine.events import EventName
 from kbatch.errors import StateError
 from kbatch.provider.catalogue import PACK, JobKind
 from kbatch.provider.client import Timeouts
-from kbatch.store.ledger import Refusal, Role
 from kbatch.store.protocol import SharedState
 from kbatch.store.records import AttemptRow, JobRow, external_task_id
+from kbatch.store.seats import Refusal, Role
 
 #: Seconds between claims while the account's slots are full (a local end of a task wakes it
 #: sooner): a few cheap transactions a second per runner, against tasks of tens of seconds.

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from kbatch.store.location import describe, locate, read_state
 from kbatch.store.lock import Holder
-from kbatch.store.pgschema import is_url
 from kbatch.store.protocol import StateStatus, StateStore
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record, external_task_id
 from kbatch.store.sqlite import STATE_FILE, SqliteStore, state_file
+from kbatch.store.urls import is_url
 
 __all__ = [
     "STATE_FILE",

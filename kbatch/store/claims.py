@@ -12,19 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kbatch.provider.catalogue import PackType
-from kbatch.store.ledger import (
-    ALIVE,
-    RUNNER_ROW,
-    SLOTS_IN_USE,
-    AccountNote,
-    Claim,
-    Refusal,
-    Remaining,
-    Seat,
-    runner_row,
-)
+from kbatch.store.ledger import ALIVE, RUNNER_ROW, SLOTS_IN_USE, runner_row
 from kbatch.store.pgschema import AT_PROVIDER, NAMES, job_row
 from kbatch.store.records import AttemptRow, JobRow, JobState
+from kbatch.store.seats import Claim, Refusal, Remaining, Seat, TargetChange
 
 _JOB = NAMES[JobRow]
 _JOB_COLUMNS = ", ".join(f'j."{name}"' for name in _JOB)
@@ -45,7 +36,7 @@ async def open_account(conn: Any, account: str, slot_limit: int) -> None:
         )
 
 
-async def note_account(cursor: Any, account: str, note: AccountNote) -> None:
+async def change_target(cursor: Any, account: str, note: TargetChange) -> None:
     if note.crowded:  # no more room than the tasks the provider accepted
         await cursor.execute(
             "UPDATE accounts SET clean = 0, target = GREATEST(1, LEAST(target, ("
@@ -244,4 +235,4 @@ async def remaining(conn: Any, seat: Seat) -> Remaining:
     return Remaining(tuple(pending), unsettled, int(others))
 
 
-__all__ = ["Make", "adopt", "claim", "note_account", "open_account", "remaining", "renew"]
+__all__ = ["Make", "adopt", "change_target", "claim", "open_account", "remaining", "renew"]

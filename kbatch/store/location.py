@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kbatch.store.pgschema import is_url, redacted
 from kbatch.store.postgres import PostgresStore
 from kbatch.store.protocol import StateStore
 from kbatch.store.sqlite import SqliteStore, state_file
+from kbatch.store.urls import is_url, redacted
 
 
 def locate(output_dir: Path, given: str | Path | None) -> Path | str:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from kbatch.errors import ConfigError
-from kbatch.store.pgschema import is_url, redacted
+from kbatch.store.urls import is_url, redacted
 
 MARKER = ".kbatch-state"
 

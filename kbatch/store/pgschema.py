@@ -15,17 +15,16 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from kbatch.errors import StateError
 from kbatch.provider.catalogue import JobKind
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow
+from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
 VERSION = 1
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
-SCHEMES = ("postgresql://", "postgres://")
 AT_PROVIDER = tuple(state.value for state in JobState if state.at_provider)
 
 _MIGRATIONS: tuple[str, ...] = (
@@ -128,36 +127,6 @@ def job_row(values: Sequence[Any]) -> JobRow:
     return JobRow(**named)
 
 
-def is_url(location: object) -> bool:
-    """Whether a ``--state`` value names a PostgreSQL database rather than a file."""
-    return isinstance(location, str) and location.startswith(SCHEMES)
-
-
-def redacted(url: str) -> str:
-    """The URL without its password (and without a query that could carry one).
-
-    >>> redacted("postgresql://kb:s3cret@db.example:5432/kbatch?sslmode=require")
-    'postgresql://kb:***@db.example:5432/kbatch'
-    """
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        name, has_password, _ = user.partition(":")
-        netloc = f"{name}:***@{host}" if has_password else f"{name}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def password(url: str) -> str | None:
-    return urlsplit(url).password
-
-
-def scrubbed(text: str, url: str) -> str:
-    """A driver's message with the URL's password (if it appears) masked."""
-    secret = password(url)
-    return text.replace(secret, "***") if secret else text
-
-
 def connect(url: str) -> Any:
     """A synchronous autocommit connection; StateError (naming the database, never its password)
     if the server cannot be reached or refuses the credentials."""
@@ -230,13 +199,10 @@ __all__ = [
     "COLUMNS",
     "GUARDED_JOB",
     "NAMES",
-    "SCHEMES",
     "UPSERT",
     "VERSION",
     "connect",
     "driver",
     "errors",
-    "is_url",
     "migrate",
-    "redacted",
 ]

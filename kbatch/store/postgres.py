@@ -31,7 +31,6 @@ from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.store import claims, ledger
 from kbatch.store.commit import GroupCommit
-from kbatch.store.ledger import AccountNote, RunnerSpec
 from kbatch.store.pgschema import (
     AT_PROVIDER,
     COLUMNS,
@@ -42,13 +41,14 @@ from kbatch.store.pgschema import (
     errors,
     job_row,
     migrate,
-    redacted,
 )
 from kbatch.store.protocol import SharedState, StateStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
 from kbatch.store.runner import Runner
+from kbatch.store.seats import RunnerSpec, RunnerView, TargetChange
+from kbatch.store.urls import redacted
 
-Item = tuple[Record | AccountNote, ...]
+Item = tuple[Record | TargetChange, ...]
 
 
 def manifest_fingerprint(fingerprints: Iterable[tuple[str, str]]) -> str:
@@ -77,7 +77,7 @@ class PostgresStore:
         self.on_failure: Callable[[StateError], None] | None = None
         #: This process as a runner of the manifest (opened with ``runner=``), else None.
         self.runner: Runner | None = None
-        self.others: tuple[ledger.RunnerView, ...] = ()  # live runners of this manifest at open
+        self.others: tuple[RunnerView, ...] = ()  # live runners of this manifest at open
         self.records = 0
         self._queued: Counter[str] = Counter()  # job id -> its rows queued, not yet applied
 
@@ -314,11 +314,11 @@ class PostgresStore:
             self._queued.subtract(r.id for r in records if isinstance(r, JobRow))
             self._queued += Counter()  # drop the zeros
 
-    async def _apply_held(self, records: Sequence[Record | AccountNote]) -> None:
+    async def _apply_held(self, records: Sequence[Record | TargetChange]) -> None:
         runner = self.runner
         if runner is None:
             raise StateError("the shared state is not open for a run")
-        ids = {_job_id(r) for r in records if not isinstance(r, AccountNote)}
+        ids = {_job_id(r) for r in records if not isinstance(r, TargetChange)}
         held = {job_id: runner.held[job_id] for job_id in ids if job_id in runner.held}
         with errors(self.url):
             async with runner.connection() as conn, conn.transaction():
@@ -327,8 +327,8 @@ class PostgresStore:
                 count, let_go = await _write(cursor, self.manifest, records, runner, held, lost)
                 self.records += count
                 for record in records:
-                    if isinstance(record, AccountNote):
-                        await claims.note_account(cursor, self.account, record)
+                    if isinstance(record, TargetChange):
+                        await claims.change_target(cursor, self.account, record)
                 for job_id in let_go:  # before the commit: a renewal must not take a job
                     runner.held.pop(job_id, None)  # let go for one taken over
         for job_id in lost:
@@ -338,7 +338,7 @@ class PostgresStore:
 async def _write(
     cursor: Any,
     manifest: str,
-    records: Sequence[Record | AccountNote],
+    records: Sequence[Record | TargetChange],
     runner: Runner,
     held: dict[str, int],
     lost: set[str],
@@ -348,7 +348,7 @@ async def _write(
     by_sql: dict[str, list[tuple[Any, ...]]] = {}
     let_go: dict[str, bool] = {}
     for record in records:
-        if isinstance(record, AccountNote) or _job_id(record) in lost:
+        if isinstance(record, TargetChange) or _job_id(record) in lost:
             continue
         if isinstance(record, JobRow):
             keep = record.id in held and runner.keeps(record)

@@ -19,9 +19,9 @@ from typing import Any, Protocol, Self
 from kbatch.errors import StateError
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
-from kbatch.store.ledger import AccountSlots, Claim, Remaining, RunnerSpec, RunnerView
 from kbatch.store.lock import Holder
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
+from kbatch.store.seats import AccountSlots, Claim, Remaining, RunnerSpec, RunnerView
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,9 +27,10 @@ from kbatch.errors import StateError
 from kbatch.provider.catalogue import PackType
 from kbatch.store import claims
 from kbatch.store.claims import Make
-from kbatch.store.ledger import AccountNote, Claim, Remaining, RunnerSpec, Seat
-from kbatch.store.pgschema import driver, errors, redacted
+from kbatch.store.pgschema import driver, errors
 from kbatch.store.records import JobRow, JobState
+from kbatch.store.seats import Claim, Remaining, RunnerSpec, Seat, TargetChange
+from kbatch.store.urls import redacted
 
 #: Seconds to wait for a connection of the pool (and to open it) before the database is lost.
 POOL_TIMEOUT = 10.0
@@ -43,7 +44,7 @@ class Runner:
         url: str,
         seat: Seat,
         *,
-        post: Callable[[AccountNote], None],
+        post: Callable[[TargetChange], None],
         drain: Callable[[str | None], Awaitable[None]],
     ) -> None:
         self.url = url
@@ -205,11 +206,11 @@ class Runner:
 
     def crowded(self, pack: PackType) -> None:
         """A 1303: lower the account's target for every runner."""
-        self._post(AccountNote(pack, crowded=True))
+        self._post(TargetChange(pack, crowded=True))
 
     def cleaned(self, pack: PackType) -> None:
         """A task ended cleanly: the account's target may creep back up."""
-        self._post(AccountNote(pack, crowded=False))
+        self._post(TargetChange(pack, crowded=False))
 
 
 __all__ = ["POOL_TIMEOUT", "Runner"]

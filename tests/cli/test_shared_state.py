@@ -15,8 +15,8 @@ from kbatch.cli.app import cli
 from kbatch.run import check_manifest
 from kbatch.run import fingerprint as manifest_fingerprint_of
 from kbatch.simulator import Simulator
-from kbatch.store.ledger import RunnerSpec
 from kbatch.store.postgres import PostgresStore
+from kbatch.store.seats import RunnerSpec
 from tests.project import Project, video
 
 

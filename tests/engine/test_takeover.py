@@ -13,9 +13,9 @@ from kbatch.provider.client import Client, Timeouts
 from kbatch.run import check_manifest, fingerprint, prepare
 from kbatch.simulator import Simulator
 from kbatch.store import JobRow, JobState, external_task_id
-from kbatch.store.ledger import RunnerSpec
 from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import AttemptRow
+from kbatch.store.seats import RunnerSpec
 from tests import shared
 from tests.conftest import request_of
 from tests.project import Project, video

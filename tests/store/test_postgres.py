@@ -16,11 +16,12 @@ import pytest
 from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, JobState, MediaRow, external_task_id
-from kbatch.store.ledger import Claim, Refusal, Role, RunnerSpec
-from kbatch.store.pgschema import VERSION, redacted
+from kbatch.store.pgschema import VERSION
 from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import AttemptRow
 from kbatch.store.runner import Runner
+from kbatch.store.seats import Claim, Refusal, Role, RunnerSpec
+from kbatch.store.urls import redacted
 from tests import shared
 
 Make = Callable[[JobRow], tuple[JobRow, AttemptRow] | None]
