@@ -15,6 +15,7 @@ prints ``Kind: message`` and exits with the class's ``exit_code``. Anything else
      +-- ApiError                    a provider call failed; ``outcome`` says what to do about it
           +-- RetryLater             try again later; ``retry_after``: seconds the provider asked
           +-- JobRejected            this job cannot succeed as written: fail it, keep the message
+          |    +-- ExternalIdTaken   its external id names a task already: look it up, adopt it
           +-- RunFatal               nothing more can succeed: stop the whole run
           +-- RouteNotServed         the provider does not serve this route (404 page, redirect)
           +-- OutcomeUnknown         a create was sent and its answer lost: look the task up
@@ -147,6 +148,12 @@ class JobRejected(ApiError):
     """The provider refused this job (invalid field, content policy, no permission): fail it."""
 
     outcome = Outcome.FAIL_JOB
+
+
+class ExternalIdTaken(JobRejected):
+    """A create refused because a task already has its external task id: an earlier send of the
+    same attempt landed (a lost answer, another runner). Never a failure: the engine looks the
+    task up by that id and adopts it. Raised by the provider, which knows how its API says so."""
 
 
 class RunFatal(ApiError):

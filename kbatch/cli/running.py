@@ -18,8 +18,8 @@ from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
 from kbatch.errors import ConfigError
 from kbatch.preview import preview
-from kbatch.provider.client import Timeouts
 from kbatch.provider.config import Listen
+from kbatch.provider.transport import Timeouts
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 from kbatch.store.seats import LEASE, Role
 

@@ -15,6 +15,7 @@ from kbatch.engine.results import download_results
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import (
     ApiError,
+    ExternalIdTaken,
     JobRejected,
     OutcomeUnknown,
     RetryLater,
@@ -27,12 +28,6 @@ from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, JobRow, JobState, external_task_id
-
-
-def already_used(exc: ApiError) -> bool:
-    """A create refused because its external task id names a task already: it landed."""
-    text = exc.message.lower()
-    return "external_task_id" in text and "already" in text
 
 
 async def wait_to_resend(
@@ -180,12 +175,12 @@ class JobLife:
                 run.stops.not_served[row.kind] = exc.message
                 self.fail("not_served", exc.message, exc.code)
                 return
+            except ExternalIdTaken as exc:  # the create landed before (another runner's send)
+                message = f"{exc.message}; looking the task up"
+                run.emit(EventName.UNKNOWN, row.id, message, row=row, code=exc.code)
+                await self._adopt(resend=False)
+                return
             except (JobRejected, TaskNotFound) as exc:
-                if already_used(exc):  # the create landed before (another runner's send)
-                    message = f"{exc.message}; looking the task up"
-                    run.emit(EventName.UNKNOWN, row.id, message, row=row, code=exc.code)
-                    await self._adopt(resend=False)
-                    return
                 self.fail("rejected", exc.message, exc.code)
                 return
             self._accepted(task, adopted=False)

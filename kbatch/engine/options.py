@@ -11,8 +11,8 @@ from pathlib import Path
 from kbatch.engine.pacing import Pacing
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import PackType
-from kbatch.provider.client import Timeouts
 from kbatch.provider.config import Listen
+from kbatch.provider.transport import Timeouts
 from kbatch.store.records import JobState
 from kbatch.store.seats import LEASE, Role
 

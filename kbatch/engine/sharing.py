@@ -19,7 +19,7 @@ from kbatch.engine.context import Halted, RunContext
 from kbatch.engine.events import EventName
 from kbatch.errors import StateError
 from kbatch.provider.catalogue import PACK, JobKind
-from kbatch.provider.client import Timeouts
+from kbatch.provider.transport import Timeouts
 from kbatch.store.protocol import SharedState
 from kbatch.store.records import AttemptRow, JobRow, external_task_id
 from kbatch.store.seats import Refusal, Role

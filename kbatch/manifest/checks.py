@@ -57,7 +57,7 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_request(
-    kind: JobKind, request: dict[str, Any], provider: catalogue.Provider, max_in_flight: int
+    kind: JobKind, request: dict[str, Any], provider: catalogue.ProviderSpec, max_in_flight: int
 ) -> list[Problem]:
     """Rules across fields, per provider, and against the run's slot limit."""
     problems: list[Problem] = []
@@ -100,7 +100,7 @@ def _check_expand(request: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def _check_multi(request: dict[str, Any], provider: catalogue.Provider) -> list[Problem]:
+def _check_multi(request: dict[str, Any], provider: catalogue.ProviderSpec) -> list[Problem]:
     subjects = request.get("subject_image_list")
     if subjects is None:
         return [((), "missing required field 'subject_image_list'")]

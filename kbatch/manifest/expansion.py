@@ -34,7 +34,7 @@ class Context:
 
     document: Document
     base_dir: Path
-    provider: catalogue.Provider
+    provider: catalogue.ProviderSpec
     max_in_flight: int
     inspector: Inspector = field(default_factory=Inspector)
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)

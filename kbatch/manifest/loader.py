@@ -134,7 +134,7 @@ class Manifest:
 
 
 def _context(
-    path: Path, document: Document, provider: catalogue.Provider, slots: int, *, decode: bool
+    path: Path, document: Document, provider: catalogue.ProviderSpec, slots: int, *, decode: bool
 ) -> Context:
     """With ``decode`` (validation), every local image is decoded in full, not only its header;
     a run's own expansion (after validation) reads headers only."""

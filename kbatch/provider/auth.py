@@ -21,7 +21,7 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from kbatch.errors import ConfigError
-from kbatch.provider.catalogue import Provider, ProviderName
+from kbatch.provider.catalogue import ProviderName, ProviderSpec
 
 #: A JWT lives this long (Kling's documented example) and is signed afresh this early.
 JWT_TTL = 1800.0
@@ -39,12 +39,23 @@ class Auth(Protocol):
 
     def secrets(self) -> tuple[str, ...]: ...
 
+    @property
+    def source(self) -> str:
+        """Where the credential came from, for a message about a refused one: the environment
+        variables' names, never their values."""
+        ...
+
 
 @dataclass(slots=True)
 class BearerKey:
     """A static key sent as ``Bearer <key>`` (CometAPI, AnyAPI, Kling's newer API keys)."""
 
     key: str = field(repr=False)
+    variable: str = "the API key"
+
+    @property
+    def source(self) -> str:
+        return self.variable
 
     def header(self) -> str:
         return f"Bearer {self.key}"
@@ -66,6 +77,11 @@ class KlingJwt:
     clock: Callable[[], float] = time.time
     _token: str = field(default="", repr=False)
     _expires: float = 0.0
+    variables: tuple[str, str] = ("KLING_ACCESS_KEY", "KLING_SECRET_KEY")
+
+    @property
+    def source(self) -> str:
+        return "/".join(self.variables)
 
     def header(self) -> str:
         if not self._token or self.clock() >= self._expires - JWT_RENEW_BEFORE:
@@ -90,21 +106,22 @@ class KlingJwt:
         return tuple(s for s in (self.access_key, self.secret_key, self._token) if s)
 
 
-def credentials(provider: Provider, env: Mapping[str, str], key_env: str | None = None) -> Auth:
+def credentials(provider: ProviderSpec, env: Mapping[str, str], key_env: str | None = None) -> Auth:
     """The provider's credentials from the environment; ConfigError naming the variables (never
     their values) when they are not set."""
     if key_env:
         if env.get(key_env):
-            return BearerKey(env[key_env])
+            return BearerKey(env[key_env], key_env)
         raise ConfigError(f"provider.api_key_env names {key_env}, which is not set or empty")
     if provider.jwt_envs:
         access, secret = (env.get(name, "") for name in provider.jwt_envs)
         if access and secret:
-            return KlingJwt(access, secret)
+            first, second = provider.jwt_envs
+            return KlingJwt(access, secret, variables=(first, second))
     if provider.key_env and env.get(provider.key_env):
         return BearerKey(env[provider.key_env])
     if provider.name is ProviderName.SIMULATOR:
-        return BearerKey("kbatch-simulator")
+        return BearerKey("kbatch-simulator", "the simulator's key")
     wanted = [" and ".join(provider.jwt_envs)] if provider.jwt_envs else []
     wanted += [provider.key_env] if provider.key_env else []
     raise ConfigError(

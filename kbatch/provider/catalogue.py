@@ -173,7 +173,7 @@ class LookupForm(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Provider:
+class ProviderSpec:
     """A provider: where it is, how it authenticates, and its documented limits.
 
     ``key_env`` names the variable holding a static Bearer key; ``jwt_envs`` the access and
@@ -201,9 +201,9 @@ class Provider:
         return LEGACY_SUBJECTS if self.dialect is Dialect.LEGACY else (1, 4)
 
 
-PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
+PROVIDERS: Mapping[ProviderName, ProviderSpec] = MappingProxyType(
     {
-        ProviderName.KLING: Provider(
+        ProviderName.KLING: ProviderSpec(
             ProviderName.KLING,
             "https://api-singapore.klingai.com",
             "/v1",
@@ -213,7 +213,7 @@ PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
         ),
         # CometAPI's pages give 500/200 characters for image2video, and its per-task query
         # route lists only images/generations for images.
-        ProviderName.COMETAPI: Provider(
+        ProviderName.COMETAPI: ProviderSpec(
             ProviderName.COMETAPI,
             "https://api.cometapi.com",
             "/kling/v1",
@@ -225,7 +225,7 @@ PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
         ),
         # AnyAPI's own spec gives the official 2500-character limits; its queries are assumed
         # to work as CometAPI's (unverified).
-        ProviderName.ANYAPI: Provider(
+        ProviderName.ANYAPI: ProviderSpec(
             ProviderName.ANYAPI,
             "https://www.anyapi.vip",
             "/kling/v1",
@@ -236,7 +236,7 @@ PROVIDERS: Mapping[ProviderName, Provider] = MappingProxyType(
         ),
         # The simulator is as strict as the official API; it runs in-process on loopback
         # (its base_url is given when it starts) and accepts any Bearer token by default.
-        ProviderName.SIMULATOR: Provider(
+        ProviderName.SIMULATOR: ProviderSpec(
             ProviderName.SIMULATOR, "http://127.0.0.1", "/v1", None, None, _OFFICIAL_TEXT
         ),
     }

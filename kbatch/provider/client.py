@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Container, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -28,10 +28,12 @@ import aiohttp
 
 from kbatch import images
 from kbatch.errors import (
+    ExternalIdTaken,
     JobRejected,
     Outcome,
     OutcomeUnknown,
     RetryLater,
+    RouteNotServed,
     TaskNotFound,
 )
 from kbatch.images import ImageInput
@@ -45,11 +47,12 @@ from kbatch.provider.catalogue import (
     Endpoint,
     JobKind,
     LookupForm,
-    Provider,
+    ProviderSpec,
 )
 from kbatch.provider.lookup import Finder
 from kbatch.provider.payload import PartsPayload
-from kbatch.provider.transport import api_error, content_range, mapped, short
+from kbatch.provider.protocol import Download, Page
+from kbatch.provider.transport import Timeouts, api_error, content_range, mapped, short
 from kbatch.provider.wire import Task
 from kbatch.version import __version__
 
@@ -59,41 +62,12 @@ _CHUNK = 256 * 1024
 _STREAMED = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """Seconds. ``read`` bounds the wait for an answer; a create that passes it is 'unknown'."""
-
-    connect: float = 10.0
-    read: float = 60.0
-    download_read: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A page of the list route: the tasks asked for, and how many the page held in all."""
-
-    tasks: list[Task]
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Download:
-    """A streamed result: its body in chunks, from byte ``offset`` of a file of ``total`` bytes
-    (None when the server did not say). ``length`` is what this answer declares it carries."""
-
-    length: int | None
-    content_type: str
-    chunks: AsyncIterator[bytes]
-    offset: int = 0
-    total: int | None = None
-
-
 class Client:
     """One provider, one aiohttp session. Use as ``async with Client(...) as client``."""
 
     def __init__(
         self,
-        provider: Provider,
+        provider: ProviderSpec,
         *,
         auth: Auth,
         base_url: str | None = None,
@@ -120,6 +94,17 @@ class Client:
         )
         #: The query route that answered for a kind when its own did not.
         self._queries: dict[JobKind, str] = {}
+
+    #: Kling's /v1 routes and the gateways answer status one task (or one list page) at a time.
+    status_batch = 0
+
+    @property
+    def credential_hint(self) -> str:
+        return self._auth.source
+
+    async def statuses(self, task_ids: Sequence[str]) -> list[Task]:
+        """Not served on these routes (``status_batch`` is 0): list pages and gets instead."""
+        raise RouteNotServed(f"{self.provider.name} answers no status query for many task ids")
 
     @property
     def lookup(self) -> dict[JobKind, LookupForm]:
@@ -168,7 +153,14 @@ class Client:
             encoded=self._encode,
             defaults=WIRE_DEFAULTS.get(kind, {}),
         )
-        data = await self._call("POST", self.url(kind), f"create {kind}", body=body)
+        try:
+            data = await self._call("POST", self.url(kind), f"create {kind}", body=body)
+        except (JobRejected, TaskNotFound) as exc:
+            if wire.external_id_taken(exc.message):
+                raise ExternalIdTaken(
+                    exc.message, status=exc.status, code=exc.code, request_id=exc.request_id
+                ) from None
+            raise
         task = self._task(data, f"create {kind}", creating=True)
         if task.external_task_id is None:
             task = replace(task, external_task_id=external_task_id)

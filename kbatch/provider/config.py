@@ -34,7 +34,7 @@ class ProviderConfig:
         return self.account or self.name.value
 
     @property
-    def spec(self) -> catalogue.Provider:
+    def spec(self) -> catalogue.ProviderSpec:
         """The catalogue's provider, with this manifest's dialect."""
         spec = catalogue.PROVIDERS[self.name]
         spec = replace(spec, check_capabilities=self.check_capabilities)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from kbatch.provider.auth import credentials
 from kbatch.provider.catalogue import ProviderName
-from kbatch.provider.client import Client, Timeouts
+from kbatch.provider.client import Client
 from kbatch.provider.config import ProviderConfig
+from kbatch.provider.transport import Timeouts
 
 if TYPE_CHECKING:
     from kbatch.simulator import SimulatorConfig

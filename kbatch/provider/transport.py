@@ -17,6 +17,7 @@ the Authorization header among them, so it is never chained.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -30,6 +31,15 @@ _SAFE_CAUSES = (
     aiohttp.ServerDisconnectedError,
     aiohttp.ClientPayloadError,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds. ``read`` bounds the wait for an answer; a create that passes it is 'unknown'."""
+
+    connect: float = 10.0
+    read: float = 60.0
+    download_read: float = 60.0
 
 
 class mapped:
@@ -155,4 +165,4 @@ def content_range(header: str) -> tuple[int, int | None]:
     return int(first), int(size) if size.isdigit() else None
 
 
-__all__ = ["api_error", "content_range", "describe", "mapped", "short"]
+__all__ = ["Timeouts", "api_error", "content_range", "describe", "mapped", "short"]

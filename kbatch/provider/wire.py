@@ -279,6 +279,24 @@ ACCOUNT_CODES = frozenset({Code.ACCOUNT_ABNORMAL, Code.ACCOUNT_IN_ARREARS, Code.
 _NOT_FOUND_WORDS = ("not_exist", "not_found", "notfound", "not exist", "not found")
 
 
+#: Words of a refusal that says an external id is in use (Kling: "external_task_id already
+#: exists"; gateways: "already used", "duplicate").
+_TAKEN_WORDS = ("already", "exist", "duplicate", "in use", "used by")
+
+
+def external_id_taken(message: str) -> bool:
+    """Whether a create's refusal says its external task id names a task already.
+
+    >>> external_id_taken("Invalid parameter external_task_id: already used by task 7")
+    True
+    >>> external_id_taken("external_task_id must be at most 64 characters")
+    False
+    """
+    text = message.lower()
+    names_it = "external_task_id" in text or "external id" in text or "external_id" in text
+    return names_it and any(word in text for word in _TAKEN_WORDS)
+
+
 def classify(status: int | None, code: int | str | None, *, creating: bool) -> Outcome:
     """What a failed call means. ``status`` None: no answer came (timeout, lost connection).
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from kbatch.engine.options import RunOptions
 from kbatch.provider.auth import BearerKey
 from kbatch.provider.catalogue import PROVIDERS, JobKind, PackType, ProviderName
-from kbatch.provider.client import Client, Timeouts
+from kbatch.provider.client import Client
+from kbatch.provider.transport import Timeouts
 from kbatch.run import check_manifest, fingerprint, prepare
 from kbatch.simulator import Simulator
 from kbatch.store import JobRow, JobState, external_task_id

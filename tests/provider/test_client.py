@@ -31,11 +31,12 @@ from kbatch.provider.catalogue import (
     Dialect,
     JobKind,
     LookupForm,
-    Provider,
     ProviderName,
+    ProviderSpec,
 )
-from kbatch.provider.client import Client, Timeouts
+from kbatch.provider.client import Client
 from kbatch.provider.connect import connect
+from kbatch.provider.transport import Timeouts
 from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.answers import CODE_ANSWERS
@@ -56,7 +57,7 @@ async def fetch(client: Client, url: str) -> bytes:
 @pytest.mark.parametrize("kind", list(JobKind))
 @pytest.mark.parametrize("provider", [KLING, COMET], ids=["v1", "kling-v1"])
 async def test_a_task_goes_from_create_to_downloaded_file(
-    sim: Simulator, clock: ManualClock, kind: JobKind, provider: Provider
+    sim: Simulator, clock: ManualClock, kind: JobKind, provider: ProviderSpec
 ) -> None:
     async with Client(provider, auth=BearerKey(KEY), base_url=sim.url) as client:
         created = await client.create(kind, request_of(kind), external_task_id="kb-a")
@@ -122,7 +123,7 @@ async def test_list_pages_are_newest_first(sim: Simulator, client: Client) -> No
 
 
 @pytest.mark.parametrize("provider", [KLING, COMET], ids=["v1", "kling-v1"])
-async def test_an_unknown_task_id_is_task_not_found(sim: Simulator, provider: Provider) -> None:
+async def test_an_unknown_task_id_is_task_not_found(sim: Simulator, provider: ProviderSpec) -> None:
     async with Client(provider, auth=BearerKey(KEY), base_url=sim.url) as client:
         with pytest.raises(TaskNotFound):
             await client.get(JobKind.IMAGE2VIDEO, "999")
@@ -322,7 +323,7 @@ def test_credentials_come_from_the_environment() -> None:
     ],
 )
 def test_missing_credentials_name_the_variables_not_the_values(
-    provider: Provider, env: dict[str, str], key_env: str | None, names: str
+    provider: ProviderSpec, env: dict[str, str], key_env: str | None, names: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
         credentials(provider, env, key_env)

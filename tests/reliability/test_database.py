@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions, StopReason
-from kbatch.provider.client import Timeouts
+from kbatch.provider.transport import Timeouts
 from kbatch.run import execute, prepare
 from kbatch.simulator import SimulatorConfig, running
 from tests.project import FAST, Project, video

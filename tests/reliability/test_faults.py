@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kbatch.provider.catalogue import JobKind
-from kbatch.provider.client import Timeouts
+from kbatch.provider.transport import Timeouts
 from kbatch.run import EXIT_OK
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
 from kbatch.store import JobState
