@@ -51,7 +51,7 @@ from kbatch.provider.catalogue import (
 )
 from kbatch.provider.lookup import Finder
 from kbatch.provider.payload import PartsPayload
-from kbatch.provider.protocol import Download, Page
+from kbatch.provider.protocol import Download, ModelPath, Page, Target
 from kbatch.provider.transport import Timeouts, api_error, content_range, mapped, short
 from kbatch.provider.wire import Task
 from kbatch.version import __version__
@@ -95,15 +95,16 @@ class Client:
         #: The query route that answered for a kind when its own did not.
         self._queries: dict[JobKind, str] = {}
 
-    #: Kling's /v1 routes and the gateways answer status one task (or one list page) at a time.
-    status_batch = 0
-
     @property
     def credential_hint(self) -> str:
         return self._auth.source
 
-    async def statuses(self, task_ids: Sequence[str]) -> list[Task]:
-        """Not served on these routes (``status_batch`` is 0): list pages and gets instead."""
+    def status_batch(self, target: object) -> int:
+        """Kling's /v1 routes and the gateways answer status one task (or list page) at a time."""
+        return 0
+
+    async def statuses(self, target: object, task_ids: Sequence[str]) -> list[Task]:
+        """Not served on these routes (:meth:`status_batch` is 0): list pages and gets instead."""
         raise RouteNotServed(f"{self.provider.name} answers no status query for many task ids")
 
     @property
@@ -142,10 +143,15 @@ class Client:
         quoted = [quote(part, safe="") for part in tail]
         return "/".join([self.base + self.prefix, self.endpoint(kind).route, *quoted])
 
+    def target(self, kind: JobKind, request: Mapping[str, Any]) -> Target:
+        """Every job goes to its kind's route here."""
+        return kind
+
     async def create(
-        self, kind: JobKind, request: Mapping[str, Any], *, external_task_id: str
+        self, target: Target, request: Mapping[str, Any], *, external_task_id: str
     ) -> Task:
         """Submit one task. OutcomeUnknown when it may have been created but no answer came."""
+        kind = self._kind(target)
         body = bodies.body_parts(
             request,
             self.endpoint(kind),
@@ -166,10 +172,11 @@ class Client:
             task = replace(task, external_task_id=external_task_id)
         return task
 
-    async def get(self, kind: JobKind, task_id: str) -> Task:
+    async def get(self, target: Target, task_id: str) -> Task:
         """One task by its task id. TaskNotFound if the provider knows none, on the kind's own
         route or on any route the catalogue says may answer for it (``query_fallbacks``); the
         route that answered is asked first from then on."""
+        kind = self._kind(target)
         what = f"get {kind} task {task_id}"
         routes = self._query_routes(kind)
         for number, route in enumerate(routes):
@@ -212,10 +219,10 @@ class Client:
         items = data if only is None else [item for item in data if _task_id(item) in only]
         return Page([self._task(item, f"list {kind} tasks") for item in items], len(data))
 
-    async def find(self, kind: JobKind, external_task_id: str) -> Task | None:
+    async def find(self, target: Target, external_task_id: str) -> Task | None:
         """The task created with this external task id, or None (:mod:`kbatch.provider.lookup`
         says which forms are tried)."""
-        return await self._finder.find(kind, external_task_id)
+        return await self._finder.find(self._kind(target), external_task_id)
 
     @asynccontextmanager
     async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[Download]:
@@ -273,6 +280,11 @@ class Client:
             raise RetryLater(f"{what}: got {received} of {expected} bytes")
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    def _kind(self, target: Target) -> JobKind:
+        if isinstance(target, ModelPath):
+            raise RouteNotServed(f"{self.provider.name} does not serve {target} (Kling's new API)")
+        return target
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:

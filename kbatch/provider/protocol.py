@@ -6,10 +6,17 @@ package's HTTP code: Kling's ``/v1`` routes, the CometAPI and AnyAPI gateways
 
 ::
 
-    task = await provider.create(kind, request, external_task_id="kb-...")   # ExternalIdTaken
-    task = await provider.find(kind, "kb-...")             # None: no task has that external id
-    found = await provider.statuses(["t1", "t2"])           # one request for many tasks
+    target = provider.target(job.kind, job.request)        # a kind, or a model's path
+    task = await provider.create(target, request, external_task_id="kb-...")   # ExternalIdTaken
+    task = await provider.find(target, "kb-...")           # None: no task has that external id
+    if provider.status_batch(target):                       # many tasks in one request
+        found = await provider.statuses(target, ["t1", "t2"])
     async with provider.download(task.media[0].url) as body: ...
+
+A job's *target* says where it goes: its :class:`~kbatch.provider.catalogue.JobKind` on Kling's
+``/v1`` routes and the gateways, or a :class:`ModelPath` on Kling's path-addressed API (the model in
+the path). The provider decides it from the job (the manifest's ``provider.api``, and the models
+that live on one API only); the engine keeps it per job and hands it back on every call.
 
 Every failure is an :class:`~kbatch.errors.ApiError` whose class says what to do; a create
 refused because its external id is taken raises :class:`~kbatch.errors.ExternalIdTaken` (the
@@ -25,6 +32,31 @@ from typing import Any, Protocol
 
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.wire import Task
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPath:
+    """A job sent to Kling's path-addressed API: its kind, and the path that serves it
+    (``text-to-video/kling-3.0-turbo``)."""
+
+    kind: JobKind
+    path: str
+
+    def __str__(self) -> str:
+        return self.path
+
+
+#: Where a job goes: a kind on the ``/v1`` routes (and gateways), or a model's path.
+Target = JobKind | ModelPath
+
+
+def kind_of(target: Target) -> JobKind:
+    """The kind of job a target serves.
+
+    >>> kind_of(ModelPath(JobKind.TEXT2VIDEO, "text-to-video/kling-3.0-turbo"))
+    <JobKind.TEXT2VIDEO: 'text2video'>
+    """
+    return target.kind if isinstance(target, ModelPath) else target
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,22 +86,27 @@ class Provider(Protocol):
     #: auth reads (``COMETAPI_KEY``; ``KLING_API_KEY`` or ``KLING_ACCESS_KEY``/``..._SECRET_KEY``).
     credential_hint: str
 
-    #: How many task ids one :meth:`statuses` request takes; 0 when the provider has no such
-    #: query (status then comes from list pages and single gets).
-    status_batch: int
+    def target(self, kind: JobKind, request: Mapping[str, Any]) -> Target:
+        """Where a job of this kind with this request goes (which API, which path)."""
+        ...
+
+    def status_batch(self, target: Target) -> int:
+        """How many task ids one :meth:`statuses` request takes for this target; 0 when there
+        is no such query (status then comes from list pages and single gets)."""
+        ...
 
     async def create(
-        self, kind: JobKind, request: Mapping[str, Any], *, external_task_id: str
+        self, target: Target, request: Mapping[str, Any], *, external_task_id: str
     ) -> Task:
         """Submit one task. OutcomeUnknown when it may have been created but no answer came;
         ExternalIdTaken when the provider says a task already has this external id."""
         ...
 
-    async def get(self, kind: JobKind, task_id: str) -> Task:
+    async def get(self, target: Target, task_id: str) -> Task:
         """One task by its task id; TaskNotFound if the provider knows none."""
         ...
 
-    async def find(self, kind: JobKind, external_task_id: str) -> Task | None:
+    async def find(self, target: Target, external_task_id: str) -> Task | None:
         """The task created with this external task id, or None when the provider has none."""
         ...
 
@@ -81,13 +118,13 @@ class Provider(Protocol):
         page_size: int = 500,
         only: Container[str] | None = None,
     ) -> Page:
-        """One page of this kind's tasks, newest first (only those in ``only``, if given).
-        An ApiError other than RetryLater/RunFatal means the provider does not list."""
+        """One page of this kind's tasks on the ``/v1`` routes, newest first (only those in
+        ``only``, if given). An ApiError other than RetryLater/RunFatal means it does not list."""
         ...
 
-    async def statuses(self, task_ids: Sequence[str]) -> list[Task]:
-        """The tasks of these ids, in one request (at most :attr:`status_batch` of them); an id
-        the provider does not know is absent from the answer. JobRejected when the provider
+    async def statuses(self, target: Target, task_ids: Sequence[str]) -> list[Task]:
+        """The tasks of these ids, in one request (at most :meth:`status_batch` of them); an
+        id the provider does not know is absent from the answer. JobRejected when the provider
         refuses the batch as a whole (the caller halves it)."""
         ...
 
@@ -97,4 +134,4 @@ class Provider(Protocol):
         ...
 
 
-__all__ = ["Download", "Page", "Provider"]
+__all__ = ["Download", "ModelPath", "Page", "Provider", "Target", "kind_of"]
