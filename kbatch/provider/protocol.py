@@ -82,9 +82,11 @@ class Download:
 class Provider(Protocol):
     """Creates tasks, tells their status, finds a task by its external id, streams results."""
 
-    #: What to check when the provider refuses the credentials: the variables this provider's
-    #: auth reads (``COMETAPI_KEY``; ``KLING_API_KEY`` or ``KLING_ACCESS_KEY``/``..._SECRET_KEY``).
-    credential_hint: str
+    @property
+    def credential_hint(self) -> str:
+        """What to check when the provider refuses the credentials: the variables its auth
+        reads (``COMETAPI_KEY``; ``KLING_API_KEY`` or ``KLING_ACCESS_KEY/KLING_SECRET_KEY``)."""
+        ...
 
     def target(self, kind: JobKind, request: Mapping[str, Any]) -> Target:
         """Where a job of this kind with this request goes (which API, which path)."""
