@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kbatch.errors import RetryLater
-from kbatch.provider.client import Client
+from kbatch.provider.protocol import Provider
 from kbatch.store.commit import GroupCommit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+@-]")
@@ -117,7 +117,7 @@ _SYNCFS = _find_syncfs()
 
 
 async def fetch(
-    client: Client,
+    client: Provider,
     url: str,
     path: Path,
     *,
@@ -179,7 +179,7 @@ async def fetch(
 
 
 async def _transfer(
-    client: Client,
+    client: Provider,
     url: str,
     out: BinaryIO,
     have: int,

@@ -1,7 +1,8 @@
 """One job's life: submit (or adopt), follow its task, download its results.
 
-Each step writes its transition before the next one acts (:class:`~kbatch.engine.context.Journal`):
-``submitting`` with the attempt's external task id is durable before the create is sent, so a
+Each step writes its transition before the next one acts
+(:class:`~kbatch.engine.recorder.Recorder`): ``submitting`` with the attempt's external task id is
+durable before the create is sent (:meth:`~kbatch.engine.admission.Admission.start`), so a
 create whose answer was lost (timeout, reset, crash, kill -9) is looked up by that id and adopted,
 and sent again only when the provider says it has no such task.
 """
@@ -9,10 +10,11 @@ and sent again only when the provider says it has no such task.
 from __future__ import annotations
 
 from kbatch.engine import outcomes
-from kbatch.engine.context import Halted, Hold, RunContext
+from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
 from kbatch.engine.results import download_results
 from kbatch.engine.retry import Backoff, GaveUp
+from kbatch.engine.stops import Halted
 from kbatch.errors import (
     ApiError,
     ExternalIdTaken,
@@ -27,7 +29,7 @@ from kbatch.errors import (
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.wire import Code, Task, TaskStatus
-from kbatch.store.records import AttemptRow, JobRow, JobState, external_task_id
+from kbatch.store.records import AttemptRow, FailureReason, JobRow, JobState
 
 
 async def wait_to_resend(
@@ -41,12 +43,9 @@ async def wait_to_resend(
         await backoff.pause(exc, announce=run.announcer(row.id, exc))
         return
     slots = run.slots[PACK[row.kind]]
-    if slots.used > hold.slots or run.sharing is not None:
+    if slots.used > hold.slots or run.admission.shared:
         backoff.reset()  # others hold slots (in a shared state, maybe other runners)
-    if run.sharing is not None:
-        run.sharing.crowded(row.kind)
-    else:
-        slots.crowded()
+    run.admission.crowded(row.kind)
     run.release(row.kind, hold, clean=False, budget=False)
     least = run.options.pacing.parallel_wait
     await backoff.pause(exc, least=least, announce=run.announcer(row.id, exc))
@@ -93,23 +92,23 @@ class JobLife:
             run.stops.unwritten(exc)
         finally:
             run.release(self.row.kind, self.hold, clean=False)
-            run.parked.pop(self.row.id, None)
-            run.results.pop(self.row.id, None)
+            run.state.parked.pop(self.row.id, None)
+            run.state.results.pop(self.row.id, None)
 
     async def _pending(self) -> bool:
         run = self.run
-        self.job = self.job or run.parked.pop(self.row.id, None)
+        self.job = self.job or run.state.parked.pop(self.row.id, None)
         if self.job is None or not run.stops.may_submit(self.row.kind):
             return False  # the feed sends it when it gets there, or the next run does
         if self.hold.slots == 0:
             admitted = await run.admit(self.row)
             if admitted is None:
                 if self.row.kind in run.stops.not_served and run.stops.may_submit(self.row.kind):
-                    self.fail("not_served", run.stops.not_served[self.row.kind], None)
+                    self.fail(FailureReason.NOT_SERVED, run.stops.not_served[self.row.kind], None)
                 return False
             self.hold = admitted
         elif self.row.kind in run.stops.not_served:
-            self.fail("not_served", run.stops.not_served[self.row.kind], None)
+            self.fail(FailureReason.NOT_SERVED, run.stops.not_served[self.row.kind], None)
             return False
         return await self._submit(self.job)
 
@@ -120,25 +119,12 @@ class JobLife:
         state the record is a claim, which another runner may have won (False)."""
         run = self.run
         await run.rate()
-        if run.sharing is not None:
-            claimed = await run.sharing.claim(self.row)
-            if claimed is None:
-                return False
-            self.row = claimed
-        else:
-            row = self.row
-            external = external_task_id(
-                run.journal.store.salt, row.id, row.fingerprint, row.attempt + 1
-            )
-            self.row = row.submitting(external, now=run.clock.time())
-            await run.journal.record(self.row, self._attempt_started())
+        started = await run.admission.start(self.row)
+        if started is None:
+            return False
+        self.row = started
         await self._create(job)
         return True
-
-    def _attempt_started(self) -> AttemptRow:
-        row = self.row
-        assert row.external_task_id is not None
-        return AttemptRow(row.id, row.attempt, row.external_task_id, started_at=row.updated_at)
 
     async def _create(self, job: Job) -> None:
         """Send the create of the attempt recorded in the row until it has a definite answer."""
@@ -146,14 +132,14 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         request = job.request
-        if run.callback_url and "callback_url" not in request:  # the job's own is kept
-            request = {**request, "callback_url": run.callback_url}
+        callback_url = run.state.callback_url
+        if callback_url and "callback_url" not in request:  # the job's own is kept
+            request = {**request, "callback_url": callback_url}
         while True:
-            if run.sharing is not None:
-                await run.sharing.ensure_lease(row.id)
+            await run.admission.before_create(row.id)
             try:
-                task = await run.client.create(
-                    row.kind, request, external_task_id=row.external_task_id
+                task = await run.provider.create(
+                    run.target(row), request, external_task_id=row.external_task_id
                 )
             except OutcomeUnknown as exc:
                 message = f"{exc.message}; looking it up"
@@ -173,7 +159,7 @@ class JobLife:
                 return
             except RouteNotServed as exc:
                 run.stops.not_served[row.kind] = exc.message
-                self.fail("not_served", exc.message, exc.code)
+                self.fail(FailureReason.NOT_SERVED, exc.message, exc.code)
                 return
             except ExternalIdTaken as exc:  # the create landed before (another runner's send)
                 message = f"{exc.message}; looking the task up"
@@ -181,7 +167,7 @@ class JobLife:
                 await self._adopt(resend=False)
                 return
             except (JobRejected, TaskNotFound) as exc:
-                self.fail("rejected", exc.message, exc.code)
+                self.fail(FailureReason.REJECTED, exc.message, exc.code)
                 return
             self._accepted(task, adopted=False)
             return
@@ -192,13 +178,13 @@ class JobLife:
         run, row = self.run, self.row
         assert row.external_task_id is not None
         try:
-            found = await run.find(row.kind, row.external_task_id, job_id=row.id, quiet=False)
+            found = await run.find(row, row.external_task_id, quiet=False)
         except ApiError as exc:
             message = (
                 f"{exc.message}; the create of {row.external_task_id} may have landed and "
                 "cannot be looked up: check the provider's task list before --retry-failed"
             )
-            self.fail("unknown_outcome", message, exc.code)
+            self.fail(FailureReason.UNKNOWN_OUTCOME, message, exc.code)
             return
         if found is not None:
             self._accepted(found, adopted=True)
@@ -208,9 +194,9 @@ class JobLife:
                 f"the provider says external id {row.external_task_id} is taken, yet finds no "
                 "task by it: check the provider's task list before --retry-failed"
             )
-            self.fail("unknown_outcome", message, None)
+            self.fail(FailureReason.UNKNOWN_OUTCOME, message, None)
             return
-        self.job = self.job or run.parked.pop(row.id, None)
+        self.job = self.job or run.state.parked.pop(row.id, None)
         if self.job is None or run.stops.reason is not None:
             self._unsent()
             return
@@ -218,18 +204,18 @@ class JobLife:
 
     def _unsent(self) -> None:
         self.row = self.row.unsent(now=self.run.clock.time())
-        self.run.journal.note(self.row)
+        self.run.recorder.post(self.row)
 
     def _accepted(self, task: Task, *, adopted: bool) -> None:
         run, hold = self.run, self.hold
-        owner = run.journal.by_task.get(task.task_id)
+        owner = run.recorder.by_task.get(task.task_id)
         if owner is not None and owner != self.row.id:
             message = (
                 f"the provider answered task {task.task_id} for this job, but that task is job "
                 f"{owner}'s: kbatch follows one task per job and will not mix their results; "
                 "check the provider's task list"
             )
-            self.fail("integrity", message, None)
+            self.fail(FailureReason.INTEGRITY, message, None)
             return
         if not hold.accepted:
             run.slots[PACK[self.row.kind]].accept(hold.slots)
@@ -241,8 +227,8 @@ class JobLife:
         attempt = AttemptRow(
             row.id, row.attempt, row.external_task_id, task.task_id, started_at=submitted
         )
-        run.journal.note(row, attempt)
-        run.submitted += not adopted
+        run.recorder.post(row, attempt)
+        run.state.submitted += not adopted
         name = EventName.ADOPTED if adopted else EventName.SUBMITTED
         run.emit(name, row.id, f"task {task.task_id} (attempt {row.attempt})", row=row)
 
@@ -259,7 +245,7 @@ class JobLife:
         submitted = self.row.submitted_at
         age = run.clock.time() - submitted if submitted is not None else 0.0
         watch = run.poller.watch(
-            self.row.kind,
+            run.target(self.row),
             self.row.task_id,
             key=run.keys.get(self.row.id),  # every job's, noted when the manifest was checked
             age=age,
@@ -268,7 +254,7 @@ class JobLife:
         deadline = (self.row.submitted_at or run.clock.time()) + run.manifest.limits.task_timeout
         try:
             while True:
-                if self.row.id in run.overdue or watch.polls == 0:
+                if self.row.id in run.state.overdue or watch.polls == 0:
                     update: Task | TaskNotFound | None = await watch.next()
                 else:
                     update = await watch.until(run.clock, deadline - run.clock.time())
@@ -281,14 +267,14 @@ class JobLife:
                     return
         finally:
             run.poller.forget(watch)
-            run.overdue.discard(self.row.id)
+            run.state.overdue.discard(self.row.id)
 
     def _observed(self, task: Task) -> bool:
         """Take in a change of status; False when the task has ended."""
         run = self.run
         if task.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
             self.row = self.row.running(now=run.clock.time())
-            run.journal.note(self.row)
+            run.recorder.post(self.row)
             run.emit(EventName.RUNNING, self.row.id, f"task {self.row.task_id}", row=self.row)
         elif task.status is TaskStatus.SUCCEED:
             self._succeeded(task)
@@ -301,8 +287,8 @@ class JobLife:
 
     def _overdue(self) -> None:
         run = self.run
-        run.overdue.add(self.row.id)
-        run.changed.set()
+        run.state.overdue.add(self.row.id)
+        run.state.changed.set()
         timeout = run.manifest.limits.task_timeout
         message = (
             f"task {self.row.task_id} is past task_timeout ({timeout:g}s); it still runs and is "
@@ -316,13 +302,13 @@ class JobLife:
         found" is no proof that nothing runs or will be charged. Never resent from here."""
         run, row = self.run, self.row
         assert row.external_task_id is not None
-        found = await run.find(row.kind, row.external_task_id, job_id=row.id)
+        found = await run.find(row, row.external_task_id)
         if found is not None and found.task_id:
             if found.task_id != row.task_id:
                 now = run.clock.time()
                 submitted = row.submitted_at or now
                 self.row = row.accepted(found.task_id, submitted_at=submitted, now=now)
-                run.journal.note(self.row)
+                run.recorder.post(self.row)
             message = f"task {found.task_id}, found by its external id"
             run.emit(EventName.ADOPTED, row.id, message, row=self.row)
             return
@@ -331,7 +317,7 @@ class JobLife:
             f"{row.external_task_id}), which it had accepted; it may still run and be charged: "
             "check the provider's task list; --retry-failed sends it again, which may pay twice"
         )
-        self.fail("lost", message, None)
+        self.fail(FailureReason.LOST, message, None)
 
     def _succeeded(self, task: Task) -> None:
         self.row = outcomes.succeeded(self.run, self.row, self.hold, task)
@@ -339,7 +325,7 @@ class JobLife:
     def _attempt_failed(self, message: str, units: float) -> None:
         self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, units)
 
-    def fail(self, reason: str, message: str, code: int | str | None) -> JobRow:
+    def fail(self, reason: FailureReason, message: str, code: int | str | None) -> JobRow:
         """The job fails for good (until --retry-failed)."""
         self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code)
         return self.row

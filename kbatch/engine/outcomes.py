@@ -9,7 +9,7 @@ from dataclasses import replace
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
 from kbatch.provider.wire import Task
-from kbatch.store.records import JobRow, MediaRow
+from kbatch.store.records import AttemptOutcome, FailureReason, JobRow, MediaRow
 
 
 def usable(url: str | None) -> bool:
@@ -44,12 +44,12 @@ def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
     units = task.units or 0.0
     now = run.clock.time()
     run.settle(row.kind, hold, units, clean=True)
-    ended = row.ended("succeed", units=units, message=None, now=now)
+    ended = row.ended(AttemptOutcome.SUCCEEDED, units=units, message=None, now=now)
     row = row.succeeded(units=units, now=now)
     media = media_rows(row.id, task)
-    run.journal.note(row, *media, ended)
+    run.recorder.post(row, *media, ended)
     if run.downloading:
-        run.results[row.id] = media  # the download needs no read of the state
+        run.state.results[row.id] = media  # the download needs no read of the state
     files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
     message = f"task {row.task_id}, {units:g} units, {files}"
     run.emit(EventName.SUCCEEDED, row.id, message, row=row, results=len(media))
@@ -60,11 +60,11 @@ def attempt_failed(run: RunContext, row: JobRow, hold: Hold, message: str, units
     """The provider failed the task: pending for another attempt if max_attempts allows."""
     now = run.clock.time()
     run.settle(row.kind, hold, units, clean=False)
-    ended = row.ended("failed", units=units, message=message, now=now)
+    ended = row.ended(AttemptOutcome.FAILED, units=units, message=message, now=now)
     attempts = run.manifest.limits.max_attempts
     last = row.failures + 1 >= attempts
     row = row.attempt_failed(message, units=units, last=last, now=now)
-    run.journal.note(row, ended)
+    run.recorder.post(row, ended)
     if last:
         said = f"{message} (attempt {row.attempt}, no more attempts)"
         run.emit(EventName.FAILED, row.id, said, row=row)
@@ -80,7 +80,7 @@ def failed(
     run: RunContext,
     row: JobRow,
     hold: Hold,
-    reason: str,
+    reason: FailureReason,
     message: str,
     code: int | str | None,
 ) -> JobRow:
@@ -89,9 +89,9 @@ def failed(
     run.settle(row.kind, hold, 0.0, clean=False)
     ended = []
     if row.state.at_provider and row.external_task_id:
-        ended.append(row.ended(reason, units=None, message=message, now=now))
+        ended.append(row.ended(AttemptOutcome(reason.value), units=None, message=message, now=now))
     row = row.failed(reason, code, message, now=now)
-    run.journal.note(row, *ended)
+    run.recorder.post(row, *ended)
     run.emit(EventName.FAILED, row.id, message, row=row)
     return row
 

@@ -31,7 +31,7 @@ from kbatch.engine.durations import Durations, next_pause
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import ApiError, RetryLater, RunFatal, TaskNotFound
 from kbatch.provider.catalogue import PAGE_SIZE, JobKind
-from kbatch.provider.client import Client
+from kbatch.provider.protocol import Provider, Target, kind_of
 from kbatch.provider.wire import Task, TaskStatus
 
 Update = Task | TaskNotFound
@@ -41,7 +41,7 @@ Update = Task | TaskNotFound
 class Watch:
     """One task being followed. ``next()`` gives its next change of status."""
 
-    kind: JobKind
+    target: Target  # the job's kind on the /v1 routes, or a model's path
     task_id: str
     due: float
     born: float  # when the provider created it (monotonic clock)
@@ -52,6 +52,10 @@ class Watch:
     polls: int = 0
     status: TaskStatus | None = None
     updates: asyncio.Queue[Update] = field(default_factory=asyncio.Queue)
+
+    @property
+    def kind(self) -> JobKind:
+        return kind_of(self.target)
 
     async def next(self) -> Update:
         return await self.updates.get()
@@ -73,14 +77,14 @@ def page_size(watched: int) -> int:
 
 
 class _Watched:
-    """The task ids of one kind that are watched, as a container (no copy per round)."""
+    """The task ids of one target that are watched, as a container (no copy per round)."""
 
-    def __init__(self, watches: Mapping[tuple[JobKind, str], Watch], kind: JobKind) -> None:
+    def __init__(self, watches: Mapping[tuple[Target, str], Watch], target: Target) -> None:
         self._watches = watches
-        self._kind = kind
+        self._target = target
 
     def __contains__(self, task_id: object) -> bool:
-        return (self._kind, task_id) in self._watches
+        return (self._target, task_id) in self._watches
 
 
 class Poller:
@@ -88,7 +92,7 @@ class Poller:
 
     def __init__(
         self,
-        client: Client,
+        client: Provider,
         *,
         floor: float,
         longest: float,
@@ -106,11 +110,11 @@ class Poller:
         self._clock = clock
         self._on_trouble = on_trouble
         self._list_pages = list_pages
-        self._watches: dict[tuple[JobKind, str], Watch] = {}
+        self._watches: dict[tuple[Target, str], Watch] = {}
         self._wakeup = asyncio.Event()
-        self._no_list: set[JobKind] = set()
+        self._no_list: set[Target] = set()
         self._gets = asyncio.Semaphore(16)
-        self._last_round: dict[JobKind, float] = {}
+        self._last_round: dict[Target, float] = {}
         self._by_id: dict[str, Watch] = {}
         #: Callbacks are being received: poll sparsely (the safety net) while they arrive.
         self.callbacks = False
@@ -125,7 +129,7 @@ class Poller:
 
     def watch(
         self,
-        kind: JobKind,
+        target: Target,
         task_id: str,
         *,
         key: Hashable | None = None,
@@ -135,17 +139,17 @@ class Poller:
         """Follow a task created ``age`` seconds ago: first checked when tasks like it may end,
         or at once (a task an earlier run left, whose state may have changed long ago)."""
         now = self._clock.monotonic()
-        watch = Watch(kind, task_id, due=now, born=now - max(age, 0.0), key=key)
+        watch = Watch(target, task_id, due=now, born=now - max(age, 0.0), key=key)
         if not at_once:
             watch.due = now + self._pause(watch, now)
-        self._watches[kind, task_id] = watch
+        self._watches[target, task_id] = watch
         self._by_id[task_id] = watch
         self._wakeup.set()
         return watch
 
     def forget(self, watch: Watch) -> None:
-        if self._watches.get((watch.kind, watch.task_id)) is watch:
-            del self._watches[watch.kind, watch.task_id]
+        if self._watches.get((watch.target, watch.task_id)) is watch:
+            del self._watches[watch.target, watch.task_id]
         if self._by_id.get(watch.task_id) is watch:
             del self._by_id[watch.task_id]
 
@@ -187,24 +191,24 @@ class Poller:
                 self._wakeup.clear()
                 await self._clock.wait(self._wakeup.wait(), soonest - now)
                 continue
-            due: dict[JobKind, list[Watch]] = defaultdict(list)
+            due: dict[Target, list[Watch]] = defaultdict(list)
             for watch in self._watches.values():
-                if watch.due <= now and starts[watch.kind] <= now:
-                    due[watch.kind].append(watch)
-            for kind in due:
-                self._last_round[kind] = now
-            await asyncio.gather(*(self._round(kind, watches) for kind, watches in due.items()))
+                if watch.due <= now and starts[watch.target] <= now:
+                    due[watch.target].append(watch)
+            for target in due:
+                self._last_round[target] = now
+            await asyncio.gather(*(self._round(target, found) for target, found in due.items()))
 
-    def _round_starts(self) -> dict[JobKind, float]:
-        """When each kind's next round may start: its soonest due task, but never sooner than
+    def _round_starts(self) -> dict[Target, float]:
+        """When each target's next round may start: its soonest due task, but never sooner than
         ``floor`` after its last round (the provider's pace)."""
-        soonest: dict[JobKind, float] = {}
+        soonest: dict[Target, float] = {}
         for watch in self._watches.values():
-            soonest[watch.kind] = min(soonest.get(watch.kind, watch.due), watch.due)
+            soonest[watch.target] = min(soonest.get(watch.target, watch.due), watch.due)
         last = self._last_round
         return {
-            kind: max(due, last.get(kind, -self._floor) + self._floor)
-            for kind, due in soonest.items()
+            target: max(due, last.get(target, -self._floor) + self._floor)
+            for target, due in soonest.items()
         }
 
     def _pause(self, watch: Watch, now: float) -> float:
@@ -215,24 +219,25 @@ class Poller:
             age=now - watch.born, window=window, floor=self._floor, longest=self._longest
         )
 
-    async def _round(self, kind: JobKind, due: list[Watch]) -> None:
+    async def _round(self, target: Target, due: list[Watch]) -> None:
         """Check the due tasks of a kind. While two or more of its tasks are watched, one list
         page answers for all of them, due or not (those not due are updated for free): tasks
         created apart are rarely due in the same turn, so waiting for two to be due would
         leave the list route mostly unused."""
         missing = due
-        watched = sum(1 for k, _ in self._watches if k is kind)
-        if watched >= 2 and kind not in self._no_list:
-            missing = await self._by_list(kind, due, watched)
+        watched = sum(1 for t, _ in self._watches if t == target)
+        if watched >= 2 and target not in self._no_list:
+            missing = await self._by_list(target, due, watched)
         await asyncio.gather(*(self._get(watch) for watch in missing))
 
-    async def _by_list(self, kind: JobKind, due: list[Watch], watched: int) -> list[Watch]:
+    async def _by_list(self, target: Target, due: list[Watch], watched: int) -> list[Watch]:
         """Read list pages until every due task is seen; return those that were not.
         ``watched``: how many tasks of the kind are watched (it sizes the pages)."""
         wanted = {w.task_id for w in due}
         size = page_size(watched)
         pages = min(self._list_pages, watched // size + 2)
-        only = _Watched(self._watches, kind)
+        only = _Watched(self._watches, target)
+        kind = kind_of(target)
         for page in range(1, pages + 1):
             try:
                 found = await self._client.page(kind, page=page, page_size=size, only=only)
@@ -243,13 +248,13 @@ class Poller:
                 self._on_trouble(exc)
                 return []
             except ApiError:
-                self._no_list.add(kind)  # this provider does not list: single gets from now on
+                self._no_list.add(target)  # not listed: single gets from now on
                 break
             finally:
                 self.requests["list"] += 1
             self._backoff.reset()
             for task in found.tasks:
-                watch = self._watches.get((kind, task.task_id))
+                watch = self._watches.get((target, task.task_id))
                 if watch is not None:
                     self._observe(watch, task)
                     wanted.discard(task.task_id)
@@ -259,12 +264,12 @@ class Poller:
 
     async def _get(self, watch: Watch) -> None:
         async with self._gets:
-            if self._watches.get((watch.kind, watch.task_id)) is not watch:
+            if self._watches.get((watch.target, watch.task_id)) is not watch:
                 return
             self.requests["get"] += 1
             watch.got = self._clock.monotonic()
             try:
-                task = await self._client.get(watch.kind, watch.task_id)
+                task = await self._client.get(watch.target, watch.task_id)
             except TaskNotFound as exc:
                 self.forget(watch)
                 watch.updates.put_nowait(exc)

@@ -12,20 +12,21 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from kbatch.engine import downloads
-from kbatch.engine.context import Halted, RunContext
+from kbatch.engine.context import RunContext
 from kbatch.engine.events import EventName
 from kbatch.engine.options import StopReason
 from kbatch.engine.outcomes import media_rows
+from kbatch.engine.stops import Halted
 from kbatch.errors import JobRejected, RetryLater, RouteNotServed, TaskNotFound
-from kbatch.store.records import JobRow, MediaRow
+from kbatch.store.records import FailureReason, JobRow, MediaRow
 
 #: How a job fails: reason, message, code.
-Fail = Callable[[str, str, int | str | None], JobRow]
+Fail = Callable[[FailureReason, str, int | str | None], JobRow]
 
 
 async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
     """Download what is not on disk yet; the row as downloaded, or as failed."""
-    media = run.results.pop(row.id, None)
+    media = run.state.results.pop(row.id, None)
     if media is None:  # a job resumed from an earlier run
         media = await _read_media(run, row.id)
     output = run.manifest.output.dir
@@ -45,15 +46,15 @@ async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
                     f"{saved.message}: the result is gone (providers delete results "
                     "after 30 days); --retry-failed generates it again, at a cost"
                 )
-                return fail("result_gone", message, saved.code)
+                return fail(FailureReason.RESULT_GONE, message, saved.code)
             item = replace(item, url=again.url)
             saved = await _save(run, row, item)
         relative = saved.path.relative_to(output).as_posix()
         saved_item = item.saved(relative, size=saved.size, sha256=saved.sha256, host=run.host)
-        run.journal.note(saved_item)
+        run.recorder.post(saved_item)
         paths.append(relative)
     row = row.downloaded(now=run.clock.time())
-    run.journal.note(row)
+    run.recorder.post(row)
     files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
     folder = output / downloads.safe_name(row.id)
     run.emit(EventName.DOWNLOADED, row.id, f"{files} in {folder}", row=row, files=paths)
@@ -61,7 +62,7 @@ async def download_results(run: RunContext, row: JobRow, fail: Fail) -> JobRow:
 
 
 async def _read_media(run: RunContext, job_id: str) -> list[MediaRow]:
-    return await asyncio.to_thread(run.journal.store.media, job_id)
+    return await asyncio.to_thread(run.recorder.store.media, job_id)
 
 
 async def _save(
@@ -77,9 +78,13 @@ async def _save(
                 output, row.id, index=item.index, extension=item.extension, variant=item.variant
             )
             async with run.downloads:
-                guard = run.sharing.guard(row.id) if run.sharing is not None else None
                 saved = await downloads.fetch(
-                    run.client, item.url, path, inside=output, durable=False, guard=guard
+                    run.provider,
+                    item.url,
+                    path,
+                    inside=output,
+                    durable=False,
+                    guard=run.admission.guard(row.id),
                 )
             await run.syncer.sync()  # on disk before the state says so
             return saved
@@ -97,11 +102,11 @@ async def _fresh_media(run: RunContext, row: JobRow) -> dict[tuple[int, str], Me
     """Ask for the task again: signed result URLs expire. None if it is gone."""
     assert row.task_id is not None
     try:
-        task = await run.client.get(row.kind, row.task_id)
+        task = await run.provider.get(run.target(row), row.task_id)
     except (TaskNotFound, JobRejected, RouteNotServed):
         return None
     media = media_rows(row.id, task)
-    run.journal.note(*media)
+    run.recorder.post(*media)
     return {(item.index, item.variant): item for item in media}
 
 

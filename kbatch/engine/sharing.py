@@ -14,14 +14,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
-from kbatch.engine.context import Halted, RunContext
+from kbatch.engine.admission import Feed
+from kbatch.engine.clock import Clock
+from kbatch.engine.context import RunState
 from kbatch.engine.events import EventName
+from kbatch.engine.options import RunOptions
+from kbatch.engine.pacing import Budget
+from kbatch.engine.recorder import Recorder
+from kbatch.engine.stops import Emit, Halted, Stops
 from kbatch.errors import StateError
-from kbatch.provider.catalogue import PACK, JobKind
+from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.provider.transport import Timeouts
 from kbatch.store.protocol import SharedState
-from kbatch.store.records import AttemptRow, JobRow, external_task_id
+from kbatch.store.records import AttemptRow, JobRow
 from kbatch.store.seats import Refusal, Role
 
 #: Seconds between claims while the account's slots are full (a local end of a task wakes it
@@ -52,21 +59,39 @@ def lease_problem(lease: float, timeouts: Timeouts) -> str | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Crew:
+    """The parts of a run that its sharing works with (the run's context is built around it)."""
+
+    recorder: Recorder
+    stops: Stops
+    state: RunState
+    budgets: dict[PackType, Budget]
+    options: RunOptions
+    clock: Clock
+    emit: Emit
+    #: Seconds between creates, for the account's rate (submit_per_minute).
+    rate_step: float
+
+
 class Sharing:
-    """One runner's claims and leases in a shared state, for one run."""
+    """One runner's claims and leases in a shared state, for one run: the shared
+    implementation of :class:`~kbatch.engine.admission.Admission`."""
+
+    shared = True
 
     def __init__(
         self,
         shared: SharedState,
-        run: RunContext,
+        crew: Crew,
         *,
-        salt: str,
+        slot_limit: int,
         adopted: Callable[[JobRow, str], None],
         lost: Callable[[str], None],
     ) -> None:
-        self.shared = shared
-        self.run = run
-        self.salt = salt
+        self.runner = shared
+        self.crew = crew
+        self.slot_limit = slot_limit
         self._adopted = adopted
         self._lost = lost
         self._claiming = asyncio.Lock()  # one claim at a time: the account serialises them
@@ -76,65 +101,63 @@ class Sharing:
 
     @property
     def lease(self) -> float:
-        return self.shared.spec.lease
+        return self.runner.spec.lease
 
-    async def start(self, slot_limit: int) -> None:
-        self.shared.on_lost = self._lose
-        await self.shared.join(slot_limit=slot_limit)
-
-    async def leave(self) -> None:
-        await self.shared.leave()
+    async def course(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Join the shared state, keep the leases while ``work`` runs, then leave."""
+        self.runner.on_lost = self._lose
+        await self.runner.join(slot_limit=self.slot_limit)
+        tend = asyncio.create_task(self.tend())
+        try:
+            await work()
+        finally:
+            tend.cancel()
+            await asyncio.gather(tend, return_exceptions=True)
+            await self.runner.leave()
 
     # -- claims --------------------------------------------------------------------------------
 
-    async def claim(self, row: JobRow) -> JobRow | None:
-        """Start the next attempt of a pending job, waiting while the account's slots or rate
-        have no room; None when the job is not this runner's to send (another runner has it,
-        it changed, or the budget has no room). Halted if the run stops meanwhile."""
-        run = self.run
+    async def start(self, row: JobRow) -> JobRow | None:
+        """Start the next attempt of a pending job by a claim, waiting while the account's slots
+        or rate have no room; None when the job is not this runner's to send (another runner
+        has it, it changed, or the budget has no room). Halted if the run stops meanwhile."""
+        crew = self.crew
         pack = PACK[row.kind]
-        budget = run.budgets[pack].limit
-        rate_step = 60.0 / run.manifest.limits.submit_per_minute
+        budget = crew.budgets[pack].limit
+        salt = crew.recorder.store.salt
 
         def make(current: JobRow) -> tuple[JobRow, AttemptRow] | None:
             if current.fingerprint != row.fingerprint:
                 return None
-            external = external_task_id(
-                self.salt, current.id, current.fingerprint, current.attempt + 1
-            )
-            submitting = current.submitting(external, now=run.clock.time())
-            started = AttemptRow(
-                submitting.id, submitting.attempt, external, started_at=submitting.updated_at
-            )
-            return submitting, started
+            return current.start_attempt(salt, now=crew.clock.time())
 
         async with self._claiming:
             while True:
-                if not run.stops.may_submit(row.kind):
+                if not crew.stops.may_submit(row.kind):
                     raise Halted
-                claim = await self.shared.claim(
-                    row.id, make, pack=pack, budget=budget, rate_step=rate_step
+                claim = await self.runner.claim(
+                    row.id, make, pack=pack, budget=budget, rate_step=crew.rate_step
                 )
                 if claim.row is not None:
                     self.claims += 1
-                    run.journal.took(claim.row)
+                    crew.recorder.took(claim.row)
                     return claim.row
                 if claim.refusal is Refusal.GONE:
                     return None
                 if claim.refusal is Refusal.BUDGET:
-                    run.held_by_budget[pack] += 1
+                    crew.state.held_by_budget[pack] += 1
                     return None
                 wait = claim.wait if claim.refusal is Refusal.RATE else SLOTS_POLL
                 await _next(self.freed, wait)  # a task of this runner ends, or the time
 
-    async def ensure_lease(self, job_id: str) -> None:
+    async def before_create(self, job_id: str) -> None:
         """Before a create: the job's lease must outlast it (a create's answer may take the
         connect and read timeouts), else another runner could take the job over while it is
         sent. When the last renewal is too old (a pause, a slow database), the job's own lease
         is renewed first, fenced; Halted if another runner has it by now."""
-        if self.shared.lease_left() > create_time(self.run.options.timeouts):
+        if self.runner.lease_left() > create_time(self.crew.options.timeouts):
             return
-        if not await self.shared.hold(job_id):
+        if not await self.runner.hold(job_id):
             self._lose(job_id)
             raise Halted
 
@@ -143,7 +166,7 @@ class Sharing:
         lost, or has run out since the last renewal), so that nothing more is written."""
 
         def check() -> None:
-            if not self.shared.holds(job_id):
+            if not self.runner.holds(job_id):
                 raise Halted
 
         return check
@@ -151,37 +174,34 @@ class Sharing:
     # -- the account's target ------------------------------------------------------------------
 
     def crowded(self, kind: JobKind) -> None:
-        self.shared.crowded(PACK[kind])
+        self.runner.crowded(PACK[kind])
 
     def ended(self, kind: JobKind, *, clean: bool) -> None:
         if clean:
-            self.shared.cleaned(PACK[kind])
+            self.runner.cleaned(PACK[kind])
         self.freed.set()
 
     # -- the run's course ----------------------------------------------------------------------
 
     async def drive(
-        self,
-        feed: Callable[[set[str] | None], Awaitable[None]],
-        settle: Callable[[], Awaitable[None]],
-        ids: Sequence[str],
+        self, feed: Feed, settle: Callable[[], Awaitable[None]], ids: Sequence[str]
     ) -> None:
         """Feed (all jobs, then ``only`` some), let this runner's lives end, then ask the
         shared state what is left: pending jobs no one holds are fed again while passes make
         progress; jobs other runners hold are waited for (and taken over if their lease lapses);
         then the run ends."""
-        run = self.run
-        submits = self.shared.spec.role is not Role.DOWNLOAD
+        crew = self.crew
+        submits = self.runner.spec.role is not Role.DOWNLOAD
         only: set[str] | None = None
         await self.beat.wait()  # the first take-over round: earlier runs' jobs first
         while True:
             claims = self.claims
             await feed(only if submits else set())
             await settle()
-            if run.stops.reason is not None:
+            if crew.stops.reason is not None:
                 return
-            left = await self.shared.remaining()
-            pending = {i for i in left.pending if run.options.selects(i)}
+            left = await self.runner.remaining()
+            pending = {i for i in left.pending if crew.options.selects(i)}
             fresh = pending - (only if only is not None else set(ids))
             if submits and pending and (self.claims > claims or fresh):
                 only = pending
@@ -196,19 +216,19 @@ class Sharing:
     async def tend(self) -> None:
         """Every quarter lease: renew the heartbeat and every lease, then take over the jobs
         of lapsed leases. A renewal that keeps failing until the lease runs out stops the run."""
-        run = self.run
-        spec = self.shared.spec
+        crew = self.crew
+        spec = self.runner.spec
         states = spec.role.states(spec.download)
         while True:
             try:
-                await self.shared.renew()
-                for row, before in await self.shared.adopt(states, limit=ADOPT_LIMIT):
+                await self.runner.renew()
+                for row, before in await self.runner.adopt(states, limit=ADOPT_LIMIT):
                     self._adopted(row, before)
             except StateError as exc:
-                if self.shared.lease_left() <= 0:
-                    run.stops.unwritten(exc)
+                if self.runner.lease_left() <= 0:
+                    crew.stops.unwritten(exc)
                     return
-                run.emit(EventName.WAIT, None, f"{exc}; trying again")
+                crew.emit(EventName.WAIT, None, f"{exc}; trying again")
                 await asyncio.sleep(min(1.0, self.lease / 8))
                 continue
             self.beat.set()
@@ -219,7 +239,7 @@ class Sharing:
             "another runner took this job over (this runner's lease ran out): it is theirs now, "
             "and nothing more is written or sent for it here"
         )
-        self.run.emit(EventName.LEASE_LOST, job_id, message)
+        self.crew.emit(EventName.LEASE_LOST, job_id, message)
         self._lost(job_id)
 
 
@@ -230,4 +250,4 @@ async def _next(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), seconds)
 
 
-__all__ = ["Sharing", "create_time", "lease_problem"]
+__all__ = ["Crew", "Sharing", "create_time", "lease_problem"]

@@ -119,7 +119,7 @@ def credentials(provider: ProviderSpec, env: Mapping[str, str], key_env: str | N
             first, second = provider.jwt_envs
             return KlingJwt(access, secret, variables=(first, second))
     if provider.key_env and env.get(provider.key_env):
-        return BearerKey(env[provider.key_env])
+        return BearerKey(env[provider.key_env], provider.key_env)
     if provider.name is ProviderName.SIMULATOR:
         return BearerKey("kbatch-simulator", "the simulator's key")
     wanted = [" and ".join(provider.jwt_envs)] if provider.jwt_envs else []

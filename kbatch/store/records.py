@@ -44,6 +44,33 @@ class JobState(enum.StrEnum):
         return self is JobState.DOWNLOADED or (self is JobState.SUCCEEDED and not download)
 
 
+class FailureReason(enum.StrEnum):
+    """Why a job failed for good (``JobRow.error_reason``; reports show the value)."""
+
+    NOT_SERVED = "not_served"  # the provider does not serve the job's route
+    REJECTED = "rejected"  # the provider refused the job as written
+    UNKNOWN_OUTCOME = "unknown_outcome"  # a create may have landed and cannot be looked up
+    INTEGRITY = "integrity"  # the provider answered another job's task for this one
+    LOST = "lost"  # the provider no longer knows a task it had accepted
+    RESULT_GONE = "result_gone"  # the result files can no longer be downloaded
+    PROVIDER_FAILED = "provider_failed"  # the provider failed the task on the last attempt
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt ended (``AttemptRow.outcome``): the task succeeded or the provider
+    failed it, or the job failed for good for one of the :class:`FailureReason` reasons."""
+
+    SUCCEEDED = "succeed"
+    FAILED = "failed"
+    NOT_SERVED = FailureReason.NOT_SERVED.value
+    REJECTED = FailureReason.REJECTED.value
+    UNKNOWN_OUTCOME = FailureReason.UNKNOWN_OUTCOME.value
+    INTEGRITY = FailureReason.INTEGRITY.value
+    LOST = FailureReason.LOST.value
+    RESULT_GONE = FailureReason.RESULT_GONE.value
+    PROVIDER_FAILED = FailureReason.PROVIDER_FAILED.value
+
+
 @dataclass(frozen=True, slots=True)
 class JobRow:
     """One job as the state holds it. Times are Unix seconds; ``units`` sums every attempt."""
@@ -59,7 +86,7 @@ class JobRow:
     slots: int = 1
     estimate: float = 0.0
     units: float = 0.0
-    error_reason: str | None = None
+    error_reason: FailureReason | None = None
     error_code: str | None = None
     error_message: str | None = None
     created_at: float = 0.0
@@ -69,6 +96,13 @@ class JobRow:
     removed: bool = False  # no longer in the manifest: kept, but not counted as its job
 
     # -- transitions ---------------------------------------------------------------------------
+
+    def start_attempt(self, salt: str, *, now: float) -> tuple[JobRow, AttemptRow]:
+        """The next attempt: the ``submitting`` row with its external task id, and the attempt's
+        record. Both are made durable before the create is sent (the exactly-once promise)."""
+        external = external_task_id(salt, self.id, self.fingerprint, self.attempt + 1)
+        row = self.submitting(external, now=now)
+        return row, AttemptRow(row.id, row.attempt, external, started_at=row.updated_at)
 
     def submitting(self, external_task_id: str, *, now: float) -> JobRow:
         """A new attempt: its external task id, recorded before the create is sent."""
@@ -115,10 +149,12 @@ class JobRow:
         """The provider failed the task: pending for another attempt, or failed if ``last``."""
         row = replace(self, units=self.units + units, failures=self.failures + 1, updated_at=now)
         if last:
-            return row.failed("provider_failed", None, message, now=now)
+            return row.failed(FailureReason.PROVIDER_FAILED, None, message, now=now)
         return replace(row, state=JobState.PENDING, error_message=message)
 
-    def failed(self, reason: str, code: int | str | None, message: str, *, now: float) -> JobRow:
+    def failed(
+        self, reason: FailureReason, code: int | str | None, message: str, *, now: float
+    ) -> JobRow:
         return replace(
             self,
             state=JobState.FAILED,
@@ -146,7 +182,7 @@ class JobRow:
         )
 
     def ended(
-        self, outcome: str, *, units: float | None, message: str | None, now: float
+        self, outcome: AttemptOutcome, *, units: float | None, message: str | None, now: float
     ) -> AttemptRow:
         """The record of this attempt's end."""
         assert self.external_task_id is not None
@@ -192,7 +228,7 @@ class AttemptRow:
     task_id: str | None = None
     started_at: float = 0.0
     ended_at: float | None = None
-    outcome: str | None = None
+    outcome: AttemptOutcome | None = None
     units: float | None = None
     message: str | None = None
 
@@ -214,4 +250,13 @@ def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> 
     return f"kb-{digest[:32]}"
 
 
-__all__ = ["AttemptRow", "JobRow", "JobState", "MediaRow", "Record", "external_task_id"]
+__all__ = [
+    "AttemptOutcome",
+    "AttemptRow",
+    "FailureReason",
+    "JobRow",
+    "JobState",
+    "MediaRow",
+    "Record",
+    "external_task_id",
+]

@@ -26,6 +26,7 @@ from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.run import execute, prepare
 from kbatch.simulator import FAIL, FLAKY, UNSAFE, Simulator
 from kbatch.store import JobRow, JobState
+from kbatch.store.records import FailureReason
 from tests.project import FAST, Project, video
 
 COUNTS = dict.fromkeys(JobState, 0) | {
@@ -174,7 +175,8 @@ def test_the_summary_groups_failures_and_its_retry_command_works(
 
 def test_failures_are_grouped_by_reason_and_code_largest_first() -> None:
     def failed(job_id: str, reason: str, code: str | None) -> JobRow:
-        row = JobRow(job_id, JobKind.IMAGE2VIDEO, "f", JobState.FAILED, error_reason=reason)
+        why = FailureReason(reason)
+        row = JobRow(job_id, JobKind.IMAGE2VIDEO, "f", JobState.FAILED, error_reason=why)
         return replace(row, error_code=code, error_message=f"{reason} of {job_id}")
 
     rows = [

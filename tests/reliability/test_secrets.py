@@ -163,6 +163,6 @@ async def test_a_wrong_key_is_refused_without_being_echoed(tmp_path: Path) -> No
         code, output = await run_child(project, {"KLING_API_KEY": WRONG})
 
         assert code == 1, output.decode()
-        assert b"check the API key" in output
+        assert b"check KLING_API_KEY in the environment" in output  # the variable it came from
         blobs = everything_written(project) | {"output": output}
         assert counted(leaks(blobs, [WRONG, KEY]), len(blobs)) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kbatch.provider.catalogue import JobKind
-from kbatch.store.records import JobRow, JobState
+from kbatch.store.records import AttemptOutcome, FailureReason, JobRow, JobState
 
 ROW = JobRow("cat", JobKind.IMAGE2VIDEO, "f00d", created_at=1.0, updated_at=1.0)
 
@@ -36,12 +36,12 @@ def test_success_clears_an_earlier_error_and_sums_units() -> None:
     done = row.succeeded(units=2.0, now=10.0)
 
     assert done.error_message is None and done.units == 3.0
-    ended = row.ended("succeed", units=2.0, message=None, now=10.0)
+    ended = row.ended(AttemptOutcome.SUCCEEDED, units=2.0, message=None, now=10.0)
     assert (ended.attempt, ended.external_task_id, ended.task_id) == (2, "kb-2", "t2")
 
 
 def test_retry_failed_gives_a_failed_job_its_attempts_back() -> None:
-    failed = ROW.failed("rejected", 1201, "bad", now=5.0)
+    failed = ROW.failed(FailureReason.REJECTED, 1201, "bad", now=5.0)
     assert failed.error_code == "1201"
     row = failed.retried(estimate=3.0, now=6.0)
     assert (row.state, row.failures, row.error_code, row.estimate) == (
