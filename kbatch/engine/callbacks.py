@@ -13,19 +13,24 @@ A callback is a hint, never the truth: callbacks repeat, arrive out of order, an
 can reach the port can send one. So a callback only makes its task due for a status request at
 once (still within the provider's pace); what the provider then answers is what counts. The
 path carries a random token, so that a body posted elsewhere is refused before it costs even a
-lookup; a body that is not a task is refused (400). Polling goes on as the safety net, sparse
-while callbacks arrive and dense again when finished tasks are found without one.
+lookup; a body that is not a task is refused (400). With a webhook secret (Kling's Standard
+Webhooks signatures, :mod:`kbatch.engine.signatures`), a callback that does not verify, or whose
+timestamp is outside the window, is dropped and counted before it is even read as a task. Polling
+goes on as the safety net, sparse while callbacks arrive and dense again when finished tasks are
+found without one.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 
 from aiohttp import web
 
+from kbatch.engine.signatures import WebhookSecret
 from kbatch.errors import ConfigError
 from kbatch.provider.config import Listen
 from kbatch.provider.wire import parse_task
@@ -37,13 +42,23 @@ MAX_BODY = 1024 * 1024
 class Receiver:
     """A small aiohttp server that turns callbacks into hints."""
 
-    def __init__(self, listen: Listen, *, hint: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        listen: Listen,
+        *,
+        hint: Callable[[str], bool],
+        secret: WebhookSecret | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.listen = listen
         self._hint = hint
+        self._secret = secret
+        self._now = now
         self._path = f"/kbatch/callback/{secrets.token_urlsafe(18)}"
         self._runner: web.AppRunner | None = None
         #: Callbacks by what became of them: hinted (the end of a watched task), noted (a
-        #: change short of the end), unwatched (a repeat, or not ours), refused (not a task).
+        #: change short of the end), unwatched (a repeat, or not ours), refused (not a task);
+        #: with a secret, dropped unread: unsigned, stale (outside the window) or forged.
         self.counts: Counter[str] = Counter()
 
     @property
@@ -69,8 +84,14 @@ class Receiver:
             self._runner = None
 
     async def _receive(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self._secret is not None:
+            problem = self._secret.check(request.headers, body, now=self._now())
+            if problem is not None:
+                self.counts[problem] += 1
+                return web.json_response({"ok": False, "error": "signature"}, status=401)
         try:
-            task = parse_task(json.loads(await request.read()))
+            task = parse_task(json.loads(body))
         except (ValueError, web.HTTPException):
             self.counts["refused"] += 1
             return web.json_response({"ok": False, "error": "not a task object"}, status=400)
