@@ -17,6 +17,9 @@ twice within ``floor``. When a task is due
 and two or more tasks of its kind are watched, one list request (up to 500 tasks a page)
 reports them all, and every other watched task it mentions is updated for free; tasks the pages
 do not show get a single ``get``. A provider whose list route fails is asked by ``get`` only.
+Where the provider answers many tasks by id in one request (Kling's new API), every watched task
+of that API is asked for in one request a round (split at the provider's id limit; a batch it
+refuses is halved), all such tasks sharing one round and one pace.
 """
 
 from __future__ import annotations
@@ -29,12 +32,25 @@ from dataclasses import dataclass, field
 from kbatch.engine.clock import Clock
 from kbatch.engine.durations import Durations, next_pause
 from kbatch.engine.retry import Backoff, GaveUp
-from kbatch.errors import ApiError, RetryLater, RunFatal, TaskNotFound
+from kbatch.errors import ApiError, JobRejected, RetryLater, RunFatal, TaskNotFound
 from kbatch.provider.catalogue import PAGE_SIZE, JobKind
 from kbatch.provider.protocol import Provider, Target, kind_of
 from kbatch.provider.wire import Task, TaskStatus
 
 Update = Task | TaskNotFound
+
+
+class _Batched:
+    """The lane of every target whose status comes in batches (Kling's new API, ``GET
+    /tasks?task_ids=``): one round asks for all their tasks, at the provider's pace."""
+
+    def __repr__(self) -> str:
+        return "batched"
+
+
+BATCHED = _Batched()
+#: What rounds are paced by: a /v1 target (its kind's list route), or the batched lane.
+Lane = Target | _Batched
 
 
 @dataclass(eq=False)
@@ -44,6 +60,7 @@ class Watch:
     target: Target  # the job's kind on the /v1 routes, or a model's path
     task_id: str
     due: float
+    lane: Lane
     born: float  # when the provider created it (monotonic clock)
     key: Hashable | None = None  # tasks with the same key take about as long
     hinted: bool = False  # a callback told of its end
@@ -112,9 +129,9 @@ class Poller:
         self._list_pages = list_pages
         self._watches: dict[tuple[Target, str], Watch] = {}
         self._wakeup = asyncio.Event()
-        self._no_list: set[Target] = set()
+        self._no_list: set[Lane] = set()
         self._gets = asyncio.Semaphore(16)
-        self._last_round: dict[Target, float] = {}
+        self._last_round: dict[Lane, float] = {}
         self._by_id: dict[str, Watch] = {}
         #: Callbacks are being received: poll sparsely (the safety net) while they arrive.
         self.callbacks = False
@@ -139,7 +156,8 @@ class Poller:
         """Follow a task created ``age`` seconds ago: first checked when tasks like it may end,
         or at once (a task an earlier run left, whose state may have changed long ago)."""
         now = self._clock.monotonic()
-        watch = Watch(target, task_id, due=now, born=now - max(age, 0.0), key=key)
+        lane = BATCHED if self._client.status_batch(target) > 0 else target
+        watch = Watch(target, task_id, now, lane, born=now - max(age, 0.0), key=key)
         if not at_once:
             watch.due = now + self._pause(watch, now)
         self._watches[target, task_id] = watch
@@ -191,24 +209,24 @@ class Poller:
                 self._wakeup.clear()
                 await self._clock.wait(self._wakeup.wait(), soonest - now)
                 continue
-            due: dict[Target, list[Watch]] = defaultdict(list)
+            due: dict[Lane, list[Watch]] = defaultdict(list)
             for watch in self._watches.values():
-                if watch.due <= now and starts[watch.target] <= now:
-                    due[watch.target].append(watch)
-            for target in due:
-                self._last_round[target] = now
-            await asyncio.gather(*(self._round(target, found) for target, found in due.items()))
+                if watch.due <= now and starts[watch.lane] <= now:
+                    due[watch.lane].append(watch)
+            for lane in due:
+                self._last_round[lane] = now
+            await asyncio.gather(*(self._round(lane, found) for lane, found in due.items()))
 
-    def _round_starts(self) -> dict[Target, float]:
-        """When each target's next round may start: its soonest due task, but never sooner than
+    def _round_starts(self) -> dict[Lane, float]:
+        """When each lane's next round may start: its soonest due task, but never sooner than
         ``floor`` after its last round (the provider's pace)."""
-        soonest: dict[Target, float] = {}
+        soonest: dict[Lane, float] = {}
         for watch in self._watches.values():
-            soonest[watch.target] = min(soonest.get(watch.target, watch.due), watch.due)
+            soonest[watch.lane] = min(soonest.get(watch.lane, watch.due), watch.due)
         last = self._last_round
         return {
-            target: max(due, last.get(target, -self._floor) + self._floor)
-            for target, due in soonest.items()
+            lane: max(due, last.get(lane, -self._floor) + self._floor)
+            for lane, due in soonest.items()
         }
 
     def _pause(self, watch: Watch, now: float) -> float:
@@ -219,15 +237,20 @@ class Poller:
             age=now - watch.born, window=window, floor=self._floor, longest=self._longest
         )
 
-    async def _round(self, target: Target, due: list[Watch]) -> None:
+    async def _round(self, lane: Lane, due: list[Watch]) -> None:
         """Check the due tasks of a kind. While two or more of its tasks are watched, one list
         page answers for all of them, due or not (those not due are updated for free): tasks
         created apart are rarely due in the same turn, so waiting for two to be due would
         leave the list route mostly unused."""
         missing = due
-        watched = sum(1 for t, _ in self._watches if t == target)
-        if watched >= 2 and target not in self._no_list:
-            missing = await self._by_list(target, due, watched)
+        if isinstance(lane, _Batched):
+            watched = [w for w in self._watches.values() if w.lane is lane]
+            seen = await self._by_batch(watched)
+            missing = [w for w in due if w.task_id not in seen]
+        elif lane not in self._no_list:
+            watched_count = sum(1 for t, _ in self._watches if t == lane)
+            if watched_count >= 2:
+                missing = await self._by_list(lane, due, watched_count)
         await asyncio.gather(*(self._get(watch) for watch in missing))
 
     async def _by_list(self, target: Target, due: list[Watch], watched: int) -> list[Watch]:
@@ -261,6 +284,39 @@ class Poller:
             if not wanted or found.size < size:
                 break
         return [w for w in due if w.task_id in wanted]
+
+    async def _by_batch(self, watched: list[Watch]) -> set[str]:
+        """Ask for every watched task of the batched lane, as many ids a request as the
+        provider takes: the ids it answered for (or that wait for the next round after a
+        failure). A batch the provider refuses as a whole is halved, never resent whole: the
+        one id it cannot take is left for a single get."""
+        size = self._client.status_batch(watched[0].target) if watched else 0
+        chunks = [watched[i : i + size] for i in range(0, len(watched), size)] if size else []
+        answered = await asyncio.gather(*(self._ask(chunk) for chunk in chunks))
+        return set().union(*answered)
+
+    async def _ask(self, chunk: list[Watch]) -> set[str]:
+        ids = [watch.task_id for watch in chunk]
+        self.requests["batch"] += 1
+        try:
+            tasks = await self._client.statuses(chunk[0].target, ids)
+        except JobRejected:
+            if len(chunk) == 1:
+                return set()
+            half = len(chunk) // 2
+            return (await self._ask(chunk[:half])) | (await self._ask(chunk[half:]))
+        except RunFatal as exc:
+            self._on_trouble(exc)
+            return set(ids)
+        except ApiError as exc:
+            self._failed(exc, chunk)
+            return set(ids)
+        self._backoff.reset()
+        for task in tasks:
+            watch = self._by_id.get(task.task_id)
+            if watch is not None and watch.lane is BATCHED:
+                self._observe(watch, task)
+        return {task.task_id for task in tasks}
 
     async def _get(self, watch: Watch) -> None:
         async with self._gets:
