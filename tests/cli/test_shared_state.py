@@ -12,10 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
-from kbatch.run import check_manifest
-from kbatch.run import fingerprint as manifest_fingerprint_of
+from kbatch.run import check_manifest, fingerprints
 from kbatch.simulator import Simulator
-from kbatch.store.postgres import PostgresStore
+from kbatch.store.postgres import PostgresStore, manifest_fingerprint
 from kbatch.store.seats import RunnerSpec
 from tests.project import Project, video
 
@@ -32,7 +31,7 @@ def another_runner(project: Project, state: str, fingerprint: str | None = None)
         state,
         manifest_name="t",
         account="simulator",
-        fingerprint=fingerprint or manifest_fingerprint_of(seen),
+        fingerprint=fingerprint or manifest_fingerprint(fingerprints(seen)),
         runner=RunnerSpec(),
     )
 
