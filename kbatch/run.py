@@ -153,7 +153,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     options = options or RunOptions()
     manifest, seen = check_manifest(path)
     check_selection(options, seen)
-    store = open_state(manifest, options, seen)
+    where = state_location(manifest, options)
+    store = open_state(manifest, options, seen, where)
     try:
         rows = store.load()
         changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
@@ -179,14 +180,15 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     if store.shared is not None:  # taken over by claims when no live lease holds them
         resumed, unsettled = [], len(resumed)
     batch = Batch(manifest, store, options, list(seen), rows, resumed, keys)
-    return Plan(batch, store, state_location(manifest, options), pending, unsettled)
+    return Plan(batch, store, where, pending, unsettled)
 
 
-def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStore:
+def open_state(
+    manifest: Manifest, options: RunOptions, seen: Seen, where: StateLocation
+) -> StateStore:
     """Open the manifest's state for a run: the state file under its run lock (LockHeld), or
     the shared state as a new runner (StateError if other runners run other jobs). Either
     becomes the output folder's owner (another state is refused there)."""
-    where = state_location(manifest, options)
     problem = lease_problem(options.lease, options.timeouts) if where.shared else None
     if not where.shared and options.role is not Role.ALL:
         problem = (
