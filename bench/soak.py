@@ -25,7 +25,8 @@ from pathlib import Path
 from kbatch.engine.options import RunOptions
 from kbatch.engine.pacing import Pacing
 from kbatch.engine.scheduler import Scheduler
-from kbatch.run import EXIT_OK, execute, prepare
+from kbatch.errors import ExitCode
+from kbatch.run import execute, prepare
 from kbatch.simulator import Fault, FaultPlan, Simulator, SimulatorConfig, running
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,7 +130,7 @@ async def soak(args: argparse.Namespace, folder: Path) -> int:
             finally:
                 plan.close()
             interrupted += result.stop is not None and result.stop.value == "interrupted"
-            finished = result.exit_code == EXIT_OK
+            finished = result.exit_code == ExitCode.OK
             print(
                 f"run {runs}: {result.done}/{result.selected} done"
                 + (f", stopped: {result.stop.value}" if result.stop else "")

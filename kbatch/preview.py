@@ -15,10 +15,9 @@ from kbatch.engine.pacing import Budget
 from kbatch.errors import StateMissing
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
-from kbatch.run import RunOptions, check_manifest, check_selection, reconcile, state_path
+from kbatch.run import RunOptions, check_manifest, check_selection, reconcile, state_location
 from kbatch.store import JobRow, JobState
-from kbatch.store.location import read_state
-from kbatch.store.lock import Holder, lock_path, read_holder
+from kbatch.store.lock import Holder
 
 #: How many of the jobs it would submit a preview names.
 SHOWN = 10
@@ -52,11 +51,11 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
     options = options or RunOptions()
     manifest, seen = check_manifest(path)
     check_selection(options, seen)
-    where = state_path(manifest, options)
+    where = state_location(manifest, options)
     rows: dict[str, JobRow] = {}
     spent: dict[PackType, float] = {}
     try:
-        with read_state(where, manifest_name=manifest.name) as store:
+        with where.read(manifest_name=manifest.name) as store:
             rows = store.load()
             spent = store.units()
     except StateMissing:
@@ -98,9 +97,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         first=tuple(first),
         units=units,
         held=held,
-        holder=read_holder(lock_path(where))
-        if isinstance(where, Path) and where.exists()
-        else None,
+        holder=where.holder(),
         removed=sum(1 for job_id in rows if job_id not in seen),
     )
 

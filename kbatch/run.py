@@ -40,14 +40,9 @@ from kbatch.manifest.jobs import Job
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
-from kbatch.store import STATE_FILE, JobRow, JobState, SqliteStore, StateStore, owner
-from kbatch.store.location import locate
-from kbatch.store.postgres import PostgresStore, manifest_fingerprint
+from kbatch.store import STATE_FILE, JobRow, JobState, StateStore, owner
+from kbatch.store.location import SharedDatabase, StateFile, StateLocation, locate
 from kbatch.store.seats import Role, RunnerSpec, RunnerView
-
-EXIT_OK = ExitCode.OK
-EXIT_FAILED = ExitCode.FAILED
-EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -64,8 +59,8 @@ class RunResult:
     @property
     def exit_code(self) -> ExitCode:
         if self.stop is StopReason.INTERRUPTED:
-            return EXIT_INTERRUPTED
-        return EXIT_OK if self.done == self.selected else EXIT_FAILED
+            return ExitCode.INTERRUPTED
+        return ExitCode.OK if self.done == self.selected else ExitCode.FAILED
 
 
 @dataclass
@@ -75,6 +70,7 @@ class Plan:
 
     batch: Batch
     store: StateStore
+    location: StateLocation  # where ``store`` lives
     pending: int  # selected jobs to submit
     #: A shared state: jobs at the provider or waiting for a download, whoever holds them.
     unsettled: int = 0
@@ -115,12 +111,24 @@ class Plan:
         self.close()
 
 
-def state_path(manifest: Manifest, options: RunOptions) -> Path | str:
-    """The state file, or a shared state's ``postgresql://`` URL."""
+def state_location(manifest: Manifest, options: RunOptions) -> StateLocation:
+    """The state file (``--state``, else the output folder's), or the shared database."""
     return locate(manifest.output.dir, options.state_path)
 
 
-Seen = dict[str, tuple[str, JobKind, int, pricing.Key]]  # id -> fingerprint, kind, slots, price
+@dataclass(frozen=True, slots=True)
+class SeenJob:
+    """What the state needs of a manifest's job, kept as validation reads it (a manifest of
+    100,000 jobs is not held whole): its estimate waits for the manifest's price table, so
+    only the key its price depends on is kept."""
+
+    fingerprint: str
+    kind: JobKind
+    slots: int
+    price: pricing.Key
+
+
+Seen = dict[str, SeenJob]  # job id -> what the state needs of it, in the manifest's order
 
 
 def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
@@ -129,11 +137,11 @@ def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
     seen: Seen = {}
     keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
 
-    def note(job: Job) -> None:
+    def keep(job: Job) -> None:
         price = pricing.key(job.kind, job.request)
-        seen[job.id] = (job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
+        seen[job.id] = SeenJob(job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
 
-    validation = validate(path, keep=0, on_job=note)
+    validation = validate(path, keep=0, on_job=keep)
     if validation.manifest is None:
         raise ManifestError(validation.issues)
     return validation.manifest, seen
@@ -145,7 +153,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     options = options or RunOptions()
     manifest, seen = check_manifest(path)
     check_selection(options, seen)
-    store = open_state(manifest, options, seen)
+    where = state_location(manifest, options)
+    store = open_state(manifest, options, seen, where)
     try:
         rows = store.load()
         changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
@@ -166,21 +175,22 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
         if row.state.at_provider or (row.state is JobState.SUCCEEDED and download_wanted)
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
-    keys = {job_id: key for job_id, (_, _, _, key) in seen.items()}
+    keys = {job_id: job.price for job_id, job in seen.items()}
     unsettled = 0
     if store.shared is not None:  # taken over by claims when no live lease holds them
         resumed, unsettled = [], len(resumed)
     batch = Batch(manifest, store, options, list(seen), rows, resumed, keys)
-    return Plan(batch, store, pending, unsettled)
+    return Plan(batch, store, where, pending, unsettled)
 
 
-def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStore:
+def open_state(
+    manifest: Manifest, options: RunOptions, seen: Seen, where: StateLocation
+) -> StateStore:
     """Open the manifest's state for a run: the state file under its run lock (LockHeld), or
     the shared state as a new runner (StateError if other runners run other jobs). Either
     becomes the output folder's owner (another state is refused there)."""
-    where = state_path(manifest, options)
-    problem = lease_problem(options.lease, options.timeouts) if isinstance(where, str) else None
-    if not isinstance(where, str) and options.role is not Role.ALL:
+    problem = lease_problem(options.lease, options.timeouts) if where.shared else None
+    if not where.shared and options.role is not Role.ALL:
         problem = (
             f"--role {options.role} needs a shared state (--state postgresql://...): a state "
             "file has one runner, which both submits and downloads"
@@ -188,17 +198,12 @@ def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStor
     if problem is not None:
         raise ConfigError(problem)
     owner.check(manifest.output.dir, where, take=options.take_output)
-    store: StateStore
-    if isinstance(where, str):
-        store = PostgresStore.open(
-            where,
-            manifest_name=manifest.name,
-            account=manifest.provider.account_label,
-            fingerprint=fingerprint(seen),
-            runner=RunnerSpec(options.role, options.lease, manifest.output.download),
-        )
-    else:
-        store = SqliteStore.open(where, manifest_name=manifest.name, lock=True)
+    store = where.open(
+        manifest_name=manifest.name,
+        account=manifest.provider.account_label,
+        runner=RunnerSpec(options.role, options.lease, manifest.output.download),
+        jobs=fingerprints(seen),
+    )
     try:
         owner.claim(manifest.output.dir, where)
     except BaseException:
@@ -207,9 +212,10 @@ def open_state(manifest: Manifest, options: RunOptions, seen: Seen) -> StateStor
     return store
 
 
-def fingerprint(seen: Seen) -> str:
-    """The manifest's jobs and inputs as one value: every runner of a shared state must match."""
-    return manifest_fingerprint((job_id, fp) for job_id, (fp, *_) in seen.items())
+def fingerprints(seen: Seen) -> Iterator[tuple[str, str]]:
+    """Each job's id and fingerprint: a shared state makes one value of them, which every
+    runner of the manifest must match."""
+    return ((job_id, job.fingerprint) for job_id, job in seen.items())
 
 
 def check_selection(options: RunOptions, seen: Seen) -> None:
@@ -232,19 +238,19 @@ def reconcile(
     """The rows to write so the state matches the manifest, and the ids of edited jobs."""
     changed: list[JobRow] = []
     reset: list[str] = []
-    for job_id, (fingerprint, kind, slots, key) in seen.items():
+    for job_id, job in seen.items():
         row = rows.get(job_id)
-        estimate = prices.price(key)
+        estimate = prices.price(job.price)
         if row is None:
-            row = JobRow(job_id, kind, fingerprint, slots=slots, estimate=estimate)
+            row = JobRow(job_id, job.kind, job.fingerprint, slots=job.slots, estimate=estimate)
             row = replace(row, created_at=now, updated_at=now)
-        elif row.fingerprint != fingerprint:  # edited: a new job under the same id
+        elif row.fingerprint != job.fingerprint:  # edited: a new job under the same id
             reset.append(job_id)
             row = JobRow(
                 job_id,
-                kind,
-                fingerprint,
-                slots=slots,
+                job.kind,
+                job.fingerprint,
+                slots=job.slots,
                 estimate=estimate,
                 units=row.units,
                 created_at=row.created_at,
@@ -332,10 +338,11 @@ async def execute(
 def simulator_tasks(plan: Plan) -> Path:
     """Where the built-in simulator keeps its tasks between runs: beside the state file (in
     the output folder for a shared state)."""
-    where = plan.store.path
-    if isinstance(where, Path):
-        return where.with_name(where.name + ".simulator.jsonl")
-    return plan.manifest.output.dir / "state.simulator.jsonl"
+    match plan.location:
+        case StateFile(path):
+            return path.with_name(path.name + ".simulator.jsonl")
+        case SharedDatabase():
+            return plan.manifest.output.dir / "state.simulator.jsonl"
 
 
 def write_reports(plan: Plan) -> list[Path]:
@@ -377,16 +384,14 @@ def _signals(scheduler: Scheduler, *, enabled: bool) -> Iterator[None]:
 
 
 __all__ = [
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
     "STATE_FILE",
     "Plan",
     "RunOptions",
     "RunResult",
+    "SeenJob",
     "execute",
     "prepare",
-    "state_path",
+    "state_location",
     "summarize",
     "write_reports",
 ]

@@ -19,7 +19,7 @@ from kbatch.engine.options import RunOptions
 from kbatch.engine.pacing import Pacing
 from kbatch.run import RunResult, execute, prepare
 from kbatch.simulator import Simulator
-from kbatch.store import JobRow, read_state
+from kbatch.store import JobRow, locate
 from tests import shared
 
 IMAGES = Path(__file__).parent / "manifests" / "images"
@@ -105,8 +105,7 @@ class Project:
             return await execute(plan, on_event=self.events.append, clock=clock)
 
     def rows(self) -> dict[str, JobRow]:
-        where = self.state or self.state_file
-        with read_state(where, manifest_name=self.name) as state:
+        with locate(self.out, self.state).read(manifest_name=self.name) as state:
             return state.load()
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -122,8 +121,7 @@ class Project:
     def check_files(self) -> int:
         """Every recorded result file exists with the bytes the simulator served; their count."""
         count = 0
-        where = self.state or self.state_file
-        with read_state(where, manifest_name=self.name) as state:
+        with locate(self.out, self.state).read(manifest_name=self.name) as state:
             rows, media = state.load(), state.all_media()
         for job_id, items in media.items():
             for item in items:

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
+from kbatch.errors import ExitCode
 from kbatch.manifest.loader import validate
 from kbatch.pricing import DEFAULT, PriceTable
 from kbatch.provider.catalogue import JobKind
-from kbatch.run import EXIT_FAILED, EXIT_OK
 from kbatch.simulator import Simulator
 from kbatch.store import JobState
 from tests.conftest import HEADER
@@ -107,13 +107,13 @@ async def test_the_budget_uses_the_manifest_prices(tmp_path: Path, live: Simulat
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert result.counts[JobState.DOWNLOADED] == 2 and result.counts[JobState.PENDING] == 2
     assert {row.estimate for row in project.rows().values()} == {3.0}
 
     project.extra["pricing"] = {"image2video": {"kling-v1": {"std": 1}}}  # cheaper: all fit
     project.save()
-    assert (await project.run()).exit_code == EXIT_OK
+    assert (await project.run()).exit_code == ExitCode.OK
     assert {row.estimate for row in project.rows().values()} == {1.0, 3.0}
 
 

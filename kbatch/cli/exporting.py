@@ -29,7 +29,7 @@ from kbatch.reports.export import FORMATS, export
     help="Folder to write: new, empty, or an earlier export (which it brings up to date).",
 )
 @state_option
-def export_command(manifest: Path, fmt: str, output: Path, state_file: Path | str | None) -> None:
+def export_command(manifest: Path, fmt: str, output: Path, state_file: str | None) -> None:
     """Write the downloaded results as a dataset: images/ and videos/ folders, each with its
     files and a metadata file of one row per file (file_name, id, index, kind, the prompt
     and request fields, the foreach row's columns and matrix values).

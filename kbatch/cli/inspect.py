@@ -11,30 +11,19 @@ import click
 from kbatch import reports, store
 from kbatch.cli import documents, render
 from kbatch.cli.app import cli
-from kbatch.errors import ExitCode, NotFound
-from kbatch.manifest import read_settings, validate
+from kbatch.errors import ExitCode, KbatchError, NotFound, StateMissing
+from kbatch.manifest import Validation, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
 from kbatch.pricing import show_units
+from kbatch.store import StateLocation, StateStatus
 
-
-class StateParam(click.ParamType[Path | str, object]):
-    """A state file, or a ``postgresql://`` URL (kept as given; shown without its password)."""
-
-    name = "PATH|URL"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> Path | str:
-        if isinstance(value, Path):
-            return value
-        return str(value) if store.is_url(value) else Path(str(value))
-
-
+#: ``--state`` (or ``KBATCH_STATE``), the same on every command that reads or writes a state:
+#: given as it is, :func:`kbatch.store.locate` tells a file from a database with the manifest.
 state_option = click.option(
     "--state",
     "state_file",
-    type=StateParam(),
+    metavar="PATH|URL",
     envvar="KBATCH_STATE",
     show_envvar=True,
     help="State file (default: state.sqlite3 in the output folder), or a PostgreSQL URL "
@@ -95,10 +84,11 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
     type=click.IntRange(min=0),
     help="How many jobs to list.",
 )
+@state_option
 @format_option
-def plan_command(manifest: Path, keep: int, fmt: str) -> None:
+def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) -> None:
     """Show the jobs a manifest expands to, the slots and units they need, and what the state
-    file already holds; send nothing.
+    already holds; send nothing.
 
     Units are estimates from kbatch's price table (kbatch/pricing.py), or the manifest's own
     pricing: section, one attempt per job; the provider's charge is what counts.
@@ -109,16 +99,7 @@ def plan_command(manifest: Path, keep: int, fmt: str) -> None:
     """
     validation = validate(manifest, keep=keep)
     if fmt == "json":
-        if not validation.ok:
-            click.echo(documents.dump(documents.validation(validation)))
-            sys.exit(ExitCode.INVALID)
-        assert validation.manifest is not None
-        path = store.state_file(validation.manifest.output.dir)
-        state = None
-        if path.exists():
-            with store.read_state(path, manifest_name=validation.manifest.name) as reader:
-                state = reader.status()
-        click.echo(documents.dump(documents.plan(validation, state)))
+        _plan_document(validation, state_file)
         return
     if not validation.ok:
         for issue in validation.issues:
@@ -142,18 +123,45 @@ def plan_command(manifest: Path, keep: int, fmt: str) -> None:
     packs = ", ".join(f"{pack.value} {n}" for pack, n in summary.slots_by_pack().items())
     click.echo(f"slot-tasks by pack: {packs}")
     click.echo(f"largest task: {summary.largest_task} slots (limits.max_in_flight: {limit})")
-    render.print_state_line(settings)
+    where = store.locate(settings.output.dir, state_file)
+    try:
+        render.print_state_line(where, read_status(where, settings.name))
+    except KbatchError as exc:  # the plan is still worth seeing
+        click.echo(f"state: cannot be read: {exc}")
     if summary.first:
         click.echo("")
         click.echo(f"first {len(summary.first)} of {summary.total}:")
         render.print_table(render.jobs_table(list(summary.first)))
 
 
+def _plan_document(validation: Validation, state_file: str | None) -> None:
+    """``kbatch plan --format json``: the plan, with what the state holds (null if nothing)."""
+    if not validation.ok:
+        click.echo(documents.dump(documents.validation(validation)))
+        sys.exit(ExitCode.INVALID)
+    assert validation.manifest is not None
+    where = store.locate(validation.manifest.output.dir, state_file)
+    status = read_status(where, validation.manifest.name)
+    click.echo(documents.dump(documents.plan(validation, status)))
+
+
+def read_status(where: StateLocation, manifest_name: str) -> StateStatus | None:
+    """What a state holds for ``plan``: None when nothing has run yet (no state file, or a
+    database that has not seen the manifest)."""
+    if not where.exists():
+        return None
+    try:
+        with where.read(manifest_name=manifest_name) as state:
+            return state.status()
+    except StateMissing:
+        return None
+
+
 @cli.command("status")
 @click.argument("manifest", type=click.Path(path_type=Path))
 @state_option
 @format_option
-def status_command(manifest: Path, state_file: Path | str | None, fmt: str) -> None:
+def status_command(manifest: Path, state_file: str | None, fmt: str) -> None:
     """Show jobs by state, slots in flight and units spent; safe while a run is going. With a
     shared state, also the account's slots (in use / target / limit) and its runners.
 
@@ -163,8 +171,8 @@ def status_command(manifest: Path, state_file: Path | str | None, fmt: str) -> N
       kbatch status shots.yaml --state postgresql://kbatch@db.internal/kbatch
     """
     settings = read_settings(manifest)
-    path = store.locate(settings.output.dir, state_file)
-    with store.read_state(path, manifest_name=settings.name) as state:
+    where = store.locate(settings.output.dir, state_file)
+    with where.read(manifest_name=settings.name) as state:
         status = state.status()
     if fmt == "json":
         click.echo(documents.dump({"manifest": str(manifest), **documents.status(status)}))
@@ -177,7 +185,7 @@ def status_command(manifest: Path, state_file: Path | str | None, fmt: str) -> N
 @click.argument("job_id")
 @state_option
 @format_option
-def show_command(manifest: Path, job_id: str, state_file: Path | str | None, fmt: str) -> None:
+def show_command(manifest: Path, job_id: str, state_file: str | None, fmt: str) -> None:
     """Show one job: its state, every attempt (a joblog), its request as sent, its files and
     its error. Safe while a run is going.
 
@@ -186,11 +194,10 @@ def show_command(manifest: Path, job_id: str, state_file: Path | str | None, fmt
       kbatch show manifests/demo.yaml cat-yawn
     """
     settings = read_settings(manifest)
-    path = store.locate(settings.output.dir, state_file)
-    with store.read_state(path, manifest_name=settings.name) as state:
+    where = store.locate(settings.output.dir, state_file)
+    with where.read(manifest_name=settings.name) as state:
         row = state.load().get(job_id)
         if row is None:
-            where = store.describe(path)
             raise NotFound(f"{where} holds no job {job_id!r} (kbatch report lists them)")
         attempts, media = state.attempts(job_id), state.media(job_id)
     found: list[dict[str, object]] = []
@@ -225,9 +232,7 @@ def _keep(job: Job, job_id: str, found: list[dict[str, object]]) -> None:
     help="File to write (default: standard output).",
 )
 @state_option
-def report_command(
-    manifest: Path, fmt: str, output: Path | None, state_file: Path | str | None
-) -> None:
+def report_command(manifest: Path, fmt: str, output: Path | None, state_file: str | None) -> None:
     """Write one row per job: id, kind, state, task ids, attempts, times, units, result files
     and URLs, error; safe while a run is going.
 

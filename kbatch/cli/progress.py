@@ -36,8 +36,7 @@ from kbatch.engine.events import PROBLEMS, Event
 from kbatch.engine.options import Snapshot
 from kbatch.engine.scheduler import Scheduler
 from kbatch.pricing import Units, show_units
-from kbatch.store import JobRow, JobState
-from kbatch.store.location import describe
+from kbatch.store import JobRow, JobState, StateLocation
 
 #: Events shown even with --quiet: something went wrong or the run stopped early.
 
@@ -284,7 +283,7 @@ def summary_record(
     *,
     units: Units,
     elapsed: float,
-    state: Path | str | None = None,
+    state: StateLocation | None = None,
 ) -> dict[str, object]:
     """The end of a run as one JSON object (``--log-format json``): what :func:`summary`
     prints, with the retry commands."""
@@ -309,11 +308,13 @@ def summary_record(
     }
 
 
-def retry_command(manifest: Path, ids: Sequence[str] = (), state: Path | str | None = None) -> str:
+def retry_command(
+    manifest: Path, ids: Sequence[str] = (), state: StateLocation | None = None
+) -> str:
     """The command that gives these failed jobs (all, if none named) new attempts."""
     parts = ["kbatch", "run", _quoted(str(manifest)), "--retry-failed"]
     if state is not None:
-        parts += ["--state", _quoted(describe(state))]  # a database URL without its password
+        parts += ["--state", _quoted(state.describe())]  # a database URL without its password
     for job_id in ids:
         parts += ["--only", _quoted(job_id)]
     return " ".join(parts)
@@ -335,7 +336,7 @@ def summary(
     *,
     units: Units,
     elapsed: float,
-    state: Path | str | None = None,
+    state: StateLocation | None = None,
 ) -> None:
     """Print the end-of-run table, the failures by reason, and how to retry them."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)

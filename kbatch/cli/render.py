@@ -10,13 +10,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kbatch.errors import KbatchError
-from kbatch.manifest import Manifest, Validation
+from kbatch.manifest import Validation
 from kbatch.manifest.jobs import Job
 from kbatch.preview import Preview
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
-from kbatch.store import StateStatus, read_state, state_file
+from kbatch.store import StateLocation, StateStatus
 
 
 def counts(validation: Validation) -> str:
@@ -78,23 +77,15 @@ def print_table(table: Table) -> None:
     click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
-def print_state_line(settings: Manifest) -> None:
-    """What the state file holds already, if there is one."""
-
-    path = state_file(settings.output.dir)
-    if not path.exists():
+def print_state_line(where: StateLocation, status: StateStatus | None) -> None:
+    """What the state holds already (None: nothing has run yet)."""
+    if status is None:
         click.echo("state: none yet (nothing has run)")
-        return
-    try:
-        with read_state(path, manifest_name=settings.name) as state:
-            status = state.status()
-    except KbatchError as exc:
-        click.echo(f"state: cannot be read: {exc}")
         return
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
     spent = show_units(status.units)
     removed = f"; {status.removed} removed from the manifest" if status.removed else ""
-    click.echo(f"state: {by_state or 'no jobs'}{removed}; units spent: {spent} ({path})")
+    click.echo(f"state: {by_state or 'no jobs'}{removed}; units spent: {spent} ({where})")
 
 
 def print_job(doc: dict[str, Any]) -> None:

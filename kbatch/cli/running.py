@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -98,7 +98,7 @@ def run_command(
     retry_failed: bool,
     dry_run: bool,
     take_output: bool,
-    state_file: Path | str | None,
+    state_file: str | None,
     log_format: str,
     listen: str | None,
     public_url: str | None,
@@ -143,22 +143,45 @@ def run_command(
     if dry_run:
         render.print_preview(manifest, preview(manifest, options))
         return
-    sys.exit(_run_and_sum_up(manifest, options, log_format, no_progress, quiet, verbose))
+    shown = Shown(log_format, no_progress=no_progress, quiet=quiet, verbose=verbose)
+    sys.exit(_run_and_sum_up(manifest, options, shown))
 
 
-def _run_and_sum_up(
-    manifest: Path, options: RunOptions, log_format: str, no_progress: bool, quiet: bool,
-    verbose: bool,
-) -> int:  # fmt: skip
+@dataclass(frozen=True)
+class Shown:
+    """How a run is shown (``--log-format``, ``--no-progress``, ``--quiet``, ``--verbose``):
+    apart from what it runs (:class:`RunOptions`), which a library caller gives alone."""
+
+    log_format: str = "text"
+    no_progress: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+    @property
+    def json(self) -> bool:
+        """Every line on stdout one JSON object: no live panel."""
+        return self.log_format == "json"
+
+    def display(self, console: Console, manifest: Path) -> progress.Display:
+        terminal = console.is_terminal and not self.json
+        mode = progress.choose(terminal=terminal, no_progress=self.no_progress, quiet=self.quiet)
+        return progress.Display(
+            console,
+            mode,
+            FORMATS[self.log_format],
+            title=f"kbatch run {manifest}",
+            json=self.json,
+            verbose=self.verbose,
+        )
+
+
+def _run_and_sum_up(manifest: Path, options: RunOptions, shown: Shown) -> int:
     """Prepare, run, and say where the reports are and why the run stopped: the exit code."""
     with prepare(manifest, options) as plan:
         for other in plan.others:  # a shared state: say who else runs this manifest
             click.echo(f"sharing {manifest} with another runner: {other}", err=True)
-        result = _run(
-            plan, manifest, options, log_format, no_progress=no_progress, quiet=quiet,
-            verbose=verbose,
-        )  # fmt: skip
-    if result.reports and log_format == "text":
+        result = _run(plan, manifest, shown)
+    if result.reports and not shown.json:
         click.echo(f"reports: {', '.join(str(path) for path in result.reports)}")
     if result.message:
         click.echo(result.message, err=True)
@@ -172,29 +195,10 @@ def _timeouts(request: float | None) -> Timeouts:
     return replace(Timeouts(), read=request, connect=min(Timeouts().connect, request))
 
 
-def _run(
-    plan: Plan,
-    manifest: Path,
-    options: RunOptions,
-    log_format: str,
-    *,
-    no_progress: bool,
-    quiet: bool,
-    verbose: bool = False,
-) -> RunResult:
+def _run(plan: Plan, manifest: Path, shown: Shown) -> RunResult:
     """Run the plan with a progress display, then print the summary."""
     console = Console(highlight=False, soft_wrap=True)
-    as_json = log_format == "json"  # every line on stdout one JSON object: no live panel
-    terminal = console.is_terminal and not as_json
-    mode = progress.choose(terminal=terminal, no_progress=no_progress, quiet=quiet)
-    display = progress.Display(
-        console,
-        mode,
-        FORMATS[log_format],
-        title=f"kbatch run {manifest}",
-        json=as_json,
-        verbose=verbose,
-    )
+    display = shown.display(console, manifest)
     started = time.monotonic()
     try:
         result = asyncio.run(
@@ -204,11 +208,12 @@ def _run(
         display.flush()  # event lines of the run's last moments, before the summary
     rows = [plan.rows[job_id] for job_id in plan.ids]
     elapsed = time.monotonic() - started
-    if as_json:
+    # the retry commands name the state only when the run was told it (--state, KBATCH_STATE)
+    state = plan.location if plan.options.state_path is not None else None
+    if shown.json:
         end = progress.summary_record(
-            manifest, result.counts, rows, units=result.units, elapsed=elapsed,
-            state=options.state_path,
-        )  # fmt: skip
+            manifest, result.counts, rows, units=result.units, elapsed=elapsed, state=state
+        )
         end.update(done=result.done, selected=result.selected, message=result.message or "")
         end = {"time": stamp(time.time()), **end}
         end["reports"] = [str(path) for path in result.reports]
@@ -216,13 +221,7 @@ def _run(
         return result
     console.print(f"{manifest}: {result.done} of {result.selected} jobs done")
     progress.summary(
-        console,
-        manifest,
-        result.counts,
-        rows,
-        units=result.units,
-        elapsed=elapsed,
-        state=options.state_path,
+        console, manifest, result.counts, rows, units=result.units, elapsed=elapsed, state=state
     )
     return result
 

@@ -43,7 +43,6 @@ FORMATS = {"hf": "metadata.jsonl", "parquet": "metadata.parquet"}
 #: The folder of each pack's results inside the export.
 FOLDERS = {"image": "images", "video": "videos"}
 MARKER = ".kbatch-export"
-FIXED = ("file_name", "id", "index", "kind")
 
 
 @dataclass(frozen=True)
@@ -222,12 +221,12 @@ def export(
     manifest that no longer validates exports without some source columns)."""
     from kbatch.manifest import read_settings
     from kbatch.reports.formats import read_sources
-    from kbatch.store import locate, read_state
+    from kbatch.store import locate
 
     settings = read_settings(manifest)
     sources, warnings = read_sources(manifest)
     where = locate(settings.output.dir, state_path)
-    with read_state(where, manifest_name=settings.name) as state:
+    with where.read(manifest_name=settings.name) as state:
         done = export_state(state, sources, settings.output.dir, fmt, target)
     return done, warnings
 

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from kbatch.reports import gallery
 from kbatch.reports.model import COLUMNS, GALLERY_LIMIT, Report, collect, manifest_sources
 from kbatch.reports.sources import Sources
-from kbatch.store import StateStore, locate, read_state
+from kbatch.store import StateStore, locate
 
 #: Files :func:`write_all` writes into the output folder.
 FILES = {"csv": "report.csv", "json": "report.json", "html": "index.html"}
@@ -131,8 +131,8 @@ def from_manifest(
     state_path: Path | str | None = None,
     base: Path | None,
 ) -> tuple[Report, list[str]]:
-    """The report of a manifest's state file, with paths relative to ``base`` (None: absolute),
-    and warnings.
+    """The report of a manifest's state (``state_path`` as ``--state`` gives it, else the
+    output folder's file), with paths relative to ``base`` (None: absolute), and warnings.
     The manifest's jobs give each job's source columns and input images; a manifest that no
     longer validates gives a report without some of them (and a warning), never no report."""
     from kbatch.manifest import read_settings
@@ -140,7 +140,7 @@ def from_manifest(
     settings = read_settings(path)
     sources, warnings = read_sources(path)
     where = locate(settings.output.dir, state_path)
-    with read_state(where, manifest_name=settings.name) as state:
+    with where.read(manifest_name=settings.name) as state:
         report = collect(
             state,
             name=settings.name,
@@ -157,7 +157,7 @@ def read_sources(path: str | Path) -> tuple[Sources, list[str]]:
     from kbatch.manifest import validate
 
     sources = manifest_sources(path)
-    validation = validate(path, keep=0, on_job=sources.note)
+    validation = validate(path, keep=0, on_job=sources.add)
     if validation.ok:
         return sources, []
     count = len(validation.issues)

@@ -144,7 +144,7 @@ def job_sources(manifest: Manifest) -> Sources:
     sources = manifest_sources(manifest.path)
     with contextlib.suppress(ManifestError):
         for job in manifest.jobs():
-            sources.note(job)
+            sources.add(job)
     return sources
 
 

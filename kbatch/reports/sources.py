@@ -130,7 +130,7 @@ class SourceRow:
 
 @dataclass
 class Sources:
-    """What reports need of a manifest's jobs, noted as the jobs are read: every job's source
+    """What reports need of a manifest's jobs, added as the jobs are read: every job's source
     columns (``names`` in order, request columns first, then the others as first seen), and
     the input images of the first ``gallery`` jobs (a base64 input's thumbnail costs a
     decode)."""
@@ -147,7 +147,9 @@ class Sources:
     def __post_init__(self) -> None:
         self._index.update((name, i) for i, name in enumerate(self.names))
 
-    def note(self, job: Job) -> None:
+    def add(self, job: Job) -> None:
+        """Add a job's source columns (new names at the end) and, for one of the first
+        ``gallery`` jobs, its input images."""
         source = job_source(job, self.base_dir, self.reserved)
         index = self._index
         for name in source:

@@ -3,7 +3,7 @@ and the reports use, its embedded SQLite backend and its shared PostgreSQL one."
 
 from __future__ import annotations
 
-from kbatch.store.location import describe, locate, read_state
+from kbatch.store.location import SharedDatabase, StateFile, StateLocation, locate
 from kbatch.store.lock import Holder
 from kbatch.store.protocol import StateStatus, StateStore
 from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record, external_task_id
@@ -18,13 +18,14 @@ __all__ = [
     "JobState",
     "MediaRow",
     "Record",
+    "SharedDatabase",
     "SqliteStore",
+    "StateFile",
+    "StateLocation",
     "StateStatus",
     "StateStore",
-    "describe",
     "external_task_id",
     "is_url",
     "locate",
-    "read_state",
     "state_file",
 ]

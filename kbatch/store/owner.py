@@ -13,22 +13,17 @@ import json
 from pathlib import Path
 
 from kbatch.errors import ConfigError
-from kbatch.store.urls import is_url, redacted
+from kbatch.store.location import StateLocation, locate
 
 MARKER = ".kbatch-state"
 
 
-def identity(state: Path | str) -> str:
-    """How a marker names a state: the file's full path, or the database URL, redacted."""
-    return redacted(state) if isinstance(state, str) else str(state.resolve())
-
-
-def check(output_dir: Path, state_path: Path | str, *, take: bool = False) -> None:
+def check(output_dir: Path, state: StateLocation, *, take: bool = False) -> None:
     """ConfigError if another state, which still exists, owns ``output_dir`` (unless ``take``).
     Made before the state file is opened, so that a refused run leaves nothing behind."""
-    ours = identity(state_path)
+    ours = state.identity
     owner = _owner(output_dir)
-    exists = owner is not None and (is_url(owner) or Path(owner).exists())
+    exists = owner is not None and locate(output_dir, owner).exists()
     if owner and owner != ours and exists and not take:
         raise ConfigError(
             f"{output_dir} holds the results of the state {owner}; a run with the state "
@@ -38,9 +33,9 @@ def check(output_dir: Path, state_path: Path | str, *, take: bool = False) -> No
         )
 
 
-def claim(output_dir: Path, state_path: Path | str) -> None:
-    """Make ``state_path`` the owner of ``output_dir`` (after :func:`check`, under the lock)."""
-    ours = identity(state_path)
+def claim(output_dir: Path, state: StateLocation) -> None:
+    """Make ``state`` the owner of ``output_dir`` (after :func:`check`, under the lock)."""
+    ours = state.identity
     if _owner(output_dir) != ours:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / MARKER).write_text(json.dumps({"state": ours}) + "\n", encoding="utf-8")
@@ -54,4 +49,4 @@ def _owner(output_dir: Path) -> str | None:
     return str(owner) if owner else None
 
 
-__all__ = ["MARKER", "check", "claim", "identity"]
+__all__ = ["MARKER", "check", "claim"]

@@ -25,7 +25,7 @@ from kbatch.engine.options import RunOptions, Snapshot
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.run import execute, prepare
 from kbatch.simulator import FAIL, FLAKY, UNSAFE, Simulator
-from kbatch.store import JobRow, JobState
+from kbatch.store import JobRow, JobState, locate
 from kbatch.store.records import FailureReason
 from tests.project import FAST, Project, video
 
@@ -240,3 +240,15 @@ def test_a_terminal_shows_only_the_problems_unless_verbose() -> None:
 
     assert "v2" in shown[False] and "v1" not in shown[False]
     assert "v1" in shown[True] and "v2" in shown[True]
+
+
+def test_a_retry_command_names_the_state_it_was_given_without_its_password() -> None:
+    shared = locate(Path("out"), "postgresql://kb:s3cret@db.example/kbatch")
+    command = progress.retry_command(Path("shots.yaml"), ("a",), shared)
+    assert command == (
+        "kbatch run shots.yaml --retry-failed --state 'postgresql://kb:***@db.example/kbatch' "
+        "--only a"
+    )
+    assert progress.retry_command(Path("shots.yaml"), (), locate(Path("out"), "my state.db")) == (
+        "kbatch run shots.yaml --retry-failed --state 'my state.db'"
+    )

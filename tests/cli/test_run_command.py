@@ -278,3 +278,23 @@ def test_another_state_is_refused_in_an_output_folder_it_does_not_own(project: P
     assert code == 0  # told: this state owns the folder now
     code, output = invoke("run", str(project.manifest))
     assert code == 2  # and the first one is refused in turn
+
+
+def test_plan_reads_the_state_that_state_or_kbatch_state_names(project: Project) -> None:
+    """``plan`` shows what the state holds: the one a run would use, not always the folder's."""
+    elsewhere = project.root / "elsewhere.sqlite3"
+    code, output = invoke("run", str(project.manifest), "--state", str(elsewhere))
+    assert code == 0, output
+
+    code, output = invoke("plan", str(project.manifest))
+    assert code == 0 and "state: none yet (nothing has run)" in output  # the folder's own file
+    code, output = invoke("plan", str(project.manifest), "--state", str(elsewhere))
+    assert code == 0 and f"state: 2 downloaded; units spent: video 2 ({elsewhere})" in output
+    runner = CliRunner(env={"KBATCH_STATE": str(elsewhere)})
+    result = runner.invoke(cli, ["plan", str(project.manifest)])
+    assert (
+        result.exit_code == 0
+        and f"state: 2 downloaded; units spent: video 2 ({elsewhere})" in result.output
+    )
+    result = runner.invoke(cli, ["plan", str(project.manifest), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output)["state"]["counts"]["downloaded"] == 2

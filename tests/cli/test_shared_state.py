@@ -12,10 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
-from kbatch.run import check_manifest
-from kbatch.run import fingerprint as manifest_fingerprint_of
+from kbatch.run import check_manifest, fingerprints
 from kbatch.simulator import Simulator
-from kbatch.store.postgres import PostgresStore
+from kbatch.store.postgres import PostgresStore, manifest_fingerprint
 from kbatch.store.seats import RunnerSpec
 from tests.project import Project, video
 
@@ -32,7 +31,7 @@ def another_runner(project: Project, state: str, fingerprint: str | None = None)
         state,
         manifest_name="t",
         account="simulator",
-        fingerprint=fingerprint or manifest_fingerprint_of(seen),
+        fingerprint=fingerprint or manifest_fingerprint(fingerprints(seen)),
         runner=RunnerSpec(),
     )
 
@@ -170,3 +169,20 @@ def test_status_while_runners_work_names_them(project: Project, pg_state: str) -
     assert code == 0, status  # the manifest is registered: its state exists, with no job yet
     assert "runners:" in status and " (all, manifest t): heartbeat " in status
     assert "holds 0 jobs" in status
+
+
+def test_plan_reads_the_shared_state_without_showing_its_password(
+    project: Project, pg_state: str
+) -> None:
+    manifest = str(project.manifest)
+    code, output = invoke("plan", manifest, "--state", pg_state)
+    assert code == 0 and "state: none yet (nothing has run)" in output  # not run on it yet
+
+    assert invoke("run", manifest, "--state", pg_state, "--no-progress")[0] == 0
+    code, output = invoke("plan", manifest, env={"KBATCH_STATE": pg_state})
+
+    assert code == 0 and "state: 2 downloaded; units spent: video 2 (postgresql://" in output
+    secret = urlsplit(pg_state).password
+    assert secret and secret not in output and ":***@" in output
+    code, output = invoke("plan", manifest, "--state", pg_state, "--format", "json")
+    assert code == 0 and json.loads(output)["state"]["counts"]["downloaded"] == 2

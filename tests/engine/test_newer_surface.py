@@ -7,7 +7,7 @@ import itertools
 import json
 from pathlib import Path
 
-from kbatch.run import EXIT_FAILED, EXIT_OK
+from kbatch.errors import ExitCode
 from kbatch.simulator import EMPTY_URL, Simulator
 from kbatch.store import JobState
 from tests.project import Project, expand, video
@@ -33,7 +33,7 @@ async def test_kling_v3_sound_and_watermarked_jobs_run_end_to_end(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     sent = {task.external_task_id: task.request.fields for task in live.store.tasks.values()}
     v3 = next(f for f in sent.values() if f.get("model_name") == "kling-v3")
     assert (v3["duration"], v3["sound"]) == ("7", "on")  # the API's types on the wire
@@ -62,7 +62,7 @@ async def test_a_result_without_a_usable_url_is_a_provider_error_not_a_download(
     result = await project.run()
 
     row = project.rows()["empty"]
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert row.state is JobState.FAILED and row.error_reason == "provider_failed"
     assert "done with an unusable result URL ('')" in (row.error_message or "")
     assert row.attempt == 2  # a provider error: another attempt, as for a failed task
@@ -83,7 +83,7 @@ async def test_one_task_is_never_followed_for_two_jobs(tmp_path: Path) -> None:
             project.save()
             result = await project.run()
 
-    assert result.exit_code == EXIT_FAILED and project is not None
+    assert result.exit_code == ExitCode.FAILED and project is not None
     rows = project.rows()
     assert rows["a"].state is JobState.DOWNLOADED
     assert rows["b"].state is JobState.FAILED and rows["b"].error_reason == "integrity"

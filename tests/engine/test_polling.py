@@ -23,9 +23,9 @@ from kbatch.engine.clock import ScaledClock
 from kbatch.engine.events import EventName
 from kbatch.engine.options import RunOptions
 from kbatch.engine.scheduler import Scheduler
-from kbatch.errors import ConfigError
+from kbatch.errors import ConfigError, ExitCode
 from kbatch.provider.config import Listen
-from kbatch.run import EXIT_OK, RunResult, execute, prepare
+from kbatch.run import RunResult, execute, prepare
 from kbatch.simulator import Op, Simulator, SimulatorConfig, running
 from kbatch.store import JobState
 from tests.project import FAST, Project, video
@@ -61,7 +61,7 @@ async def test_later_tasks_are_noticed_within_a_small_share_of_their_duration(
         jobs = [video(f"v{i:02}", prompt=f"p{i}") for i in range(12)]
         project = Project(tmp_path, sim, jobs, limits=dict(DEFAULTS))  # no poll settings
         result = await run(project, clock)
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     log = sim.store.task_log()
     lags = [life.lag for life in log[4:] if life.lag is not None]  # after the first wave
     assert len(lags) == 8
@@ -89,7 +89,7 @@ async def test_a_gateway_that_asks_for_a_slower_pace_gets_it(
         project.provider = {"name": "cometapi"}  # its catalogue pace: 20 s per route
         project.save()
         result = await run(project, clock)
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     gaps = [later - earlier for earlier, later in itertools.pairwise(rounds)]
     assert gaps and min(gaps) >= 19.0, gaps
 
@@ -120,7 +120,7 @@ async def test_callbacks_are_hints_that_end_tasks_at_once_at_few_requests(
             engines.append(engine)
 
         result = await run(project, clock, keep, listen=listening())
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     receiver = engines[0].receiver
     assert receiver is not None
     # Two copies of each callback: submitted, processing (noted), and the end, which makes
@@ -157,7 +157,7 @@ async def test_a_forged_callback_is_looked_up_not_believed(tmp_path: Path) -> No
                     answers.append(answer.status)
 
         result = await run(project, clock, forge, listen=listening())
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert answers == [200, 400, 404]
     life = sim.store.task_log()[0]
     succeeded = project.named(EventName.SUCCEEDED)[0]
@@ -181,7 +181,7 @@ async def test_when_the_receiver_goes_down_polling_takes_over(tmp_path: Path) ->
             await engine.receiver.close()
 
         result = await run(project, clock, close_after_first_wave, listen=listening())
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert project.check_files() == 12
     assert sim.callbacks.counts["failed"] > 0
     poller = engines[0].run_context.poller
@@ -219,7 +219,7 @@ async def test_the_manifest_can_ask_for_callbacks(tmp_path: Path) -> None:
             engines.append(engine)
 
         result = await run(project, clock, keep)
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     receiver = engines[0].receiver
     assert receiver is not None and receiver.counts["hinted"] >= 1
     assert all(task.callback_url == receiver.callback_url for task in sim.store.tasks.values())

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
-from kbatch.run import EXIT_INTERRUPTED, EXIT_OK
+from kbatch.errors import ExitCode
 from kbatch.simulator import ManualClock, Op, SimulatorConfig, running
 from kbatch.store import JobState
 from tests.project import Project, expand, multi, spawn, video
@@ -47,14 +47,14 @@ async def test_kill_9_at_seeded_moments_never_pays_twice_and_loses_nothing(
 
             sim.arrivals[:] = [kill_at_moment]
             code = await child.wait()
-            if code == EXIT_OK:
+            if code == ExitCode.OK:
                 break
             assert code == -signal.SIGKILL, (project.root / "child.log").read_text()
         sim.arrivals.clear()
         final = await project.run()
 
         assert kills >= 3, "too few kills landed to prove anything"
-        assert final.exit_code == EXIT_OK
+        assert final.exit_code == ExitCode.OK
         assert len(sim.creates) == len(jobs) and set(sim.creates.values()) == {1}
         assert project.check_files() == 8
         assert not list(project.out.glob("*/.*.part"))
@@ -84,7 +84,7 @@ async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(
         assert status.exit_code == 0 and f"running: pid {child.pid}" in status.output
 
         child.send_signal(signal.SIGINT)
-        assert await child.wait() == EXIT_INTERRUPTED
+        assert await child.wait() == ExitCode.INTERRUPTED
         rows = project.rows()
         assert {row.state for row in rows.values()} <= {JobState.SUBMITTED, JobState.RUNNING}
         assert all(row.task_id for row in rows.values())
@@ -92,6 +92,6 @@ async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(
         clock.advance(10)
         result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert len(sim.creates) == 3 and set(sim.creates.values()) == {1}
     assert not project.named("submitted") and len(project.named("downloaded")) == 3

@@ -10,8 +10,9 @@ import pytest
 from kbatch.engine.clock import JumpingClock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions, StopReason
+from kbatch.errors import ExitCode
 from kbatch.provider.catalogue import JobKind, PackType
-from kbatch.run import EXIT_FAILED, EXIT_OK, Plan, execute, prepare
+from kbatch.run import Plan, execute, prepare
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.tasks import FAIL
 from kbatch.store import JobState, SqliteStore
@@ -28,7 +29,7 @@ async def test_every_kind_runs_to_downloaded_files_with_the_served_bytes(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert {row.state for row in project.rows().values()} == {JobState.DOWNLOADED}
     assert project.check_files() == 4  # one video, two expanded images, one composed image
     assert sorted(live.creates.values()) == [1, 1, 1]
@@ -46,7 +47,7 @@ async def test_a_finished_manifest_sends_no_request_at_all(tmp_path: Path, live:
 
     again = await project.run()
 
-    assert again.exit_code == EXIT_OK
+    assert again.exit_code == ExitCode.OK
     assert sum(live.requests.values()) == seen
     assert project.events[-1].name == "downloaded"  # nothing new was logged either
 
@@ -77,7 +78,7 @@ async def test_a_create_whose_answer_is_lost_is_adopted_not_sent_twice(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert list(live.creates.values()) == [1]
     assert [e.name for e in project.events][:2] == ["unknown", "adopted"]
     (attempt,) = project.query("SELECT attempt, task_id FROM attempts")
@@ -92,7 +93,7 @@ async def test_a_create_refused_before_landing_is_sent_again_with_the_same_exter
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     row = project.rows()["a"]
     assert row.attempt == 1 and list(live.creates) == [row.external_task_id]
     assert project.named("unknown") and not project.named("adopted")
@@ -105,7 +106,7 @@ async def test_a_failed_task_is_tried_again_until_max_attempts(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     row = project.rows()["doomed"]
     assert row.state is JobState.FAILED and row.attempt == 2 and row.failures == 2
     assert row.error_reason == "provider_failed" and FAIL in (row.error_message or "")
@@ -116,7 +117,7 @@ async def test_a_failed_task_is_tried_again_until_max_attempts(
 
     again = await project.run(retry_failed=True)
 
-    assert again.exit_code == EXIT_FAILED
+    assert again.exit_code == ExitCode.FAILED
     assert project.rows()["doomed"].attempt == 4  # two new attempts, new external ids
     assert len(live.creates) == 5 and set(live.creates.values()) == {1}
 
@@ -130,7 +131,7 @@ async def test_a_rejected_job_fails_with_the_providers_message(
     result = await project.run()
 
     row = project.rows()["a"]
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert row.state is JobState.FAILED and row.error_reason == "rejected"
     assert row.error_code == "1301" and "content security" in (row.error_message or "")
 
@@ -145,13 +146,13 @@ async def test_a_fatal_answer_stops_submitting_and_the_next_run_finishes(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert result.message is not None and "top up the account" in result.message
     assert result.counts[JobState.PENDING] == 4 and not live.creates
 
     again = await project.run()
 
-    assert again.exit_code == EXIT_OK and len(live.creates) == 4
+    assert again.exit_code == ExitCode.OK and len(live.creates) == 4
 
 
 async def test_an_exhausted_pack_stops_only_its_own_jobs(tmp_path: Path, live: Simulator) -> None:
@@ -163,7 +164,7 @@ async def test_an_exhausted_pack_stops_only_its_own_jobs(tmp_path: Path, live: S
     result = await project.run()
 
     rows = project.rows()
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert rows["v1"].state is rows["v2"].state is JobState.DOWNLOADED
     assert rows["e1"].state is rows["e2"].state is JobState.PENDING
     assert result.message is not None and "image jobs were not submitted" in result.message
@@ -180,7 +181,7 @@ async def test_a_route_not_served_fails_its_jobs_after_one_request(
     result = await project.run()
 
     rows = project.rows()
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert live.requests["POST /v1/images/editing/expand"] == 1
     assert {rows[f"e{i}"].error_reason for i in range(5)} == {"not_served"}
     assert rows["v"].state is JobState.DOWNLOADED
@@ -212,14 +213,14 @@ async def test_the_budget_holds_back_jobs_that_could_pass_it(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert result.counts[JobState.DOWNLOADED] == 2 and result.counts[JobState.PENDING] == 2
     assert result.units[PackType.VIDEO] <= 2.5
     assert result.message is not None and "budget" in result.message
 
     more = await project.run(budget=10)
 
-    assert more.exit_code == EXIT_OK and more.units == {PackType.VIDEO: pytest.approx(4)}
+    assert more.exit_code == ExitCode.OK and more.units == {PackType.VIDEO: pytest.approx(4)}
 
 
 async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
@@ -234,7 +235,7 @@ async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
         result = await project.run()
 
         refused = [x for x in sim.log if x.code == 1303]
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert refused, "the simulator never answered 1303: the test proves nothing"
     # The first wave finds the limit (4 of 6 refused); after that the target stays near 2 and
     # probes once per generation. Without the drop, every freed slot would bring 4 refusals.
@@ -251,14 +252,14 @@ async def test_an_unavailable_provider_stops_the_run_without_failing_jobs(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert result.message is not None and "run again later" in result.message
     assert project.rows()["a"].state is JobState.SUBMITTING  # the next run looks it up first
     live.faults._script.clear()
 
     again = await project.run()
 
-    assert again.exit_code == EXIT_OK
+    assert again.exit_code == ExitCode.OK
     assert set(live.creates.values()) == {1}
 
 
@@ -281,7 +282,7 @@ async def test_a_task_past_its_timeout_keeps_its_slot_and_the_next_run_adopts_it
         rows = project.rows()
         assert rows["slow"].state in (JobState.SUBMITTED, JobState.RUNNING)  # not failed
         assert rows["next"].state is JobState.PENDING  # its slot is still taken: never sent
-        assert first.exit_code == EXIT_FAILED
+        assert first.exit_code == ExitCode.FAILED
         assert "1 task is still running at the provider past task_timeout" in (first.message or "")
         assert project.named("overdue") and not project.named("failed")
         assert list(sim.creates.values()) == [1]
@@ -291,7 +292,7 @@ async def test_a_task_past_its_timeout_keeps_its_slot_and_the_next_run_adopts_it
         sim.arrivals.append(lambda op: provider_clock.advance(100) if op is Op.GET else None)
         second = await project.run()
 
-    assert second.exit_code == EXIT_OK
+    assert second.exit_code == ExitCode.OK
     rows = project.rows()
     assert rows["slow"].state is JobState.DOWNLOADED and rows["next"].state is JobState.DOWNLOADED
     assert list(sim.creates.values()) == [1, 1]  # the overdue task was adopted, not resent
@@ -313,7 +314,7 @@ async def test_a_task_the_provider_forgets_is_looked_up_then_failed_not_resent(
     result = await project.run()
 
     row = project.rows()["gone"]
-    assert result.exit_code == EXIT_FAILED
+    assert result.exit_code == ExitCode.FAILED
     assert row.state is JobState.FAILED and row.error_reason == "lost"
     assert "--retry-failed sends it again, which may pay twice" in (row.error_message or "")
     assert list(live.creates.values()) == [1]  # looked up by its external id, never resent
@@ -327,7 +328,7 @@ async def test_a_truncated_download_is_resumed_and_kept_only_whole(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert project.check_files() == 1
     assert [e for e in live.log if e.op is Op.DOWNLOAD][-1].status == 206  # the rest, by Range
     assert not list(project.out.glob("a/.*.part"))
@@ -358,7 +359,7 @@ async def test_many_tasks_in_flight_are_polled_by_list(tmp_path: Path) -> None:
         sim.arrivals.append(finish_after_polls)
         result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     gets = sim.requests["GET /v1/videos/image2video/{id}"]
     assert sim.requests["GET /v1/videos/image2video"] >= 3
     assert gets < 30  # without the list route, every task would be asked for by itself
@@ -370,7 +371,7 @@ async def test_only_limits_which_jobs_are_submitted(tmp_path: Path, live: Simula
     result = await project.run(only=("cat-*",))
 
     rows = project.rows()
-    assert result.exit_code == EXIT_OK  # every selected job is done
+    assert result.exit_code == ExitCode.OK  # every selected job is done
     assert rows["dog-1"].state is JobState.PENDING
     assert rows["cat-1"].state is rows["cat-2"].state is JobState.DOWNLOADED
 
@@ -390,12 +391,12 @@ async def test_a_state_file_that_fills_up_stops_the_run_and_the_next_run_finishe
     finally:
         plan.close()
 
-    assert result.stop is StopReason.STATE and result.exit_code == EXIT_FAILED
+    assert result.stop is StopReason.STATE and result.exit_code == ExitCode.FAILED
     assert result.message is not None and "free some space" in result.message
 
     again = await project.run()
 
-    assert again.exit_code == EXIT_OK
+    assert again.exit_code == ExitCode.OK
     assert len(live.creates) == 40 and set(live.creates.values()) == {1}
     assert project.check_files() == 40
 
@@ -424,12 +425,12 @@ async def test_a_queued_transition_that_cannot_be_written_stops_the_run(
         plan.close()
 
     assert failure is not None
-    assert result.stop is StopReason.STATE and result.exit_code == EXIT_FAILED
+    assert result.stop is StopReason.STATE and result.exit_code == ExitCode.FAILED
     assert result.message == str(failure)
 
     again = await project.run()
 
-    assert again.exit_code == EXIT_OK
+    assert again.exit_code == ExitCode.OK
     assert set(live.creates.values()) == {1} and project.check_files() == 20
 
 
@@ -440,7 +441,7 @@ async def test_jobs_with_the_same_content_each_get_their_own_task(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert len({row.task_id for row in project.rows().values()}) == 3
     assert len(live.creates) == 3 and not project.named("adopted")
 

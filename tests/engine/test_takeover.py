@@ -11,10 +11,10 @@ from kbatch.provider.auth import BearerKey
 from kbatch.provider.catalogue import PROVIDERS, JobKind, PackType, ProviderName
 from kbatch.provider.client import Client
 from kbatch.provider.transport import Timeouts
-from kbatch.run import check_manifest, fingerprint, prepare
+from kbatch.run import check_manifest, fingerprints, prepare
 from kbatch.simulator import Simulator
 from kbatch.store import JobRow, JobState, external_task_id
-from kbatch.store.postgres import PostgresStore
+from kbatch.store.postgres import PostgresStore, manifest_fingerprint
 from kbatch.store.records import AttemptRow
 from kbatch.store.seats import RunnerSpec
 from tests import shared
@@ -35,7 +35,7 @@ async def claimed_by_a_runner_that_dies(project: Project, state: str) -> JobRow:
         state,
         manifest_name="t",
         account="simulator",
-        fingerprint=fingerprint(seen),
+        fingerprint=manifest_fingerprint(fingerprints(seen)),
         runner=RunnerSpec(lease=LEASE),
     )
     runner = store.runner

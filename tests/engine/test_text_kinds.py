@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from kbatch.errors import ExitCode
 from kbatch.provider.catalogue import JobKind, PackType
-from kbatch.run import EXIT_OK
 from kbatch.simulator import Simulator
 from kbatch.store import JobState
 from tests.project import Project, multi
@@ -36,7 +36,7 @@ async def test_both_kinds_run_to_files_with_the_api_s_types_on_the_wire(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert {row.state for row in project.rows().values()} == {JobState.DOWNLOADED}
     sent = {task.kind: task.request.fields for task in live.store.tasks.values()}
     video = sent[JobKind.TEXT2VIDEO]
@@ -60,7 +60,7 @@ async def test_text2image_and_the_legacy_multi_image_dialect_share_a_path(
 
     result = await project.run()
 
-    assert result.exit_code == EXIT_OK
+    assert result.exit_code == ExitCode.OK
     assert live.requests["POST /v1/images/generations"] == 2  # both kinds, one path
     kinds = sorted(task.kind.value for task in live.store.tasks.values())
     assert kinds == ["multi_image2image", "text2image"]  # told apart by their bodies

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbatch.run import EXIT_OK, RunResult
+from kbatch.errors import ExitCode
+from kbatch.run import RunResult
 from kbatch.simulator import Simulator
 from kbatch.store import JobState
 from tests.project import Project
@@ -17,7 +18,7 @@ async def settle(project: Project, most: int = 15, **options: Any) -> tuple[int,
     result = None
     for runs in range(1, most + 1):
         result = await project.run(**options)
-        if result.exit_code == EXIT_OK:
+        if result.exit_code == ExitCode.OK:
             return runs, result
     raise AssertionError(f"not done after {most} runs: {result}")
 

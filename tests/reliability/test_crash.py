@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kbatch.run import EXIT_OK
+from kbatch.errors import ExitCode
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
 from tests.project import Project, expand, multi, spawn, video
 from tests.reliability.checks import exactly_once, injected, settle
@@ -45,7 +45,7 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> Non
                 child = await spawn(project, "--no-progress")
                 code = await kill_at_random(child, sim, rng)
                 if code != -signal.SIGKILL:
-                    assert code == EXIT_OK, (project.root / "child.log").read_text()
+                    assert code == ExitCode.OK, (project.root / "child.log").read_text()
                     break
                 kills += 1
         sim.arrivals.clear()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kbatch.engine.options import StopReason
-from kbatch.run import EXIT_OK
+from kbatch.errors import ExitCode
 from kbatch.simulator import Simulator, SimulatorConfig, running
 from tests.project import Project, expand, video
 from tests.reliability.checks import exactly_once, settle
@@ -80,7 +80,7 @@ async def test_a_result_that_cannot_be_written_stops_the_run_until_it_can(
 
     first = await project.run()
 
-    assert first.stop is StopReason.STATE and first.exit_code != EXIT_OK
+    assert first.stop is StopReason.STATE and first.exit_code != ExitCode.OK
     assert first.message is not None and "cannot write" in first.message
     FIGURES["disk failures survived"] += 1
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from kbatch.errors import ExitCode
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.transport import Timeouts
-from kbatch.run import EXIT_OK
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
 from kbatch.store import JobState
 from tests.project import Project, expand, multi, video
@@ -96,7 +96,7 @@ async def test_a_route_that_is_not_served_fails_only_its_kind_at_once(tmp_path: 
         project = Project(tmp_path, sim, list(JOBS))
         result = await project.run()
         rows = project.rows()
-        assert result.exit_code != EXIT_OK
+        assert result.exit_code != ExitCode.OK
         assert {rows[i].error_reason for i in ("e1", "e2")} == {"not_served"}
         # No retries: one create per job at most (both may be on the wire before the first 404).
         assert sum(1 for e in sim.log if e.kind is JobKind.IMAGE_EXPAND) <= 2

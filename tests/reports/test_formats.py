@@ -23,7 +23,8 @@ from click.testing import CliRunner
 from kbatch import reports as report
 from kbatch.cli.app import cli
 from kbatch.engine.options import RunOptions
-from kbatch.run import EXIT_FAILED, execute, prepare
+from kbatch.errors import ExitCode
+from kbatch.run import execute, prepare
 from kbatch.simulator import FAIL, FLAKY, UNSAFE, Simulator, SimulatorConfig, running
 from kbatch.store import SqliteStore
 from tests.project import FAST, Project, expand, video
@@ -82,7 +83,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
         async with running(SimulatorConfig(task_seconds=0.05, seed=1)) as sim:
             project = Project(root, sim, list(MIXED))
             result = await project.run()
-            assert result.exit_code == EXIT_FAILED
+            assert result.exit_code == ExitCode.FAILED
             return project
 
     project = asyncio.run(go())
