@@ -11,6 +11,7 @@ import pytest
 from kbatch.errors import Outcome
 from kbatch.provider.bodies import build_body
 from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind
+from kbatch.provider.transport import retry_after
 from kbatch.provider.wire import (
     CODES,
     MediaKind,
@@ -18,7 +19,6 @@ from kbatch.provider.wire import (
     classify,
     parse_task,
     read_reply,
-    retry_after,
 )
 from tests.conftest import IMAGES, image, request_of
 
