@@ -19,6 +19,7 @@ from kbatch.provider.wire import (
     Task,
     TaskStatus,
     int_or_none,
+    parse_task,
     text_or_none,
 )
 
@@ -61,6 +62,20 @@ def parse_new_task(obj: Any) -> Task:
         media=_media(obj.get("outputs")),
         charges=parse_billing(obj.get("billing")),
     )
+
+
+def parse_either(obj: Any) -> Task:
+    """A Task from either API's task object (a callback's body, say): ``task_id`` is the /v1
+    shape, ``id`` the new one. ValueError when it is neither.
+
+    >>> parse_either({"task_id": "1", "task_status": "succeed"}).status
+    <TaskStatus.SUCCEED: 'succeed'>
+    >>> parse_either({"id": "2", "status": "succeeded"}).status
+    <TaskStatus.SUCCEED: 'succeed'>
+    """
+    if isinstance(obj, Mapping) and "task_id" in obj:
+        return parse_task(obj)
+    return parse_new_task(obj)
 
 
 def _media(outputs: Any) -> tuple[Media, ...]:
@@ -109,4 +124,4 @@ def parse_billing(billing: Any) -> tuple[Charge, ...]:
     return tuple(charges)
 
 
-__all__ = ["STATUSES", "parse_billing", "parse_new_task"]
+__all__ = ["STATUSES", "parse_billing", "parse_either", "parse_new_task"]

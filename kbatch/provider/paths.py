@@ -16,9 +16,10 @@ access/secret pair is valid on the ``/v1`` routes only.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Container, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -43,6 +44,18 @@ from kbatch.provider.protocol import Download, ModelPath, Page, Target
 from kbatch.provider.transport import Timeouts, api_error
 from kbatch.provider.wire import Task
 
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of ``POST /tasks``: its tasks, the cursor of the next page, whether there is one."""
+
+    tasks: list[Task]
+    next_cursor: str | None
+    has_more: bool
+
+
+#: The most tasks one ``POST /tasks`` page holds (the pages: limit 100 by default, at most 500).
+LISTING_LIMIT = 500
 #: Task ids one ``GET /tasks`` takes. The pages state no limit: 50 keeps the URL short; a batch
 #: the API refuses as a whole raises JobRejected and the caller halves it.
 STATUS_BATCH = 50
@@ -146,6 +159,34 @@ class PathClient:
         """Not served: this API lists by cursor (``POST /tasks``); status comes in batches."""
         raise RouteNotServed(f"Kling's new API has no {kind} list pages: ask for tasks by id")
 
+    async def listing(
+        self,
+        *,
+        cursor: str | None = None,
+        limit: int = LISTING_LIMIT,
+        statuses: Sequence[str] = (),
+        start_time: int | None = None,
+    ) -> Listing:
+        """One page of the account's tasks, newest first (``POST /tasks``): from ``cursor`` (the
+        last page's ``next_cursor``), else created since ``start_time`` (ms; the API's default
+        is 30 days back); ``statuses`` in the API's spelling (``succeeded``, ...)."""
+        query: dict[str, Any] = {"limit": limit}
+        if cursor:
+            query["cursor"] = cursor
+        elif start_time is not None:
+            query["start_time"] = start_time
+        if statuses:
+            query["filters"] = [{"key": "status", "values": list(statuses)}]
+        body = [json.dumps(query).encode()]
+        what = "list tasks"
+        data = await self._call("POST", f"{self.base}/tasks", what, body=body, creating=False)
+        result = data.get("result") if isinstance(data, Mapping) else None
+        if not isinstance(result, list):
+            raise RetryLater(self._scrub(f"{what}: data.result is not a list of tasks"))
+        next_cursor = wire.text_or_none(data.get("next_cursor"))
+        more = bool(data.get("has_more")) and next_cursor is not None
+        return Listing([self._task(item, what) for item in result], next_cursor, more)
+
     def download(self, url: str, *, offset: int = 0) -> AbstractAsyncContextManager[Download]:
         """As the ``/v1`` client streams it (:func:`kbatch.provider.exchange.download`)."""
         return exchange.download(
@@ -177,10 +218,17 @@ class PathClient:
         return self._session
 
     async def _call(
-        self, method: str, url: str, what: str, *, body: Sequence[bytes] | None = None
+        self,
+        method: str,
+        url: str,
+        what: str,
+        *,
+        body: Sequence[bytes] | None = None,
+        creating: bool | None = None,
     ) -> Any:
-        """One request; the envelope's data on success, else the right ApiError."""
-        creating = method == "POST"
+        """One request; the envelope's data on success, else the right ApiError. A POST is a
+        create unless told otherwise (``POST /tasks`` lists)."""
+        creating = method == "POST" if creating is None else creating
         reply, headers = await exchange.send(
             self._open(),
             method,
@@ -205,4 +253,4 @@ class PathClient:
             raise cls(self._scrub(f"{what}: the answer is not a task: {exc}")) from None
 
 
-__all__ = ["STATUS_BATCH", "PathClient"]
+__all__ = ["LISTING_LIMIT", "STATUS_BATCH", "Listing", "PathClient"]

@@ -112,6 +112,24 @@ class NewApi:
             {"code": 0, "message": "SUCCEED", "request_id": "req-q", "data": found}
         )
 
+    async def listing(self, request: web.Request) -> web.Response:
+        """``POST /tasks``: pages of ``limit`` tasks, newest first, the cursor an offset."""
+        self.auth.append(request.headers.get("Authorization"))
+        query = await request.json()
+        self.bodies.append(("tasks", query))
+        tasks = sorted(self.tasks.values(), key=lambda t: str(t["id"]), reverse=True)
+        for wanted in query.get("filters", []):
+            tasks = [t for t in tasks if t[wanted["key"]] in wanted["values"]]
+        start, limit = int(query.get("cursor") or 0), int(query.get("limit", 100))
+        page, more = tasks[start : start + limit], start + limit < len(tasks)
+        data = {
+            "result": page,
+            "count": len(page),
+            "next_cursor": str(start + limit) if more else "",
+            "has_more": more,
+        }
+        return web.json_response({"code": 0, "message": "SUCCEED", "request_id": "r", "data": data})
+
 
 def _error(status: int, code: int, message: str) -> web.Response:
     body = {"code": code, "message": message, "request_id": "req-error"}
@@ -125,6 +143,7 @@ async def serving(api: NewApi | None = None) -> AsyncIterator[NewApi]:
     app = web.Application()
     app.router.add_post("/{route}/{model}", api.create)
     app.router.add_get("/tasks", api.query)
+    app.router.add_post("/tasks", api.listing)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -149,6 +149,20 @@ async def test_a_batch_over_the_limit_is_refused_whole_and_halving_helps(
     assert [len(half) for half in halves] == [2, 2]
 
 
+async def test_the_account_s_tasks_are_listed_by_cursor(api: NewApi, paths: PathClient) -> None:
+    for n in range(3):
+        await paths.create(TURBO_T2V, {"prompt": "p"}, external_task_id=f"kb-{n}")
+    first = await paths.listing(limit=2)
+    assert [t.external_task_id for t in first.tasks] == ["kb-2", "kb-1"] and first.has_more
+    rest = await paths.listing(cursor=first.next_cursor, limit=2)
+    assert [t.external_task_id for t in rest.tasks] == ["kb-0"] and not rest.has_more
+    assert api.bodies[-2:] == [("tasks", {"limit": 2}), ("tasks", {"limit": 2, "cursor": "2"})]
+    done = await paths.listing(statuses=["succeeded"])
+    assert done.tasks == [] and api.bodies[-1][1]["filters"] == [
+        {"key": "status", "values": ["succeeded"]}
+    ]
+
+
 async def test_a_refused_key_is_fatal_and_never_shown(api: NewApi) -> None:
     async with PathClient(base_url=api.url, auth=BearerKey("sk-wrong-key-987")) as client:
         with pytest.raises(RunFatal) as caught:
