@@ -112,6 +112,11 @@ class NewApi:
             {"code": 0, "message": "SUCCEED", "request_id": "req-q", "data": found}
         )
 
+    async def media(self, request: web.Request) -> web.Response:
+        """A result file, as a CDN serves it (the key must never reach it)."""
+        self.auth.append(request.headers.get("Authorization"))
+        return web.Response(body=b"\x00\x00\x00\x18ftypmp42" + b"x" * 100)
+
     async def listing(self, request: web.Request) -> web.Response:
         """``POST /tasks``: pages of ``limit`` tasks, newest first, the cursor an offset."""
         self.auth.append(request.headers.get("Authorization"))
@@ -144,6 +149,7 @@ async def serving(api: NewApi | None = None) -> AsyncIterator[NewApi]:
     app.router.add_post("/{route}/{model}", api.create)
     app.router.add_get("/tasks", api.query)
     app.router.add_post("/tasks", api.listing)
+    app.router.add_get("/media/{name}", api.media)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

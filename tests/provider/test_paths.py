@@ -3,7 +3,9 @@ model path, status of many tasks in one request, lookups by external id, charges
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,6 +82,28 @@ async def test_an_image_goes_as_a_first_frame_in_contents(api: NewApi, paths: Pa
         "settings": {"resolution": "1080p"},
         "options": {"external_task_id": "kb-2"},
     }
+
+
+async def test_a_local_image_goes_as_raw_base64(
+    api: NewApi, paths: PathClient, ok_png: Path
+) -> None:
+    image = ImageInput(ImageSource.FILE, str(ok_png))
+    await paths.create(
+        ModelPath(JobKind.IMAGE2VIDEO, "image-to-video/kling-3.0-turbo"),
+        {"model_name": "kling-3.0-turbo", "image": image},
+        external_task_id="kb-f",
+    )
+    first_frame = api.bodies[0][1]["contents"][0]
+    assert first_frame == {
+        "type": "first_frame",
+        "url": base64.b64encode(ok_png.read_bytes()).decode(),
+    }
+
+
+async def test_a_result_is_downloaded_without_the_key(api: NewApi, paths: PathClient) -> None:
+    async with paths.download(f"{api.url}/media/v.mp4") as body:
+        data = b"".join([chunk async for chunk in body.chunks])
+    assert data[4:8] == b"ftyp" and api.auth == [None]
 
 
 async def test_a_field_without_a_place_is_refused_before_anything_is_sent(
