@@ -53,9 +53,13 @@ def _placed(name: str, value: Any, request: Mapping[str, Any], spec: PathSpec) -
             return "resolution" in settings and str(value) in RESOLUTIONS
         case "sound":
             return ("audio" in settings and str(value) in AUDIO) or value == "off"
-        case "multi_shot":
-            return "multi_shot" in settings or not value or spec.shots
-        case "shot_type" | "multi_prompt":
+        case "multi_shot":  # without the setting, only shots written in the prompt
+            return "multi_shot" in settings or not value or _written_shots(request, spec)
+        case "shot_type":
+            return "multi_shot" in settings or (
+                value == "customize" and _written_shots(request, spec)
+            )
+        case "multi_prompt":
             return spec.shots
         case "element_list":
             return "element" in items
@@ -64,6 +68,10 @@ def _placed(name: str, value: Any, request: Mapping[str, Any], spec: PathSpec) -
         case "watermark_info" | "callback_url":
             return True
     return name in _FRAME
+
+
+def _written_shots(request: Mapping[str, Any], spec: PathSpec) -> bool:
+    return spec.shots and bool(request.get("multi_prompt"))
 
 
 def unmapped(kind: JobKind, request: Mapping[str, Any], api: Api = Api.LEGACY) -> list[str]:
@@ -156,8 +164,8 @@ def _settings(request: Mapping[str, Any], spec: PathSpec) -> dict[str, Any]:
         settings["duration"] = int(str(request["duration"]))
     if "sound" in request and "audio" in spec.settings:
         settings["audio"] = AUDIO[str(request["sound"])]
-    if "multi_shot" in request and "multi_shot" in spec.settings:
-        settings["multi_shot"] = bool(request["multi_shot"])
+    if "multi_shot" in spec.settings:  # the /v1 default is one shot; this API's is several
+        settings["multi_shot"] = bool(request.get("multi_shot", False))
     return settings
 
 

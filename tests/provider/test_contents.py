@@ -126,6 +126,31 @@ def test_kling_2_6_voices_and_sound() -> None:
     assert got["settings"] == {"resolution": "1080p", "duration": 5, "audio": "native"}
 
 
+def test_kling_3_0_makes_one_shot_unless_asked_as_on_the_v1_routes() -> None:
+    """The new API's multi_shot defaults to true, the /v1 routes' to false: a job means the same
+    on both, so the setting is always written."""
+    assert body(T2V, model_name="kling-3.0", prompt="p")["settings"] == {"multi_shot": False}
+    got = body(T2V, model_name="kling-3.0", prompt="p", multi_shot=True, shot_type="intelligence")
+    assert got == {
+        "prompt": "p",
+        "settings": {"multi_shot": True},
+        "options": {"external_task_id": "kb-1"},
+    }
+
+
+def test_turbo_takes_shots_written_in_its_prompt() -> None:
+    shots = [{"index": 1, "prompt": "a", "duration": 1}, {"index": 2, "prompt": "b", "duration": 2}]
+    got = body(
+        T2V,
+        model_name="kling-3.0-turbo",
+        multi_shot=True,
+        shot_type="customize",
+        multi_prompt=shots,
+        duration=3,
+    )
+    assert got["prompt"] == "shot 1, 1, a; shot 2, 2, b;" and got["settings"] == {"duration": 3}
+
+
 def test_kling_2_5_turbo_has_no_audio_setting_so_sound_off_is_its_default() -> None:
     got = body(T2V, model_name="kling-2.5-turbo", prompt="p", sound="off", aspect_ratio="1:1")
     assert got["settings"] == {"aspect_ratio": "1:1"}
@@ -152,6 +177,11 @@ UNPLACED = [
         ["static_mask", "dynamic_masks"],
     ),
     (T2V, {"model_name": "kling-3.0", "prompt": "p", "multi_prompt": [{}]}, ["prompt"]),
+    (
+        T2V,
+        {"model_name": "kling-3.0-turbo", "multi_shot": True, "shot_type": "intelligence"},
+        ["multi_shot", "shot_type"],
+    ),
     (T2V, {"model_name": "kling-2.6", "mode": "4k"}, []),  # a resolution the API judges
     (T2V, {"model_name": "kling-2.6", "mode": "ultra"}, ["mode"]),
 ]

@@ -79,7 +79,7 @@ async def test_an_image_goes_as_a_first_frame_in_contents(api: NewApi, paths: Pa
             {"type": "first_frame", "url": "iVBORw0KGgo="},
             {"type": "last_frame", "url": "https://cdn.example/last.png"},
         ],
-        "settings": {"resolution": "1080p"},
+        "settings": {"resolution": "1080p", "multi_shot": False},
         "options": {"external_task_id": "kb-2"},
     }
 
