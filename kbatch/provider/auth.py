@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,7 +21,10 @@ import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
 from kbatch.errors import ConfigError
-from kbatch.provider.catalogue import ProviderName, ProviderSpec
+from kbatch.provider import models
+from kbatch.provider.catalogue import JobKind, ProviderName, ProviderSpec
+from kbatch.provider.config import ProviderConfig
+from kbatch.provider.protocol import ModelPath
 
 #: A JWT lives this long (Kling's documented example) and is signed afresh this early.
 JWT_TTL = 1800.0
@@ -130,4 +133,61 @@ def credentials(provider: ProviderSpec, env: Mapping[str, str], key_env: str | N
     )
 
 
-__all__ = ["JWT_RENEW_BEFORE", "JWT_TTL", "Auth", "BearerKey", "KlingJwt", "credentials"]
+#: The providers that serve Kling's path-addressed API (the gateways speak the /v1 shape only).
+NEW_API_PROVIDERS = frozenset({ProviderName.KLING, ProviderName.SIMULATOR})
+
+
+def api_key(
+    provider: ProviderSpec, env: Mapping[str, str], key_env: str | None = None
+) -> Auth | None:
+    """The Bearer key Kling's new API takes (``provider.api_key_env``, else ``KLING_API_KEY``),
+    or None when it is not set: a JWT from the access/secret pair opens the /v1 routes only."""
+    name = key_env or provider.key_env
+    if name and env.get(name):
+        return BearerKey(env[name], name)
+    if provider.name is ProviderName.SIMULATOR:
+        return BearerKey("kbatch-simulator", "the simulator's key")
+    return None
+
+
+def missing_key(
+    config: ProviderConfig,
+    jobs: Iterable[tuple[JobKind, Mapping[str, object]]],
+    env: Mapping[str, str],
+) -> str | None:
+    """Why the jobs cannot all be sent, when some go to Kling's new API (their model lives there
+    only, or ``provider.api: new``) and the provider or the key for it is missing: a message
+    naming the variable to set (never a value); None when nothing is missing. Checked before
+    anything is sent."""
+    wanted = sorted(
+        {
+            str(request.get("model_name"))
+            for kind, request in jobs
+            if isinstance(models.choose(kind, request, config.api), ModelPath)
+        }
+    )
+    if not wanted:
+        return None
+    which = f"jobs for {', '.join(wanted)} go to Kling's new API"
+    if config.name not in NEW_API_PROVIDERS:
+        return f"{which}, which {config.name} does not serve: use provider: kling"
+    if api_key(config.spec, env, config.api_key_env) is not None:
+        return None
+    name = config.api_key_env or config.spec.key_env
+    return (
+        f"{which}, which takes an API key only: set {name} in the environment "
+        "(KLING_ACCESS_KEY/KLING_SECRET_KEY sign requests to the /v1 routes only)"
+    )
+
+
+__all__ = [
+    "JWT_RENEW_BEFORE",
+    "JWT_TTL",
+    "NEW_API_PROVIDERS",
+    "Auth",
+    "BearerKey",
+    "KlingJwt",
+    "api_key",
+    "credentials",
+    "missing_key",
+]

@@ -57,6 +57,23 @@ def body_parts(
     >>> b"".join(parts)
     b'{"image": "iVBOR", "prompt": "a cat", "external_task_id": "kb-1"}'
     """
+    body = {endpoint.wire_name(name): value for name, value in request.items()}
+    for name, value in defaults.items():
+        body.setdefault(endpoint.wire_name(name), value)
+    body["external_task_id"] = external_task_id
+    return json_parts(body, encoded)
+
+
+def json_parts(body: Mapping[str, Any], encoded: Callable[[ImageInput], bytes]) -> list[bytes]:
+    """A JSON body holding :class:`~kbatch.images.ImageInput` values (at any depth) as parts:
+    each image is its shared, already encoded bytes, between the JSON around it. Both APIs'
+    bodies are made this way; ``b"".join(parts)`` is the body.
+
+    >>> from kbatch.images import ImageSource
+    >>> image = ImageInput(ImageSource.BASE64, "iVBOR")
+    >>> b"".join(json_parts({"contents": [{"url": image}]}, lambda i: i.value.encode()))
+    b'{"contents": [{"url": "iVBOR"}]}'
+    """
     images: list[bytes] = []
     token = f"kbatch-image-{secrets.token_hex(8)}-"
 
@@ -64,11 +81,7 @@ def body_parts(
         images.append(encoded(image))
         return f"{token}{len(images) - 1}"
 
-    body = {endpoint.wire_name(name): _encoded(value, mark) for name, value in request.items()}
-    for name, value in defaults.items():
-        body.setdefault(endpoint.wire_name(name), value)
-    body["external_task_id"] = external_task_id
-    pieces = re.split(f'"{token}([0-9]+)"', json.dumps(body, ensure_ascii=False))
+    pieces = re.split(f'"{token}([0-9]+)"', json.dumps(_encoded(body, mark), ensure_ascii=False))
     parts: list[bytes] = []
     for number, piece in enumerate(pieces):
         if number % 2 == 0:
@@ -88,4 +101,4 @@ def _encoded(value: Any, encode: Callable[[ImageInput], str]) -> Any:
     return value
 
 
-__all__ = ["body_parts", "build_body"]
+__all__ = ["body_parts", "build_body", "json_parts"]

@@ -18,8 +18,8 @@ Downloads never carry the Authorization header: result URLs are on other hosts (
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Container, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Container, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -30,14 +30,13 @@ from kbatch import images
 from kbatch.errors import (
     ExternalIdTaken,
     JobRejected,
-    Outcome,
     OutcomeUnknown,
     RetryLater,
     RouteNotServed,
     TaskNotFound,
 )
 from kbatch.images import ImageInput
-from kbatch.provider import bodies, wire
+from kbatch.provider import bodies, exchange, wire
 from kbatch.provider.auth import Auth
 from kbatch.provider.catalogue import (
     ENDPOINTS,
@@ -50,16 +49,9 @@ from kbatch.provider.catalogue import (
     ProviderSpec,
 )
 from kbatch.provider.lookup import Finder
-from kbatch.provider.payload import PartsPayload
 from kbatch.provider.protocol import Download, ModelPath, Page, Target
-from kbatch.provider.transport import Timeouts, api_error, content_range, mapped, short
+from kbatch.provider.transport import Timeouts, api_error
 from kbatch.provider.wire import Task
-from kbatch.version import __version__
-
-_CHUNK = 256 * 1024
-#: Request bodies larger than this (base64 images) are streamed; smaller ones go out with their
-#: headers in one write.
-_STREAMED = 64 * 1024
 
 
 class Client:
@@ -113,14 +105,7 @@ class Client:
         return self._finder.lookup
 
     async def __aenter__(self) -> Client:
-        connector = aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            headers={"User-Agent": f"kbatch/{__version__}"},
-            timeout=aiohttp.ClientTimeout(
-                total=None, connect=self._timeouts.connect, sock_read=self._timeouts.read
-            ),
-        )
+        self._session = exchange.open_session(self._timeouts)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -224,60 +209,12 @@ class Client:
         says which forms are tried)."""
         return await self._finder.find(self._kind(target), external_task_id)
 
-    @asynccontextmanager
-    async def download(self, url: str, *, offset: int = 0) -> AsyncIterator[Download]:
-        """Stream a result file, from byte ``offset`` when the server honours a Range request
-        (``Download.offset`` says where the body starts: 0 when it sent the whole file). RetryLater
-        on a lost connection or a truncated body; JobRejected when the file is gone (the provider
-        deletes results after 30 days)."""
-        session = self._open()
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=self._timeouts.connect, sock_read=self._timeouts.download_read
+    def download(self, url: str, *, offset: int = 0) -> AbstractAsyncContextManager[Download]:
+        """Stream a result file from byte ``offset`` (:func:`kbatch.provider.exchange.download`:
+        no Authorization header, RetryLater on a broken body, JobRejected when it is gone)."""
+        return exchange.download(
+            self._open(), url, offset=offset, timeouts=self._timeouts, scrub=self._scrub
         )
-        what = f"download {short(url)}"
-        headers = {"Range": f"bytes={offset}-"} if offset > 0 else {}
-        with mapped(what, self._scrub):
-            async with session.get(
-                url, timeout=timeout, allow_redirects=True, headers=headers
-            ) as response:
-                if response.status == 416 and offset:  # the part is stale: start over
-                    response.release()
-                    async with self.download(url) as whole:
-                        yield whole
-                    return
-                if response.status not in (200, 206):
-                    raw = await response.content.read(2048)
-                    reply = wire.read_reply(response.status, response.content_type, raw)
-                    # A media host is no API: a busy one is retried, any other refusal (an
-                    # expired signed URL, a deleted file) fails the job, never the run.
-                    outcome = wire.classify(response.status, None, creating=False)
-                    cls = RetryLater if outcome is Outcome.RETRY else JobRejected
-                    raise cls(
-                        self._scrub(f"{what}: HTTP {response.status}: {reply.message}"),
-                        status=response.status,
-                    )
-                start, total = 0, response.content_length
-                if response.status == 206:
-                    start, total = content_range(response.headers.get("Content-Range", ""))
-                    if start != offset:
-                        raise RetryLater(f"{what}: asked for byte {offset}, got byte {start}")
-                yield Download(
-                    response.content_length,
-                    response.content_type,
-                    self._chunks(response, what),
-                    offset=start,
-                    total=total,
-                )
-
-    async def _chunks(self, response: aiohttp.ClientResponse, what: str) -> AsyncIterator[bytes]:
-        received = 0
-        with mapped(lambda: f"{what}: the download broke off after {received} bytes", self._scrub):
-            async for chunk in response.content.iter_chunked(_CHUNK):
-                received += len(chunk)
-                yield chunk
-        expected = response.content_length
-        if expected is not None and received != expected:
-            raise RetryLater(f"{what}: got {received} of {expected} bytes")
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -316,27 +253,16 @@ class Client:
     async def _send(
         self, method: str, url: str, what: str, body: Sequence[bytes] | None, *, creating: bool
     ) -> tuple[wire.Reply, Mapping[str, str]]:
-        session = self._open()
-        headers = {"Authorization": self._auth.header()}
-        data: bytes | PartsPayload | None = None
-        if body is not None:
-            size = sum(len(part) for part in body)
-            # Small bodies go out as bytes, with their headers in one write; large ones (images)
-            # part by part, the shared image bytes never copied into one body.
-            data = b"".join(body) if size <= _STREAMED else PartsPayload(body)
-            headers["Content-Type"] = "application/json"
-        with mapped(what, self._scrub, creating=creating):
-            async with session.request(
-                method, url, data=data, headers=headers, allow_redirects=False
-            ) as response:
-                raw = await response.read()
-                reply = wire.read_reply(response.status, response.content_type, raw)
-                if 300 <= response.status < 400:
-                    target = response.headers.get("Location", "elsewhere")
-                    reply = wire.Reply(
-                        response.status, None, f"redirected to {short(target)}", json=False
-                    )
-                return reply, response.headers
+        return await exchange.send(
+            self._open(),
+            method,
+            url,
+            what,
+            body,
+            auth=self._auth,
+            scrub=self._scrub,
+            creating=creating,
+        )
 
     def _task(self, data: Any, what: str, *, creating: bool = False) -> Task:
         try:
@@ -346,10 +272,7 @@ class Client:
             raise cls(self._scrub(f"{what}: the answer is not a task: {exc}")) from None
 
     def _scrub(self, text: str) -> str:
-        for secret in self._auth.secrets():
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-        return text
+        return exchange.scrubber(self._auth)(text)
 
 
 def _task_id(item: Any) -> str | None:

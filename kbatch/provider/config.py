@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from kbatch.errors import ConfigError
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind, ProviderName
+
+
+class Api(enum.StrEnum):
+    """Which of Kling's APIs a job goes to where its model is served on both: the ``/v1`` routes
+    (``legacy``, the default: a manifest that ran before sends exactly what it sent) or the
+    path-addressed API (``new``). A model served on one API only goes there either way."""
+
+    LEGACY = "legacy"
+    NEW = "new"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,8 @@ class ProviderConfig:
     check_capabilities: bool = True
     #: The account whose slots and rate a shared state divides among runners (a label only).
     account: str | None = None
+    #: ``provider.api``: where a job whose model both APIs serve goes.
+    api: Api = Api.LEGACY
 
     @property
     def account_label(self) -> str:
@@ -76,4 +88,4 @@ class Listen:
         return None
 
 
-__all__ = ["Listen", "ProviderConfig"]
+__all__ = ["Api", "Listen", "ProviderConfig"]

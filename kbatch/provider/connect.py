@@ -1,10 +1,12 @@
-"""``connect()``: a client for a manifest's provider, starting the built-in simulator when the
-manifest asks for it. The client itself never knows about the simulator.
+"""``connect()``: the provider of a run (:class:`~kbatch.provider.surfaces.Surfaces`: the /v1
+routes, and Kling's new API when the provider serves it and its key is set), starting the built-in
+simulator when the manifest asks for it. The clients themselves never know about the simulator.
 
 ::
 
-    async with connect(manifest.provider) as client:        # starts the simulator if asked
-        task = await client.create(job.kind, job.request, external_task_id="kb-...")
+    async with connect(manifest.provider) as provider:      # starts the simulator if asked
+        target = provider.target(job.kind, job.request)
+        task = await provider.create(target, job.request, external_task_id="kb-...")
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kbatch.provider.auth import credentials
+from kbatch import images
+from kbatch.provider.auth import NEW_API_PROVIDERS, api_key, credentials
 from kbatch.provider.catalogue import ProviderName
-from kbatch.provider.client import Client
 from kbatch.provider.config import ProviderConfig
+from kbatch.provider.paths import PathClient
+from kbatch.provider.surfaces import Surfaces
 from kbatch.provider.transport import Timeouts
 
 if TYPE_CHECKING:
@@ -33,15 +37,19 @@ async def connect(
     timeouts: Timeouts = Timeouts(),
     simulator: SimulatorConfig | None = None,
     simulator_tasks: Path | None = None,
-) -> AsyncIterator[Client]:
-    """A client for a manifest's provider.
+) -> AsyncIterator[Surfaces]:
+    """The provider of a run: the /v1 client, with Kling's new API beside it when the provider
+    serves it (Kling, the simulator) and its key is set (``KLING_API_KEY`` or
+    ``provider.api_key_env``; the simulator needs none).
 
     For ``provider: simulator`` the built-in simulator is started in this process on a loopback
     port (with ``simulator`` as its config, if given) and stopped afterwards. Without a config,
     it keeps its tasks in ``simulator_tasks`` across runs, as Kling keeps them.
     """
     provider = config.spec
-    auth = credentials(provider, os.environ if env is None else env, config.api_key_env)
+    env = os.environ if env is None else env
+    auth = credentials(provider, env, config.api_key_env)
+    key = api_key(provider, env, config.api_key_env) if provider.name in NEW_API_PROVIDERS else None
     async with AsyncExitStack() as stack:
         base_url = config.base_url
         if provider.name is ProviderName.SIMULATOR and not base_url:
@@ -51,14 +59,22 @@ async def connect(
             if simulator is None and simulator_tasks is not None:
                 simulator = SimulatorConfig(tasks_file=simulator_tasks)
             base_url = (await stack.enter_async_context(running(simulator))).url
-        client = Client(
+        encode = images.Encoder()  # one cache of encoded images for both APIs
+        paths = None
+        if key is not None:
+            root = base_url or provider.base_url  # the new API is at the host's root
+            paths = PathClient(base_url=root, auth=key, timeouts=timeouts, encode=encode)
+        client = Surfaces(
             provider,
+            api=config.api,
+            paths=paths,
             auth=auth,
             base_url=base_url,
             prefix=config.prefix,
             dialect=config.dialect,
             routes=config.routes,
             timeouts=timeouts,
+            encode=encode,
         )
         yield await stack.enter_async_context(client)
 

@@ -16,6 +16,9 @@ the Authorization header among them, so it is never chained.
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -113,7 +116,7 @@ def api_error(
         status=reply.status,
         code=code,
         request_id=reply.request_id,
-        retry_after=wire.retry_after(headers.get("Retry-After")),
+        retry_after=retry_after(headers.get("Retry-After")),
     )
 
 
@@ -165,4 +168,26 @@ def content_range(header: str) -> tuple[int, int | None]:
     return int(first), int(size) if size.isdigit() else None
 
 
-__all__ = ["Timeouts", "api_error", "content_range", "describe", "mapped", "short"]
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    text = value.strip()
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+__all__ = [
+    "Timeouts",
+    "api_error",
+    "content_range",
+    "describe",
+    "mapped",
+    "retry_after",
+    "short",
+]

@@ -14,11 +14,8 @@ The error taxonomy (:func:`classify`) follows the table of KLING_API.md. Every f
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
 import enum
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +76,40 @@ class Media:
         return "png" if self.kind is MediaKind.IMAGE else "mp4"
 
 
+class ChargeType(enum.StrEnum):
+    """What paid for a task: units of a resource pack, or money from the balance."""
+
+    UNIT = "unit"
+    CASH = "cash"
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a finished task really cost (amounts are decimal strings, as sent): units of a
+    ``package_type`` pack, or cash (``currency``; ``cash_type`` balance or test_balance; the
+    ``list_price`` before discount). Reported, never estimated: the budget counts it once known."""
+
+    type: ChargeType
+    amount: str
+    package_type: str | None = None
+    currency: str | None = None
+    cash_type: str | None = None
+    list_price: str | None = None
+
+    @property
+    def units(self) -> float | None:
+        """The units this charge took from a pack; None for cash (or an unreadable amount)."""
+        if self.type is not ChargeType.UNIT:
+            return None
+        try:
+            return float(self.amount)
+        except ValueError:
+            return None
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
-    """A task as the provider reports it."""
+    """A task as the provider reports it (either API's shape)."""
 
     task_id: str
     status: TaskStatus
@@ -91,10 +119,15 @@ class Task:
     created_at: int | None = None
     updated_at: int | None = None
     media: tuple[Media, ...] = ()
+    charges: tuple[Charge, ...] = ()
 
     @property
     def units(self) -> float | None:
-        """Units charged, once the task has finished (``final_unit_deduction`` as a number)."""
+        """Units charged, once the task has finished: the unit charges, else
+        ``final_unit_deduction`` as a number; None when the provider has not said."""
+        units = [c.units for c in self.charges if c.units is not None]
+        if units:
+            return sum(units)
         if self.final_unit_deduction in (None, ""):
             return None
         try:
@@ -122,13 +155,32 @@ def parse_task(obj: Any) -> Task:
         status_msg=str(obj.get("task_status_msg") or ""),
         external_task_id=str(external) if external not in (None, "") else None,
         final_unit_deduction=None if units is None else str(units),
-        created_at=_int_or_none(obj.get("created_at")),
-        updated_at=_int_or_none(obj.get("updated_at")),
+        created_at=int_or_none(obj.get("created_at")),
+        updated_at=int_or_none(obj.get("updated_at")),
         media=_parse_media(obj.get("task_result")),
+        charges=legacy_charges(units, obj.get("final_balance_deduction")),
     )
 
 
-def _int_or_none(value: Any) -> int | None:
+def legacy_charges(units: Any, balance: Any) -> tuple[Charge, ...]:
+    """The /v1 routes' charges: ``final_unit_deduction`` (units, a string) and
+    ``final_balance_deduction {quota, list_price}`` (cash; its currency is not given)."""
+    charges = []
+    if units not in (None, "") and not isinstance(units, bool | Mapping | list):
+        charges.append(Charge(ChargeType.UNIT, str(units)))
+    if isinstance(balance, Mapping) and (quota := text_or_none(balance.get("quota"))):
+        price = text_or_none(balance.get("list_price"))
+        charges.append(Charge(ChargeType.CASH, quota, list_price=price))
+    return tuple(charges)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A field as text; None when absent or empty."""
+    return None if value in (None, "") else str(value)
+
+
+def int_or_none(value: Any) -> int | None:
+    """A field as an integer (ms since the epoch, say); None when absent or unreadable."""
     try:
         return int(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
@@ -144,7 +196,7 @@ def _parse_media(result: Any) -> tuple[Media, ...]:
         for position, item in enumerate(items if isinstance(items, list) else ()):
             if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
                 raise ValueError(f"task_result.{key}[{position}] has no url")
-            index = _int_or_none(item.get("index"))
+            index = int_or_none(item.get("index"))
             out.append(
                 Media(
                     kind=kind,
@@ -345,17 +397,3 @@ def _by_status(status: int | None, code: int | str | None, *, creating: bool) ->
 def describe(code: int | str | None) -> str:
     """Kling's meaning of a code, or ''."""
     return CODES[code][1] if isinstance(code, int) and code in CODES else ""
-
-
-def retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    text = value.strip()
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(text))
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -11,14 +11,16 @@ import pytest
 from kbatch.errors import Outcome
 from kbatch.provider.bodies import build_body
 from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind
+from kbatch.provider.transport import retry_after
 from kbatch.provider.wire import (
     CODES,
+    Charge,
+    ChargeType,
     MediaKind,
     TaskStatus,
     classify,
     parse_task,
     read_reply,
-    retry_after,
 )
 from tests.conftest import IMAGES, image, request_of
 
@@ -230,3 +232,36 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
     assert retry_after(date, now=1_000_000) == pytest.approx(30)
     assert retry_after(None) is None
     assert retry_after("soon") is None
+
+
+# -- what a task really cost ----------------------------------------------------------------------
+
+#: A /v1 query answer's data as the vendor's pages show it (kling-effects-video-effects.md):
+#: ``final_unit_deduction`` a string, ``final_balance_deduction {quota, list_price}``.
+LEGACY_DONE = {
+    "task_id": "t-1",
+    "task_status": "succeed",
+    "task_status_msg": "",
+    "task_info": {"external_task_id": "kb-1"},
+    "task_result": {"videos": [{"id": "v", "url": "https://cdn/v.mp4", "duration": "5"}]},
+    "watermark_info": {"enabled": False},
+    "final_unit_deduction": "2.5",
+    "final_balance_deduction": {"quota": "0.35", "list_price": "0.5"},
+    "created_at": 1722769557708,
+    "updated_at": 1722769557708,
+}
+
+
+def test_the_v1_routes_report_units_and_cash_deducted() -> None:
+    task = parse_task(LEGACY_DONE)
+    assert task.units == 2.5
+    assert task.charges == (
+        Charge(ChargeType.UNIT, "2.5"),
+        Charge(ChargeType.CASH, "0.35", list_price="0.5"),
+    )
+
+
+def test_a_task_not_yet_charged_has_no_units() -> None:
+    task = parse_task({**LEGACY_DONE, "final_unit_deduction": None, "final_balance_deduction": {}})
+    assert task.units is None and task.charges == ()
+    assert parse_task({**LEGACY_DONE, "final_unit_deduction": 3}).units == 3.0

@@ -1,0 +1,211 @@
+"""Kling's video models, their two spellings, and which API serves each for what (data).
+
+Kling names a model two ways: ``model_name: kling-v3`` in a body on the ``/v1`` routes, and
+``kling-3.0`` in a path on the path-addressed API (``POST /text-to-video/kling-3.0``). A manifest
+may use either; :func:`normalise` makes them one. :func:`choose` decides where a job goes::
+
+    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-v3"}, Api.LEGACY)   # JobKind.TEXT2VIDEO
+    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-v3"}, Api.NEW)
+    # ModelPath(JobKind.TEXT2VIDEO, "text-to-video/kling-3.0")
+    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-3.0-turbo"}, Api.LEGACY)  # new API only
+
+With ``api: legacy`` (the default) a job goes where it went before this module existed, unless
+its model lives on the new API only; so a manifest that ran before sends the same requests.
+Sources: the vendor's pages (2026-09 snapshot), KLING_API.md "Kling in late 2026".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from kbatch.provider.catalogue import JobKind
+from kbatch.provider.config import Api
+from kbatch.provider.protocol import ModelPath, Target
+
+
+class Route(enum.StrEnum):
+    """What a video model is asked to do; on the new API, the first part of its path."""
+
+    TEXT_TO_VIDEO = "text-to-video"
+    IMAGE_TO_VIDEO = "image-to-video"
+    OMNI_VIDEO = "omni-video"
+    MOTION_CONTROL = "motion-control"
+
+
+#: The route of each kind kbatch runs today (omni and motion control are kinds to come).
+KIND_ROUTES: Mapping[JobKind, Route] = MappingProxyType(
+    {JobKind.TEXT2VIDEO: Route.TEXT_TO_VIDEO, JobKind.IMAGE2VIDEO: Route.IMAGE_TO_VIDEO}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoModel:
+    """One model: its ``/v1`` name and routes, its new-API name and routes (None/empty: that API
+    does not serve it)."""
+
+    legacy: str | None
+    new: str | None
+    legacy_routes: frozenset[Route] = frozenset()
+    new_routes: frozenset[Route] = frozenset()
+
+    @property
+    def name(self) -> str:
+        """The canonical spelling: the ``/v1`` name where there is one."""
+        name = self.legacy or self.new
+        assert name is not None, "a model has at least one name"
+        return name
+
+
+_T2V, _I2V = Route.TEXT_TO_VIDEO, Route.IMAGE_TO_VIDEO
+_BOTH = frozenset({_T2V, _I2V})
+_OMNI = frozenset({Route.OMNI_VIDEO})
+
+#: Every video model kbatch knows. The ``/v1`` omni-video and motion-control routes are named by
+#: the changelog only (their pages are not in the snapshot).
+MODELS: tuple[VideoModel, ...] = (
+    VideoModel("kling-v1", None, _BOTH),
+    VideoModel("kling-v1-5", None, frozenset({_I2V})),
+    VideoModel("kling-v1-6", None, _BOTH),
+    VideoModel("kling-v2-master", None, _BOTH),
+    VideoModel("kling-v2-1", None, frozenset({_I2V})),
+    VideoModel("kling-v2-1-master", None, _BOTH),
+    VideoModel("kling-v2-5-turbo", "kling-2.5-turbo", _BOTH, _BOTH),
+    VideoModel("kling-v2-6", "kling-2.6", _BOTH, frozenset({_T2V, _I2V, Route.MOTION_CONTROL})),
+    VideoModel("kling-v3", "kling-3.0", _BOTH, frozenset({_T2V, _I2V, Route.MOTION_CONTROL})),
+    VideoModel(None, "kling-3.0-turbo", frozenset(), _BOTH),  # 2026-06-17, new API only
+    VideoModel("kling-v3-omni", "kling-3.0-omni", _OMNI, _OMNI),
+    VideoModel("kling-video-o1", "kling-o1", _OMNI, _OMNI),
+)
+_BY_NAME: Mapping[str, VideoModel] = MappingProxyType(
+    {name: m for m in MODELS for name in (m.legacy, m.new) if name is not None}
+)
+#: The model a video request without ``model_name`` gets on the ``/v1`` routes (capabilities.py).
+DEFAULT_MODEL = "kling-v1"
+
+
+@dataclass(frozen=True, slots=True)
+class PathSpec:
+    """What one new-API path takes: its ``settings`` and its ``contents[]`` item types (the
+    prompt is always taken), and whether its prompt may hold shots (``shot n, m, words;``)."""
+
+    settings: frozenset[str]
+    items: frozenset[str] = frozenset()
+    shots: bool = False
+
+
+def _spec(settings: str, items: str = "", *, shots: bool = False) -> PathSpec:
+    return PathSpec(frozenset(settings.split()), frozenset(items.split()), shots)
+
+
+_OMNI_ITEMS = "first_frame last_frame refer_image feature_video base_video element"
+#: Every path of the new API, from the vendor's pages.
+PATHS: Mapping[str, PathSpec] = MappingProxyType(
+    {
+        "text-to-video/kling-3.0-turbo": _spec("resolution aspect_ratio duration", shots=True),
+        "image-to-video/kling-3.0-turbo": _spec("resolution duration", "first_frame", shots=True),
+        "text-to-video/kling-3.0": _spec(
+            "multi_shot audio resolution aspect_ratio duration", shots=True
+        ),
+        "image-to-video/kling-3.0": _spec(
+            "multi_shot audio resolution duration", "first_frame last_frame element", shots=True
+        ),
+        "text-to-video/kling-2.6": _spec("audio resolution aspect_ratio duration"),
+        "image-to-video/kling-2.6": _spec(
+            "audio resolution duration", "first_frame last_frame voice"
+        ),
+        "text-to-video/kling-2.5-turbo": _spec("resolution aspect_ratio duration"),
+        "image-to-video/kling-2.5-turbo": _spec("resolution duration", "first_frame last_frame"),
+        "omni-video/kling-3.0-omni": _spec(
+            "multi_shot audio resolution aspect_ratio duration", _OMNI_ITEMS, shots=True
+        ),
+        "omni-video/kling-o1": _spec("audio resolution aspect_ratio duration", _OMNI_ITEMS),
+        "motion-control/kling-3.0": _spec(
+            "character_orientation audio resolution", "image video element"
+        ),
+        "motion-control/kling-2.6": _spec("character_orientation audio resolution", "image video"),
+    }
+)
+
+
+def model(name: str) -> VideoModel | None:
+    """The model of either spelling; None for a name kbatch does not know as a video model.
+
+    >>> model("kling-3.0") == model("kling-v3")
+    True
+    """
+    return _BY_NAME.get(name.strip().lower())
+
+
+def normalise(name: str) -> str:
+    """One spelling per model: the ``/v1`` name where there is one, else the new API's; a name
+    kbatch does not know is returned as given.
+
+    >>> normalise("kling-2.6"), normalise("kling-3.0-turbo"), normalise("kling-v9")
+    ('kling-v2-6', 'kling-3.0-turbo', 'kling-v9')
+    """
+    found = model(name)
+    return name if found is None else found.name
+
+
+def legacy_name(name: str) -> str:
+    """The name to send as ``model_name`` on the ``/v1`` routes (unknown names as given)."""
+    found = model(name)
+    return name if found is None or found.legacy is None else found.legacy
+
+
+def requested(kind: JobKind, request: Mapping[str, Any]) -> str | None:
+    """The model a video job asks for (``model_name``, else the ``/v1`` default); None for a
+    kind that is not a video."""
+    if kind not in KIND_ROUTES:
+        return None
+    name = request.get("model_name")
+    return name if isinstance(name, str) and name else DEFAULT_MODEL
+
+
+def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.LEGACY) -> Target:
+    """Where a job goes: its kind (the ``/v1`` route) or its model's path on the new API.
+
+    The new API when the model lives there only, or when ``api`` is ``new`` and the new API
+    serves the model for this kind; the kind's ``/v1`` route otherwise (unknown models too, and
+    requests without ``model_name``: kling-v1 is not on the new API).
+
+    >>> choose(JobKind.IMAGE2VIDEO, {"model_name": "kling-3.0-turbo"})
+    ModelPath(kind=<JobKind.IMAGE2VIDEO: 'image2video'>, path='image-to-video/kling-3.0-turbo')
+    >>> choose(JobKind.IMAGE2VIDEO, {"model_name": "kling-3.0"})
+    <JobKind.IMAGE2VIDEO: 'image2video'>
+    """
+    name = requested(kind, request)
+    found = None if name is None else model(name)
+    if found is None or found.new is None:
+        return kind
+    route = KIND_ROUTES[kind]
+    on_new = route in found.new_routes
+    if on_new and (api is Api.NEW or route not in found.legacy_routes):
+        return ModelPath(kind, f"{route}/{found.new}")
+    return kind
+
+
+def spec(target: ModelPath) -> PathSpec:
+    """What a path takes; KeyError for a path kbatch does not know."""
+    return PATHS[target.path]
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "KIND_ROUTES",
+    "MODELS",
+    "PATHS",
+    "PathSpec",
+    "Route",
+    "VideoModel",
+    "choose",
+    "legacy_name",
+    "model",
+    "normalise",
+    "requested",
+    "spec",
+]
