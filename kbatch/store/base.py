@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from kbatch import pricing
@@ -74,6 +74,11 @@ class SqlStore(abc.ABC, Generic[Note]):
     def _apply(self, batch: Sequence[tuple[Record | Note, ...]]) -> Awaitable[None] | None:
         """Apply a group in one transaction, durable on return (or awaited); StateError if not:
         then nothing of it is applied."""
+
+    @abc.abstractmethod
+    def write_now(self, records: Iterable[Record], *, delete_media: Iterable[str] = ()) -> None:
+        """Start-up writes, in one transaction from synchronous code (PostgreSQL: never over a
+        job another runner holds)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
