@@ -99,7 +99,7 @@ class Plan:
     @property
     def others(self) -> tuple[RunnerView, ...]:
         """Other live runners of the manifest, in a shared state, when this one started."""
-        return getattr(self.store, "others", ())
+        return self.store.others
 
     def close(self) -> None:
         self.store.close()
@@ -355,7 +355,7 @@ def write_reports(plan: Plan) -> list[Path]:
     key = "reports"
     if plan.store.shared is not None:  # each host writes its own reports from the one state
         key = f"reports@{socket.gethostname()}:{output.dir}"
-    if plan.store.noted(key) == revision and all(path.is_file() for path in paths):
+    if plan.store.recall(key) == revision and all(path.is_file() for path in paths):
         return paths
     written = report.write_all(
         plan.store,
@@ -364,7 +364,7 @@ def write_reports(plan: Plan) -> list[Path]:
         download=output.download,
         sources=report.job_sources(plan.manifest),
     )
-    plan.store.note(key, revision)
+    plan.store.remember(key, revision)
     return written
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +172,60 @@ def test_architecture_md_names_only_modules_that_exist_and_every_module() -> Non
     assert {name for name in named if "/" in name and not name.startswith("simulator/")} <= files
     unnamed = {f for f in files if not f.endswith("__init__.py")} - named
     assert unnamed <= {"__main__.py", "version.py"}, sorted(unnamed)
+
+
+#: The modules of the shared state in PostgreSQL: the only ones under kbatch/store that may reach
+#: its driver or its schema, so that a run on a state file never loads either.
+POSTGRES_MODULES = {
+    f"kbatch.store.{name}" for name in ("postgres", "pgschema", "ledger", "claims", "runner")
+}
+
+
+def imported_names(module: str) -> Iterator[tuple[str, int]]:
+    """Every module ``module`` imports, kbatch's or not, anywhere in it, with the line."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module, node.lineno
+            for alias in node.names:
+                yield f"{node.module}.{alias.name}", node.lineno
+
+
+def test_only_the_postgresql_modules_of_the_store_import_its_driver_or_schema() -> None:
+    reaching = []
+    for module in MODULES:
+        if not module.startswith("kbatch.store.") or module in POSTGRES_MODULES:
+            continue
+        for name, line in imported_names(module):
+            if name.split(".")[0].startswith("psycopg") or name == "kbatch.store.pgschema":
+                reaching.append(f"{MODULES[module].relative_to(REPO)}:{line}: {name}")
+    assert reaching == []
+
+
+def _imports_postgres_eagerly(module: str) -> bool:
+    """Whether ``module`` imports kbatch.store.postgres at its top level."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    return any(
+        isinstance(node, ast.ImportFrom) and node.module == "kbatch.store.postgres"
+        for node in tree.body
+    )
+
+
+@pytest.mark.skipif(
+    _imports_postgres_eagerly("kbatch.store.location"),
+    reason="kbatch/store/location.py imports kbatch.store.postgres at module level (the package "
+    "loads it): runs once that import is made lazy",
+)
+def test_a_state_file_loads_nothing_of_postgresql() -> None:
+    script = (
+        "import sys, kbatch.store.sqlite; "
+        "print(sorted(m for m in sys.modules if m.startswith('psycopg') "
+        "or m == 'kbatch.store.pgschema'))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]"

@@ -13,12 +13,12 @@ from typing import Any
 
 from kbatch.provider.catalogue import PackType
 from kbatch.store.ledger import ALIVE, RUNNER_ROW, SLOTS_IN_USE, runner_row
-from kbatch.store.pgschema import AT_PROVIDER, NAMES, job_row
+from kbatch.store.mapping import AT_PROVIDER, NAMES, columns, job
 from kbatch.store.records import AttemptRow, JobRow, JobState
 from kbatch.store.seats import Claim, Refusal, Remaining, Seat, TargetChange
 
 _JOB = NAMES[JobRow]
-_JOB_COLUMNS = ", ".join(f'j."{name}"' for name in _JOB)
+_JOB_COLUMNS = columns(JobRow, "j")
 _ATTEMPT = NAMES[AttemptRow]
 Make = Callable[[JobRow], tuple[JobRow, AttemptRow] | None]
 
@@ -124,7 +124,7 @@ async def _admissible(
     found = await (await conn.execute(sql, (*params, seat.manifest, job_id))).fetchone()
     if found is None:  # no such job, or another runner is claiming it right now
         return Claim(refusal=Refusal.GONE)
-    current = job_row(found[: len(_JOB)])
+    current = job(found[: len(_JOB)])
     owner, target, rate_wait, in_use, committed = found[len(_JOB) :]
     if current.state is not JobState.PENDING or owner is not None or current.removed:
         return Claim(refusal=Refusal.GONE)
@@ -203,9 +203,7 @@ async def adopt(
         ),
     )
     taken = await cursor.fetchall()
-    return [
-        (job_row(values[: len(_JOB)]), int(values[len(_JOB)]), str(values[-1])) for values in taken
-    ]
+    return [(job(values[: len(_JOB)]), int(values[len(_JOB)]), str(values[-1])) for values in taken]
 
 
 async def remaining(conn: Any, seat: Seat) -> Remaining:

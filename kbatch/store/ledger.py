@@ -16,7 +16,7 @@ from typing import Any
 
 from kbatch.errors import StateError
 from kbatch.provider.catalogue import PackType
-from kbatch.store.pgschema import AT_PROVIDER
+from kbatch.store.mapping import AT_PROVIDER
 from kbatch.store.seats import AccountSlots, RunnerSpec, RunnerView, Seat
 
 SLOTS_IN_USE = (

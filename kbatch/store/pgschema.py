@@ -12,20 +12,16 @@ shows the database by :func:`redacted`, never with its password.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import fields
+from collections.abc import Iterator
 from typing import Any
 
 from kbatch.errors import StateError
-from kbatch.provider.catalogue import JobKind
-from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
 VERSION = 1
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
-AT_PROVIDER = tuple(state.value for state in JobState if state.at_provider)
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -81,50 +77,6 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 assert len(_MIGRATIONS) == VERSION
-
-
-NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in (JobRow, MediaRow, AttemptRow)}
-COLUMNS = {cls: ", ".join(f'"{name}"' for name in names) for cls, names in NAMES.items()}
-TABLES = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
-KEYS = {
-    JobRow: ("id",),
-    MediaRow: ("job_id", "index", "variant"),
-    AttemptRow: ("job_id", "attempt"),
-}
-
-
-def upsert(cls: type[Any], *, guarded: bool) -> str:
-    """An insert that updates in place; a job row's owner (None: let go) clears its lease,
-    and ``guarded`` never writes over another runner's live lease."""
-    names = ("manifest", *NAMES[cls]) + (("pack", "owner") if cls is JobRow else ())
-    columns = ", ".join(f'"{name}"' for name in names)
-    marks = ", ".join("%s" for _ in names)
-    keys = ", ".join(f'"{key}"' for key in ("manifest", *KEYS[cls]))
-    updates = ", ".join(
-        f'"{name}" = excluded."{name}"' for name in names if name not in ("manifest", *KEYS[cls])
-    )
-    sql = (
-        f"INSERT INTO {TABLES[cls]} ({columns}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    )
-    if cls is JobRow:
-        sql += (
-            ", lease_until = CASE WHEN excluded.owner IS NULL THEN NULL ELSE jobs.lease_until END"
-        )
-        if guarded:  # not held by this runner: never over a live lease of another
-            sql += " WHERE jobs.owner IS NULL OR jobs.lease_until < now()"
-    return sql
-
-
-UPSERT = {cls: upsert(cls, guarded=False) for cls in TABLES}
-GUARDED_JOB = upsert(JobRow, guarded=True)
-
-
-def job_row(values: Sequence[Any]) -> JobRow:
-    """A job row from its columns, selected by name in :class:`JobRow`'s field order."""
-    named = dict(zip(NAMES[JobRow], values, strict=True))
-    named["kind"], named["state"] = JobKind(named["kind"]), JobState(named["state"])
-    return JobRow(**named)
 
 
 def connect(url: str) -> Any:
@@ -195,14 +147,11 @@ def errors(url: str) -> Iterator[None]:
 
 
 __all__ = [
-    "AT_PROVIDER",
-    "COLUMNS",
-    "GUARDED_JOB",
-    "NAMES",
-    "UPSERT",
+    "MIGRATION_LOCK",
     "VERSION",
     "connect",
     "driver",
     "errors",
     "migrate",
+    "unreachable",
 ]

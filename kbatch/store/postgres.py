@@ -23,32 +23,29 @@ import contextlib
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Self
 
-from kbatch import pricing
 from kbatch.errors import StateError, StateMissing
-from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.store import claims, ledger
-from kbatch.store.commit import GroupCommit
-from kbatch.store.pgschema import (
-    AT_PROVIDER,
-    COLUMNS,
-    GUARDED_JOB,
-    NAMES,
-    UPSERT,
-    connect,
-    errors,
-    job_row,
-    migrate,
-)
+from kbatch.store.base import SqlStore
+from kbatch.store.mapping import POSTGRES, TABLES, by_table
+from kbatch.store.pgschema import connect, errors, migrate
 from kbatch.store.protocol import SharedState, StateStatus
-from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
+from kbatch.store.records import JobRow, Record
 from kbatch.store.runner import Runner
-from kbatch.store.seats import RunnerSpec, RunnerView, TargetChange
+from kbatch.store.seats import RunnerSpec, TargetChange
 from kbatch.store.urls import redacted
 
 Item = tuple[Record | TargetChange, ...]
+#: Upserts; a job row's owner (None: let go) clears its lease.
+UPSERT = {cls: POSTGRES.upsert(cls) for cls in TABLES}
+UPSERT[JobRow] += (
+    ", lease_until = CASE WHEN excluded.owner IS NULL THEN NULL ELSE jobs.lease_until END"
+)
+#: A job row's upsert for a job this runner does not hold: never over another's live lease.
+GUARDED_JOB = UPSERT[JobRow] + " WHERE jobs.owner IS NULL OR jobs.lease_until < now()"
 
 
 def manifest_fingerprint(fingerprints: Iterable[tuple[str, str]]) -> str:
@@ -59,35 +56,27 @@ def manifest_fingerprint(fingerprints: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()[:16]
 
 
-class PostgresStore:
+class PostgresStore(SqlStore[TargetChange]):
     """An open shared state for one manifest. Implements
-    :class:`~kbatch.store.protocol.StateStore`; its :attr:`runner` is the shared part."""
+    :class:`~kbatch.store.protocol.StateStore` (its reads and group commit are
+    :class:`~kbatch.store.base.SqlStore`'s); its :attr:`runner` is the shared part."""
+
+    dialect = POSTGRES
 
     def __init__(self, url: str, db: Any, manifest: str) -> None:
+        super().__init__(redacted(url), (manifest,))  # messages name the database without password
         self.url = url
-        self.path = redacted(url)  # what messages name
         self.manifest = manifest
         self._db = db
         self._lock = threading.Lock()
-        self._commits: GroupCommit[Item] = GroupCommit(self._apply, failures=StateError)
-        self._commits.on_failure = self._failed
-        self.salt = ""
         self.account = ""
-        self.failure: StateError | None = None
-        self.on_failure: Callable[[StateError], None] | None = None
         #: This process as a runner of the manifest (opened with ``runner=``), else None.
         self.runner: Runner | None = None
-        self.others: tuple[RunnerView, ...] = ()  # live runners of this manifest at open
-        self.records = 0
         self._queued: Counter[str] = Counter()  # job id -> its rows queued, not yet applied
 
     @property
     def shared(self) -> SharedState | None:
         return self.runner
-
-    @property
-    def commits(self) -> int:
-        return self._commits.groups
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -156,109 +145,20 @@ class PostgresStore:
                     self._db.execute("DELETE FROM runners WHERE id = %s", (runner.id,))
             self._db.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- reading (StateStore) ------------------------------------------------------------------
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock, errors(self.url):
-            return list(self._db.execute(sql, params).fetchall())
-
-    def load(self) -> dict[str, JobRow]:
-        rows = self._query(
-            f"SELECT {COLUMNS[JobRow]} FROM jobs WHERE manifest = %s ORDER BY seq",
-            (self.manifest,),
-        )
-        return {values[0]: job_row(values) for values in rows}
-
-    def media(self, job_id: str) -> list[MediaRow]:
-        rows = self._query(
-            f"SELECT {COLUMNS[MediaRow]} FROM media WHERE manifest = %s AND job_id = %s "
-            'ORDER BY "index", variant',
-            (self.manifest, job_id),
-        )
-        return [MediaRow(*values) for values in rows]
-
-    def all_media(self) -> dict[str, list[MediaRow]]:
-        out: dict[str, list[MediaRow]] = {}
-        for values in self._query(
-            f"SELECT {COLUMNS[MediaRow]} FROM media WHERE manifest = %s "
-            'ORDER BY job_id, "index", variant',
-            (self.manifest,),
-        ):
-            out.setdefault(values[0], []).append(MediaRow(*values))
-        return out
-
-    def attempts(self, job_id: str) -> list[AttemptRow]:
-        rows = self._query(
-            f"SELECT {COLUMNS[AttemptRow]} FROM attempts WHERE manifest = %s AND job_id = %s "
-            "ORDER BY attempt",
-            (self.manifest, job_id),
-        )
-        return [AttemptRow(*values) for values in rows]
-
-    def units(self) -> dict[PackType, float]:
-        rows = self._query(
-            "SELECT kind, COALESCE(SUM(units), 0) FROM jobs WHERE manifest = %s GROUP BY kind",
-            (self.manifest,),
-        )
-        return pricing.by_pack((JobKind(kind), float(units)) for kind, units in rows)
-
-    def revision(self) -> str:
-        ((count, latest),) = self._query(
-            "SELECT COUNT(*), MAX(updated_at) FROM jobs WHERE manifest = %s", (self.manifest,)
-        )
-        return f"{count}:{latest!r}"
-
-    def note(self, key: str, value: str) -> None:
-        self._query(
-            "INSERT INTO notes (manifest, key, value) VALUES (%s, %s, %s) ON CONFLICT "
-            "(manifest, key) DO UPDATE SET value = excluded.value RETURNING 1",
-            (self.manifest, key, value),
-        )
-
-    def noted(self, key: str) -> str | None:
-        rows = self._query(
-            "SELECT value FROM notes WHERE manifest = %s AND key = %s", (self.manifest, key)
-        )
-        return str(rows[0][0]) if rows else None
+            cursor = self._db.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description is not None else []
 
     def status(self) -> StateStatus:
-        counts = Counter[JobState]()
-        removed = slots = 0
-        for state, gone, count, held in self._query(
-            "SELECT state, removed, COUNT(*), COALESCE(SUM(slots), 0) FROM jobs "
-            "WHERE manifest = %s GROUP BY state, removed",
-            (self.manifest,),
-        ):
-            if gone:
-                removed += count
-            else:
-                counts[JobState(state)] += count
-            slots += held if state in AT_PROVIDER else 0
-        last = self._query(
-            "SELECT id, error_message FROM jobs WHERE manifest = %s AND error_message IS NOT NULL "
-            "ORDER BY updated_at DESC LIMIT 1",
-            (self.manifest,),
-        )
+        """The manifest's jobs, and the account's slots and runners across manifests."""
+        status = super().status()
         with self._lock, errors(self.url):
             accounts = ledger.account_slots(self._db, self.account)
             runners = ledger.account_runners(self._db, self.account)
-        return StateStatus(
-            counts={state: counts.get(state, 0) for state in JobState},
-            units=self.units(),
-            in_flight_slots=int(slots),
-            last_error=(last[0][0], last[0][1]) if last else None,
-            holder=None,
-            removed=removed,
-            account=self.account,
-            slots=accounts,
-            runners=runners,
-        )
+        return replace(status, account=self.account, slots=accounts, runners=runners)
 
     # -- writing (StateStore) ------------------------------------------------------------------
 
@@ -269,40 +169,28 @@ class PostgresStore:
             gone = [(self.manifest, job_id) for job_id in delete_media]
             if gone:
                 cursor.executemany("DELETE FROM media WHERE manifest = %s AND job_id = %s", gone)
-            by_table: dict[type[Any], list[tuple[Any, ...]]] = {}
-            for record in records:
-                by_table.setdefault(type(record), []).append(values(self.manifest, record, None))
-            for cls, rows in by_table.items():
+            for cls, rows in by_table(records).items():
                 sql = GUARDED_JOB if cls is JobRow else UPSERT[cls]
-                cursor.executemany(sql, rows)
+                cursor.executemany(sql, [POSTGRES.values(r, manifest=self.manifest) for r in rows])
 
     async def write(self, *records: Record) -> None:
         self._queue(records)
-        await self._commits.wait(records)
+        await super().write(*records)
 
     def post(self, *records: Record) -> None:
         self._queue(records)
-        self._commits.post(records)
+        super().post(*records)
 
     def _queue(self, records: Sequence[Record]) -> None:
         for record in records:
             if isinstance(record, JobRow):
                 self._queued[record.id] += 1
 
-    async def drain(self) -> None:
-        await self._commits.drain()
-
     async def _drain_job(self, job_id: str | None) -> None:
         """Wait for the queued writes of one job (all of them, for None): a claim must not pass
         its own job's last write, and need not wait for other jobs'."""
         if job_id is None or self._queued[job_id]:
             await self._commits.drain()
-
-    def _failed(self, exc: Exception) -> None:
-        assert isinstance(exc, StateError)
-        self.failure = self.failure or exc
-        if self.on_failure is not None:
-            self.on_failure(exc)
 
     async def _apply(self, batch: Sequence[Item]) -> None:
         """One transaction: held jobs' records fenced by owner and epoch (a job whose lease was
@@ -355,20 +243,17 @@ async def _write(
             if record.id in held:
                 let_go[record.id] = not keep
             sql = UPSERT[JobRow] if record.id in held else GUARDED_JOB
-            by_sql.setdefault(sql, []).append(values(manifest, record, runner.id if keep else None))
+            owner = runner.id if keep else None
+            by_sql.setdefault(sql, []).append(
+                POSTGRES.values(record, manifest=manifest, owner=owner)
+            )
         else:
-            by_sql.setdefault(UPSERT[type(record)], []).append(values(manifest, record, None))
+            by_sql.setdefault(UPSERT[type(record)], []).append(
+                POSTGRES.values(record, manifest=manifest)
+            )
     for sql, rows in by_sql.items():
         await cursor.executemany(sql, rows)
     return sum(map(len, by_sql.values())), [job for job, gone in let_go.items() if gone]
-
-
-def values(manifest: str, record: Record, owner: str | None) -> tuple[Any, ...]:
-    """A record's column values, after its manifest; a job row's pack and owner after them."""
-    out = (manifest, *(getattr(record, name) for name in NAMES[type(record)]))
-    if isinstance(record, JobRow):
-        out += (PACK[record.kind].value, owner)
-    return out
 
 
 def _job_id(record: Record) -> str:
@@ -388,4 +273,4 @@ async def _fence(cursor: Any, manifest: str, owner: str, held: dict[str, int]) -
     return {job_id for job_id, epoch in held.items() if found.get(job_id) != (owner, epoch)}
 
 
-__all__ = ["PostgresStore", "manifest_fingerprint"]
+__all__ = ["GUARDED_JOB", "UPSERT", "PostgresStore", "manifest_fingerprint"]

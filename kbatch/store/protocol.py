@@ -101,6 +101,8 @@ class StateStore(Protocol):
     on_failure: Callable[[StateError], None] | None
     #: What a human reads for the state: the file, or the database without its password.
     path: Any
+    #: Other live runners of this manifest when it was opened (none for a private state).
+    others: tuple[RunnerView, ...]
 
     @property
     def shared(self) -> SharedState | None:
@@ -125,9 +127,14 @@ class StateStore(Protocol):
         """A value that changes whenever a job row does."""
         ...
 
-    def note(self, key: str, value: str) -> None: ...
+    def remember(self, key: str, value: str) -> None:
+        """Keep a small value in the state under ``key`` (what the last reports were written
+        from), for a later run to :meth:`recall`."""
+        ...
 
-    def noted(self, key: str) -> str | None: ...
+    def recall(self, key: str) -> str | None:
+        """The value last remembered under ``key``; None if there is none."""
+        ...
 
     def status(self) -> StateStatus: ...
 

@@ -25,19 +25,17 @@ import contextlib
 import secrets
 import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import fields
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Never, Self
 
-from kbatch import pricing
 from kbatch.errors import StateError, StateMissing
-from kbatch.provider.catalogue import JobKind, PackType
-from kbatch.store.commit import GroupCommit
+from kbatch.store.base import SqlStore
 from kbatch.store.lock import RunLock, lock_path, read_holder
+from kbatch.store.mapping import SQLITE, TABLES, by_table
 from kbatch.store.protocol import StateStatus
-from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
+from kbatch.store.records import Record
 
 #: The state file's format version (``PRAGMA user_version``).
 VERSION = 4
@@ -88,42 +86,9 @@ _MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE media ADD COLUMN host TEXT;",
 )
 
-_TABLES: dict[type[Any], str] = {JobRow: "jobs", MediaRow: "media", AttemptRow: "attempts"}
-_KEYS: dict[type[Any], tuple[str, ...]] = {
-    JobRow: ("id",),
-    MediaRow: ("job_id", "index", "variant"),
-    AttemptRow: ("job_id", "attempt"),
-}
-#: Each record's columns by name, in its fields' order: rows are read and written by name.
-_NAMES = {cls: tuple(f.name for f in fields(cls)) for cls in _TABLES}
-_COLUMNS = {cls: ", ".join(f'"{name}"' for name in names) for cls, names in _NAMES.items()}
 #: SQLite's primary result codes that mean the disk refused (full, or failing).
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10
-
-
-def _upsert(cls: type[Any]) -> str:
-    """An insert that updates a row in place (keeping its rowid, so that rows stay in the
-    order they were first written: the manifest's, for reports)."""
-    marks = ", ".join("?" for _ in _NAMES[cls])
-    keys = ", ".join(f'"{key}"' for key in _KEYS[cls])
-    updates = ", ".join(
-        f'"{name}" = excluded."{name}"' for name in _NAMES[cls] if name not in _KEYS[cls]
-    )
-    return (
-        f"INSERT INTO {_TABLES[cls]} ({_COLUMNS[cls]}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}"
-    )
-
-
-_UPSERT = {cls: _upsert(cls) for cls in _TABLES}
-_MEDIA_KEYS = '"index", variant'  # a job's files in order
-_AT_PROVIDER = tuple(s.value for s in JobState if s.at_provider)
-_COUNTS_SQL = "SELECT state, COUNT(*) FROM jobs WHERE NOT removed GROUP BY state"
-_SLOTS_SQL = f"SELECT SUM(slots) FROM jobs WHERE state IN ({', '.join('?' * len(_AT_PROVIDER))})"
-_LAST_ERROR_SQL = (
-    "SELECT id, error_message FROM jobs WHERE error_message IS NOT NULL "
-    "ORDER BY updated_at DESC LIMIT 1"
-)
+_UPSERT = {cls: SQLITE.upsert(cls) for cls in TABLES}
 
 
 def state_file(output_dir: Path, given: Path | None = None) -> Path:
@@ -131,42 +96,23 @@ def state_file(output_dir: Path, given: Path | None = None) -> Path:
     return given or output_dir / STATE_FILE
 
 
-def _job(values: Sequence[Any]) -> JobRow:
-    """A job row from its columns, selected by name in :data:`_NAMES` order."""
-    named = dict(zip(_NAMES[JobRow], values, strict=True))
-    named["kind"], named["state"] = JobKind(named["kind"]), JobState(named["state"])
-    named["removed"] = bool(named["removed"])
-    return JobRow(**named)
-
-
 Batch = Sequence[tuple[Record, ...]]
 
 
-class SqliteStore:
+class SqliteStore(SqlStore[Never]):
     """An open state file. Use :meth:`open` or :meth:`read`; every method is safe from any
-    thread. Implements :class:`~kbatch.store.protocol.StateStore`."""
+    thread. Implements :class:`~kbatch.store.protocol.StateStore` (its reads and group commit
+    are :class:`~kbatch.store.base.SqlStore`'s)."""
 
+    dialect = SQLITE
     shared = None  # a state file is one runner's: no claims, no leases
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
-        self.path = path
+        super().__init__(path, ())
+        self.path: Path = path
         self._db = connection
         self._lock = threading.Lock()
         self._run_lock: RunLock | None = None
-        self._commits: GroupCommit[tuple[Record, ...]] = GroupCommit(
-            self._apply, failures=StateError
-        )
-        self._commits.on_failure = self._failed
-        self.salt = ""
-        #: Records written: records / commits is what group commit saves.
-        self.records = 0
-        #: The first commit that failed, and who to tell of each.
-        self.failure: StateError | None = None
-        self.on_failure: Callable[[StateError], None] | None = None
-
-    @property
-    def commits(self) -> int:
-        return self._commits.groups
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -237,103 +183,19 @@ class SqliteStore:
             self._run_lock.release()
             self._run_lock = None
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- reading -------------------------------------------------------------------------------
 
-    def load(self) -> dict[str, JobRow]:
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock, _errors(self.path):
-            cursor = self._db.execute(f"SELECT {_COLUMNS[JobRow]} FROM jobs ORDER BY rowid")
-            return {values[0]: _job(values) for values in cursor}
-
-    def media(self, job_id: str) -> list[MediaRow]:
-        with self._lock, _errors(self.path):
-            cursor = self._db.execute(
-                f"SELECT {_COLUMNS[MediaRow]} FROM media WHERE job_id = ? ORDER BY {_MEDIA_KEYS}",
-                (job_id,),
-            )
-            return [MediaRow(*values) for values in cursor]
-
-    def all_media(self) -> dict[str, list[MediaRow]]:
-        """Every job's result files, by job id, in one query (for reports)."""
-        out: dict[str, list[MediaRow]] = {}
-        with self._lock, _errors(self.path):
-            cursor = self._db.execute(
-                f"SELECT {_COLUMNS[MediaRow]} FROM media ORDER BY job_id, {_MEDIA_KEYS}"
-            )
-            for values in cursor:
-                out.setdefault(values[0], []).append(MediaRow(*values))
-        return out
-
-    def attempts(self, job_id: str) -> list[AttemptRow]:
-        with self._lock, _errors(self.path):
-            cursor = self._db.execute(
-                f"SELECT {_COLUMNS[AttemptRow]} FROM attempts WHERE job_id = ? ORDER BY attempt",
-                (job_id,),
-            )
-            return [AttemptRow(*values) for values in cursor]
-
-    def units(self) -> dict[PackType, float]:
-        with self._lock, _errors(self.path):
-            rows = self._db.execute("SELECT kind, TOTAL(units) FROM jobs GROUP BY kind").fetchall()
-        return pricing.by_pack((JobKind(kind), float(units)) for kind, units in rows)
-
-    def revision(self) -> str:
-        """Every write sets ``updated_at``: the count and the latest change tell a revision."""
-        with self._lock, _errors(self.path):
-            count, latest = self._db.execute(
-                "SELECT COUNT(*), MAX(updated_at) FROM jobs"
-            ).fetchone()
-        return f"{count}:{latest!r}"
-
-    def note(self, key: str, value: str) -> None:
-        """Keep a small value in the state file (what the last reports were written from)."""
-        self._set_meta({f"note.{key}": value})
-
-    def noted(self, key: str) -> str | None:
-        return self._meta(f"note.{key}")
+            return self._db.execute(sql, params).fetchall()
 
     def status(self) -> StateStatus:
-        with self._lock, _errors(self.path):
-            by_state = self._db.execute(_COUNTS_SQL)
-            counts = Counter({JobState(state): count for state, count in by_state})
-            removed = self._db.execute("SELECT COUNT(*) FROM jobs WHERE removed").fetchone()[0]
-            slots = self._db.execute(_SLOTS_SQL, _AT_PROVIDER).fetchone()[0]
-            last = self._db.execute(_LAST_ERROR_SQL).fetchone()
-        return StateStatus(
-            counts={state: counts.get(state, 0) for state in JobState},
-            units=self.units(),
-            in_flight_slots=int(slots or 0),
-            last_error=(last[0], last[1]) if last else None,
-            holder=read_holder(lock_path(self.path)),
-            removed=int(removed),
-        )
+        return replace(super().status(), holder=read_holder(lock_path(self.path)))
 
     # -- writing -------------------------------------------------------------------------------
 
     def write_now(self, records: Iterable[Record], *, delete_media: Iterable[str] = ()) -> None:
         self._apply([tuple(records)], delete_media=tuple(delete_media))
-
-    async def write(self, *records: Record) -> None:
-        """StateError if it cannot be written (disk full): nothing of it is then on disk."""
-        await self._commits.wait(records)
-
-    def post(self, *records: Record) -> None:
-        """A commit that fails sets :attr:`failure` and calls :attr:`on_failure`."""
-        self._commits.post(records)
-
-    async def drain(self) -> None:
-        await self._commits.drain()
-
-    def _failed(self, exc: Exception) -> None:
-        assert isinstance(exc, StateError)
-        self.failure = self.failure or exc
-        if self.on_failure is not None:
-            self.on_failure(exc)
 
     def _apply(self, batch: Batch, *, delete_media: tuple[str, ...] = ()) -> None:
         with self._lock, _errors(self.path):
@@ -343,13 +205,10 @@ class SqliteStore:
                     self._db.executemany(
                         "DELETE FROM media WHERE job_id = ?", [(i,) for i in delete_media]
                     )
-                by_table: dict[type[Any], list[tuple[Any, ...]]] = {}
-                for records in batch:
-                    for record in records:
-                        by_table.setdefault(type(record), []).append(_values(record))
-                for cls, rows in by_table.items():  # one call per table: less to and fro
-                    self._db.executemany(_UPSERT[cls], rows)
-                    self.records += len(rows)
+                tables = by_table(record for records in batch for record in records)
+                for cls, records in tables.items():  # one call per table: less to and fro
+                    self._db.executemany(_UPSERT[cls], map(SQLITE.values, records))
+                    self.records += len(records)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -357,20 +216,14 @@ class SqliteStore:
                 raise
 
     def _meta(self, key: str) -> str | None:
-        with self._lock, _errors(self.path):
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
 
     def _set_meta(self, values: dict[str, str]) -> None:
         with self._lock, _errors(self.path), self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", values.items()
             )
-
-
-def _values(record: Record) -> tuple[Any, ...]:
-    """A record's column values (its enums are strings, which SQLite stores as such)."""
-    return tuple(getattr(record, name) for name in _NAMES[type(record)])
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -97,7 +97,7 @@ def test_a_new_database_gets_the_current_schema_and_keeps_manifests_apart(pg_sta
     second.close()
     with PostgresStore.read(pg_state, manifest_name="first") as reader:
         assert reader.status().counts[JobState.PENDING] == 2
-    with pytest.raises(StateMissing, match="no state of manifest 'third'"):
+    with pytest.raises(StateMissing, match="no state of manifest 'third'"):  # not the others'
         PostgresStore.read(pg_state, manifest_name="third")
 
 

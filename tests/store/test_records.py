@@ -1,9 +1,10 @@
-"""A job's transitions, as methods of its record: what each one sets and clears."""
+"""A job's transitions, as methods of its record: what each one sets and clears; the external
+task id of an attempt."""
 
 from __future__ import annotations
 
 from kbatch.provider.catalogue import JobKind
-from kbatch.store.records import AttemptOutcome, FailureReason, JobRow, JobState
+from kbatch.store.records import AttemptOutcome, FailureReason, JobRow, JobState, external_task_id
 
 ROW = JobRow("cat", JobKind.IMAGE2VIDEO, "f00d", created_at=1.0, updated_at=1.0)
 
@@ -50,3 +51,12 @@ def test_retry_failed_gives_a_failed_job_its_attempts_back() -> None:
         None,
         3.0,
     )
+
+
+def test_external_task_ids_differ_by_job_attempt_and_state() -> None:
+    first = external_task_id("salt1", "a", "f" * 64, 1)
+    assert first == external_task_id("salt1", "a", "f" * 64, 1)
+    assert first != external_task_id("salt1", "b", "f" * 64, 1)  # same content, another job
+    assert first != external_task_id("salt1", "a", "f" * 64, 2)
+    assert first != external_task_id("salt2", "a", "f" * 64, 1)
+    assert first.startswith("kb-") and len(first) == 35

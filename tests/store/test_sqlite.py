@@ -1,8 +1,8 @@
-"""The state file: format, durability settings, group commit, the run lock, refusals."""
+"""The state file: its format and migrations, durability settings, the run lock, refusals, a
+full disk. What every state promises is in test_contract.py."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kbatch.errors import LockHeld, StateError
-from kbatch.provider.catalogue import JobKind, PackType
-from kbatch.store import JobRow, JobState, MediaRow, SqliteStore, external_task_id
+from kbatch.provider.catalogue import JobKind
+from kbatch.store import JobRow, JobState, SqliteStore
 from kbatch.store.sqlite import _MIGRATIONS, VERSION
 
 
@@ -45,35 +45,6 @@ def test_a_version_1_state_file_is_migrated_and_keeps_its_results(tmp_path: Path
         assert (item.path, item.size, item.variant) == ("a/0.mp4", 9, "")
         state.write_now([replace(item, variant="watermark", path="a/0.watermark.mp4")])
         assert [m.variant for m in state.media("a")] == ["", "watermark"]
-
-
-def test_rows_and_the_salt_survive_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    with SqliteStore.open(path, manifest_name="m") as state:
-        salt = state.salt
-        state.write_now([row("a", state=JobState.SUBMITTING, attempt=1, units=2.5)])
-        state.write_now([MediaRow("a", 0, "video", "http://127.0.0.1/x.mp4", "mp4")])
-    with SqliteStore.open(path, manifest_name="m") as state:
-        assert state.salt == salt
-        loaded = state.load()["a"]
-        assert loaded.state is JobState.SUBMITTING and loaded.kind is JobKind.IMAGE2VIDEO
-        assert state.units() == {PackType.VIDEO: 2.5} and state.media("a")[0].url.endswith("x.mp4")
-
-
-def test_external_task_ids_differ_by_job_attempt_and_state_file() -> None:
-    first = external_task_id("salt1", "a", "f" * 64, 1)
-    assert first == external_task_id("salt1", "a", "f" * 64, 1)
-    assert first != external_task_id("salt1", "b", "f" * 64, 1)  # same content, another job
-    assert first != external_task_id("salt1", "a", "f" * 64, 2)
-    assert first != external_task_id("salt2", "a", "f" * 64, 1)
-    assert first.startswith("kb-") and len(first) == 35
-
-
-async def test_writes_that_arrive_together_share_one_commit(tmp_path: Path) -> None:
-    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
-        await asyncio.gather(*(state.write(row(f"j{i}")) for i in range(200)))
-        assert len(state.load()) == 200
-        assert state.records == 200 and state.commits < 50
 
 
 def test_a_second_run_lock_names_the_holder_and_readers_need_none(tmp_path: Path) -> None:
@@ -124,36 +95,6 @@ def test_another_manifests_state_file_is_refused(tmp_path: Path) -> None:
     SqliteStore.open(path, manifest_name="first").close()
     with pytest.raises(StateError, match="holds the state of manifest 'first'"):
         SqliteStore.open(path, manifest_name="second")
-
-
-def test_reading_a_state_that_does_not_exist_says_so(tmp_path: Path) -> None:
-    with pytest.raises(StateError, match="has not been run yet"):
-        SqliteStore.read(tmp_path / "missing.sqlite3")
-
-
-async def test_posts_are_committed_in_order_with_the_writes_after_them(tmp_path: Path) -> None:
-    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
-        state.post(row("a", state=JobState.SUBMITTED, task_id="t1"))
-        state.post(row("a", state=JobState.SUCCEEDED, task_id="t1"))
-        await state.write(row("b", state=JobState.SUBMITTING))  # on disk, and so is all before
-        on_disk = SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m")  # another connection
-        with on_disk:
-            rows = on_disk.load()
-    assert rows["a"].state is JobState.SUCCEEDED and rows["b"].state is JobState.SUBMITTING
-
-
-async def test_a_post_that_cannot_be_written_is_reported_to_on_failure(tmp_path: Path) -> None:
-    told: list[StateError] = []
-    with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
-        state.on_failure = told.append
-        await state.write(row("kept"))
-        pages = state._db.execute("PRAGMA page_count").fetchone()[0]
-        state._db.execute(f"PRAGMA max_page_count = {pages}")
-        state.post(*(row(f"x{i}", error_message="x" * 4000) for i in range(50)))
-        await state.drain()
-        assert state.failure is not None and told == [state.failure]
-        assert "full" in str(state.failure)
-        assert set(state.load()) == {"kept"}
 
 
 async def test_a_full_disk_fails_the_write_and_keeps_what_was_written(tmp_path: Path) -> None:
