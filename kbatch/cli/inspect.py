@@ -73,7 +73,7 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
     invalid = 0
     for path in manifests:
         validation = validate(path, keep=0)
-        for issue in validation.issues:
+        for issue in sorted((*validation.issues, *validation.warnings)):
             click.echo(str(issue))
         if validation.ok:
             click.echo(f"{path}: valid, {render.counts(validation)}")
@@ -120,9 +120,9 @@ def plan_command(manifest: Path, keep: int, fmt: str) -> None:
                 state = reader.status()
         click.echo(documents.dump(documents.plan(validation, state)))
         return
+    for issue in sorted((*validation.issues, *validation.warnings)):
+        click.echo(str(issue))  # warnings refuse nothing: the plan follows them
     if not validation.ok:
-        for issue in validation.issues:
-            click.echo(str(issue))
         sys.exit(ExitCode.INVALID)
     assert validation.manifest is not None
     summary, settings = validation.summary, validation.manifest
