@@ -12,7 +12,7 @@ from kbatch import reports, store
 from kbatch.cli import documents, render
 from kbatch.cli.app import cli
 from kbatch.errors import ExitCode, NotFound
-from kbatch.manifest import read_settings, validate
+from kbatch.manifest import Validation, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
 from kbatch.pricing import show_units
@@ -73,7 +73,8 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
     invalid = 0
     for path in manifests:
         validation = validate(path, keep=0)
-        for issue in sorted((*validation.issues, *validation.warnings)):
+        _warn(validation)
+        for issue in validation.issues:
             click.echo(str(issue))
         if validation.ok:
             click.echo(f"{path}: valid, {render.counts(validation)}")
@@ -83,6 +84,13 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
             click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
     if invalid:
         sys.exit(ExitCode.INVALID)
+
+
+def _warn(validation: Validation) -> None:
+    """Warnings (fields a route ignores, legacy models) go to stderr: they refuse nothing, and
+    stdout keeps the problems alone, one a line, for scripts."""
+    for warning in validation.warnings:
+        click.echo(str(warning), err=True)
 
 
 @cli.command("plan")
@@ -120,9 +128,10 @@ def plan_command(manifest: Path, keep: int, fmt: str) -> None:
                 state = reader.status()
         click.echo(documents.dump(documents.plan(validation, state)))
         return
-    for issue in sorted((*validation.issues, *validation.warnings)):
-        click.echo(str(issue))  # warnings refuse nothing: the plan follows them
+    _warn(validation)
     if not validation.ok:
+        for issue in validation.issues:
+            click.echo(str(issue))
         sys.exit(ExitCode.INVALID)
     assert validation.manifest is not None
     summary, settings = validation.summary, validation.manifest
