@@ -168,7 +168,9 @@ def _page_cases() -> list[tuple[JobKind, str, str, str, str, float]]:
                 if audio == "voice" and kind is JobKind.TEXT2VIDEO:
                     continue  # voices are image2video only
                 for duration in capabilities.capability(model).durations:
-                    cases.append((kind, model, mode, audio, duration, per_second * int(duration)))
+                    cases.append(
+                        (kind, model, mode, audio, duration, round(per_second * int(duration), 6))
+                    )
     return cases
 
 
