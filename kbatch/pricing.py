@@ -155,15 +155,13 @@ class PriceTable:
 
     def override(self, written: Mapping[str, Any]) -> PriceTable:
         """This table with a manifest's ``pricing:`` section laid over it. A video price names
-        the silent one; sound and voices keep kbatch's figures (or twice the silent price where
-        it has none). A text2image price is every text2image model's."""
+        the silent one; sound and voices keep their proportion to it (twice it where kbatch has
+        no figure). A text2image price is every text2image model's."""
         if not written:
             return self
         video = dict(self.video)
         for model, modes in written.get("image2video", {}).items():
-            rates = dict(video.get(model, {}))
-            rates.update({mode: float(units) for mode, units in modes.items()})
-            video[model] = MappingProxyType(rates)
+            video[model] = _laid_over(video.get(model, {}), modes)
         images = dict(self.per_image)
         for kind in self.per_image:
             if kind.value in written:
@@ -175,6 +173,21 @@ class PriceTable:
             MappingProxyType(dict(by_model)),
             overridden=True,
         )
+
+
+def _laid_over(rates: Rates, written: Mapping[str, Any]) -> Rates:
+    """A model's rates with silent prices replaced, and their sound and voice prices scaled alike.
+
+    >>> dict(_laid_over(VIDEO_RATES["kling-v2-6"], {"pro": 5}))
+    {'std': 1.5, 'pro': 5.0, 'pro+sound': 10.0, 'pro+voice': 12.0}
+    """
+    out = dict(rates)
+    for mode, units in written.items():
+        out[mode] = float(units)
+        for variant, figure in rates.items():
+            if variant.startswith(f"{mode}+") and rates.get(mode):
+                out[variant] = figure * float(units) / rates[mode]
+    return MappingProxyType(out)
 
 
 #: kbatch's defaults.

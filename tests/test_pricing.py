@@ -239,3 +239,11 @@ def test_an_override_of_4k_and_of_text2image() -> None:
     assert table.estimate(JobKind.IMAGE2VIDEO, {"model_name": "kling-v3", "mode": "4k"}) == 20.0
     assert table.estimate(JobKind.TEXT2IMAGE, {"model_name": "kling-v2-1"}) == 5.0
     assert table.estimate(JobKind.TEXT2IMAGE, {}) == 5.0
+
+
+def test_an_override_of_a_silent_price_scales_its_sound_and_voices_alike() -> None:
+    table = DEFAULT.override({"image2video": {"kling-v3": {"std": 6}}})
+    v3 = {"model_name": "kling-v3"}
+    assert table.estimate(JobKind.TEXT2VIDEO, v3) == 6.0
+    assert table.estimate(JobKind.TEXT2VIDEO, {**v3, "sound": "on"}) == 9.0  # 0.9/0.6 of it
+    assert table.estimate(JobKind.TEXT2VIDEO, {**v3, "mode": "pro", "sound": "on"}) == 6.0
