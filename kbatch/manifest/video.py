@@ -1,5 +1,8 @@
-"""Pre-flight rules of an image2video request: the fields that exclude each other, camera
-control, the newer fields (sound, voices, multi-shot, elements) and Kling's capability map.
+"""Pre-flight rules of an image2video (or text2video) request: the fields that exclude each
+other, camera control, the newer fields (sound, voices, multi-shot, elements) and Kling's
+capability map (modes, 4k on kling-v3, durations, features, no end frame alone on the current
+models). text2video needs a prompt, except multi-shot with ``shot_type: customize``, whose shots
+each have theirs.
 
 Each function returns problems as ``(field path, message)`` pairs, located at the field that
 asks for what cannot be had; nothing raises.
