@@ -5,20 +5,24 @@ Kling charges from resource packs in "units" and reports each finished task's ch
 ``final_unit_deduction``; kbatch counts spending from that field only. Before a task runs, the
 budget needs an upper estimate, which this table gives:
 
-- image to video: units per 5 s of video, by model and mode (``std``, ``pro``), times
+- video (image2video, text2video): units per 5 s of video, by model and mode (``std`` is billed
+  as 720p, ``pro`` as 1080p, ``4k`` as native 4K), with sound on, with voices, times
   ``duration / 5``;
-- image expansion and multi-image to image: units per generated image, times ``n``.
+- images: units per generated image, times ``n`` (text2image by model, and whether an image is
+  given).
 
-Video and image units come from separate resource packs and are different currencies (one
-published summary: 8 units per expanded image, 16 per multi-image image, against about $0.14 per
-video unit): figures are kept per pack (:data:`Units`), never added into one.
+Video and image units come from separate resource packs and are different currencies: figures
+are kept per pack (:data:`Units`), never added into one.
 
-Where the defaults come from: Kling does not publish a unit price list in its API reference
-(KLING_API.md documents only ``final_unit_deduction``). The defaults are kbatch's own estimates,
-taken from the resource-pack rates that Kling's developer console and gateway price pages showed
-when this table was written, and rounded up where sources disagreed, so that a budget errs on the
-side of stopping early. They are not a bill: a manifest sets its own with ``pricing:`` (README,
-"Pricing"), and the units actually charged are always the provider's.
+Where the defaults come from: Kling's price pages (``kling-pricing-video.md`` and
+``kling-pricing-image.md`` in the vendor snapshot of 2026-09, KLING_API.md "Kling in late 2026"),
+per second for video: Kling 3.0 silent 0.6/0.8/3 units per second (720p/1080p/4K), with native
+audio 0.9/1.2/3; Kling 2.6 0.3/0.5, audio 1.0 (1080p only), voices 1.2 (1080p only); Kling 2.5
+Turbo 0.3/0.5. Images: Kling Image 3.0 8 per image, Image 2.1 4 from text and 8 from an image,
+multi-image 16, outpainting 8. The older models (kling-v1 to kling-v2-1-master) have left the
+price pages: their figures are the resource-pack rates kbatch had before, kept. They are
+estimates, not a bill: a manifest sets its own with ``pricing:`` (README, "Pricing"), and the
+units actually charged are always the provider's.
 """
 
 from __future__ import annotations
@@ -28,86 +32,162 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from kbatch.provider.capabilities import DEFAULT_TEXT2IMAGE_MODEL, DEFAULT_VIDEO_MODEL
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 
 #: Units per resource pack. A pack that is absent has spent (or may spend) nothing.
 Units = Mapping[PackType, float]
+#: Units per 5 s of one model's video, by billing mode: ``std``, ``pro``, ``4k``, each with
+#: ``+sound`` (sound on) or ``+voice`` (sound on, with a voice_list).
+Rates = Mapping[str, float]
 
-#: Default units per 5 s of video, by model: (std, pro).
-VIDEO_PER_5S: Mapping[str, tuple[float, float]] = MappingProxyType(
+
+def _rates(**per_5s: float) -> Rates:
+    return MappingProxyType({mode.replace("_", "+"): units for mode, units in per_5s.items()})
+
+
+_UHD = "4k"
+#: Default units per 5 s of video, by model and billing mode.
+VIDEO_RATES: Mapping[str, Rates] = MappingProxyType(
     {
-        "kling-v1": (1.0, 3.5),
-        "kling-v1-5": (2.0, 3.5),
-        "kling-v1-6": (2.0, 3.5),
-        "kling-v2-master": (10.0, 10.0),
-        "kling-v2-1": (2.0, 3.5),
-        "kling-v2-1-master": (10.0, 10.0),
-        "kling-v2-5-turbo": (2.5, 3.5),
-        "kling-v2-6": (2.5, 5.0),
-        "kling-v3": (3.5, 7.0),  # no published figure yet: above kling-v2-6, rounded up
+        # Legacy models, off the price pages: kbatch's earlier figures.
+        "kling-v1": _rates(std=1.0, pro=3.5),
+        "kling-v1-5": _rates(std=2.0, pro=3.5),
+        "kling-v1-6": _rates(std=2.0, pro=3.5),
+        "kling-v2-master": _rates(std=10.0, pro=10.0),
+        "kling-v2-1": _rates(std=2.0, pro=3.5),
+        "kling-v2-1-master": _rates(std=10.0, pro=10.0),
+        # kling-pricing-video.md, units per second x 5.
+        "kling-v2-5-turbo": _rates(std=1.5, pro=2.5),
+        "kling-v2-6": _rates(std=1.5, pro=2.5, pro_sound=5.0, pro_voice=6.0),
+        "kling-v3": MappingProxyType(
+            {
+                "std": 3.0,
+                "pro": 4.0,
+                _UHD: 15.0,
+                "std+sound": 4.5,
+                "pro+sound": 6.0,
+                "4k+sound": 15.0,
+            }
+        ),
     }
 )
-#: Sound on changes the price; no figure is published: estimated at twice, to err early.
+#: Sound on a model whose price the table lacks (kbatch checks it is not asked for): estimated at
+#: twice the silent price, to err early.
 SOUND_FACTOR = 2.0
-#: Default units per generated image.
+#: Default units per generated image, by kind.
 PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
-    # text2image: no published figure; estimated as an expansion, rounded up
     {JobKind.IMAGE_EXPAND: 8.0, JobKind.MULTI_IMAGE2IMAGE: 16.0, JobKind.TEXT2IMAGE: 8.0}
 )
-#: The model a video request without ``model_name`` gets (KLING_API.md).
-DEFAULT_VIDEO_MODEL = "kling-v1"
+#: text2image by (model, whether an image is given); a model not here costs PER_IMAGE's figure.
+TEXT2IMAGE_RATES: Mapping[tuple[str, bool], float] = MappingProxyType(
+    {
+        ("kling-v3", False): 8.0,
+        ("kling-v3", True): 8.0,
+        ("kling-v2-1", False): 4.0,
+        ("kling-v2-1", True): 8.0,
+    }
+)
 
-#: What decides a job's price: its kind, then (model, mode, duration) or the image count.
+#: What decides a job's price: its kind, then (model, billing mode, duration) for a video, or
+#: (model, "image" when one is given, n) for text2image, or ("", "", n).
 Key = tuple[JobKind, str, str, int]
 
 
 def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
-    """The few fields of a request its price depends on (cheap to keep for a million jobs)."""
+    """The few fields of a request its price depends on (cheap to keep for a million jobs).
+
+    >>> key(JobKind.IMAGE2VIDEO, {"mode": "4k", "sound": "on", "model_name": "kling-v3"})
+    (<JobKind.IMAGE2VIDEO: 'image2video'>, 'kling-v3', '4k+sound', 5)
+    >>> key(JobKind.TEXT2IMAGE, {"n": 2})
+    (<JobKind.TEXT2IMAGE: 'text2image'>, 'kling-v3', '', 2)
+    """
     if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
         model = str(request.get("model_name", DEFAULT_VIDEO_MODEL))
-        mode = "pro" if request.get("mode") == "pro" else "std"
+        mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
         if request.get("sound") == "on":
-            mode += "+sound"
+            mode += "+voice" if "voice_list" in request else "+sound"
         return kind, model, mode, int(str(request.get("duration", 5)))
+    if kind is JobKind.TEXT2IMAGE:
+        model = str(request.get("model_name", DEFAULT_TEXT2IMAGE_MODEL))
+        return kind, model, "image" if "image" in request else "", int(request.get("n", 1))
     return kind, "", "", int(request.get("n", 1))
 
 
 @dataclass(frozen=True)
 class PriceTable:
-    """Units per 5 s of video by model and mode, and per image by kind."""
+    """Units per 5 s of video by model and billing mode, and per image by kind (and, for
+    text2image, by model)."""
 
-    video_per_5s: Mapping[str, tuple[float, float]] = field(default_factory=lambda: VIDEO_PER_5S)
+    video: Mapping[str, Rates] = field(default_factory=lambda: VIDEO_RATES)
     per_image: Mapping[JobKind, float] = field(default_factory=lambda: PER_IMAGE)
+    text2image: Mapping[tuple[str, bool], float] = field(default_factory=lambda: TEXT2IMAGE_RATES)
     overridden: bool = False  # the manifest's pricing: changed something
 
     def price(self, key: Key) -> float:
         """Units one task with this key may cost."""
         kind, model, mode, count = key
         if PACK[kind] is PackType.VIDEO:
-            # An unknown model (the schema refuses them) is priced as the dearest known one.
-            dearest = max(self.video_per_5s.values(), key=max)
-            std, pro = self.video_per_5s.get(model, dearest)
-            per_5s = pro if mode.startswith("pro") else std
-            factor = SOUND_FACTOR if mode.endswith("+sound") else 1.0
-            return per_5s * factor * count / 5
+            return self.per_5s(model, mode) * count / 5
+        if kind is JobKind.TEXT2IMAGE:
+            fallback = self.per_image[kind]
+            return self.text2image.get((model, mode == "image"), fallback) * count
         return self.per_image[kind] * count
+
+    def per_5s(self, model: str, mode: str) -> float:
+        """Units per 5 s of a model's video in a billing mode. What the table lacks errs high:
+        an unknown model (the schema refuses them) costs the dearest any model has in that mode;
+        a mode a model lacks costs the dearest any model has, and sound twice the silent price."""
+        rates = self.video.get(model)
+        if rates is None:
+            known = [found[mode] for found in self.video.values() if mode in found]
+            return (
+                max(known) if known else max(max(found.values()) for found in self.video.values())
+            )
+        if mode in rates:
+            return rates[mode]
+        base, _, extra = mode.partition("+")
+        silent = rates.get(base) or max(found.get(base, 0.0) for found in self.video.values())
+        return silent * (SOUND_FACTOR if extra else 1.0)
 
     def estimate(self, kind: JobKind, request: Mapping[str, Any]) -> float:
         return self.price(key(kind, request))
 
     def override(self, written: Mapping[str, Any]) -> PriceTable:
-        """This table with a manifest's ``pricing:`` section laid over it."""
+        """This table with a manifest's ``pricing:`` section laid over it. A video price names
+        the silent one; sound and voices keep their proportion to it (twice it where kbatch has
+        no figure). A text2image price is every text2image model's."""
         if not written:
             return self
-        video = dict(self.video_per_5s)
+        video = dict(self.video)
         for model, modes in written.get("image2video", {}).items():
-            std, pro = video.get(model, (0.0, 0.0))
-            video[model] = (float(modes.get("std", std)), float(modes.get("pro", pro)))
+            video[model] = _laid_over(video.get(model, {}), modes)
         images = dict(self.per_image)
         for kind in self.per_image:
             if kind.value in written:
                 images[kind] = float(written[kind.value])
-        return PriceTable(MappingProxyType(video), MappingProxyType(images), overridden=True)
+        by_model = {} if JobKind.TEXT2IMAGE.value in written else self.text2image
+        return PriceTable(
+            MappingProxyType(video),
+            MappingProxyType(images),
+            MappingProxyType(dict(by_model)),
+            overridden=True,
+        )
+
+
+def _laid_over(rates: Rates, written: Mapping[str, Any]) -> Rates:
+    """A model's rates with silent prices replaced, and their sound and voice prices scaled alike.
+
+    >>> dict(_laid_over(VIDEO_RATES["kling-v2-6"], {"pro": 5}))
+    {'std': 1.5, 'pro': 5.0, 'pro+sound': 10.0, 'pro+voice': 12.0}
+    """
+    out = dict(rates)
+    for mode, units in written.items():
+        out[mode] = float(units)
+        for variant, figure in rates.items():
+            if variant.startswith(f"{mode}+") and rates.get(mode):
+                out[variant] = figure * float(units) / rates[mode]
+    return MappingProxyType(out)
 
 
 #: kbatch's defaults.

@@ -89,7 +89,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ``sqlite_only`` (it reaches into the state file itself)."""
     if "backend" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize("backend", ["sqlite"] if only else ["sqlite", "postgres"], indirect=True)
+        metafunc.parametrize(
+            "backend", ["sqlite"] if only else ["sqlite", "postgres"], indirect=True
+        )
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from kbatch.cli.app import cli
 from kbatch.errors import ExitCode
 from kbatch.manifest.loader import validate
-from kbatch.pricing import DEFAULT, PriceTable
+from kbatch.pricing import DEFAULT, VIDEO_RATES, PriceTable
+from kbatch.provider import capabilities
 from kbatch.provider.catalogue import JobKind
 from kbatch.simulator import Simulator
 from kbatch.store import JobState
@@ -26,7 +27,8 @@ from tests.project import Project, expand, video
         ({}, 1.0),  # kling-v1, std, 5 s: the API's defaults
         ({"model_name": "kling-v1", "mode": "pro", "duration": "10"}, 7.0),
         ({"model_name": "kling-v2-master", "mode": "std", "duration": "5"}, 10.0),
-        ({"model_name": "kling-v2-6", "mode": "pro", "duration": 10}, 10.0),
+        ({"model_name": "kling-v2-6", "mode": "pro", "duration": 10}, 5.0),
+        ({"model_name": "kling-v3", "mode": "4k", "duration": "15"}, 45.0),
     ],
 )
 def test_video_is_priced_per_5_seconds_by_model_and_mode(
@@ -133,4 +135,115 @@ def test_sound_and_kling_v3_are_priced_and_sound_costs_more() -> None:
     loud = DEFAULT.estimate(
         JobKind.IMAGE2VIDEO, {"model_name": "kling-v3", "duration": "10", "sound": "on"}
     )
-    assert silent == 7.0 and loud == 14.0  # 3.5 per 5 s in std; sound estimated at twice
+    assert silent == 6.0 and loud == 9.0  # 0.6 and 0.9 units per second at 720p (std)
+
+
+#: kling-pricing-video.md (Kling's price page, vendor snapshot 2026-09 in aself101/kling-api,
+#: docs/api/): units per second, by model, resolution (std is billed as 720p, pro as 1080p, 4k as
+#: 4K) and audio ("" silent, "sound" native audio, "voice" native audio with voice control).
+VIDEO_PAGE: dict[str, dict[tuple[str, str], float]] = {
+    "kling-v3": {
+        ("std", ""): 0.6,
+        ("pro", ""): 0.8,
+        ("4k", ""): 3.0,
+        ("std", "sound"): 0.9,
+        ("pro", "sound"): 1.2,
+        ("4k", "sound"): 3.0,
+    },
+    "kling-v2-6": {
+        ("std", ""): 0.3,
+        ("pro", ""): 0.5,
+        ("pro", "sound"): 1.0,
+        ("pro", "voice"): 1.2,
+    },
+    "kling-v2-5-turbo": {("std", ""): 0.3, ("pro", ""): 0.5},
+}
+
+
+def _page_cases() -> list[tuple[JobKind, str, str, str, str, float]]:
+    cases = []
+    for model, prices in VIDEO_PAGE.items():
+        for (mode, audio), per_second in prices.items():
+            for kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO):
+                if audio == "voice" and kind is JobKind.TEXT2VIDEO:
+                    continue  # voices are image2video only
+                for duration in capabilities.capability(model).durations:
+                    cases.append(
+                        (kind, model, mode, audio, duration, round(per_second * int(duration), 6))
+                    )
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "model", "mode", "audio", "duration", "vendor"), _page_cases())
+def test_each_video_estimate_is_the_price_page_s(
+    kind: JobKind, model: str, mode: str, audio: str, duration: str, vendor: float
+) -> None:
+    request: dict[str, object] = {"model_name": model, "mode": mode, "duration": duration}
+    if audio:
+        request["sound"] = "on"
+    if audio == "voice":
+        request["voice_list"] = [{"voice_id": "v-1"}]
+    estimate = DEFAULT.estimate(kind, request)
+    assert estimate >= vendor - 1e-9  # never below the vendor's price
+    assert estimate == pytest.approx(vendor)  # nor above it
+
+
+def test_the_changelog_s_figures_agree() -> None:
+    # kling-updates-api.md: 2.6 voices 6 / 12 units per 5 / 10 s; 2.5 Turbo std 1.5 / 3, pro
+    # first/last frame 2.5 / 5; 4K 3 units per second.
+    v26 = {"model_name": "kling-v2-6", "mode": "pro", "sound": "on", "voice_list": [{}]}
+    assert DEFAULT.estimate(JobKind.IMAGE2VIDEO, {**v26, "duration": "5"}) == 6.0
+    assert DEFAULT.estimate(JobKind.IMAGE2VIDEO, {**v26, "duration": "10"}) == 12.0
+    turbo = {"model_name": "kling-v2-5-turbo", "duration": "10"}
+    assert DEFAULT.estimate(JobKind.TEXT2VIDEO, turbo) == 3.0
+    assert DEFAULT.estimate(JobKind.IMAGE2VIDEO, {**turbo, "mode": "pro"}) == 5.0
+
+
+#: kling-pricing-image.md (the same snapshot): units per image.
+IMAGE_PAGE = [
+    (JobKind.TEXT2IMAGE, {"model_name": "kling-v3"}, 8.0),  # Kling Image 3.0
+    (JobKind.TEXT2IMAGE, {"model_name": "kling-v3", "image": "a.png"}, 8.0),
+    (JobKind.TEXT2IMAGE, {}, 8.0),  # kling-v3 is the default
+    (JobKind.TEXT2IMAGE, {"model_name": "kling-v2-1"}, 4.0),  # Image 2.1, text to image
+    (JobKind.TEXT2IMAGE, {"model_name": "kling-v2-1", "image": "a.png"}, 8.0),  # image to image
+    (JobKind.MULTI_IMAGE2IMAGE, {"model_name": "kling-v2-1"}, 16.0),  # multi-image to image
+    (JobKind.IMAGE_EXPAND, {}, 8.0),  # outpainting
+]
+
+
+@pytest.mark.parametrize(("kind", "request_fields", "vendor"), IMAGE_PAGE)
+def test_each_image_estimate_is_the_price_page_s(
+    kind: JobKind, request_fields: dict[str, object], vendor: float
+) -> None:
+    assert DEFAULT.estimate(kind, {**request_fields, "n": 3}) == 3 * vendor
+
+
+def test_every_mode_of_every_model_has_a_price_of_its_own() -> None:
+    for table in (capabilities.IMAGE2VIDEO, capabilities.TEXT2VIDEO):
+        for model, cap in table.items():
+            for mode in cap.modes or ("std",):
+                assert mode in VIDEO_RATES[model], (model, mode)
+            if cap.features.get("sound"):
+                assert any(mode.endswith("+sound") for mode in VIDEO_RATES[model]), model
+
+
+def test_what_the_table_lacks_errs_high() -> None:
+    # Sound on kling-v1 (refused by the capability map, unless it is turned off): twice silent.
+    assert DEFAULT.estimate(JobKind.TEXT2VIDEO, {"sound": "on"}) == 2.0
+    # 4k on a model without it: the dearest 4K any model has.
+    assert DEFAULT.estimate(JobKind.IMAGE2VIDEO, {"model_name": "kling-v2-6", "mode": "4k"}) == 15.0
+
+
+def test_an_override_of_4k_and_of_text2image() -> None:
+    table = DEFAULT.override({"image2video": {"kling-v3": {"4k": 20}}, "text2image": 5})
+    assert table.estimate(JobKind.IMAGE2VIDEO, {"model_name": "kling-v3", "mode": "4k"}) == 20.0
+    assert table.estimate(JobKind.TEXT2IMAGE, {"model_name": "kling-v2-1"}) == 5.0
+    assert table.estimate(JobKind.TEXT2IMAGE, {}) == 5.0
+
+
+def test_an_override_of_a_silent_price_scales_its_sound_and_voices_alike() -> None:
+    table = DEFAULT.override({"image2video": {"kling-v3": {"std": 6}}})
+    v3 = {"model_name": "kling-v3"}
+    assert table.estimate(JobKind.TEXT2VIDEO, v3) == 6.0
+    assert table.estimate(JobKind.TEXT2VIDEO, {**v3, "sound": "on"}) == 9.0  # 0.9/0.6 of it
+    assert table.estimate(JobKind.TEXT2VIDEO, {**v3, "mode": "pro", "sound": "on"}) == 6.0

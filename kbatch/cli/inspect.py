@@ -62,6 +62,7 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
     invalid = 0
     for path in manifests:
         validation = validate(path, keep=0)
+        _warn(validation)
         for issue in validation.issues:
             click.echo(str(issue))
         if validation.ok:
@@ -72,6 +73,13 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
             click.echo(f"{path}: {count} problem{'s' if count != 1 else ''}", err=True)
     if invalid:
         sys.exit(ExitCode.INVALID)
+
+
+def _warn(validation: Validation) -> None:
+    """Warnings (fields a route ignores, legacy models) go to stderr: they refuse nothing, and
+    stdout keeps the problems alone, one a line, for scripts."""
+    for warning in validation.warnings:
+        click.echo(str(warning), err=True)
 
 
 @cli.command("plan")
@@ -101,6 +109,7 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
     if fmt == "json":
         _plan_document(validation, state_file)
         return
+    _warn(validation)
     if not validation.ok:
         for issue in validation.issues:
             click.echo(str(issue))

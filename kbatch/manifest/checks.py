@@ -5,12 +5,22 @@ The request reaching here already passed the schema. :func:`normalize` gives it 
 :func:`check_request` applies the rules that span fields or depend on the provider;
 :func:`resolve_images` turns every image string into an :class:`~kbatch.images.ImageInput` after
 inspecting it. Each returns problems as ``(field path, message)`` pairs; nothing here raises.
+
+:func:`notices` gives a valid job's warnings, which refuse nothing: a field its route ignores
+(:func:`unsent` leaves it out of what is sent), a job on a legacy model (one Kling still answers
+but has taken off its capability map and price list).
+
+>>> [path for path, _ in notices(JobKind.IMAGE2VIDEO, {"image": "a.png", "aspect_ratio": "1:1"})]
+[('aspect_ratio',), ()]
+>>> unsent(JobKind.IMAGE2VIDEO, {"image": "a.png", "aspect_ratio": "1:1"})
+{'image': 'a.png'}
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from kbatch.images import (
@@ -24,7 +34,7 @@ from kbatch.images import (
 from kbatch.manifest.issues import show
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
-from kbatch.provider import catalogue
+from kbatch.provider import capabilities, catalogue
 from kbatch.provider.catalogue import JobKind
 
 FieldPath = tuple[str | int, ...]
@@ -85,6 +95,71 @@ def check_request(
     return problems
 
 
+#: Fields a route accepts in a manifest but ignores, per kind, and why.
+IGNORED: Mapping[JobKind, Mapping[str, str]] = MappingProxyType(
+    {
+        JobKind.IMAGE2VIDEO: MappingProxyType(
+            {"aspect_ratio": "image2video ignores aspect_ratio (the video takes the image's)"}
+        ),
+    }
+)
+_NOT_SENT = ": kbatch does not send it"
+
+
+def notices(kind: JobKind, request: Mapping[str, Any]) -> list[Problem]:
+    """The warnings of one (valid) job, each located at its field (the job itself for a model
+    it does not name)."""
+    found = [
+        ((name,), why + _NOT_SENT) for name, why in IGNORED.get(kind, {}).items() if name in request
+    ]
+    single = _single_quality(kind, request)
+    if single is not None and "mode" in request:
+        message = f"{single} has one quality and ignores mode{_NOT_SENT}"
+        found.append((("mode",), message))
+    return found + _legacy(kind, request)
+
+
+def unsent(kind: JobKind, request: Mapping[str, Any]) -> dict[str, Any]:
+    """The request as it is sent: without the fields its route ignores. (A job's fingerprint
+    is taken from the request as written, so dropping them makes no finished job run again.)"""
+    drop = set(IGNORED.get(kind, {}))
+    if _single_quality(kind, request) is not None:
+        drop.add("mode")
+    return {name: value for name, value in request.items() if name not in drop}
+
+
+def _single_quality(kind: JobKind, request: Mapping[str, Any]) -> str | None:
+    """The model, when it is a video model of one quality (kling-v2-master): it has no mode."""
+    if kind not in catalogue.VIDEO_KINDS:
+        return None
+    model = str(request.get("model_name", capabilities.DEFAULT_VIDEO_MODEL))
+    try:
+        cap = capabilities.capability(model, text=kind is JobKind.TEXT2VIDEO)
+    except KeyError:
+        return None
+    return None if cap.modes else model
+
+
+def _legacy(kind: JobKind, request: Mapping[str, Any]) -> list[Problem]:
+    model = request.get("model_name")
+    if not capabilities.is_legacy(kind, model):
+        return []
+    current = capabilities.SUGGESTED[kind]
+    if model is None:
+        message = (
+            f"no model_name: Kling runs this job on its route's default, "
+            f"{capabilities.DEFAULT_VIDEO_MODEL}, a legacy model (off Kling's capability map and "
+            f"price list; checked and priced as {capabilities.DEFAULT_VIDEO_MODEL}); "
+            f"set model_name, e.g. {current}"
+        )
+        return [((), message)]
+    message = (
+        f"{model} is a legacy model (off Kling's capability map and price list, still "
+        f"answered); a current one: {current}"
+    )
+    return [(("model_name",), message)]
+
+
 def _check_expand(request: dict[str, Any]) -> list[Problem]:
     if "image" not in request:
         return [((), "missing required field 'image'")]
@@ -115,12 +190,18 @@ def _check_multi(request: dict[str, Any], provider: catalogue.ProviderSpec) -> l
         images = "image" if len(subjects) == 1 else "images"
         message = f"has {len(subjects)} subject {images}; {route} takes {low} to {high}"
         problems.append((("subject_image_list",), message))
-    model = request.get("model_name", catalogue.LEGACY_MULTI_MODELS[0])
-    if provider.dialect is catalogue.Dialect.LEGACY and model not in catalogue.LEGACY_MULTI_MODELS:
-        message = (
-            f"{show(model)} is not served by the legacy multi-image route (provider.dialect: "
-            f"legacy), which takes only {', '.join(catalogue.LEGACY_MULTI_MODELS)}"
+    legacy = provider.dialect is catalogue.Dialect.LEGACY
+    served = catalogue.LEGACY_MULTI_MODELS if legacy else catalogue.OFFICIAL_MULTI_MODELS
+    model = request.get("model_name", served[0])
+    if model not in served:
+        route = (
+            "the legacy multi-image route (provider.dialect: legacy)"
+            if legacy
+            else f"{provider.name}'s multi-image route"
         )
+        message = f"{show(model)} is not served by {route}, which takes only {', '.join(served)}"
+        if not legacy:
+            message += " (kling-v2 is for CometAPI's legacy route: provider.dialect: legacy)"
         problems.append((("model_name",), message))
     return problems
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from kbatch.images import Inspector
 from kbatch.manifest import schema, sources
-from kbatch.manifest.checks import check_request, normalize, resolve_images
+from kbatch.manifest.checks import check_request, normalize, notices, resolve_images, unsent
 from kbatch.manifest.document import Document, json_path
 from kbatch.manifest.entries import ID, ID_HINT, JobTemplate
 from kbatch.manifest.inputs import ImageUsers, note_image_users
@@ -116,6 +116,11 @@ class _JobProblems:
         issue, note = self.locate(field_path, message, from_row=from_row)
         self.log.add(issue, note)
 
+    def warn(self, field_path: tuple[str | int, ...], message: str, *, from_row: bool) -> None:
+        """A warning: said, and the job still made."""
+        issue, note = self.locate(field_path, message, from_row=from_row)
+        self.log.warn(issue, note)
+
     def _reported(self, field_path: tuple[str | int, ...], message: str) -> bool:
         """Whether the schema pass already said this (a field it found broken is left out)."""
         broken = self.template.broken
@@ -183,7 +188,11 @@ def _make_job(
     )
     for field_path, message in image_problems:
         problems.add(field_path, message, from_row=_from_row(template, field_path))
-    if problems.count or template.broken:
+    if template.broken:
+        return None
+    for field_path, message in notices(kind, request):
+        problems.warn(field_path, message, from_row=_from_row(template, field_path))
+    if problems.count:
         return None
     if context.inspector.decoding:
 
@@ -191,7 +200,8 @@ def _make_job(
             return problems.locate(field_path, "", from_row=_from_row(template, field_path))[0]
 
         note_image_users(kind, request, values, locate, context.image_users)
-    return Job(job_id, kind, request, fingerprint(kind, view), origin)
+    # The fingerprint is the request's as written; what is sent leaves out what the route ignores.
+    return Job(job_id, kind, unsent(kind, request), fingerprint(kind, view), origin)
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:

@@ -1,12 +1,19 @@
 """Problems found in a manifest, with where they are: file, line, column and field.
 
+An issue is an error (the manifest is refused) or a warning (it runs, but something deserves a
+look: a field the route ignores, a job on a legacy model); ``kbatch validate`` prints both and
+fails on errors only.
+
 >>> issue = Issue(Location("m.yaml", 14, 15), "$.jobs[3].duration", '7 is not one of "5", "10"')
 >>> print(issue)
 m.yaml:14:15: $.jobs[3].duration: 7 is not one of "5", "10"
+>>> print(Issue(Location("m.yaml", 9, 5), "$.jobs[0]", "on kling-v1", Severity.WARNING))
+m.yaml:9:5: $.jobs[0]: warning: on kling-v1
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from dataclasses import dataclass
@@ -25,6 +32,13 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class Severity(enum.StrEnum):
+    """An error refuses the manifest; a warning is printed and refuses nothing."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Issue:
     """One problem found in a manifest: where, which field (a JSON path), and what is wrong."""
@@ -32,37 +46,57 @@ class Issue:
     location: Location
     path: str
     message: str
+    severity: Severity = Severity.ERROR
 
     def __str__(self) -> str:
-        return f"{self.location}: {self.path}: {self.message}"
+        label = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{self.location}: {self.path}: {label}{self.message}"
 
 
 class IssueLog:
-    """Collects issues. A problem repeated across the jobs of an entry (same place, field and
-    message) is kept once, with the context of its first job and a count of the others."""
+    """Collects issues, errors and warnings apart. A problem repeated across the jobs of an
+    entry (same place, field and message) is kept once, with the context of its first job and a
+    count of the others."""
 
     def __init__(self) -> None:
         self._seen: dict[Issue, list[Any]] = {}  # issue -> [first note, count]
+        self._warned: dict[Issue, list[Any]] = {}
 
     def add(self, issue: Issue, note: str = "") -> None:
-        entry = self._seen.get(issue)
-        if entry is None:
-            self._seen[issue] = [note, 1]
-        else:
-            entry[1] += 1
+        _count(self._warned if issue.severity is Severity.WARNING else self._seen, issue, note)
+
+    def warn(self, issue: Issue, note: str = "") -> None:
+        """Note a warning: printed by ``kbatch validate`` and ``plan``, refusing nothing."""
+        _count(self._warned, issue, note)
 
     def __len__(self) -> int:
-        """How many distinct issues so far."""
+        """How many distinct errors so far (warnings do not count)."""
         return len(self._seen)
 
     def issues(self) -> list[Issue]:
-        out = []
-        for issue, (note, count) in self._seen.items():
-            message = issue.message + (f" ({note})" if note else "")
-            if count > 1:
-                message += f" (and in {count - 1} more jobs)"
-            out.append(Issue(issue.location, issue.path, message))
-        return _grouped(sorted(out))
+        """The errors."""
+        return _grouped(sorted(_counted(self._seen, Severity.ERROR)))
+
+    def warnings(self) -> list[Issue]:
+        return _grouped(sorted(_counted(self._warned, Severity.WARNING)))
+
+
+def _count(seen: dict[Issue, list[Any]], issue: Issue, note: str) -> None:
+    entry = seen.get(issue)
+    if entry is None:
+        seen[issue] = [note, 1]
+    else:
+        entry[1] += 1
+
+
+def _counted(seen: dict[Issue, list[Any]], severity: Severity) -> list[Issue]:
+    out = []
+    for issue, (note, count) in seen.items():
+        message = issue.message + (f" ({note})" if note else "")
+        if count > 1:
+            message += f" (and in {count - 1} more jobs)"
+        out.append(Issue(issue.location, issue.path, message, severity))
+    return out
 
 
 #: From this many problems alike (one file, one field, the same message but for the value it
@@ -94,7 +128,7 @@ def _grouped(issues: list[Issue]) -> list[Issue]:
         more = alike[SHOWN_OF_GROUP:]
         last = more[-1].location.line
         message = f"and {len(more)} more like it: {rest} (through line {last})"
-        out.append(Issue(more[0].location, path, message))
+        out.append(Issue(more[0].location, path, message, more[0].severity))
     return sorted(out)
 
 
@@ -114,4 +148,4 @@ def show(value: Any, limit: int = 60) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-__all__ = ["Issue", "IssueLog", "Location", "show"]
+__all__ = ["Issue", "IssueLog", "Location", "Severity", "show"]

@@ -179,12 +179,14 @@ class Summary:
 
 @dataclass(frozen=True)
 class Validation:
-    """The outcome of checking a manifest: every issue, and a summary of the valid jobs."""
+    """The outcome of checking a manifest: every issue (the errors), the warnings (which
+    refuse nothing), and a summary of the valid jobs."""
 
     path: Path
     manifest: Manifest | None
     issues: tuple[Issue, ...]
     summary: Summary
+    warnings: tuple[Issue, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -210,7 +212,8 @@ def validate(
             if on_job is not None:
                 on_job(job)
         damaged_images(context.inspector, context.image_users, log)
-    return Validation(path, manifest if not len(log) else None, tuple(log.issues()), summary)
+    valid = manifest if not len(log) else None
+    return Validation(path, valid, tuple(log.issues()), summary, tuple(log.warnings()))
 
 
 def load_manifest(path: str | Path) -> Manifest:

@@ -1,5 +1,8 @@
-"""Pre-flight rules of an image2video request: the fields that exclude each other, camera
-control, the newer fields (sound, voices, multi-shot, elements) and Kling's capability map.
+"""Pre-flight rules of an image2video (or text2video) request: the fields that exclude each
+other, camera control, the newer fields (sound, voices, multi-shot, elements) and Kling's
+capability map (modes, 4k on kling-v3, durations, features, no end frame alone on the current
+models). text2video needs a prompt, except multi-shot with ``shot_type: customize``, whose shots
+each have theirs.
 
 Each function returns problems as ``(field path, message)`` pairs, located at the field that
 asks for what cannot be had; nothing raises.
@@ -26,10 +29,12 @@ def check_video(
     """Every rule of an image2video (or, with ``text``, text2video) request; the capability
     map unless turned off."""
     problems: list[Problem] = []
-    if text and not request.get("prompt"):
-        problems.append(
-            ((), "missing required field 'prompt' (text2video makes the video from it)")
+    if text and not request.get("prompt") and not _customized(request):
+        message = (
+            "missing required field 'prompt' (text2video makes the video from it); only "
+            "multi_shot with shot_type: customize goes without (each shot has its prompt)"
         )
+        problems.append(((), message))
     elif not text and "image" not in request and "image_tail" not in request:
         problems.append(((), "missing required field 'image' (or 'image_tail')"))
     present = [group for group in catalogue.EXCLUSIVE_GROUPS if any(f in request for f in group)]
@@ -47,6 +52,12 @@ def check_video(
     if capability_map:
         problems += check_capabilities(request, text=text)
     return problems
+
+
+def _customized(request: dict[str, Any]) -> bool:
+    """Multi-shot with shot_type customize: each shot has its prompt, the main one is not needed
+    (with intelligence it is)."""
+    return request.get("multi_shot") is True and request.get("shot_type") == "customize"
 
 
 def _check_camera(camera: dict[str, Any]) -> list[Problem]:
@@ -113,6 +124,9 @@ def check_capabilities(request: dict[str, Any], *, text: bool = False) -> list[P
         problems.append((("duration",), message))
     if problems:
         return problems
+    if not text and "image_tail" in request and "image" not in request and not cap.tail_only:
+        message = f"{model} does not take an end frame alone: give the first frame (image) too"
+        problems.append((("image_tail",), message + _RELAX))
     if not _FEATURE_FIELDS.intersection(request):
         return problems
     for feature, fields in FEATURES.items():

@@ -1,4 +1,5 @@
-"""What each video model accepts, as data: Kling's official capability map (KLING_API.md).
+"""What each model accepts, as data: Kling's official capability maps (KLING_API.md and the
+vendor's pages, ``kling-guide-capability-map-video.md`` and ``-image.md``, 2026-09).
 
 Kling refuses at create time (unpaid, 1201) a job that asks a model for what it lacks, but a
 batch of them is a batch of failures, so kbatch checks the map before the first request. Kling
@@ -14,6 +15,10 @@ True
 False
 >>> capability("kling-v1").where("masks")
 'pro or std mode, 5 s'
+
+Models that have left Kling's capability maps and price lists are still answered by Kling, so
+they stay accepted, but are marked legacy (:func:`is_legacy`): ``kbatch validate`` and ``plan``
+warn about them and suggest a current one.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from kbatch.provider.catalogue import JobKind
 
 Pairs = frozenset[tuple[str, str]]
 
@@ -40,6 +47,7 @@ FEATURES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "sound": ("sound",),  # only sound: on counts
         "multi_shot": ("multi_shot", "shot_type", "multi_prompt"),
         "element_list": ("element_list",),
+        "voice_list": ("voice_list",),
     }
 )
 
@@ -59,6 +67,11 @@ class Capability:
     silent_only: frozenset[str] = frozenset()
     #: The camera_control types it takes, when it takes camera_control at all.
     camera_types: tuple[str, ...] | None = None
+    #: Whether an end frame alone (image_tail without image) is taken: the current models do
+    #: not ("End Frame Only: Not Supported"); the older ones were never checked for it.
+    tail_only: bool = True
+    #: Gone from Kling's capability map and price list, still answered: accepted, warned about.
+    legacy: bool = False
 
     def allows(self, feature: str, *, mode: str, duration: str) -> bool:
         pairs = self.features.get(feature, NONE)
@@ -86,10 +99,14 @@ class Capability:
 
 
 _STD_PRO = ("std", "pro")
+#: kling-v3's modes: std is billed as 720p, pro as 1080p, 4k is native 4K (2026-04-23).
+_V3_MODES = ("std", "pro", "4k")
 _NO_EXTRAS = MappingProxyType({"image_tail": NONE})
 _PRO_TAIL = MappingProxyType({"image_tail": _pairs(("pro", "5"), ("pro", "10"))})
+_PRO_CLASSIC = _pairs(("pro", "5"), ("pro", "10"))
 
-#: The official capability map for image2video, per model.
+#: The official capability map for image2video, per model. The models before kling-v2-5-turbo
+#: have left the map (2026-05): their rows are KLING_API.md's first capability map.
 IMAGE2VIDEO: Mapping[str, Capability] = MappingProxyType(
     {
         "kling-v1": Capability(
@@ -100,34 +117,43 @@ IMAGE2VIDEO: Mapping[str, Capability] = MappingProxyType(
                 "masks": _pairs(("std", "5"), ("pro", "5")),
                 "cfg_scale": ANY,
             },
+            legacy=True,
         ),
         "kling-v1-5": Capability(
             _STD_PRO,
             CLASSIC_DURATIONS,
             {
-                "image_tail": _pairs(("pro", "5"), ("pro", "10")),
+                "image_tail": _PRO_CLASSIC,
                 "masks": _pairs(("pro", "5")),
                 "camera_control": _pairs(("pro", "5")),
                 "cfg_scale": ANY,
             },
             camera_types=("simple",),
+            legacy=True,
         ),
-        "kling-v1-6": Capability(_STD_PRO, CLASSIC_DURATIONS, {**_PRO_TAIL, "cfg_scale": ANY}),
-        "kling-v2-master": Capability((), CLASSIC_DURATIONS, _NO_EXTRAS),
-        "kling-v2-1-master": Capability((), CLASSIC_DURATIONS, _NO_EXTRAS),
-        "kling-v2-1": Capability(_STD_PRO, CLASSIC_DURATIONS, _PRO_TAIL),
-        "kling-v2-5-turbo": Capability(_STD_PRO, CLASSIC_DURATIONS, _PRO_TAIL),
+        "kling-v1-6": Capability(
+            _STD_PRO, CLASSIC_DURATIONS, {**_PRO_TAIL, "cfg_scale": ANY}, legacy=True
+        ),
+        "kling-v2-master": Capability((), CLASSIC_DURATIONS, _NO_EXTRAS, legacy=True),
+        "kling-v2-1-master": Capability((), CLASSIC_DURATIONS, _NO_EXTRAS, legacy=True),
+        "kling-v2-1": Capability(_STD_PRO, CLASSIC_DURATIONS, _PRO_TAIL, legacy=True),
+        # First/last frame: 1080p (pro) only.
+        "kling-v2-5-turbo": Capability(_STD_PRO, CLASSIC_DURATIONS, _PRO_TAIL, tail_only=False),
+        # First/last frame: 1080p silent only; sound and voices: 1080p (pro), 5 or 10 s.
         "kling-v2-6": Capability(
             _STD_PRO,
             CLASSIC_DURATIONS,
-            {**_PRO_TAIL, "sound": _pairs(("pro", "5"), ("pro", "10"))},
+            {**_PRO_TAIL, "sound": _PRO_CLASSIC, "voice_list": _PRO_CLASSIC},
             silent_only=frozenset({"image_tail"}),
+            tail_only=False,
         ),
-        # The end frame of kling-v3 is unverified: not blocked.
+        # First/last frames, multi-shot and elements; multi-shot with first/last frames since
+        # 2026-05-07.
         "kling-v3": Capability(
-            _STD_PRO,
+            _V3_MODES,
             V3_DURATIONS,
             {"image_tail": ANY, "sound": ANY, "multi_shot": ANY, "element_list": ANY},
+            tail_only=False,
         ),
     }
 )
@@ -137,27 +163,80 @@ IMAGE2VIDEO: Mapping[str, Capability] = MappingProxyType(
 TEXT2VIDEO: Mapping[str, Capability] = MappingProxyType(
     {
         "kling-v1": Capability(
-            _STD_PRO, CLASSIC_DURATIONS, {"camera_control": _pairs(("std", "5")), "cfg_scale": ANY}
+            _STD_PRO,
+            CLASSIC_DURATIONS,
+            {"camera_control": _pairs(("std", "5")), "cfg_scale": ANY},
+            legacy=True,
         ),
-        "kling-v1-6": Capability(_STD_PRO, CLASSIC_DURATIONS, {"cfg_scale": ANY}),
-        "kling-v2-master": Capability((), CLASSIC_DURATIONS),
-        "kling-v2-1-master": Capability((), CLASSIC_DURATIONS),
+        "kling-v1-6": Capability(_STD_PRO, CLASSIC_DURATIONS, {"cfg_scale": ANY}, legacy=True),
+        "kling-v2-master": Capability((), CLASSIC_DURATIONS, legacy=True),
+        "kling-v2-1-master": Capability((), CLASSIC_DURATIONS, legacy=True),
         "kling-v2-5-turbo": Capability(_STD_PRO, CLASSIC_DURATIONS),
-        "kling-v2-6": Capability(
-            _STD_PRO, CLASSIC_DURATIONS, {"sound": _pairs(("pro", "5"), ("pro", "10"))}
-        ),
-        "kling-v3": Capability(_STD_PRO, V3_DURATIONS, {"sound": ANY, "multi_shot": ANY}),
+        "kling-v2-6": Capability(_STD_PRO, CLASSIC_DURATIONS, {"sound": _PRO_CLASSIC}),
+        "kling-v3": Capability(_V3_MODES, V3_DURATIONS, {"sound": ANY, "multi_shot": ANY}),
     }
 )
 
-#: The model a request without model_name gets (KLING_API.md).
+#: The image models per kind, and whether each is legacy (gone from Kling's image capability
+#: map, still answered). text2image: kling-v3 and kling-v2-1 are today's; multi-image2image:
+#: kling-v2-1 on Kling's own route, kling-v2 on the gateways' legacy route.
+IMAGE_MODELS: Mapping[JobKind, Mapping[str, bool]] = MappingProxyType(
+    {
+        JobKind.TEXT2IMAGE: MappingProxyType(
+            {
+                "kling-v3": False,
+                "kling-v2-1": False,
+                "kling-v1": True,
+                "kling-v1-5": True,
+                "kling-v2": True,
+                "kling-v2-new": True,
+            }
+        ),
+        JobKind.MULTI_IMAGE2IMAGE: MappingProxyType({"kling-v2-1": False, "kling-v2": True}),
+    }
+)
+#: A current model to suggest instead of a legacy one, per kind.
+SUGGESTED: Mapping[JobKind, str] = MappingProxyType(
+    {
+        JobKind.IMAGE2VIDEO: "kling-v3",
+        JobKind.TEXT2VIDEO: "kling-v3",
+        JobKind.TEXT2IMAGE: "kling-v3",
+        JobKind.MULTI_IMAGE2IMAGE: "kling-v2-1",
+    }
+)
+
+#: The model a video request without model_name gets: the route's default, kling-v1 (legacy).
+#: kbatch sends such a job unchanged (a model_name would change its fingerprint), checks and
+#: prices it as kling-v1, and warns.
 DEFAULT_VIDEO_MODEL = "kling-v1"
+#: The model a text2image request without model_name gets (kling-image-2.1-generation.md).
+DEFAULT_TEXT2IMAGE_MODEL = "kling-v3"
 
 
 def capability(model: str, *, text: bool = False) -> Capability:
     """A model's capabilities for image2video (or text2video); KeyError for a model the map
     does not know."""
     return (TEXT2VIDEO if text else IMAGE2VIDEO)[model]
+
+
+def is_legacy(kind: JobKind, model: str | None) -> bool:
+    """Whether a job of ``kind`` on ``model`` (None: the route's default) runs on a legacy model:
+    one Kling still answers but has taken off its capability map and price list.
+
+    >>> is_legacy(JobKind.IMAGE2VIDEO, None), is_legacy(JobKind.TEXT2VIDEO, "kling-v3")
+    (True, False)
+    >>> is_legacy(JobKind.TEXT2IMAGE, None), is_legacy(JobKind.MULTI_IMAGE2IMAGE, "kling-v2")
+    (False, True)
+    >>> is_legacy(JobKind.IMAGE_EXPAND, None)
+    False
+    """
+    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO):
+        table = TEXT2VIDEO if kind is JobKind.TEXT2VIDEO else IMAGE2VIDEO
+        found = table.get(model or DEFAULT_VIDEO_MODEL)
+        return found is not None and found.legacy
+    if kind is JobKind.TEXT2IMAGE:
+        model = model or DEFAULT_TEXT2IMAGE_MODEL
+    return model is not None and IMAGE_MODELS.get(kind, {}).get(model, False)
 
 
 def models_with(feature: str, *, text: bool = False) -> list[str]:
@@ -175,13 +254,17 @@ def models_with(feature: str, *, text: bool = False) -> list[str]:
 __all__ = [
     "ANY",
     "CLASSIC_DURATIONS",
+    "DEFAULT_TEXT2IMAGE_MODEL",
     "DEFAULT_VIDEO_MODEL",
     "FEATURES",
     "IMAGE2VIDEO",
+    "IMAGE_MODELS",
     "NONE",
+    "SUGGESTED",
     "TEXT2VIDEO",
     "V3_DURATIONS",
     "Capability",
     "capability",
+    "is_legacy",
     "models_with",
 ]

@@ -145,8 +145,12 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
 )
 
 
-#: The legacy multi-image route documents only this model, and 2 to 4 subjects.
+#: The legacy multi-image route (CometAPI's images/generations) documents only this model, and
+#: 2 to 4 subjects.
 LEGACY_MULTI_MODELS = ("kling-v2",)
+#: Kling's own multi-image route serves only kling-v2-1 (kling-image-2.1-multi-image-to-image.md),
+#: and so do the gateways' newer multi-image routes (KLING_API.md, gateway corrections).
+OFFICIAL_MULTI_MODELS = ("kling-v2-1",)
 LEGACY_SUBJECTS = (2, 4)
 #: Fields sent whatever the manifest says, per kind (AnyAPI's spec requires n on expand).
 WIRE_DEFAULTS: Mapping[JobKind, Mapping[str, object]] = MappingProxyType(

@@ -5,6 +5,8 @@ line where the problem must be reported, or ``#>> [FILE:]LINE:COL PATH: MESSAGE`
 elsewhere (FILE relative to the case). MESSAGE is the start of the message; ``...`` in it stands
 for any text. Each case must produce exactly the issues it marks, no more. Every
 ``manifests/valid/*.yaml`` must validate and says how many jobs it expands to (``# jobs: N``).
+A warning (which refuses nothing) is marked ``#w> [@COL] PATH: MESSAGE``, valid or not: a case
+that marks any warning must produce exactly the warnings it marks.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 import pytest
 
 from kbatch import ManifestError, load_manifest, validate
+from kbatch.manifest.issues import Issue
 from tests.conftest import EXAMPLES, REPO
 
 INLINE = re.compile(r"#>(?:@(\d+))? (\$\S*): (.+)$")
+WARNING = re.compile(r"#w>(?:@(\d+))? (\$\S*): (.+)$")
 ELSEWHERE = re.compile(r"#>> (?:(\S+):)?(\d+):(\d+) (\$\S*): (.+)$")
 
 
@@ -32,10 +36,16 @@ class Expected:
     message: str
 
 
-def expectations(case: Path) -> list[Expected]:
+def expectations(case: Path, *, warnings: bool = False) -> list[Expected]:
     out = []
     for number, text in enumerate(case.read_text(encoding="utf-8").splitlines(), 1):
-        if match := ELSEWHERE.search(text):
+        if warnings:
+            if match := WARNING.search(text):
+                column, path, message = match.groups()
+                out.append(
+                    Expected(str(case), number, int(column) if column else None, path, message)
+                )
+        elif match := ELSEWHERE.search(text):
             other, line, column, path, message = match.groups()
             file = os.path.normpath(case.parent / other) if other else str(case)
             out.append(Expected(file, int(line), int(column), path, message))
@@ -66,7 +76,10 @@ def test_invalid_manifest_reports_exactly_what_it_marks(case: Path) -> None:
     assert expected, f"{case.name} marks no expected issue"
     validation = validate(case)
     assert not validation.ok
-    found = list(validation.issues)
+    _match_exactly(expected, list(validation.issues))
+
+
+def _match_exactly(expected: list[Expected], found: list[Issue]) -> None:
     for want in expected:
         matches = [
             issue
@@ -80,6 +93,16 @@ def test_invalid_manifest_reports_exactly_what_it_marks(case: Path) -> None:
         assert matches, f"no issue like {want}; found:\n" + "\n".join(map(str, found))
         found.remove(matches[0])
     assert not found, "unexpected issues:\n" + "\n".join(map(str, found))
+
+
+MARKS_WARNINGS = [case for case in (*INVALID, *VALID) if expectations(case, warnings=True)]
+
+
+@pytest.mark.parametrize("case", MARKS_WARNINGS, ids=lambda p: p.stem)
+def test_a_case_warns_exactly_what_it_marks(case: Path) -> None:
+    validation = validate(case)
+    _match_exactly(expectations(case, warnings=True), list(validation.warnings))
+    assert all(str(warning).count(": warning: ") == 1 for warning in validation.warnings)
 
 
 @pytest.mark.parametrize("case", INVALID, ids=lambda p: p.stem)
