@@ -13,9 +13,10 @@ from pathlib import Path
 
 from kbatch.engine.pacing import Budget
 from kbatch.errors import StateMissing
+from kbatch.intake import check_manifest, check_selection
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
-from kbatch.run import RunOptions, check_manifest, check_selection, reconcile, state_location
+from kbatch.run import RunOptions, reconcile, state_location
 from kbatch.store import JobRow, JobState
 from kbatch.store.lock import Holder
 

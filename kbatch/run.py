@@ -34,11 +34,10 @@ from kbatch.engine.events import Event, EventName, OnEvent
 from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.scheduler import Batch, Scheduler
 from kbatch.engine.sharing import lease_problem
-from kbatch.errors import ConfigError, ExitCode, KbatchError, ManifestError
-from kbatch.manifest import Manifest, validate
-from kbatch.manifest.jobs import Job
+from kbatch.errors import ConfigError, ExitCode, KbatchError
+from kbatch.intake import Seen, SeenJob, check_manifest, check_selection, fingerprints
+from kbatch.manifest import Manifest
 from kbatch.pricing import Units
-from kbatch.provider.catalogue import JobKind
 from kbatch.provider.connect import connect
 from kbatch.store import STATE_FILE, JobRow, JobState, StateStore, owner
 from kbatch.store.location import SharedDatabase, StateFile, StateLocation, locate
@@ -116,37 +115,6 @@ def state_location(manifest: Manifest, options: RunOptions) -> StateLocation:
     return locate(manifest.output.dir, options.state_path)
 
 
-@dataclass(frozen=True, slots=True)
-class SeenJob:
-    """What the state needs of a manifest's job, kept as validation reads it (a manifest of
-    100,000 jobs is not held whole): its estimate waits for the manifest's price table, so
-    only the key its price depends on is kept."""
-
-    fingerprint: str
-    kind: JobKind
-    slots: int
-    price: pricing.Key
-
-
-Seen = dict[str, SeenJob]  # job id -> what the state needs of it, in the manifest's order
-
-
-def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
-    """Validate the manifest, noting what the state needs of each job. A job's estimate waits
-    for the manifest's price table, so only the few fields its price depends on are kept."""
-    seen: Seen = {}
-    keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
-
-    def keep(job: Job) -> None:
-        price = pricing.key(job.kind, job.request)
-        seen[job.id] = SeenJob(job.fingerprint, job.kind, job.slots, keys.setdefault(price, price))
-
-    validation = validate(path, keep=0, on_job=keep)
-    if validation.manifest is None:
-        raise ManifestError(validation.issues)
-    return validation.manifest, seen
-
-
 def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     """Validate the manifest (ManifestError with every problem), take the run lock (LockHeld),
     and record new, edited and retried jobs in the state file."""
@@ -176,10 +144,11 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
     keys = {job_id: job.price for job_id, job in seen.items()}
+    targets = {i: job.target for i, job in seen.items() if job.target != job.kind}
     unsettled = 0
     if store.shared is not None:  # taken over by claims when no live lease holds them
         resumed, unsettled = [], len(resumed)
-    batch = Batch(manifest, store, options, list(seen), rows, resumed, keys)
+    batch = Batch(manifest, store, options, list(seen), rows, resumed, keys, targets)
     return Plan(batch, store, where, pending, unsettled)
 
 
@@ -210,22 +179,6 @@ def open_state(
         store.close()
         raise
     return store
-
-
-def fingerprints(seen: Seen) -> Iterator[tuple[str, str]]:
-    """Each job's id and fingerprint: a shared state makes one value of them, which every
-    runner of the manifest must match."""
-    return ((job_id, job.fingerprint) for job_id, job in seen.items())
-
-
-def check_selection(options: RunOptions, seen: Seen) -> None:
-    """``--only`` that matches no job is a mistake: say so before anything is written."""
-    if options.only and not any(options.selects(job_id) for job_id in seen):
-        globs = " ".join(repr(glob) for glob in options.only)
-        raise ConfigError(
-            f"--only {globs} matches none of the manifest's {len(seen)} jobs: nothing to run "
-            "(kbatch plan lists their ids)"
-        )
 
 
 def reconcile(

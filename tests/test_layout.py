@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "kbatch": 8,  # the package's public names
     "kbatch.cli": 7,
     "kbatch.run": 6,
+    "kbatch.intake": 6,  # what a run takes in from its manifest, before the state
     "kbatch.preview": 6,  # the dry run, beside the run
     "kbatch.engine": 5,
     "kbatch.reports": 5,  # reports read the store, never the engine

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kbatch.cli.app import cli
-from kbatch.run import check_manifest, fingerprints
+from kbatch.intake import check_manifest, fingerprints
 from kbatch.simulator import Simulator
 from kbatch.store.postgres import PostgresStore, manifest_fingerprint
 from kbatch.store.seats import RunnerSpec

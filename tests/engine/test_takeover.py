@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from kbatch.engine.options import RunOptions
+from kbatch.intake import check_manifest, fingerprints
 from kbatch.provider.auth import BearerKey
 from kbatch.provider.catalogue import PROVIDERS, JobKind, PackType, ProviderName
 from kbatch.provider.client import Client
 from kbatch.provider.transport import Timeouts
-from kbatch.run import check_manifest, fingerprints, prepare
+from kbatch.run import prepare
 from kbatch.simulator import Simulator
 from kbatch.store import JobRow, JobState, external_task_id
 from kbatch.store.postgres import PostgresStore, manifest_fingerprint

@@ -1,0 +1,84 @@
+"""What a run takes in from its manifest before it opens the state: every job checked, and of
+each what the state needs (its fingerprint, kind, slots, price key and target), kept as
+validation reads it (a manifest of 100,000 jobs is not held whole); and ``--only`` checked
+against the job ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kbatch import pricing
+from kbatch.engine.options import RunOptions
+from kbatch.errors import ConfigError, ManifestError
+from kbatch.manifest import Manifest, read_settings, validate
+from kbatch.manifest.jobs import Job
+from kbatch.provider import models
+from kbatch.provider.catalogue import JobKind
+from kbatch.provider.config import Api
+from kbatch.provider.protocol import Target
+
+
+@dataclass(frozen=True, slots=True)
+class SeenJob:
+    """What the state needs of a manifest's job, kept as validation reads it (a manifest of
+    100,000 jobs is not held whole): its estimate waits for the manifest's price table, so
+    only the key its price depends on is kept."""
+
+    fingerprint: str
+    kind: JobKind
+    slots: int
+    price: pricing.Key
+    target: Target  # its kind's route, or a model's path on Kling's new API
+
+
+Seen = dict[str, SeenJob]  # job id -> what the state needs of it, in the manifest's order
+
+
+def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
+    """Validate the manifest, noting what the state needs of each job. A job's estimate waits
+    for the manifest's price table, so only the few fields its price depends on are kept."""
+    seen: Seen = {}
+    keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
+    paths: dict[Target, Target] = {}  # likewise for targets
+    api: list[Api] = []  # the manifest's provider.api, once its settings are read
+
+    def keep(job: Job) -> None:
+        price = pricing.key(job.kind, job.request)
+        target = models.choose(job.kind, job.request, api[0] if api else Api.LEGACY)
+        seen[job.id] = SeenJob(
+            job.fingerprint,
+            job.kind,
+            job.slots,
+            keys.setdefault(price, price),
+            paths.setdefault(target, target),
+        )
+
+    with contextlib.suppress(ManifestError):  # broken settings: validate says so, in full
+        api.append(read_settings(path).provider.api)
+    validation = validate(path, keep=0, on_job=keep)
+    if validation.manifest is None:
+        raise ManifestError(validation.issues)
+    return validation.manifest, seen
+
+
+def fingerprints(seen: Seen) -> Iterator[tuple[str, str]]:
+    """Each job's id and fingerprint: a shared state makes one value of them, which every
+    runner of the manifest must match."""
+    return ((job_id, job.fingerprint) for job_id, job in seen.items())
+
+
+def check_selection(options: RunOptions, seen: Seen) -> None:
+    """``--only`` that matches no job is a mistake: say so before anything is written."""
+    if options.only and not any(options.selects(job_id) for job_id in seen):
+        globs = " ".join(repr(glob) for glob in options.only)
+        raise ConfigError(
+            f"--only {globs} matches none of the manifest's {len(seen)} jobs: nothing to run "
+            "(kbatch plan lists their ids)"
+        )
+
+
+__all__ = ["Seen", "SeenJob", "check_manifest", "check_selection", "fingerprints"]
