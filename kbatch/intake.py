@@ -7,7 +7,8 @@ against the job ids.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from kbatch.errors import ConfigError, ManifestError
 from kbatch.manifest import Manifest, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.provider import models
+from kbatch.provider.auth import key_problem
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.protocol import Target
@@ -81,4 +83,22 @@ def check_selection(options: RunOptions, seen: Seen) -> None:
         )
 
 
-__all__ = ["Seen", "SeenJob", "check_manifest", "check_selection", "fingerprints"]
+def check_credentials(
+    manifest: Manifest, options: RunOptions, seen: Seen, env: Mapping[str, str] | None = None
+) -> None:
+    """Jobs bound for Kling's new API need its API key (a JWT pair opens only the /v1 routes):
+    ConfigError naming the variable to set, before anything is written or sent."""
+    targets = (job.target for job_id, job in seen.items() if options.selects(job_id))
+    problem = key_problem(manifest.provider, targets, os.environ if env is None else env)
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+__all__ = [
+    "Seen",
+    "SeenJob",
+    "check_credentials",
+    "check_manifest",
+    "check_selection",
+    "fingerprints",
+]

@@ -35,7 +35,14 @@ from kbatch.engine.options import RunOptions, StopReason
 from kbatch.engine.scheduler import Batch, Scheduler
 from kbatch.engine.sharing import lease_problem
 from kbatch.errors import ConfigError, ExitCode, KbatchError
-from kbatch.intake import Seen, SeenJob, check_manifest, check_selection, fingerprints
+from kbatch.intake import (
+    Seen,
+    SeenJob,
+    check_credentials,
+    check_manifest,
+    check_selection,
+    fingerprints,
+)
 from kbatch.manifest import Manifest
 from kbatch.pricing import Units
 from kbatch.provider.connect import connect
@@ -121,6 +128,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     options = options or RunOptions()
     manifest, seen = check_manifest(path)
     check_selection(options, seen)
+    check_credentials(manifest, options, seen)
     where = state_location(manifest, options)
     store = open_state(manifest, options, seen, where)
     try:

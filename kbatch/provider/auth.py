@@ -24,7 +24,7 @@ from kbatch.errors import ConfigError
 from kbatch.provider import models
 from kbatch.provider.catalogue import JobKind, ProviderName, ProviderSpec
 from kbatch.provider.config import ProviderConfig
-from kbatch.provider.protocol import ModelPath
+from kbatch.provider.protocol import ModelPath, Target
 
 #: A JWT lives this long (Kling's documented example) and is signed afresh this early.
 JWT_TTL = 1800.0
@@ -159,13 +159,14 @@ def missing_key(
     only, or ``provider.api: new``) and the provider or the key for it is missing: a message
     naming the variable to set (never a value); None when nothing is missing. Checked before
     anything is sent."""
-    wanted = sorted(
-        {
-            str(request.get("model_name"))
-            for kind, request in jobs
-            if isinstance(models.choose(kind, request, config.api), ModelPath)
-        }
-    )
+    return key_problem(config, (models.choose(k, r, config.api) for k, r in jobs), env)
+
+
+def key_problem(
+    config: ProviderConfig, targets: Iterable[Target], env: Mapping[str, str]
+) -> str | None:
+    """:func:`missing_key` for targets already chosen (a run keeps each job's)."""
+    wanted = sorted({t.path.rsplit("/", 1)[-1] for t in targets if isinstance(t, ModelPath)})
     if not wanted:
         return None
     which = f"jobs for {', '.join(wanted)} go to Kling's new API"
@@ -189,5 +190,6 @@ __all__ = [
     "KlingJwt",
     "api_key",
     "credentials",
+    "key_problem",
     "missing_key",
 ]
