@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kbatch.simulator import Simulator
+from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
 from tests.conftest import IMAGES
 
 B64 = base64.b64encode((IMAGES / "ok.png").read_bytes()).decode()
@@ -64,4 +64,13 @@ class Raw:
 @pytest.fixture
 async def raw(sim: Simulator) -> AsyncIterator[Raw]:
     async with aiohttp.ClientSession() as session:
+        yield Raw(sim, session)
+
+
+@pytest.fixture
+async def strict(clock: ManualClock) -> AsyncIterator[Raw]:
+    """Raw HTTP against a simulator that keeps the strict refusals (``kbatch simulator
+    --strict``): unknown fields and empty optional strings are refused."""
+    config = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
+    async with running(config) as sim, aiohttp.ClientSession() as session:
         yield Raw(sim, session)
