@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from aiohttp import web
 from PIL import Image
 

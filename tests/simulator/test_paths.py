@@ -14,7 +14,7 @@ from aiohttp import web
 
 from kbatch.simulator import Fault, ManualClock, Op, SimulatorConfig, running
 from kbatch.simulator.signing import signature
-from tests.simulator.conftest import VIDEO, Files, Raw
+from tests.simulator.conftest import VIDEO, Raw
 
 TURBO = "/text-to-video/kling-3.0-turbo"
 SECRET = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0MTI="
@@ -251,7 +251,7 @@ async def test_callbacks_carry_the_new_shape_signed_as_standard_webhooks(
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    hook = "http://127.0.0.1:{}/hook".format(runner.addresses[0][1])
+    hook = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     config = SimulatorConfig(task_seconds=10, clock=clock, webhook_secret=SECRET)
     try:
         async with running(config) as sim, aiohttp.ClientSession() as session:
@@ -263,7 +263,7 @@ async def test_callbacks_carry_the_new_shape_signed_as_standard_webhooks(
             await asyncio.wait_for(arrived.wait(), 5)
     finally:
         await runner.cleanup()
-    (new_headers, new_body), (old_headers, old_body) = received[:2]
+    (_, new_body), (_, old_body) = received[:2]
     assert b'"status": "submitted"' in new_body and b'"outputs"' in new_body
     assert b'"task_status": "submitted"' in old_body
     for headers, body in received[:2]:

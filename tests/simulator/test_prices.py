@@ -166,7 +166,7 @@ async def test_an_old_route_task_shows_final_unit_deduction_at_the_same_prices(
 
 
 async def test_a_failed_task_costs_nothing(raw: Raw, clock: ManualClock) -> None:
-    status, answer = await raw.post("/text-to-video/kling-3.0", {"prompt": "sim:fail"})
+    _, answer = await raw.post("/text-to-video/kling-3.0", {"prompt": "sim:fail"})
     clock.advance(10)
     _, answer = await raw.get(f"/tasks?task_ids={answer['data']['id']}")
     [task] = answer["data"]
