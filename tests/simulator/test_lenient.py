@@ -4,8 +4,12 @@ absent, a field Kling ignores is ignored, and current Kling's additions pass. ``
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.simulator.conftest import B64, EXPAND, MULTI, VIDEO, Raw
@@ -90,3 +94,34 @@ async def test_what_current_kling_accepts_passes_strict_or_not(
     for client in (raw, strict):
         status, answer = await client.post(route, body)
         assert (status, answer["code"]) == (200, 0), answer
+
+
+async def test_the_simulator_command_runs_strict_and_signs_when_asked() -> None:
+    """``kbatch simulator --strict --sign-callbacks`` in its own process, the secret from the
+    environment (never from the command line)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "KLING_WEBHOOK_SECRET": "whsec_c2VjcmV0"}
+    command = [sys.executable, "-m", "kbatch", "simulator", "--port", "0"]
+    process = await asyncio.create_subprocess_exec(
+        *command, "--strict", "--sign-callbacks", stdout=asyncio.subprocess.PIPE, env=env
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        url = line.split(" on ", 1)[1].split(" ", 1)[0]
+        headers = {"Authorization": "Bearer x"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            body = {**VIDEO, "callback_url": ""}
+            async with session.post(f"{url}/v1/videos/image2video", json=body) as response:
+                assert response.status == 400
+            body = {"prompt": "a cat"}
+            async with session.post(f"{url}/text-to-video/kling-3.0", json=body) as response:
+                assert response.status == 200
+    finally:
+        process.terminate()
+        await process.wait()
+    del env["KLING_WEBHOOK_SECRET"]
+    process = await asyncio.create_subprocess_exec(
+        *command, "--sign-callbacks", stderr=asyncio.subprocess.PIPE, env=env
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 2 and b"KLING_WEBHOOK_SECRET" in err

@@ -58,6 +58,18 @@ async def test_a_task_goes_submitted_processing_succeeded_with_outputs_and_billi
     assert status == 200 and data[4:8] == b"ftyp"
 
 
+async def test_a_result_the_simulator_made_can_be_the_next_tasks_first_frame(
+    raw: Raw, clock: ManualClock
+) -> None:
+    _, made = await raw.post("text2image", {"prompt": "a cat", "aspect_ratio": "1:1"})
+    clock.advance(10)
+    _, answer = await raw.get(f"/v1/images/generations/{made['data']['task_id']}")
+    url = answer["data"]["task_result"]["images"][0]["url"]
+    first = {"type": "first_frame", "url": url}
+    task_id = await create(raw, {"contents": [first]}, "/image-to-video/kling-3.0")
+    assert raw.sim.store.tasks[task_id].request.pictures["image"].width == 1024
+
+
 async def test_an_unknown_model_in_the_path_is_404_with_1203(raw: Raw) -> None:
     status, answer = await raw.post("/text-to-video/kling-9", {"prompt": "a"})
     assert (status, answer["code"]) == (404, 1203)
