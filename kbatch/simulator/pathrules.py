@@ -125,10 +125,10 @@ def _contents(product: Product, contents: Any, strict: bool) -> list[dict[str, A
     items = []
     for index, item in enumerate(contents):
         where = f"contents[{index}]"
-        if not isinstance(item, dict) or item.get("type") not in product.contents:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or kind not in product.contents:
             allowed = ", ".join(sorted(product.contents))
             _refuse(f"{where}.type", f"{product.model} takes {allowed}")
-        kind = item["type"]
         item = _known(item, ITEM_KEYS[kind], where + ".", strict)
         needed = ITEM_KEYS[kind] - ({"id"} if kind in IMAGES | VIDEOS else set())
         for name in sorted(needed - set(item)):

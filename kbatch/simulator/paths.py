@@ -271,7 +271,11 @@ def _filters(filters: Any) -> dict[str, set[str]]:
     for item in filters:
         key = item.get("key") if isinstance(item, dict) else None
         values = item.get("values") if isinstance(item, dict) else None
-        if key not in allowed or not isinstance(values, list):
+        if (
+            key not in allowed
+            or not isinstance(values, list)
+            or not all(isinstance(value, str) for value in values)
+        ):
             raise Refused(1201, "Invalid parameter filters: keys status or product_type")
         wrong = [value for value in values if value not in allowed[key]]
         if wrong:

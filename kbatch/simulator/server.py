@@ -8,8 +8,9 @@
         sim.creates["kb-..."]                # tasks made for that external task id (0 or 1)
 
 Every create, get and list route is served for the three kinds under ``/v1`` and ``/kling/v1``,
-plus the legacy multi-image route ``images/generations`` (field ``scence_image``). Results are
-served from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN would.
+plus the legacy multi-image route ``images/generations`` (field ``scence_image``); Kling's new
+path-addressed API is served at the root (:mod:`kbatch.simulator.paths`). Results are served
+from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN would.
 """
 
 from __future__ import annotations

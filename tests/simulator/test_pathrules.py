@@ -56,6 +56,7 @@ REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
     ("a voice on 3.0", I2V_30, {"contents": [PROMPT, FIRST, voice(1)]}, "type"),
     ("an element on 2.6 motion", MOTION_26, {"contents": [IMAGE, VIDEO, element(1)]}, "type"),
     ("no contents", I2V_30, {"settings": {}}, "contents"),
+    ("a type that is not a string", I2V_30, {"contents": [{"type": ["prompt"]}]}, "type"),
     (
         "an element without its id",
         I2V_30,

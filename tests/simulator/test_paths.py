@@ -166,6 +166,7 @@ async def test_post_tasks_pages_by_cursor_newest_first_with_filters(
         {"start_time": 5, "end_time": 4},
         {"filters": [{"key": "model", "values": ["x"]}]},
         {"filters": [{"key": "status", "values": ["succeed"]}]},
+        {"filters": [{"key": "status", "values": [["failed"]]}]},
         {"cursor": "not-a-cursor"},
     ],
 )
