@@ -34,6 +34,8 @@ def check_newer(body: dict[str, Any]) -> None:
             _refuse("voice_list", 'items must be {"voice_id": ...}')
         if body.get("sound") != "on":
             _refuse("voice_list", "requires sound on")
+        if body.get("model_name") != "kling-v2-6" or body.get("mode") != "pro":
+            _refuse("voice_list", "is kling-v2-6's only, in pro mode (1080p)")
     elements = body.get("element_list")
     if elements is not None:
         if not isinstance(elements, list) or not 1 <= len(elements) <= 3:

@@ -154,6 +154,12 @@ REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
         "sound",
     ),
     (
+        "voices on kling-v3 (kling-v2-6's only, in pro mode)",
+        "video",
+        {**VIDEO, "model_name": "kling-v3", "sound": "on", "voice_list": [{"voice_id": "v"}]},
+        "voice_list",
+    ),
+    (
         "voices without sound",
         "video",
         {**VIDEO, "model_name": "kling-v3", "voice_list": [{"voice_id": "v"}]},
