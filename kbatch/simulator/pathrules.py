@@ -260,6 +260,8 @@ async def _media(
             data = await fetching.fetch(url, where)
             if product.capability == MOTION_CONTROL:
                 seconds = _motion_seconds(data, settings, where)
+            else:
+                _reference_seconds(product, data, where)
     return seconds
 
 
@@ -286,6 +288,14 @@ def _motion_seconds(data: bytes, settings: dict[str, Any], where: str) -> int:
     if not 3 <= seconds <= cap + 0.5:
         _refuse(where, f"the video is {seconds:.1f} s; 3 to {cap} s with this orientation")
     return min(cap, int(seconds + 0.5))
+
+
+def _reference_seconds(product: Product, data: bytes, where: str) -> None:
+    """An omni reference video lasts 3 to 15.5 s (kling-o1: 3 to 10 s), when it can be read."""
+    length = fetching.video_seconds(data)
+    longest = 10.0 if product.model == "kling-o1" else 15.5
+    if length is not None and not 3 <= length <= longest + 0.05:
+        _refuse(where, f"the video is {length:.1f} s; 3 to {longest:g} s")
 
 
 def _shots(prompt: str, duration: int) -> None:

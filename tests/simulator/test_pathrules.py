@@ -149,6 +149,18 @@ REFUSED: list[tuple[str, str, dict[str, Any], str]] = [
     ),
     # omni's videos
     ("two videos", OMNI, {"contents": [PROMPT, FEATURE, BASE]}, "contents"),
+    (
+        "a 2 s reference video",
+        OMNI,
+        {"contents": [PROMPT, {**FEATURE, "url": "{files}/video2.mp4"}]},
+        "url",
+    ),
+    (
+        "a 12 s reference video on o1",
+        O1,
+        {"contents": [PROMPT, {**BASE, "url": "{files}/video12.mp4"}]},
+        "url",
+    ),
     ("a base video with a first frame", OMNI, {"contents": [FIRST, BASE]}, "base_video"),
     (
         "a base video with native audio",
