@@ -47,6 +47,19 @@ def _durations(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     return shape, width
 
 
+def _secrets(auth: str, sign_callbacks: bool) -> tuple[dict[str, str], str | None]:
+    """The keys ``--auth`` asks for and the webhook secret, from the environment only."""
+    names = {"key": ("KLING_API_KEY",), "jwt": ("KLING_ACCESS_KEY", "KLING_SECRET_KEY")}
+    for name in names.get(auth, ()):
+        if not os.environ.get(name):
+            raise click.UsageError(f"--auth {auth} needs {name} set in the environment")
+    keys = {name: os.environ[name] for name in names.get(auth, ())}
+    secret = os.environ.get("KLING_WEBHOOK_SECRET", "") if sign_callbacks else None
+    if secret is not None and not secret.startswith("whsec_"):
+        raise click.UsageError("--sign-callbacks needs KLING_WEBHOOK_SECRET=whsec_... set")
+    return keys, secret
+
+
 @cli.command("simulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -116,6 +129,17 @@ def _durations(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     help="any: accept any Bearer token; key: only $KLING_API_KEY; "
     "jwt: only JWTs signed with $KLING_ACCESS_KEY/$KLING_SECRET_KEY.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse what Kling lets pass (unknown fields, empty optional strings, ...), to test "
+    "clients; by default the simulator accepts what Kling accepts.",
+)
+@click.option(
+    "--sign-callbacks",
+    is_flag=True,
+    help="Sign every callback (Standard Webhooks) with the whsec_ secret in $KLING_WEBHOOK_SECRET.",
+)
 def simulator_command(
     host: str,
     port: int,
@@ -129,23 +153,22 @@ def simulator_command(
     videos: bool,
     not_served: tuple[str, ...],
     auth: str,
+    strict: bool,
+    sign_callbacks: bool,
 ) -> None:
     """Run the built-in Kling simulator as a server, until Ctrl-C.
 
-    It serves the create, get and list routes of the three kinds under /v1 and /kling/v1 (and
-    the legacy images/generations), checks every field as strictly as Kling, and serves real
-    result images and videos. Point a manifest at it with provider.base_url.
+    It serves the create, get and list routes under /v1 and /kling/v1 (and the legacy
+    images/generations), Kling's path-addressed API at the root (/text-to-video/{model}, ...,
+    /tasks, /account/costs), checks every field as Kling does (--strict: stricter), and serves
+    real result images and videos. Point a manifest at it with provider.base_url.
 
     \b
     Example:
       kbatch simulator --port 8000 --fault rate_limit=0.05 --fault reset_after=0.02
       kbatch simulator --task-seconds 120 --durations lognormal:0.4 --parallel-limit 5
     """
-    names = {"key": ("KLING_API_KEY",), "jwt": ("KLING_ACCESS_KEY", "KLING_SECRET_KEY")}
-    for name in names.get(auth, ()):
-        if not os.environ.get(name):
-            raise click.UsageError(f"--auth {auth} needs {name} set in the environment")
-    keys = {name: os.environ[name] for name in names.get(auth, ())}
+    keys, secret = _secrets(auth, sign_callbacks)
     plan = FaultPlan(rates=faults, seed=seed, not_served={JobKind(k) for k in not_served})
     config = SimulatorConfig(
         task_seconds=task_seconds,
@@ -160,12 +183,15 @@ def simulator_command(
         api_key=keys.get("KLING_API_KEY"),
         access_key=keys.get("KLING_ACCESS_KEY"),
         secret_key=keys.get("KLING_SECRET_KEY"),
+        strict=strict,
+        webhook_secret=secret,
     )
 
     async def serve() -> None:
         async with running(config, host=host, port=port) as sim:
             click.echo(
-                f"Kling simulator on {sim.url} (routes under /v1 and /kling/v1); Ctrl-C stops"
+                f"Kling simulator on {sim.url} (routes under /v1, /kling/v1 and the new API "
+                "at the root); Ctrl-C stops"
             )
             await asyncio.Event().wait()
 

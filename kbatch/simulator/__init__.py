@@ -1,5 +1,7 @@
-"""The built-in Kling simulator: the KLING_API.md contract on a loopback port, as strict as the
-real API, with real media, tasks that take time, and fault injection.
+"""The built-in Kling simulator: the KLING_API.md contract on a loopback port (the ``/v1`` routes
+and Kling's path-addressed API), accepting what Kling accepts and refusing what it refuses
+(``SimulatorConfig(strict=True)``: stricter, for testing clients), with real media, tasks that
+take time, prices, signed callbacks and fault injection.
 
 ::
 

@@ -177,6 +177,31 @@ def authorize(
     return None
 
 
+def authorize_key(request: web.Request, *, api_key: str | None) -> web.Response | None:
+    """The new path-addressed API: ``Bearer <API key>`` only (any key when none is set); a JWT
+    made from an access/secret key pair is valid on the old routes only, and refused here."""
+    header = request.headers.get("Authorization", "").strip()
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if not header or not token:
+        return envelope_error(1001)
+    if scheme.lower() != "bearer":
+        return envelope_error(1000, "Authorization must be 'Bearer <API key>'")
+    if _looks_like_jwt(token):
+        message = "Authorization is invalid: a JWT is accepted on the legacy routes only"
+        return envelope_error(1002, message + "; send the API key")
+    if api_key and not hmac.compare_digest(token, api_key):
+        return envelope_error(1002)
+    return None
+
+
+def _looks_like_jwt(token: str) -> bool:
+    try:
+        return token.count(".") == 2 and bool(jwt.get_unverified_header(token))
+    except jwt.PyJWTError:
+        return False
+
+
 def _check_jwt(token: str, access_key: str, secret_key: str) -> web.Response | None:
     try:
         header = jwt.get_unverified_header(token)
@@ -208,6 +233,7 @@ __all__ = [
     "Dropped",
     "Refused",
     "authorize",
+    "authorize_key",
     "coded",
     "drop",
     "envelope",

@@ -1,6 +1,10 @@
 """Callbacks, as Kling sends them: the bare task object POSTed to the task's ``callback_url``
 on each change of status (submitted, processing, then succeed or failed).
 
+A task made on the new path-addressed API gets its own shape (:func:`views.task_json`). With a
+``webhook_secret`` configured, every callback (both shapes) is signed as Standard Webhooks
+sign (:mod:`signing`).
+
 Gateways deliver some callbacks more than once (``SimulatorConfig.callback_duplicates`` is the
 share sent twice), and a receiver that is down simply misses them: the simulator, like Kling,
 does not try again. Only loopback addresses are ever called; any other callback_url is counted
@@ -12,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import random
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -20,6 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from kbatch.provider.wire import TaskStatus
+from kbatch.simulator import signing, views
 from kbatch.simulator.config import SimulatorConfig
 from kbatch.simulator.tasks import SimTask, TaskStore
 
@@ -47,6 +55,7 @@ class CallbackSender:
         self.store = store
         self.base_url = base_url
         self.duplicates = config.callback_duplicates
+        self.secret = config.webhook_secret
         self.every = 0.01
         self._random = random.Random(config.seed)
         self._running: asyncio.Task[None] | None = None
@@ -92,8 +101,14 @@ class CallbackSender:
         if not loopback(url):
             self.counts["refused"] += 1
             return
+        base = self.base_url()
+        shown = task.to_json(now, base) if task.path is None else views.task_json(task, now, base)
+        body = json.dumps(shown).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.secret:
+            headers |= signing.headers(self.secret, uuid.uuid4().hex, int(time.time()), body)
         try:
-            async with session.post(url, json=task.to_json(now, self.base_url())) as answer:
+            async with session.post(url, data=body, headers=headers) as answer:
                 self.counts["delivered" if answer.status < 300 else "rejected"] += 1
         except (aiohttp.ClientError, TimeoutError, OSError):
             self.counts["failed"] += 1

@@ -16,7 +16,8 @@ GATEWAY_PREFIX = "/kling/v1"
 @dataclass
 class SimulatorConfig:
     """How the simulator behaves. Keys are for checking what a client sends; with none set, any
-    Bearer token is accepted."""
+    Bearer token is accepted (on the new path-addressed API: any token but a JWT; with
+    ``api_key`` set, that key only)."""
 
     task_seconds: float = 3.0
     #: How task durations spread around task_seconds: "fixed", "uniform" (task_seconds times
@@ -46,6 +47,19 @@ class SimulatorConfig:
     #: The share of callbacks sent twice, as gateways do.
     callback_duplicates: float = 0.0
     log_size: int = 10_000
+    #: Keep today's refusals (unknown fields, empty optional strings, ...) for testing clients;
+    #: by default the simulator accepts what Kling accepts and ignores what Kling ignores.
+    strict: bool = False
+    #: A Standard Webhooks secret (``whsec_...``): every callback is then signed.
+    webhook_secret: str | None = field(default=None, repr=False)
+    #: Most ids one ``GET /tasks`` may ask for (the pages state none); more: 400, code 1201.
+    task_ids_limit: int = 50
+    #: The account's resource packs: units bought, by pack type (``GET /account/costs``).
+    pack_units: dict[str, float] = field(
+        default_factory=lambda: {"video": 10_000.0, "image": 10_000.0}
+    )
+    #: ``GET /account/costs`` allows one request per this many seconds (QPS <= 1).
+    costs_interval: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ def check_newer(body: dict[str, Any]) -> None:
             _refuse("voice_list", 'items must be {"voice_id": ...}')
         if body.get("sound") != "on":
             _refuse("voice_list", "requires sound on")
+        if body.get("model_name") != "kling-v2-6" or body.get("mode") != "pro":
+            _refuse("voice_list", "is kling-v2-6's only, in pro mode (1080p)")
     elements = body.get("element_list")
     if elements is not None:
         if not isinstance(elements, list) or not 1 <= len(elements) <= 3:
@@ -80,6 +82,7 @@ def check_capabilities(body: dict[str, Any], *, text: bool = False) -> None:
     if cap is None:
         return
     mode, duration = str(body.get("mode", "std")), str(body.get("duration", "5"))
+    mode = "pro" if mode == "4k" else mode  # kling-v3's 4k takes what its pro mode takes
     if duration not in cap.durations:
         _refuse("duration", f"{model} supports durations {', '.join(cap.durations)} only")
     if cap.modes and mode not in cap.modes:
@@ -100,18 +103,26 @@ def check_capabilities(body: dict[str, Any], *, text: bool = False) -> None:
 
 
 def check_text2image(body: dict[str, Any]) -> None:
-    """text2image's rules between fields and models."""
-    model = str(body.get("model_name", "kling-v1"))
+    """text2image's rules between fields and models (kling-v3 when model_name is omitted)."""
+    model = str(body.get("model_name", "kling-v3"))
     reference = body.get("image_reference")
-    if reference is not None and model != "kling-v1-5":
-        _refuse("image_reference", f"is only supported by kling-v1-5, not {model}")
+    if reference is not None and model not in ("kling-v1-5", "kling-v2-1"):
+        _refuse("image_reference", f"is only supported by kling-v1-5 and kling-v2-1, not {model}")
+    elements = body.get("element_list")
+    if elements is not None and (not isinstance(elements, list) or not 1 <= len(elements) <= 10):
+        _refuse("element_list", "must hold 1 to 10 elements")
     if model == "kling-v1-5" and "image" in body and reference is None:
         _refuse("image_reference", "is required with image on kling-v1-5")
     if "human_fidelity" in body and reference != "subject":
         _refuse("human_fidelity", "requires image_reference subject")
     if "negative_prompt" in body and "image" in body:
         _refuse("negative_prompt", "is not supported together with image")
-    if body.get("resolution") == "2k" and model not in ("kling-v2", "kling-v2-new", "kling-v2-1"):
+    if body.get("resolution") == "2k" and model not in (
+        "kling-v2",
+        "kling-v2-new",
+        "kling-v2-1",
+        "kling-v3",
+    ):
         _refuse("resolution", f"2k is not supported by {model}")
     if model == "kling-v2-new" and "image" not in body:
         _refuse("image", "is required by kling-v2-new")

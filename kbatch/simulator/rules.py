@@ -2,8 +2,12 @@
 
 These rules do not reuse kbatch's own pre-flight checks on purpose: a client bug (a field
 misspelt, ``duration`` sent as a number, a ``data:`` prefix left on an image) must be refused
-here exactly as Kling would refuse it. Unknown fields are refused too, so that a wrong dialect
-shows up at once. Every refusal names the field: ``Refused(1201, "... duration: ...")``.
+here exactly as Kling would refuse it. Every refusal names the field:
+``Refused(1201, "... duration: ...")``.
+
+By default the checks behave as Kling does: an optional field sent as ``""`` counts as absent,
+and a field Kling ignores on a route (``aspect_ratio`` on image2video, sent by widely used
+clients) is ignored. ``strict=True`` refuses both, so that a wrong dialect shows up at once.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ TEXT_LIMIT = 2500
 EXPAND_SIDES = ("up", "down", "left", "right")
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9")
 MULTI_MODELS = ("kling-v2", "kling-v2-1")
-TEXT2IMAGE_MODELS = ("kling-v1", "kling-v1-5", "kling-v2", "kling-v2-new", "kling-v2-1")
+TEXT2IMAGE_MODELS = (
+    "kling-v1",
+    "kling-v1-5",
+    "kling-v2",
+    "kling-v2-new",
+    "kling-v2-1",
+    "kling-v3",
+)
 TEXT2VIDEO_MODELS = (
     "kling-v1",
     "kling-v1-6",
@@ -71,7 +82,7 @@ FIELDS: Mapping[JobKind, frozenset[str]] = {
     ),
     JobKind.TEXT2IMAGE: _COMMON
     | {"negative_prompt", "image", "image_reference", "image_fidelity", "human_fidelity"}
-    | {"resolution", "model_name", "aspect_ratio"},
+    | {"resolution", "model_name", "aspect_ratio", "element_list"},
 }
 
 
@@ -97,16 +108,19 @@ class Request:
         return int(self.fields.get("n", 1))
 
 
-def check(kind: JobKind, body: Any, *, legacy: bool = False) -> Request:
+def check(kind: JobKind, body: Any, *, legacy: bool = False, strict: bool = True) -> Request:
     """Check a create body; raise Refused (1200: not an object, 1201: a bad field)."""
     if not isinstance(body, dict):
         raise Refused(1200, "Invalid request parameters: the body must be a JSON object")
     body = dict(body)
     if legacy and kind is JobKind.MULTI_IMAGE2IMAGE:
-        if "scene_image" in body:
+        if "scene_image" in body and strict:
             _refuse("scene_image", "unknown field (this route spells it scence_image)")
         if "scence_image" in body:
             body["scene_image"] = body.pop("scence_image")
+    if not strict:  # as Kling: "" is absent, and a field the route does not know is ignored
+        body = {name: value for name, value in body.items() if value != ""}
+        body = {name: value for name, value in body.items() if name in FIELDS[kind]}
     for name in body:
         if name not in FIELDS[kind]:
             _refuse(name, "unknown field")
@@ -186,8 +200,14 @@ def _image(value: Any, name: str, *, main: bool) -> Picture:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         _refuse(name, "is neither a URL nor valid base64")
-    if len(data) > MAX_IMAGE_BYTES:
-        _refuse(name, f"is {len(data)} bytes; at most 10 MB")
+    return picture_of(data, name, main=main, max_bytes=MAX_IMAGE_BYTES)
+
+
+def picture_of(data: bytes, name: str, *, main: bool, max_bytes: int) -> Picture:
+    """An input image's bytes checked as Kling checks them: JPG or PNG, at most ``max_bytes``,
+    each side at least 300 px, and (``main``) an aspect ratio within 1:2.5 to 2.5:1."""
+    if len(data) > max_bytes:
+        _refuse(name, f"is {len(data)} bytes; at most {max_bytes // (1024 * 1024)} MB")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -252,8 +272,10 @@ def _text2image(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
 
 def _video_settings(body: dict[str, Any]) -> None:
     """mode, duration (a string, "3" to "15": the capability map says which model takes which)
-    and cfg_scale, as both video kinds take them."""
-    _choice(body, "mode", ("std", "pro"))
+    and cfg_scale, as both video kinds take them. ``mode: 4k`` is kling-v3's (2026-04-23)."""
+    _choice(body, "mode", ("std", "pro", "4k"))
+    if body.get("mode") == "4k" and body.get("model_name") != "kling-v3":
+        _refuse("mode", f"4k is only supported by kling-v3, not {body.get('model_name')}")
     if "duration" in body:
         if not isinstance(body["duration"], str):
             _refuse("duration", f"must be a string, not {type(body['duration']).__name__}")

@@ -8,8 +8,9 @@
         sim.creates["kb-..."]                # tasks made for that external task id (0 or 1)
 
 Every create, get and list route is served for the three kinds under ``/v1`` and ``/kling/v1``,
-plus the legacy multi-image route ``images/generations`` (field ``scence_image``). Results are
-served from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN would.
+plus the legacy multi-image route ``images/generations`` (field ``scence_image``); Kling's new
+path-addressed API is served at the root (:mod:`kbatch.simulator.paths`). Results are served
+from ``/media/<task_id>/<index>.<ext>`` without authentication, as a CDN would.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kbatch.simulator.answers import (
     Dropped,
     Refused,
     authorize,
+    authorize_key,
     coded,
     drop,
     envelope,
@@ -45,6 +47,7 @@ from kbatch.simulator.callbacks import CallbackSender
 from kbatch.simulator.config import GATEWAY_PREFIX, Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, Injected, Op
 from kbatch.simulator.journal import TaskJournal
+from kbatch.simulator.paths import PathApi
 from kbatch.simulator.tasks import UNSAFE, TaskStore
 
 
@@ -136,6 +139,7 @@ class Simulator:
                 app.router.add_get(base, self._route(Op.LIST, kind, base, legacy))
                 app.router.add_get(base + "/{task_id}", self._route(Op.GET, kind, base, legacy))
         app.router.add_get("/media/{task_id}/{name}", self._media_route)
+        PathApi(self).install(app)
         return app
 
     def _route(
@@ -156,19 +160,22 @@ class Simulator:
                     return self._get(request, kind, gateway, legacy)
                 return self._list(request, _served(kind, legacy))
 
-            return await self._serve(request, op, kind, act, api=True)
+            return await self.serve(request, op, kind, act, api=True)
 
         return handle
 
-    async def _serve(
+    async def serve(
         self,
         request: web.Request,
         op: Op,
         kind: JobKind | None,
         act: Callable[[Injected | None], Awaitable[web.StreamResponse]],
         *,
-        api: bool,
+        api: bool = True,
+        fresh: bool = False,
     ) -> web.StreamResponse:
+        """Answer a request with faults, auth (``api``) and the log: ``fresh`` for the new
+        path-addressed API (API key only), else the old routes (API key or JWT)."""
         for hook in self.arrivals:
             hook(op)
         fault = self.faults.draw(op, kind)
@@ -177,12 +184,9 @@ class Simulator:
         try:
             early = await self._before(request, fault)
             if early is None and api:
-                early = authorize(
-                    request,
-                    api_key=self.config.api_key,
-                    access_key=self.config.access_key,
-                    secret_key=self.config.secret_key,
-                ) or coded(fault, self.config.retry_after)
+                early = _authorized(request, self.config, fresh=fresh) or coded(
+                    fault, self.config.retry_after
+                )
             if early is not None:
                 return self._logged(request, op, kind, early, fault)
             response = await self._after(request, fault, await act(fault))
@@ -246,7 +250,7 @@ class Simulator:
         if shared and "subject_image_list" not in body:  # images/generations: text to image
             kind, legacy = JobKind.TEXT2IMAGE, False
         try:
-            checked = rules.check(kind, body, legacy=legacy)
+            checked = rules.check(kind, body, legacy=legacy, strict=self.config.strict)
         except Refused as refused:
             return envelope_error(refused.code, refused.message)
         if UNSAFE in str(checked.fields.get("prompt", "")):
@@ -331,7 +335,7 @@ class Simulator:
                 return await truncated(request, data, content_type)
             return ranged(request, data, content_type)
 
-        return await self._serve(request, Op.DOWNLOAD, kind, act, api=False)
+        return await self.serve(request, Op.DOWNLOAD, kind, act, api=False)
 
     def _render(self, task_id: str, name: str) -> tuple[bytes, str]:
         key = (task_id, name)
@@ -351,6 +355,17 @@ def _served(kind: JobKind, legacy: bool) -> JobKind | frozenset[JobKind]:
     if legacy and kind is JobKind.MULTI_IMAGE2IMAGE:
         return frozenset({JobKind.MULTI_IMAGE2IMAGE, JobKind.TEXT2IMAGE})
     return kind
+
+
+def _authorized(
+    request: web.Request, config: SimulatorConfig, *, fresh: bool
+) -> web.Response | None:
+    """None if the credentials pass: the new API takes the API key only, the old routes the
+    API key or Kling's JWT."""
+    if fresh:
+        return authorize_key(request, api_key=config.api_key)
+    keys = {"access_key": config.access_key, "secret_key": config.secret_key}
+    return authorize(request, api_key=config.api_key, **keys)
 
 
 @web.middleware

@@ -19,6 +19,7 @@ from typing import Any
 
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 from kbatch.provider.wire import TaskStatus
+from kbatch.simulator import prices
 from kbatch.simulator.rules import Request
 
 #: A prompt containing this makes the task fail; one containing UNSAFE is refused with 1301.
@@ -67,14 +68,24 @@ class SimTask:
             return TaskStatus.FAILED if self.fail_message else TaskStatus.SUCCEED
         return TaskStatus.SUBMITTED if age < self.seconds / 4 else TaskStatus.PROCESSING
 
+    @property
+    def path(self) -> str | None:
+        """The new API's ``capability/model`` the task was made on; None: an old route."""
+        path = self.request.fields.get("path")
+        return str(path) if path else None
+
     def units(self) -> str:
-        """Units charged: nothing for a failed task."""
+        """Units charged, at the vendor's prices (:mod:`prices`): nothing for a failed task."""
         if self.fail_message:
             return "0"
+        fields = self.request.fields
+        if self.path is not None:
+            model = self.path.partition("/")[2]
+            rate = prices.per_second(model, str(fields["feature"]), str(fields["resolution"]))
+            return prices.amount(rate * int(str(fields["duration"])))
         if PACK[self.kind] is PackType.VIDEO:
-            per_5s = 3.5 if self.request.fields.get("mode") == "pro" else 1.0
-            return f"{per_5s * int(self.request.fields.get('duration', '5')) / 5:g}"
-        return f"{0.25 * self.request.n:g}"
+            return prices.legacy_video(fields)
+        return prices.amount(prices.IMAGE_UNITS * self.request.n)
 
     def media_names(self) -> list[str]:
         """The result files, and their watermarked copies when watermark_info asked for them."""
@@ -171,6 +182,10 @@ class TaskStore:
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self._wall_offset = time.time() - self.clock()
+
+    def wall_ms(self) -> int:
+        """Now on the wall clock, in ms, as the API reports times."""
+        return int((self.clock() + self._wall_offset) * 1000)
 
     def slots_in_use(self, pack: PackType) -> int:
         now = self.clock()
@@ -270,10 +285,13 @@ class TaskStore:
         task = self.tasks.get(key)
         if task is None and by_external:
             task = self.tasks.get(self.by_external.get(key, ""))
-        return task if task is not None and task.kind in kinds else None
+        found = task is not None and task.kind in kinds and task.path is None
+        return task if found else None
 
     def page(self, kind: JobKind | frozenset[JobKind], number: int, size: int) -> list[SimTask]:
         """One page of a kind's tasks (or of the kinds a shared route serves), newest first."""
         kinds = kind if isinstance(kind, frozenset) else frozenset({kind})
-        newest_first = (t for t in reversed(self.tasks.values()) if t.kind in kinds)
+        newest_first = (
+            t for t in reversed(self.tasks.values()) if t.kind in kinds and t.path is None
+        )
         return list(itertools.islice(newest_first, (number - 1) * size, number * size))

@@ -10,8 +10,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from PIL import Image
 
-from kbatch.simulator import Simulator
+from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, media, running
 from tests.conftest import IMAGES
 
 B64 = base64.b64encode((IMAGES / "ok.png").read_bytes()).decode()
@@ -65,3 +67,99 @@ class Raw:
 async def raw(sim: Simulator) -> AsyncIterator[Raw]:
     async with aiohttp.ClientSession() as session:
         yield Raw(sim, session)
+
+
+@pytest.fixture
+async def strict(clock: ManualClock) -> AsyncIterator[Raw]:
+    """Raw HTTP against a simulator that keeps the strict refusals (``kbatch simulator
+    --strict``): unknown fields and empty optional strings are refused."""
+    config = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
+    async with running(config) as sim, aiohttp.ClientSession() as session:
+        yield Raw(sim, session)
+
+
+_VIDEOS: dict[int, bytes] = {}
+
+
+def clip(seconds: int) -> bytes:
+    """A real MP4 of that many seconds (made once per test session)."""
+    if seconds not in _VIDEOS:
+        picture = Image.linear_gradient("L").resize((320, 240)).convert("RGB")
+        _VIDEOS[seconds] = media.video(picture, seconds)
+    return _VIDEOS[seconds]
+
+
+class Files:
+    """A loopback server of input files, as a CDN a client points Kling at:
+    ``files.url("image.png")``. Images come from tests/manifests/images; ``video<N>.mp4``
+    is an N-second clip; anything else is 404."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+
+async def _file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name.startswith("video") and name.endswith(".mp4") and name[5:-4].isdigit():
+        return web.Response(body=clip(int(name[5:-4])), content_type="video/mp4")
+    path = IMAGES / name
+    if name.endswith((".png", ".jpg")) and path.is_file():
+        return web.Response(body=path.read_bytes(), content_type="image/png")
+    return web.Response(status=404, text="not found")
+
+
+@pytest.fixture
+async def files() -> AsyncIterator[Files]:
+    app = web.Application()
+    app.router.add_get("/{name}", _file)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield Files(f"http://{host}:{port}")
+    finally:
+        await runner.cleanup()
+
+
+def resolve(value: Any, files: Files) -> Any:
+    """A request body with each ``{files}`` replaced by the loopback file server's address."""
+    if isinstance(value, str):
+        return value.replace("{files}", files.base)
+    if isinstance(value, list):
+        return [resolve(item, files) for item in value]
+    if isinstance(value, dict):
+        return {key: resolve(item, files) for key, item in value.items()}
+    return value
+
+
+PROMPT = {"type": "prompt", "text": "a cat walks"}
+FIRST = {"type": "first_frame", "url": "{files}/ok.png"}
+LAST = {"type": "last_frame", "url": "{files}/ok.jpg"}
+MOTION = [PROMPT, {"type": "image", "url": "{files}/ok.png"}]
+MOTION += [{"type": "video", "url": "{files}/video5.mp4"}]
+#: The least each model's path takes.
+MINIMAL: dict[str, dict[str, Any]] = {
+    "text-to-video/kling-3.0-turbo": {"prompt": "a cat walks"},
+    "text-to-video/kling-3.0": {"prompt": "a cat walks"},
+    "text-to-video/kling-2.6": {"prompt": "a cat walks"},
+    "text-to-video/kling-2.5-turbo": {"prompt": "a cat walks"},
+    "image-to-video/kling-3.0-turbo": {"contents": [PROMPT, FIRST]},
+    "image-to-video/kling-3.0": {"contents": [PROMPT, FIRST]},
+    "image-to-video/kling-2.6": {"contents": [PROMPT, FIRST]},
+    "image-to-video/kling-2.5-turbo": {"contents": [PROMPT, FIRST]},
+    "omni-video/kling-3.0-omni": {"contents": [PROMPT]},
+    "omni-video/kling-o1": {"contents": [PROMPT]},
+    "motion-control/kling-3.0": {
+        "contents": MOTION,
+        "settings": {"character_orientation": "video"},
+    },
+    "motion-control/kling-2.6": {
+        "contents": MOTION,
+        "settings": {"character_orientation": "image"},
+    },
+}

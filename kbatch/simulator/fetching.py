@@ -1,0 +1,78 @@
+"""Media inputs given by URL on the new path-addressed API: fetched as Kling fetches them, but
+only from loopback (the simulator's own ``/media``, or a server a test runs). Any other URL is
+refused as unreachable, so the simulator never sends a request beyond this machine.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from kbatch.simulator.answers import Refused
+
+av: Any
+try:  # PyAV is optional: without it a reference video's length is not read
+    import av
+except ImportError:  # pragma: no cover - the test install has it
+    av = None
+
+MAX_VIDEO_BYTES = 200 * 1024 * 1024
+
+
+def loopback_url(url: str) -> bool:
+    """An http(s) URL whose host is ``localhost`` or a loopback address."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https"):
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+async def fetch(url: str, name: str, *, limit: int = MAX_VIDEO_BYTES) -> bytes:
+    """The bytes at ``url``; Refused (1201, naming the field) when it cannot be had."""
+    if not loopback_url(url):
+        raise Refused(1201, f"Invalid parameter {name}: the URL cannot be fetched: {url}")
+    timeout = aiohttp.ClientTimeout(total=10)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url) as answer,
+        ):
+            if answer.status != 200:
+                message = f"the URL answered {answer.status}: {url}"
+                raise Refused(1201, f"Invalid parameter {name}: {message}")
+            data = await answer.content.read(limit + 1)
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        message = f"the URL cannot be fetched ({type(exc).__name__}): {url}"
+        raise Refused(1201, f"Invalid parameter {name}: {message}") from None
+    if len(data) > limit:
+        raise Refused(1201, f"Invalid parameter {name}: larger than {limit // 2**20} MB")
+    return data
+
+
+def video_seconds(data: bytes) -> float | None:
+    """A video's length in seconds, or None when it cannot be read (no PyAV, not a video)."""
+    if av is None:  # pragma: no cover - the test install has PyAV
+        return None
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration / 1_000_000)
+    except (av.FFmpegError, IndexError, ValueError):
+        return None
+    return None
+
+
+__all__ = ["MAX_VIDEO_BYTES", "fetch", "loopback_url", "video_seconds"]
