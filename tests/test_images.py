@@ -190,6 +190,21 @@ def test_an_unchanged_file_is_neither_read_nor_decoded_by_a_later_run(
     assert remembered == info and damaged == {}  # the content hash (fingerprint) included
 
 
+def test_a_runs_header_reads_are_remembered_and_a_later_validation_only_decodes(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A run expands its jobs reading headers only; what it found is written when its
+    inspector goes, and validation then has only the full decode left to do."""
+    path = write("a.png", PNG)
+    headers_only = Inspector(cache=_cache(tmp_path))
+    info = headers_only.inspect(ImageInput(ImageSource.FILE, str(path)))
+    del headers_only  # its buffered rows are written as it goes
+
+    later, remembered, _ = _check(path, _cache(tmp_path))
+
+    assert remembered == info and (later.reads, later.decodes) == (0, 1)
+
+
 def test_a_changed_file_is_checked_again(write: Callable[..., Path], tmp_path: Path) -> None:
     path = write("a.png", PNG)
     _, first, _ = _check(path, _cache(tmp_path))
