@@ -90,9 +90,10 @@ class VideoLimits:
         if self.max_area is not None and width * height > self.max_area:
             out.append(f"{size}; {self.use} takes at most {self.max_area:,} pixels")
         ratio = width / height
-        low, high = self.min_ratio, self.max_ratio
-        if (low is not None and ratio < low) or (high is not None and ratio > high):
-            out.append(f"{size} (aspect ratio {ratio:.2f}); {self.use} takes {low:g} to {high:g}")
+        low, high = self.min_ratio or 0.0, self.max_ratio or float("inf")
+        if not low <= ratio <= high:
+            span = f"{low:g} to {high:g}" if high < float("inf") else f"at least {low:g}"
+            out.append(f"{size} (aspect ratio {ratio:.2f}); {self.use} takes {span}")
         return out
 
 

@@ -10,7 +10,8 @@ import asyncio
 import io
 import socket
 import struct
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -319,3 +320,44 @@ async def test_the_loader_can_check_synchronously(server: VideoServer) -> None:
     found = await asyncio.to_thread(check_videos_sync, uses)
     assert len(found) == 2 and isinstance(found[good, OMNI_REFERENCE], VideoInfo)
     assert "lasts 40.0 s" in str(found[long, MOTION_VIDEO_ORIENTATION])
+
+
+@pytest.fixture
+def threaded_server() -> Iterator[VideoServer]:
+    """The same server on an event loop of its own thread, for callers that block theirs."""
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    holder: list[VideoServer] = []
+    runners: list[web.AppRunner] = []
+
+    async def start() -> None:
+        videos = VideoServer()
+        app = web.Application()
+        app.router.add_route("HEAD", "/{name}", videos.head)
+        app.router.add_route("GET", "/{name}", videos.get)
+        runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        videos.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        holder.append(videos)
+        runners.append(runner)
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop)
+    ready.wait()
+    yield holder[0]
+    asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join()
+    loop.close()
+
+
+async def test_the_sync_check_works_inside_a_running_event_loop(
+    threaded_server: VideoServer,
+) -> None:
+    """asyncio.run cannot nest: called from async code, the check runs on a thread of its own
+    (blocking the caller's loop meanwhile, as any synchronous call does)."""
+    url = threaded_server.serve("good.mp4", Served(movie(7.0)))
+    assert check_video_sync(url, OMNI_REFERENCE).duration == 7.0
