@@ -23,7 +23,7 @@ WINDOW = 64 * 1024
 #: Top-level QuickTime atoms a MOV may start with when it has no ``ftyp``.
 _QUICKTIME_FIRST = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 _UNKNOWN_DURATIONS = frozenset({0, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF})
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:\d+-\d+|\*)/(\d+)")
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 
 
 class OverBudget(Exception):
@@ -101,6 +101,8 @@ class RangeReader:
                 return b""
             if response.status != 206:
                 raise HttpRefused(response.status)
+            if _range_start(response) != offset:  # another part than asked for: trust none
+                raise OverBudget
             data = await _read_up_to(response, want)
         finally:
             response.release()
@@ -113,8 +115,8 @@ class RangeReader:
             self.content_type = response.headers.get("Content-Type", "").partition(";")[0]
             self.content_type = self.content_type.strip().lower()
         match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-        if match:
-            self.size = int(match.group(1))
+        if match and match.group(2) != "*":
+            self.size = int(match.group(2))
         elif response.status == 200 and response.content_length is not None:
             self.size = response.content_length
 
@@ -136,6 +138,11 @@ class RangeReader:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
+
+
+def _range_start(response: aiohttp.ClientResponse) -> int | None:
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match and match.group(1) else None
 
 
 async def _read_up_to(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -64,12 +64,13 @@ def movie(
     media: int = 1000,
     turned: bool = False,
     sound_first: bool = False,
+    padding: int = 0,
 ) -> bytes:
     """An MP4 (or, with brand ``qt  ``, a MOV) header around ``media`` bytes of media data."""
     mvhd = box(b"mvhd", bytes(12) + struct.pack(">II", 600, round(seconds * 600)) + bytes(80))
     tracks = track(b"soun", 0, 0) if sound_first else b""
     tracks += track(b"vide", width, height, turned=turned)
-    moov = box(b"moov", mvhd + tracks)
+    moov = box(b"moov", mvhd + tracks + (box(b"free", bytes(padding)) if padding else b""))
     ftyp = box(b"ftyp", brand + bytes(4) + brand)
     mdat = box(b"mdat", bytes(media))
     return ftyp + (mdat + moov if moov_last else moov + mdat)
@@ -244,6 +245,13 @@ async def test_a_server_that_ignores_range_is_let_go_at_the_budget(server: Video
     assert info.fetched <= budget and served.sent < len(served.data) // 2
     quick = Served(movie(6.0, 1080, 1920), ranges=False)  # header first: read from the stream
     assert (await inspect_video(server.serve("quick.mp4", quick))).duration == 6.0
+
+
+async def test_a_moov_larger_than_the_budget_is_not_read(server: VideoServer) -> None:
+    served = Served(movie(5.0, moov_last=True, media=MB, padding=300_000))
+    info = await inspect_video(server.serve("fat.mp4", served), budget=256 * 1024)
+    assert (info.duration, info.width, info.size) == (None, None, len(served.data))
+    assert served.sent == info.fetched <= 256 * 1024
 
 
 async def test_a_turned_phone_video_and_a_sound_track_first(server: VideoServer) -> None:
