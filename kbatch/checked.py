@@ -15,7 +15,7 @@ in the same tick would keep every part of the key (git calls this "racily clean"
 
 The cache is a convenience, never a source of errors: a folder that cannot be created, a file that
 is not a database, a disk that is full or a lock held too long turn it off for the rest of the
-process, and checks run as they would without it. Two processes may share it (WAL, busy timeout);
+process, and checks run as they would without it. ``KBATCH_NO_CACHE=1`` turns it off. Two processes may share it (WAL, busy timeout);
 each transaction is atomic, so a crash leaves the file as it was or with the whole batch.
 """
 
@@ -125,7 +125,10 @@ class CheckCache:
 
     @classmethod
     def user(cls) -> CheckCache:
-        """The user's cache (:func:`cache_folder`)."""
+        """The user's cache (:func:`cache_folder`); none at all with ``KBATCH_NO_CACHE=1``
+        (benchmarks of the checks themselves, or a user who wants nothing written)."""
+        if os.environ.get("KBATCH_NO_CACHE", "") not in ("", "0"):
+            return cls(None)
         return cls(cache_folder() / FILE_NAME)
 
     @property

@@ -319,3 +319,6 @@ def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
     monkeypatch.setenv("HOME", "/tmp/home")
     assert cache_folder() == Path("/tmp/home/.cache/kbatch")
+    assert CheckCache.user().path == Path("/tmp/home/.cache/kbatch/checked.sqlite3")
+    monkeypatch.setenv("KBATCH_NO_CACHE", "1")
+    assert CheckCache.user().path is None and not CheckCache.user().working
