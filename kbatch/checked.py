@@ -15,8 +15,9 @@ in the same tick would keep every part of the key (git calls this "racily clean"
 
 The cache is a convenience, never a source of errors: a folder that cannot be created, a file that
 is not a database, a disk that is full or a lock held too long turn it off for the rest of the
-process, and checks run as they would without it. ``KBATCH_NO_CACHE=1`` turns it off. Two processes may share it (WAL, busy timeout);
-each transaction is atomic, so a crash leaves the file as it was or with the whole batch.
+process, and checks run as they would without it (``KBATCH_NO_CACHE=1`` turns it off too). Two
+processes may share it (WAL, busy timeout); each transaction is atomic, so a crash leaves the file
+as it was or with the whole batch.
 """
 
 from __future__ import annotations
