@@ -2,7 +2,8 @@
 
 :func:`parse_image` decides which one a manifest string is; :class:`Inspector` reads local files and
 base64 (format by content, with Pillow, never by name), caching per file so that a thousand jobs
-sharing one picture read it once. Kling takes JPG or PNG, at most 10 MB, both sides at least 300 px,
+sharing one picture read it once, and remembering across runs (:mod:`kbatch.checked`) so that an
+unchanged file is not read again. Kling takes JPG or PNG, at most 10 MB, both sides at least 300 px,
 and for the main image an aspect ratio between 1:2.5 and 2.5:1. On the wire an image is always a URL
 or raw base64 without a ``data:`` prefix (:func:`encode`).
 """
@@ -17,6 +18,7 @@ import io
 import os
 import re
 import warnings
+import weakref
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from PIL import Image, UnidentifiedImageError
+
+from kbatch.checked import CheckCache, FileKey, Outcome
 
 MAX_BYTES = 10 * 1024 * 1024
 MIN_SIDE = 300
@@ -166,30 +170,59 @@ def decode_fully(data: bytes) -> None:
         raise ImageProblem(f"is damaged or cut short: it cannot be decoded ({exc})") from None
 
 
-def _decode_file(path: Path) -> ImageProblem | None:
+def _decode_file(path: Path) -> tuple[ImageProblem | None, FileKey | None]:
+    """Decode a file in full: the problem found, and the file's key if the outcome is worth
+    remembering (the content decided it, and the file did not change while it was read)."""
     try:
-        decode_fully(path.read_bytes())
-    except ImageProblem as exc:
-        return exc
+        before = FileKey.of(str(path), path.stat())
+        data = path.read_bytes()
+        after = FileKey.of(str(path), path.stat())
     except OSError as exc:
-        return ImageProblem(f"cannot be read: {exc.strerror or exc}")
-    return None
+        return ImageProblem(f"cannot be read: {exc.strerror or exc}"), None
+    try:
+        decode_fully(data)
+    except ImageProblem as exc:
+        return exc, (before if before == after else None)
+    return None, (before if before == after else None)
+
+
+_Decoded = Future[tuple[ImageProblem | None, FileKey | None]]
+
+
+def _done(problem: ImageProblem | None) -> _Decoded:
+    """A decode remembered from an earlier run, as if it had just ended (nothing to write)."""
+    future: _Decoded = Future()
+    future.set_result((problem, None))
+    return future
 
 
 class Inspector:
-    """Inspects image inputs, reading each local file once per (size, mtime).
+    """Inspects image inputs, reading each local file once per version of it.
 
     With ``decode``, every distinct local file is also decoded in full, in a pool of threads
     (Pillow's decoders let go of the GIL, so files decode side by side) while expansion goes on;
     :meth:`damaged` waits for them and names the files that failed.
+
+    What a file's checks found is remembered in ``cache`` (by default the user's:
+    :meth:`CheckCache.user`; ``CheckCache(None)`` remembers nothing), so that a later run finds
+    an unchanged file checked already, its content hash (what the job fingerprint covers)
+    included, without reading it.
     """
 
-    def __init__(self, *, decode: bool = False, workers: int | None = None) -> None:
-        self._files: dict[tuple[str, int, int], ImageInfo | ImageProblem] = {}
+    def __init__(
+        self, *, decode: bool = False, workers: int | None = None, cache: CheckCache | None = None
+    ) -> None:
+        self._files: dict[FileKey, ImageInfo | ImageProblem] = {}
         self._decode = decode
         self._workers = workers or min(8, (os.cpu_count() or 1) + 1)
         self._pool: ThreadPoolExecutor | None = None
-        self._decoding: dict[str, Future[ImageProblem | None]] = {}
+        self._decoding: dict[str, _Decoded] = {}
+        self._cache = cache if cache is not None else CheckCache.user()
+        self._remembered: dict[FileKey, Outcome] = {}
+        self.reads = 0  # local files read for their header (not found remembered)
+        self.decodes = 0  # local files decoded in full
+        # Whatever is still buffered is written when the inspector goes (or the process ends).
+        weakref.finalize(self, self._cache.close)
 
     @property
     def decoding(self) -> bool:
@@ -200,20 +233,35 @@ class Inspector:
         """Wait for the full decodes; the files that failed, by absolute path."""
         out = {}
         for path, future in self._decoding.items():
-            problem = future.result()
+            problem, key = future.result()
             if problem is not None:
                 out[path] = problem
+            if key is not None:
+                self._remember_decode(key, problem)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        self._cache.flush()
         return out
 
-    def _decode_later(self, path: Path) -> None:
+    def _remember_decode(self, key: FileKey, problem: ImageProblem | None) -> None:
+        info = self._files.get(key)  # None: the file changed between its header and its decode
+        if isinstance(info, ImageInfo):
+            damage = None if problem is None else str(problem)
+            self._cache.put(key, _outcome(info, decoded=True, damage=damage))
+
+    def _decode_later(self, path: Path, key: FileKey) -> None:
         if not self._decode or str(path) in self._decoding:
+            return
+        remembered = self._remembered.get(key)
+        if remembered is not None and remembered.decoded:
+            damage = remembered.damage
+            self._decoding[str(path)] = _done(None if damage is None else ImageProblem(damage))
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="kbatch-decode")
         self._decoding[str(path)] = self._pool.submit(_decode_file, path)
+        self.decodes += 1
 
     def inspect(self, image: ImageInput) -> ImageInfo | None:
         """Inspect a file or base64 image (None for a URL: never fetched). Raises ImageProblem."""
@@ -234,31 +282,57 @@ class Inspector:
             raise ImageProblem("does not exist") from None
         except OSError as exc:
             raise ImageProblem(f"cannot be read: {exc.strerror or exc}") from None
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        key = FileKey.of(str(path), stat)
         cached = self._files.get(key)
         if cached is None:
-            cached = self._read_file(path, stat.st_size)
+            cached = self._recall(key)
+            if cached is None:
+                cached = self._read_file(path, key)
             self._files[key] = cached
         if isinstance(cached, ImageProblem):
             raise cached
-        self._decode_later(path)
+        self._decode_later(path, key)
         return cached
 
-    @staticmethod
-    def _read_file(path: Path, size: int) -> ImageInfo | ImageProblem:
+    def _recall(self, key: FileKey) -> ImageInfo | ImageProblem | None:
+        """What an earlier check of this very version of the file found, if remembered."""
+        outcome = self._cache.get(key)
+        if outcome is None:
+            return None
+        self._remembered[key] = outcome
+        if outcome.problem is not None:
+            return ImageProblem(outcome.problem)
+        return ImageInfo(outcome.format, outcome.width, outcome.height, key.size, outcome.sha256)
+
+    def _read_file(self, path: Path, key: FileKey) -> ImageInfo | ImageProblem:
         if not path.is_file():
             return ImageProblem("is not a file")
         try:
-            _check_size(size)  # before reading: a huge file is refused unread
+            _check_size(key.size)  # before reading: a huge file is refused unread
             data = path.read_bytes()
+            self.reads += 1
+            stable = FileKey.of(str(path), path.stat()) == key
         except ImageProblem as exc:
             return exc
         except OSError as exc:
             return ImageProblem(f"cannot be read: {exc.strerror or exc}")
         try:
-            return inspect_bytes(data)
+            found: ImageInfo | ImageProblem = inspect_bytes(data)
         except ImageProblem as exc:
-            return exc
+            found = exc
+        # When decoding, a good header is remembered with the decode's outcome (a bad one is
+        # never decoded).
+        if stable and (not self._decode or isinstance(found, ImageProblem)):
+            self._cache.put(key, _outcome(found))
+        return found
+
+
+def _outcome(
+    found: ImageInfo | ImageProblem, *, decoded: bool = False, damage: str | None = None
+) -> Outcome:
+    if isinstance(found, ImageProblem):
+        return Outcome(problem=str(found))
+    return Outcome(found.format, found.width, found.height, found.sha256, None, decoded, damage)
 
 
 def digest(image: ImageInput, info: ImageInfo | None) -> str:

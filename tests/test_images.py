@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from kbatch.checked import CheckCache, cache_folder
 from kbatch.images import (
     MAX_BYTES,
     Encoder,
+    ImageInfo,
     ImageInput,
     ImageProblem,
     ImageSource,
@@ -22,10 +26,17 @@ from kbatch.images import (
     inspect_bytes,
     parse_image,
 )
-from tests.conftest import IMAGES
+from kbatch.manifest.loader import validate
+from tests.conftest import HEADER, IMAGES
 
 PNG = (IMAGES / "ok.png").read_bytes()
 PNG_B64 = base64.b64encode(PNG).decode()
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test remembers checks in its own folder, never in the user's."""
+    monkeypatch.setenv("KBATCH_CACHE_DIR", str(tmp_path / "user-cache"))
 
 
 def test_strings_are_classified(tmp_path: Path) -> None:
@@ -140,3 +151,174 @@ def test_the_encoder_keeps_at_most_its_limit(tmp_path: Path) -> None:
     assert encoder.encoded == 3  # the newest is still kept
     encoder(images[0])
     assert encoder.encoded == 4  # the oldest was let go to stay under the limit
+
+
+# Checks remembered across runs (kbatch.checked). ``settle=0``: a file written a moment ago is
+# remembered too (by default it must have been left alone for two seconds first).
+
+
+def _cache(tmp_path: Path, *, settle: float = 0.0) -> CheckCache:
+    return CheckCache(tmp_path / "cache" / "checked.sqlite3", settle=settle)
+
+
+def _check(
+    path: Path, cache: CheckCache
+) -> tuple[Inspector, ImageInfo | ImageProblem, dict[str, str]]:
+    """One run's checks of a file: what inspecting it found, and the damage its decode found."""
+    inspector = Inspector(decode=True, cache=cache)
+    found: ImageInfo | ImageProblem
+    try:
+        info = inspector.inspect(ImageInput(ImageSource.FILE, str(path)))
+        assert info is not None
+        found = info
+    except ImageProblem as exc:
+        found = exc
+    damaged = {name: str(problem) for name, problem in inspector.damaged().items()}
+    return inspector, found, damaged
+
+
+def test_an_unchanged_file_is_neither_read_nor_decoded_by_a_later_run(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write("a.png", PNG)
+    first, info, _ = _check(path, _cache(tmp_path))
+    assert (first.reads, first.decodes) == (1, 1)
+
+    later, remembered, damaged = _check(path, _cache(tmp_path))  # a new process, say
+
+    assert (later.reads, later.decodes) == (0, 0)
+    assert remembered == info and damaged == {}  # the content hash (fingerprint) included
+
+
+def test_a_runs_header_reads_are_remembered_and_a_later_validation_only_decodes(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A run expands its jobs reading headers only; what it found is written when its
+    inspector goes, and validation then has only the full decode left to do."""
+    path = write("a.png", PNG)
+    headers_only = Inspector(cache=_cache(tmp_path))
+    info = headers_only.inspect(ImageInput(ImageSource.FILE, str(path)))
+    del headers_only  # its buffered rows are written as it goes
+
+    later, remembered, _ = _check(path, _cache(tmp_path))
+
+    assert remembered == info and (later.reads, later.decodes) == (0, 1)
+
+
+def test_a_changed_file_is_checked_again(write: Callable[..., Path], tmp_path: Path) -> None:
+    path = write("a.png", PNG)
+    _, first, _ = _check(path, _cache(tmp_path))
+    Image.new("RGB", (640, 480)).save(path)
+    os.utime(path, ns=(1, 1))  # even with its mtime set back, its ctime moved
+
+    later, second, _ = _check(path, _cache(tmp_path))
+
+    assert (later.reads, later.decodes) == (1, 1)
+    assert isinstance(first, ImageInfo) and isinstance(second, ImageInfo)
+    assert (second.width, second.height) == (640, 480) and second.sha256 != first.sha256
+
+
+def test_problems_are_remembered_word_for_word(write: Callable[..., Path], tmp_path: Path) -> None:
+    cut = write("cut.png", (IMAGES / "truncated.png").read_bytes())
+    notes = write("notes.png", "hello")
+    _, _, damage = _check(cut, _cache(tmp_path))
+    _, problem, _ = _check(notes, _cache(tmp_path))
+    [message] = damage.values()
+    assert message.startswith("is damaged or cut short")
+
+    later_cut, _, later_damage = _check(cut, _cache(tmp_path))
+    later_notes, later_problem, _ = _check(notes, _cache(tmp_path))
+
+    assert later_damage == damage and str(later_problem) == str(problem)
+    assert isinstance(later_problem, ImageProblem)
+    assert (later_cut.reads, later_cut.decodes, later_notes.reads) == (0, 0, 0)
+
+
+def test_a_file_written_moments_ago_is_not_remembered(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A second write within the same timestamp tick would keep the key: too recent to trust."""
+    path = write("a.png", PNG)
+    _check(path, _cache(tmp_path, settle=3600))
+    later, _, _ = _check(path, _cache(tmp_path, settle=3600))
+    assert (later.reads, later.decodes) == (1, 1)
+
+
+@pytest.mark.parametrize("damage", ["not a database", "a folder in its way"])
+def test_a_broken_cache_changes_nothing_but_speed(
+    write: Callable[..., Path], tmp_path: Path, damage: str
+) -> None:
+    if damage == "not a database":
+        write("cache/checked.sqlite3", b"\x00garbage" * 1000)
+    else:
+        write("cache", "a file where the cache folder should be")
+    path = write("a.png", PNG)
+    cache = _cache(tmp_path)
+
+    for _ in range(2):
+        inspector, info, damaged = _check(path, cache)
+        assert isinstance(info, ImageInfo) and damaged == {} and inspector.reads == 1
+    assert not cache.working
+
+
+def test_processes_share_the_cache(write: Callable[..., Path], tmp_path: Path) -> None:
+    """Two writers at once (WAL and a busy timeout): both batches land, nothing is lost."""
+    files = [write(f"{n}.png", PNG + bytes([n])) for n in range(40)]
+    caches = [_cache(tmp_path), _cache(tmp_path)]
+    start = threading.Barrier(2)
+
+    def check(cache: CheckCache, share: list[Path]) -> None:
+        start.wait()
+        for path in share:
+            _check(path, cache)
+
+    workers = [
+        threading.Thread(target=check, args=(cache, files[n::2])) for n, cache in enumerate(caches)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert all(cache.working for cache in caches)
+    later = [_check(path, _cache(tmp_path))[0] for path in files]
+    assert sum(inspector.reads + inspector.decodes for inspector in later) == 0
+
+
+def test_validation_uses_the_users_cache(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader's own inspector remembers in $KBATCH_CACHE_DIR; the issues stay the same.
+    (The example images were written well over two seconds ago: they are remembered.)"""
+    monkeypatch.setenv("KBATCH_CACHE_DIR", str(tmp_path / "cache"))
+    manifest = write(
+        "m.yaml",
+        HEADER
+        + "jobs:\n"
+        + f"  - {{kind: image2video, id: ok, image: {IMAGES / 'ok.png'}}}\n"
+        + f"  - {{kind: image2video, id: cut, image: {IMAGES / 'truncated.png'}}}\n",
+    )
+    first = validate(manifest, keep=5)
+    second = validate(manifest, keep=5)
+
+    assert [str(issue) for issue in second.issues] == [str(issue) for issue in first.issues]
+    assert len(first.issues) == 1 and "cut short" in str(first.issues[0])
+    assert [job.fingerprint for job in second.summary.first] == [
+        job.fingerprint for job in first.summary.first
+    ]
+    with sqlite3.connect(tmp_path / "cache" / "checked.sqlite3") as db:
+        rows = db.execute("SELECT path, decoded, damage IS NOT NULL FROM checked").fetchall()
+    assert sorted(rows) == [(str(IMAGES / "ok.png"), 1, 0), (str(IMAGES / "truncated.png"), 1, 1)]
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBATCH_CACHE_DIR", "/tmp/mine")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/xdg")
+    assert cache_folder() == Path("/tmp/mine")
+    monkeypatch.delenv("KBATCH_CACHE_DIR")
+    assert cache_folder() == Path("/tmp/xdg/kbatch")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
+    monkeypatch.setenv("HOME", "/tmp/home")
+    assert cache_folder() == Path("/tmp/home/.cache/kbatch")
+    assert CheckCache.user().path == Path("/tmp/home/.cache/kbatch/checked.sqlite3")
+    monkeypatch.setenv("KBATCH_NO_CACHE", "1")
+    assert CheckCache.user().path is None and not CheckCache.user().working
