@@ -14,12 +14,16 @@ Not a test: it prints images per second for both and their ratio.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image
+
+# Every round decodes afresh: remembered checks (kbatch.checked) would make later rounds free.
+os.environ["KBATCH_NO_CACHE"] = "1"
 
 from kbatch.manifest import loader
 from kbatch.manifest.loader import validate

@@ -58,6 +58,15 @@ def _is_loopback(host: object) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def own_check_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remembered image checks (kbatch.checked) go to a folder of the test's own, for the
+    test and for every kbatch it starts: never the user's cache, never another test's."""
+    monkeypatch.setenv("KBATCH_CACHE_DIR", str(tmp_path_factory.mktemp("check-cache")))
+
+
+@pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach beyond 127.0.0.1: a real provider host is refused before any packet."""
     real_getaddrinfo = socket.getaddrinfo

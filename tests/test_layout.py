@@ -42,6 +42,9 @@ LAYERS: dict[str, int] = {
     "kbatch.provider.config": 1,
     "kbatch.manifest.issues": 1,
     "kbatch.images": 0,
+    "kbatch.checked": 0,  # image checks remembered across runs
+    "kbatch.movie": 0,  # an MP4/MOV header read from a few bytes
+    "kbatch.videos": 0,  # video URLs checked before paying
     "kbatch.pricing": 1,
     "kbatch.errors": 0,
     "kbatch.version": 0,

@@ -60,8 +60,9 @@ async def test_kill_9_at_seeded_moments_never_pays_twice_and_loses_nothing(
         assert not list(project.out.glob("*/.*.part"))
 
 
-async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(
-    tmp_path: Path,
+@pytest.mark.sqlite_only  # a second run on a state file is refused by its lock; on a shared
+async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(  # state it joins
+    tmp_path: Path,  # as another runner (tests/reliability/test_failover.py)
 ) -> None:
     clock = ManualClock()
     async with running(SimulatorConfig(task_seconds=10, clock=clock)) as sim:
