@@ -1,6 +1,7 @@
 """Callbacks: Kling (and the gateways) POST a task to its ``callback_url`` on each change of
-status. kbatch can listen for them, so that a finished task is noticed at once without polling
-densely around its expected end.
+status, in the shape of the API that made it (``task_id``/``task_status`` on /v1, ``id``/``status``
+on the new API). kbatch can listen for them, so that a finished task is noticed at once without
+polling densely around its expected end.
 
 ::
 
@@ -33,7 +34,7 @@ from aiohttp import web
 from kbatch.engine.signatures import WebhookSecret
 from kbatch.errors import ConfigError
 from kbatch.provider.config import Listen
-from kbatch.provider.wire import parse_task
+from kbatch.provider.outputs import parse_either
 
 #: The largest callback body read (a task object is a few kilobytes).
 MAX_BODY = 1024 * 1024
@@ -91,7 +92,7 @@ class Receiver:
                 self.counts[problem] += 1
                 return web.json_response({"ok": False, "error": "signature"}, status=401)
         try:
-            task = parse_task(json.loads(body))
+            task = parse_either(json.loads(body))  # either API's shape
         except (ValueError, web.HTTPException):
             self.counts["refused"] += 1
             return web.json_response({"ok": False, "error": "not a task object"}, status=400)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
+from kbatch.engine import signatures
 from kbatch.engine.assembly import assemble
 from kbatch.engine.batch import Batch
 from kbatch.engine.callbacks import Receiver
@@ -106,7 +108,8 @@ class Scheduler:
         listen = self.batch.options.listen or self.batch.manifest.callbacks
         if listen is None:
             return None
-        self.receiver = receiver = Receiver(listen, hint=run.poller.hint)
+        secret = signatures.from_environment(os.environ)
+        self.receiver = receiver = Receiver(listen, hint=run.poller.hint, secret=secret)
         await receiver.start()
         run.state.callback_url = receiver.callback_url
         run.poller.callbacks = True

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from kbatch.errors import ConfigError
 
 PREFIX = "whsec_"
+#: Where the secret is read from, unless the manifest's ``callbacks.secret_env`` names another.
+SECRET_ENV = "KLING_WEBHOOK_SECRET"
 #: Seconds a callback's timestamp may be from now (Kling's and the standard's window).
 TOLERANCE = 300.0
 
@@ -78,4 +80,12 @@ class WebhookSecret:
         return "forged"
 
 
-__all__ = ["PREFIX", "TOLERANCE", "WebhookSecret"]
+def from_environment(env: Mapping[str, str], variable: str | None = None) -> WebhookSecret | None:
+    """The webhook secret the environment holds under ``variable`` (default
+    :data:`SECRET_ENV`), or None when it holds none: callbacks are then unsigned hints."""
+    name = variable or SECRET_ENV
+    text = env.get(name, "")
+    return WebhookSecret.parse(text, variable=name) if text else None
+
+
+__all__ = ["PREFIX", "SECRET_ENV", "TOLERANCE", "WebhookSecret", "from_environment"]
