@@ -23,6 +23,7 @@ multiplied by the speed by hand. Loopback HTTP latency (about 2 ms) is *not* sca
 
     python bench/occupancy.py                      # the standard scenarios, about 6 minutes
     python bench/occupancy.py --slots 5 --seconds 120 --tasks 30 --speed 40
+    python bench/occupancy.py --new-api            # Kling's new API beside the /v1 routes
 
 Not a test: it prints figures.
 """
@@ -57,8 +58,10 @@ class Scenario:
     seconds: float  # median task duration
     tasks: int
     speed: float
-    spread: float = 0.3  # lognormal sigma
+    spread: float = 0.3  # lognormal sigma (uniform: the share either side of the median)
     provider: str = "simulator"
+    api: str = "legacy"  # "new": Kling 3.0 Turbo text2video on the path-addressed API
+    shape: str = "lognormal"
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def figures(client: str, sim: Simulator, slots: int) -> Figures:
 def config(scenario: Scenario, clock: ScaledClock) -> SimulatorConfig:
     return SimulatorConfig(
         task_seconds=scenario.seconds,
-        duration_shape="lognormal",
+        duration_shape=scenario.shape,
         duration_spread=scenario.spread,
         parallel_limit=scenario.slots,
         clock=clock.monotonic,
@@ -121,23 +124,16 @@ async def kbatch(scenario: Scenario, folder: Path, *, callbacks: bool) -> Figure
         name = "callbacks" if callbacks else "defaults"
         manifest = {
             "version": 1,
-            "name": f"{name}-{scenario.slots}-{scenario.seconds:g}-{scenario.provider}",
-            "provider": provider,
+            "name": f"{name}-{scenario.slots}-{scenario.seconds:g}-{scenario.provider}-"
+            f"{scenario.api}",
+            "provider": {**provider, "api": scenario.api},
             "limits": {
                 "max_in_flight": scenario.slots,
                 "submit_per_minute": 60 * RATE * scenario.speed,
                 "task_timeout": "2h",
             },
             "output": {"download": False},
-            "jobs": [
-                {
-                    "kind": "image2video",
-                    "id": "clip-${n}",
-                    "foreach": [{"n": i} for i in range(scenario.tasks)],
-                    "image": "https://cdn.example.com/${n}.png",
-                    "prompt": "scene ${n}",
-                }
-            ],
+            "jobs": [job(scenario)],
         }
         path = folder / f"{manifest['name']}.yaml"
         path.write_text(yaml.safe_dump(manifest))
@@ -155,6 +151,20 @@ async def kbatch(scenario: Scenario, folder: Path, *, callbacks: bool) -> Figure
         assert result.done == scenario.tasks, result
         client = "kbatch + callbacks" if callbacks else "kbatch (defaults)"
         return figures(client, sim, scenario.slots)
+
+
+def job(scenario: Scenario) -> dict[str, Any]:
+    """The scenario's job template: image2video on /v1, or Kling 3.0 Turbo text2video (on the
+    new API, whose status comes in batches) with ``api: new``."""
+    rows = {"id": "clip-${n}", "foreach": [{"n": i} for i in range(scenario.tasks)]}
+    if scenario.api == "new":
+        return {
+            "kind": "text2video",
+            "model_name": "kling-3.0-turbo",
+            "prompt": "scene ${n}",
+        } | rows
+    image = "https://cdn.example.com/${n}.png"
+    return {"kind": "image2video", "image": image, "prompt": "scene ${n}"} | rows
 
 
 def free_port() -> int:
@@ -198,9 +208,9 @@ async def naive(scenario: Scenario, every: float = 10.0) -> Figures:
 
 def show(scenario: Scenario, rows: list[Figures]) -> None:
     print(
-        f"\n{scenario.slots} slots, tasks of {scenario.seconds:g} s (lognormal sigma "
-        f"{scenario.spread}), {scenario.tasks} tasks, provider {scenario.provider}, "
-        f"speed x{scenario.speed:g}"
+        f"\n{scenario.slots} slots, tasks of {scenario.seconds:g} s ({scenario.shape} "
+        f"{scenario.spread:.2g}), {scenario.tasks} tasks, provider {scenario.provider} "
+        f"({scenario.api} API), speed x{scenario.speed:g}"
     )
     print(
         f"  {'client':<22} {'% of ref':>8} {'lag mean':>9} {'lag p95':>8} "
@@ -232,6 +242,11 @@ STANDARD = [
     Scenario(20, 600.0, 60, speed=150),
     Scenario(20, 120.0, 100, speed=40, provider="cometapi"),
 ]
+#: Kling's new API: status for every watched task in one request. Tasks of 30 to 60 s.
+NEW_API = [
+    Scenario(10, 45.0, 80, speed=15, spread=1 / 3, api="new", shape="uniform"),
+    Scenario(10, 45.0, 80, speed=15, spread=1 / 3, shape="uniform"),  # the /v1 routes, alike
+]
 
 
 async def main_async(scenarios: list[Scenario], clients: str) -> None:
@@ -252,11 +267,25 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=0.3)
     parser.add_argument("--provider", default="simulator")
     parser.add_argument("--clients", default="kbatch,callbacks,naive")
+    parser.add_argument("--api", default="legacy", choices=("legacy", "new"))
+    parser.add_argument("--shape", default="lognormal", choices=("lognormal", "uniform"))
+    parser.add_argument("--new-api", action="store_true", help="the new API's scenarios")
     args = parser.parse_args()
     if args.slots and args.seconds:
         chosen = [
-            Scenario(args.slots, args.seconds, args.tasks, args.speed, args.spread, args.provider)
+            Scenario(
+                args.slots,
+                args.seconds,
+                args.tasks,
+                args.speed,
+                args.spread,
+                args.provider,
+                args.api,
+                args.shape,
+            )
         ]
+    elif args.new_api:
+        chosen = NEW_API
     else:
         chosen = STANDARD
     asyncio.run(main_async(chosen, args.clients))
