@@ -2,7 +2,8 @@
 
 The request reaching here already passed the schema. :func:`normalize` gives it the wire types
 (``duration`` a string, ``n`` an integer, all four expansion sides, subjects as objects);
-:func:`check_request` applies the rules that span fields or depend on the provider;
+:func:`check_request` applies the rules that span fields or depend on the provider (a video
+job bound for a path of Kling's new API gets that path's rules: :mod:`kbatch.manifest.pathrules`);
 :func:`resolve_images` turns every image string into an :class:`~kbatch.images.ImageInput` after
 inspecting it. Each returns problems as ``(field path, message)`` pairs; nothing here raises.
 
