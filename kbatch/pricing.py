@@ -17,12 +17,13 @@ are kept per pack (:data:`Units`), never added into one.
 Where the defaults come from: Kling's price pages (``kling-pricing-video.md`` and
 ``kling-pricing-image.md`` in the vendor snapshot of 2026-09, KLING_API.md "Kling in late 2026"),
 per second for video: Kling 3.0 silent 0.6/0.8/3 units per second (720p/1080p/4K), with native
-audio 0.9/1.2/3; Kling 2.6 0.3/0.5, audio 1.0 (1080p only), voices 1.2 (1080p only); Kling 2.5
-Turbo 0.3/0.5. Images: Kling Image 3.0 8 per image, Image 2.1 4 from text and 8 from an image,
-multi-image 16, outpainting 8. The older models (kling-v1 to kling-v2-1-master) have left the
-price pages: their figures are the resource-pack rates kbatch had before, kept. They are
-estimates, not a bill: a manifest sets its own with ``pricing:`` (README, "Pricing"), and the
-units actually charged are always the provider's.
+audio 0.9/1.2/3; Kling 3.0 Turbo 0.8/1.0 (no audio); Kling 2.6 0.3/0.5, audio 1.0 (1080p only),
+voices 1.2 (1080p only); Kling 2.5 Turbo 0.3/0.5. A model is priced the same in either spelling
+(``kling-v3`` / ``kling-3.0``). Images: Kling Image 3.0 8 per image, Image 2.1 4 from text and
+8 from an image, multi-image 16, outpainting 8. The older models (kling-v1 to kling-v2-1-master)
+have left the price pages: their figures are the resource-pack rates kbatch had before, kept.
+They are estimates, not a bill: a manifest sets its own with ``pricing:`` (README, "Pricing"),
+and the units actually charged are always the provider's.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from kbatch.provider.capabilities import DEFAULT_TEXT2IMAGE_MODEL, DEFAULT_VIDEO_MODEL
+from kbatch.provider.capabilities import DEFAULT_TEXT2IMAGE_MODEL, DEFAULT_VIDEO_MODEL, canonical
 from kbatch.provider.catalogue import PACK, JobKind, PackType
 
 #: Units per resource pack. A pack that is absent has spent (or may spend) nothing.
@@ -60,6 +61,8 @@ VIDEO_RATES: Mapping[str, Rates] = MappingProxyType(
         # kling-pricing-video.md, units per second x 5.
         "kling-v2-5-turbo": _rates(std=1.5, pro=2.5),
         "kling-v2-6": _rates(std=1.5, pro=2.5, pro_sound=5.0, pro_voice=6.0),
+        # Kling 3.0 Turbo (new API only): 0.8 units/s at 720p, 1.0 at 1080p; no audio.
+        "kling-3.0-turbo": _rates(std=4.0, pro=5.0),
         "kling-v3": MappingProxyType(
             {
                 "std": 3.0,
@@ -99,11 +102,13 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
 
     >>> key(JobKind.IMAGE2VIDEO, {"mode": "4k", "sound": "on", "model_name": "kling-v3"})
     (<JobKind.IMAGE2VIDEO: 'image2video'>, 'kling-v3', '4k+sound', 5)
+    >>> key(JobKind.TEXT2VIDEO, {"model_name": "kling-2.6", "duration": "10"})
+    (<JobKind.TEXT2VIDEO: 'text2video'>, 'kling-v2-6', 'std', 10)
     >>> key(JobKind.TEXT2IMAGE, {"n": 2})
     (<JobKind.TEXT2IMAGE: 'text2image'>, 'kling-v3', '', 2)
     """
     if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
-        model = str(request.get("model_name", DEFAULT_VIDEO_MODEL))
+        model = canonical(str(request.get("model_name", DEFAULT_VIDEO_MODEL)))  # either spelling
         mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
         if request.get("sound") == "on":
             mode += "+voice" if "voice_list" in request else "+sound"
@@ -161,6 +166,7 @@ class PriceTable:
             return self
         video = dict(self.video)
         for model, modes in written.get("image2video", {}).items():
+            model = canonical(model)  # either spelling names the same model's prices
             video[model] = _laid_over(video.get(model, {}), modes)
         images = dict(self.per_image)
         for kind in self.per_image:

@@ -13,7 +13,7 @@ from kbatch.cli.app import cli
 from kbatch.errors import ExitCode
 from kbatch.manifest.loader import validate
 from kbatch.pricing import DEFAULT, VIDEO_RATES, PriceTable
-from kbatch.provider import capabilities
+from kbatch.provider import capabilities, models
 from kbatch.provider.catalogue import JobKind
 from kbatch.simulator import Simulator
 from kbatch.store import JobState
@@ -247,3 +247,43 @@ def test_an_override_of_a_silent_price_scales_its_sound_and_voices_alike() -> No
     assert table.estimate(JobKind.TEXT2VIDEO, v3) == 6.0
     assert table.estimate(JobKind.TEXT2VIDEO, {**v3, "sound": "on"}) == 9.0  # 0.9/0.6 of it
     assert table.estimate(JobKind.TEXT2VIDEO, {**v3, "mode": "pro", "sound": "on"}) == 6.0
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "units"),
+    [
+        # kling-pricing-video.md: 3.0 Turbo 0.8 units/s at 720p (std), 1.0 at 1080p (pro).
+        ({"model_name": "kling-3.0-turbo"}, 4.0),
+        ({"model_name": "kling-3.0-turbo", "mode": "std", "duration": "15"}, 12.0),
+        ({"model_name": "kling-3.0-turbo", "mode": "pro", "duration": 3}, 3.0),
+        ({"model_name": "kling-3.0-turbo", "mode": "pro", "duration": "10"}, 10.0),
+        # 3.0 silent 0.6/0.8/3 units/s; 2.6 0.3/0.5 and 1.0 with audio; 2.5 Turbo 0.3/0.5.
+        ({"model_name": "kling-3.0", "mode": "std", "duration": "10"}, 6.0),
+        ({"model_name": "kling-3.0", "mode": "4k", "duration": "3"}, 9.0),
+        ({"model_name": "kling-2.6", "mode": "pro", "sound": "on"}, 5.0),
+        ({"model_name": "kling-2.5-turbo", "mode": "pro", "duration": "10"}, 5.0),
+    ],
+)
+def test_the_new_api_s_models_are_priced_per_second_as_the_page_says(
+    request_fields: dict[str, object], units: float
+) -> None:
+    for kind in (JobKind.TEXT2VIDEO, JobKind.IMAGE2VIDEO):
+        assert DEFAULT.estimate(kind, request_fields) == pytest.approx(units)
+
+
+def test_a_model_costs_the_same_in_either_spelling() -> None:
+    for model in models.MODELS:
+        if model.legacy is None or model.new is None or model.legacy not in VIDEO_RATES:
+            continue
+        for mode in VIDEO_RATES[model.legacy]:
+            fields = {"mode": mode.partition("+")[0], "duration": "10"}
+            if "+" in mode:
+                fields["sound"] = "on"
+            old = DEFAULT.estimate(JobKind.IMAGE2VIDEO, {**fields, "model_name": model.legacy})
+            new = DEFAULT.estimate(JobKind.IMAGE2VIDEO, {**fields, "model_name": model.new})
+            assert old == new, (model, mode)
+
+
+def test_a_manifest_s_price_in_the_new_spelling_is_the_model_s() -> None:
+    table = DEFAULT.override({"image2video": {"kling-2.6": {"pro": 3}}})
+    assert table.estimate(JobKind.IMAGE2VIDEO, {"model_name": "kling-v2-6", "mode": "pro"}) == 3.0

@@ -120,6 +120,8 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
         f"{manifest}: {render.counts(validation)} for provider {settings.provider.name.value}"
     )
     click.echo(f"output: {settings.output.dir}")
+    if (where_to := render.apis(validation)) is not None:
+        click.echo(where_to)
     click.echo("")
     render.print_table(render.kinds_table(validation))
     source = "manifest pricing: over " if settings.pricing.overridden else ""

@@ -15,6 +15,7 @@ from kbatch.manifest.jobs import Job
 from kbatch.preview import Preview
 from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
+from kbatch.provider.config import Api
 from kbatch.store import StateLocation, StateStatus
 
 
@@ -23,6 +24,23 @@ def counts(validation: Validation) -> str:
     parts = [f"{count} {kind.value}" for kind, count in sorted(summary.by_kind.items())]
     noun = "job" if summary.total == 1 else "jobs"
     return f"{summary.total} {noun}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def apis(validation: Validation) -> str | None:
+    """Where the jobs go, when any goes to Kling's new API: a count per API.
+
+    ``api: 2 jobs to the /v1 routes, 1 to the new API (provider.api: legacy)``
+    """
+    summary = validation.summary
+    new = summary.by_api.get(Api.NEW, 0)
+    if not new:
+        return None
+    legacy = summary.by_api.get(Api.LEGACY, 0)
+    jobs = "job" if legacy == 1 else "jobs"
+    return (
+        f"api: {legacy} {jobs} to the /v1 routes, {new} to the new API "
+        f"(provider.api: {summary.api.value})"
+    )
 
 
 def describe_job(job: Job) -> str:

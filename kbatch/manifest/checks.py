@@ -2,7 +2,8 @@
 
 The request reaching here already passed the schema. :func:`normalize` gives it the wire types
 (``duration`` a string, ``n`` an integer, all four expansion sides, subjects as objects);
-:func:`check_request` applies the rules that span fields or depend on the provider;
+:func:`check_request` applies the rules that span fields or depend on the provider (a video
+job bound for a path of Kling's new API gets that path's rules: :mod:`kbatch.manifest.pathrules`);
 :func:`resolve_images` turns every image string into an :class:`~kbatch.images.ImageInput` after
 inspecting it. Each returns problems as ``(field path, message)`` pairs; nothing here raises.
 
@@ -32,10 +33,13 @@ from kbatch.images import (
     parse_image,
 )
 from kbatch.manifest.issues import show
+from kbatch.manifest.pathrules import check_path
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
-from kbatch.provider import capabilities, catalogue
+from kbatch.provider import capabilities, catalogue, models
 from kbatch.provider.catalogue import JobKind
+from kbatch.provider.config import Api
+from kbatch.provider.protocol import ModelPath
 
 FieldPath = tuple[str | int, ...]
 Problem = tuple[FieldPath, str]
@@ -67,10 +71,16 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_request(
-    kind: JobKind, request: dict[str, Any], provider: catalogue.ProviderSpec, max_in_flight: int
+    kind: JobKind,
+    request: dict[str, Any],
+    provider: catalogue.ProviderSpec,
+    max_in_flight: int,
+    api: Api = Api.LEGACY,
 ) -> list[Problem]:
-    """Rules across fields, per provider, and against the run's slot limit."""
-    problems: list[Problem] = []
+    """Rules across fields, per provider, and against the run's slot limit; a video job bound
+    for a path of Kling's new API (``api``: the manifest's ``provider.api``) is held to that
+    path's rules instead of the ``/v1`` capability map and text limits."""
+    problems = _slots(kind, request, max_in_flight)
     if kind is JobKind.IMAGE_EXPAND:
         problems += _check_expand(request)
     elif kind is JobKind.MULTI_IMAGE2IMAGE:
@@ -78,6 +88,15 @@ def check_request(
     elif kind is JobKind.TEXT2IMAGE:
         problems += check_text2image(request)
     else:
+        target = models.choose(kind, request, api)
+        if isinstance(target, ModelPath):  # the path's rules, its own prompt limits
+            return problems + check_path(
+                kind,
+                request,
+                target,
+                capability_map=provider.check_capabilities,
+                unsent=frozenset(IGNORED.get(kind, {})),
+            )
         from_text = kind is JobKind.TEXT2VIDEO
         problems += check_video(request, text=from_text, capability_map=provider.check_capabilities)
     for (limit_kind, field), limit in provider.text_limits.items():
@@ -85,14 +104,18 @@ def check_request(
         if limit_kind is kind and isinstance(text, str) and len(text) > limit:
             message = f"is {len(text)} characters long; {provider.name} takes at most {limit}"
             problems.append(((field,), message))
+    return problems
+
+
+def _slots(kind: JobKind, request: Mapping[str, Any], max_in_flight: int) -> list[Problem]:
     needed = catalogue.slots(kind, request.get("n", 1))
     if needed > max_in_flight:
         message = (
             f"n={needed} needs {needed} parallel-task slots but limits.max_in_flight is "
             f"{max_in_flight}: the job could never start"
         )
-        problems.append((("n",), message))
-    return problems
+        return [(("n",), message)]
+    return []
 
 
 #: Fields a route accepts in a manifest but ignores, per kind, and why.
@@ -134,7 +157,7 @@ def _single_quality(kind: JobKind, request: Mapping[str, Any]) -> str | None:
         return None
     model = str(request.get("model_name", capabilities.DEFAULT_VIDEO_MODEL))
     try:
-        cap = capabilities.capability(model, text=kind is JobKind.TEXT2VIDEO)
+        cap = capabilities.capability(models.normalise(model), text=kind is JobKind.TEXT2VIDEO)
     except KeyError:
         return None
     return None if cap.modes else model

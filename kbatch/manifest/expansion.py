@@ -26,6 +26,7 @@ from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
 from kbatch.manifest.sources import SourceFormat
 from kbatch.manifest.template import TemplateError, render
 from kbatch.provider import catalogue
+from kbatch.provider.config import Api
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Context:
     inspector: Inspector = field(default_factory=Inspector)
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
     image_users: ImageUsers = field(default_factory=dict)  # where each local file is named
+    api: Api = Api.LEGACY  # provider.api: which rules a video job is held to (its target's)
 
 
 def expand(templates: Iterable[JobTemplate], context: Context, log: IssueLog) -> Iterator[Job]:
@@ -178,7 +180,7 @@ def _make_job(
         return None
     request = normalize(kind, values)
     for field_path, message in check_request(
-        kind, request, context.provider, context.max_in_flight
+        kind, request, context.provider, context.max_in_flight, context.api
     ):
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if job_id is None:

@@ -17,13 +17,11 @@ settings that span fields, then every job: its foreach rows, placeholders, the r
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kbatch import pricing
 from kbatch.errors import ManifestError
 from kbatch.images import Inspector
 from kbatch.manifest import schema
@@ -34,11 +32,12 @@ from kbatch.manifest.forbidden import refuse_forbidden_keys
 from kbatch.manifest.inputs import damaged_images
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
+from kbatch.manifest.summary import Summary
 from kbatch.pricing import DEFAULT as DEFAULT_PRICES
 from kbatch.pricing import PriceTable
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind, PackType, ProviderName
-from kbatch.provider.config import Listen, ProviderConfig
+from kbatch.provider.config import DEFAULT_SECRET_ENV, Api, Listen, ProviderConfig
 
 __all__ = [
     "Job",
@@ -130,51 +129,22 @@ class Manifest:
 
     def _context(self, *, decode: bool = False) -> Context:
         spec, slots = self.provider.spec, self.limits.max_in_flight
-        return _context(self.path, self.document, spec, slots, decode=decode)
+        return _context(self.path, self.document, spec, slots, decode=decode, api=self.provider.api)
 
 
 def _context(
-    path: Path, document: Document, provider: catalogue.ProviderSpec, slots: int, *, decode: bool
+    path: Path,
+    document: Document,
+    provider: catalogue.ProviderSpec,
+    slots: int,
+    *,
+    decode: bool,
+    api: Api = Api.LEGACY,
 ) -> Context:
     """With ``decode`` (validation), every local image is decoded in full, not only its header;
     a run's own expansion (after validation) reads headers only."""
-    return Context(document, path.parent.resolve(), provider, slots, Inspector(decode=decode))
-
-
-@dataclass
-class Summary:
-    """Counts over a manifest's jobs, and the first few of them."""
-
-    keep: int = 10
-    total: int = 0
-    by_kind: Counter[JobKind] = field(default_factory=Counter)
-    slots_by_kind: Counter[JobKind] = field(default_factory=Counter)
-    largest_task: int = 0
-    first: list[Job] = field(default_factory=list)
-    prices: Counter[pricing.Key] = field(default_factory=Counter)  # jobs per price key
-
-    def add(self, job: Job) -> None:
-        self.total += 1
-        self.by_kind[job.kind] += 1
-        self.slots_by_kind[job.kind] += job.slots
-        self.prices[pricing.key(job.kind, job.request)] += 1
-        self.largest_task = max(self.largest_task, job.slots)
-        if len(self.first) < self.keep:
-            self.first.append(job)
-
-    def slots_by_pack(self) -> dict[PackType, int]:
-        """Slot-tasks per pack type: what the jobs hold in all, one slot for one task."""
-        out: Counter[PackType] = Counter()
-        for kind, count in self.slots_by_kind.items():
-            out[catalogue.PACK[kind]] += count
-        return dict(sorted(out.items()))
-
-    def units_by_kind(self, table: PriceTable) -> dict[JobKind, float]:
-        """Estimated units per kind, one attempt per job, from a price table."""
-        out: dict[JobKind, float] = dict.fromkeys(sorted(self.by_kind), 0.0)
-        for key, count in self.prices.items():
-            out[key[0]] += table.price(key) * count
-        return out
+    base = path.parent.resolve()
+    return Context(document, base, provider, slots, Inspector(decode=decode), api=api)
 
 
 @dataclass(frozen=True)
@@ -207,6 +177,7 @@ def validate(
     log = IssueLog()
     manifest, templates, context = _build(path, document, log, decode=True)
     if context is not None:
+        summary.api = context.api
         for job in expand(templates, context, log):
             summary.add(job)
             if on_job is not None:
@@ -287,7 +258,9 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
             slots = limits_given.get("max_in_flight", slots)
         if not _sound("limits", broken):
             slots = _NO_SLOT_CHECK
-        return None, templates, _context(path, document, provider_spec, slots, decode=decode)
+        api = _api(data, broken)
+        context = _context(path, document, provider_spec, slots, decode=decode, api=api)
+        return None, templates, context
     name, provider, limits, output = settings
     pricing = DEFAULT_PRICES.override(data.get("pricing", {}))
     listen = _listen(document, data.get("callbacks"), log)
@@ -308,7 +281,8 @@ def _listen(document: Document, given: Any, log: IssueLog) -> Listen | None:
         name, reason = found
         log.add(document.issue(("callbacks", name), reason))
         return None
-    return Listen.parse(address, public_url)
+    listen = Listen.parse(address, public_url)
+    return replace(listen, secret_env=given.get("secret_env", DEFAULT_SECRET_ENV))
 
 
 def _check_poll(
@@ -353,6 +327,15 @@ def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderNam
     return ProviderName(name) if sound and name in set(ProviderName) else ProviderName.KLING
 
 
+def _api(data: Mapping[str, Any], broken: set[PathKey]) -> Api:
+    """The manifest's provider.api if it is sound (its jobs are checked against their targets'
+    rules even when other settings are broken), else legacy."""
+    provider = data.get("provider")
+    api = provider.get("api") if isinstance(provider, dict) else None
+    sound = ("provider", "api") not in broken and ("provider",) not in broken
+    return Api(api) if sound and api in set(Api) else Api.LEGACY
+
+
 def _sound(section: str, broken: set[PathKey]) -> bool:
     """Whether the schema pass found nothing wrong in a top-level section."""
     return not any(where[:1] == (section,) for where in broken)
@@ -378,6 +361,7 @@ def _settings(
         routes={JobKind(kind): route for kind, route in provider.get("routes", {}).items()},
         check_capabilities=provider.get("check_capabilities", True),
         account=provider.get("account"),
+        api=Api(provider.get("api", Api.LEGACY.value)),
     )
     raw = dict(data.get("limits", {}))
     for key in ("task_timeout", "poll_interval", "poll_max"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kbatch.provider import capabilities, catalogue
+from kbatch.provider import capabilities, catalogue, models
 from kbatch.provider.capabilities import FEATURES, Capability
 
 FieldPath = tuple[str | int, ...]
@@ -108,8 +108,8 @@ def _check_newer_fields(request: dict[str, Any]) -> list[Problem]:
 def check_capabilities(request: dict[str, Any], *, text: bool = False) -> list[Problem]:
     """What the request asks of its model, against the capability map."""
     model = str(request.get("model_name", capabilities.DEFAULT_VIDEO_MODEL))
-    try:
-        cap = capabilities.capability(model, text=text)
+    try:  # either spelling (kling-3.0 / kling-v3): the same model, the same map
+        cap = capabilities.capability(models.normalise(model), text=text)
     except KeyError:
         return []  # the schema names the models; a template may still reach here
     mode = str(request.get("mode", "std"))
@@ -120,7 +120,7 @@ def check_capabilities(request: dict[str, Any], *, text: bool = False) -> list[P
     if cap.modes and mode not in cap.modes:
         problems.append((("mode",), f"{model} has no {mode!r} mode{_RELAX}"))
     if duration not in cap.durations:
-        message = f"{model} makes videos of {_seconds(cap.durations)}, not {duration} s{_RELAX}"
+        message = f"{model} makes videos of {seconds(cap.durations)}, not {duration} s{_RELAX}"
         problems.append((("duration",), message))
     if problems:
         return problems
@@ -172,10 +172,10 @@ def _silent_only(model: str, cap: Capability, request: dict[str, Any]) -> list[P
     ]
 
 
-def _seconds(durations: tuple[str, ...]) -> str:
+def seconds(durations: tuple[str, ...]) -> str:
     """Durations in words.
 
-    >>> _seconds(("5", "10")), _seconds(tuple(str(n) for n in range(3, 16)))
+    >>> seconds(("5", "10")), seconds(tuple(str(n) for n in range(3, 16)))
     ('5 or 10 s', '3 to 15 s')
     """
     if len(durations) > 3:
@@ -183,4 +183,4 @@ def _seconds(durations: tuple[str, ...]) -> str:
     return " or ".join(durations) + " s"
 
 
-__all__ = ["check_capabilities", "check_video"]
+__all__ = ["FieldPath", "Problem", "check_capabilities", "check_video", "seconds"]

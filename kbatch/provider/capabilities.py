@@ -213,10 +213,112 @@ DEFAULT_VIDEO_MODEL = "kling-v1"
 DEFAULT_TEXT2IMAGE_MODEL = "kling-v3"
 
 
+#: The new API's name of each model it shares with the ``/v1`` routes, and the ``/v1`` name it
+#: has there: the same model, the same data. ``provider/models.py`` holds the full table (which
+#: API serves what); this layer may not import it, and a test keeps the two the same.
+SPELLINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "kling-2.5-turbo": "kling-v2-5-turbo",
+        "kling-2.6": "kling-v2-6",
+        "kling-3.0": "kling-v3",
+        "kling-3.0-omni": "kling-v3-omni",
+        "kling-o1": "kling-video-o1",
+    }
+)
+
+
+def canonical(model: str) -> str:
+    """A model's one spelling here: the ``/v1`` name where it has one.
+
+    >>> canonical("kling-2.6"), canonical("kling-v2-6"), canonical("kling-3.0-turbo")
+    ('kling-v2-6', 'kling-v2-6', 'kling-3.0-turbo')
+    """
+    return SPELLINGS.get(model.strip().lower(), model)
+
+
+@dataclass(frozen=True, slots=True)
+class PathCapability:
+    """What one path of Kling's new API takes, in a manifest's (``/v1``) words, from its page
+    (``kling-3.0-turbo-t2v.md``, ``-i2v.md``, ``kling-omni-3.0-i2v.md``, ``kling-2.6-*.md``,
+    ``kling-2.5-turbo-*.md``, 2026-09): ``mode`` std is 720p, pro 1080p, 4k 4K."""
+
+    modes: tuple[str, ...]
+    durations: tuple[str, ...]
+    prompt_limit: int = 2500
+    #: settings.aspect_ratio (text-to-video only); empty: the path has none.
+    aspect_ratios: tuple[str, ...] = ()
+    #: The modes native audio is made in; empty: no audio setting.
+    sound_modes: tuple[str, ...] = ()
+    #: The modes a last frame is taken in; empty: no last frame.
+    tail_modes: tuple[str, ...] = ()
+    #: A last frame makes a silent video only (2.6: the capability map's "1080p silent").
+    tail_silent: bool = False
+    elements: int = 0
+    voices: int = 0
+    #: Multi-shot written in the prompt (``shot n, m, words;``).
+    shots: bool = False
+    #: Whether the path has settings.multi_shot (false: shots in the prompt only).
+    multi_shot_setting: bool = False
+
+
+_HD = ("std", "pro")
+_HD_4K = ("std", "pro", "4k")
+_RATIOS = ("16:9", "9:16", "1:1")
+_LONG_PROMPT = 3072
+#: The new API's video paths, by path (``{route}/{new name}``).
+PATHS: Mapping[str, PathCapability] = MappingProxyType(
+    {
+        "text-to-video/kling-3.0-turbo": PathCapability(
+            _HD, V3_DURATIONS, _LONG_PROMPT, _RATIOS, shots=True
+        ),
+        "image-to-video/kling-3.0-turbo": PathCapability(_HD, V3_DURATIONS, shots=True),
+        "text-to-video/kling-3.0": PathCapability(
+            _HD_4K, V3_DURATIONS, _LONG_PROMPT, _RATIOS, _HD_4K, shots=True, multi_shot_setting=True
+        ),
+        "image-to-video/kling-3.0": PathCapability(
+            _HD_4K,
+            V3_DURATIONS,
+            _LONG_PROMPT,
+            sound_modes=_HD_4K,
+            tail_modes=_HD_4K,
+            elements=3,
+            shots=True,
+            multi_shot_setting=True,
+        ),
+        "text-to-video/kling-2.6": PathCapability(
+            _HD, CLASSIC_DURATIONS, aspect_ratios=_RATIOS, sound_modes=("pro",)
+        ),
+        "image-to-video/kling-2.6": PathCapability(
+            _HD,
+            CLASSIC_DURATIONS,
+            sound_modes=("pro",),
+            tail_modes=("pro",),
+            tail_silent=True,
+            voices=2,
+        ),
+        "text-to-video/kling-2.5-turbo": PathCapability(
+            _HD, CLASSIC_DURATIONS, aspect_ratios=_RATIOS
+        ),
+        "image-to-video/kling-2.5-turbo": PathCapability(
+            _HD, CLASSIC_DURATIONS, tail_modes=("pro",)
+        ),
+    }
+)
+
+
+def on_path(path: str) -> PathCapability | None:
+    """What a path of the new API takes; None for one kbatch has no data of (omni, motion).
+
+    >>> on_path("image-to-video/kling-3.0-turbo").tail_modes
+    ()
+    """
+    return PATHS.get(path)
+
+
 def capability(model: str, *, text: bool = False) -> Capability:
     """A model's capabilities for image2video (or text2video); KeyError for a model the map
     does not know."""
-    return (TEXT2VIDEO if text else IMAGE2VIDEO)[model]
+    return (TEXT2VIDEO if text else IMAGE2VIDEO)[canonical(model)]
 
 
 def is_legacy(kind: JobKind, model: str | None) -> bool:
@@ -232,7 +334,7 @@ def is_legacy(kind: JobKind, model: str | None) -> bool:
     """
     if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO):
         table = TEXT2VIDEO if kind is JobKind.TEXT2VIDEO else IMAGE2VIDEO
-        found = table.get(model or DEFAULT_VIDEO_MODEL)
+        found = table.get(canonical(model or DEFAULT_VIDEO_MODEL))
         return found is not None and found.legacy
     if kind is JobKind.TEXT2IMAGE:
         model = model or DEFAULT_TEXT2IMAGE_MODEL
@@ -260,11 +362,16 @@ __all__ = [
     "IMAGE2VIDEO",
     "IMAGE_MODELS",
     "NONE",
+    "PATHS",
+    "SPELLINGS",
     "SUGGESTED",
     "TEXT2VIDEO",
     "V3_DURATIONS",
     "Capability",
+    "PathCapability",
+    "canonical",
     "capability",
     "is_legacy",
     "models_with",
+    "on_path",
 ]

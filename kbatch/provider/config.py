@@ -10,6 +10,9 @@ from kbatch.errors import ConfigError
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import JobKind, ProviderName
 
+#: ``callbacks.secret_env`` when a manifest does not say.
+DEFAULT_SECRET_ENV = "KLING_WEBHOOK_SECRET"
+
 
 class Api(enum.StrEnum):
     """Which of Kling's APIs a job goes to where its model is served on both: the ``/v1`` routes
@@ -60,6 +63,9 @@ class Listen:
     host: str
     port: int
     public_url: str
+    #: The name of the environment variable that holds the webhook secret (callbacks signed
+    #: the Standard Webhooks way); the engine reads the variable, a manifest only names it.
+    secret_env: str | None = None
 
     @classmethod
     def parse(cls, address: str, public_url: str | None) -> Listen:
@@ -88,4 +94,4 @@ class Listen:
         return None
 
 
-__all__ = ["Api", "Listen", "ProviderConfig"]
+__all__ = ["DEFAULT_SECRET_ENV", "Api", "Listen", "ProviderConfig"]
