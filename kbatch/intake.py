@@ -50,7 +50,7 @@ def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
 
     def keep(job: Job) -> None:
         price = pricing.key(job.kind, job.request)
-        target = models.choose(job.kind, job.request, api[0] if api else Api.LEGACY)
+        target = models.choose(job.kind, job.request, api[0] if api else Api.AUTO)
         seen[job.id] = SeenJob(
             job.fingerprint,
             job.kind,

@@ -75,7 +75,7 @@ def check_request(
     request: dict[str, Any],
     provider: catalogue.ProviderSpec,
     max_in_flight: int,
-    api: Api = Api.LEGACY,
+    api: Api = Api.AUTO,
 ) -> list[Problem]:
     """Rules across fields, per provider, and against the run's slot limit; a video job bound
     for a path of Kling's new API (``api``: the manifest's ``provider.api``) is held to that
@@ -97,6 +97,14 @@ def check_request(
                 capability_map=provider.check_capabilities,
                 unsent=frozenset(IGNORED.get(kind, {})),
             )
+        pinned = models.only_on_new(kind, request) if api is Api.LEGACY else None
+        if pinned is not None:  # provider.api: legacy, a model the /v1 routes do not serve
+            message = (
+                f"{pinned} is served only by Kling's new API, and provider.api: legacy keeps "
+                "every job on the /v1 routes: remove provider.api (or set it to new), or choose "
+                "a model the /v1 routes serve"
+            )
+            return [*problems, (("model_name",), message)]
         from_text = kind is JobKind.TEXT2VIDEO
         problems += check_video(request, text=from_text, capability_map=provider.check_capabilities)
     for (limit_kind, field), limit in provider.text_limits.items():

@@ -40,7 +40,7 @@ class Context:
     inspector: Inspector = field(default_factory=Inspector)
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
     image_users: ImageUsers = field(default_factory=dict)  # where each local file is named
-    api: Api = Api.LEGACY  # provider.api: which rules a video job is held to (its target's)
+    api: Api = Api.AUTO  # provider.api: which rules a video job is held to (its target's)
 
 
 def expand(templates: Iterable[JobTemplate], context: Context, log: IssueLog) -> Iterator[Job]:

@@ -139,7 +139,7 @@ def _context(
     slots: int,
     *,
     decode: bool,
-    api: Api = Api.LEGACY,
+    api: Api = Api.AUTO,
 ) -> Context:
     """With ``decode`` (validation), every local image is decoded in full, not only its header;
     a run's own expansion (after validation) reads headers only."""
@@ -329,11 +329,11 @@ def _provider_name(data: Mapping[str, Any], broken: set[PathKey]) -> ProviderNam
 
 def _api(data: Mapping[str, Any], broken: set[PathKey]) -> Api:
     """The manifest's provider.api if it is sound (its jobs are checked against their targets'
-    rules even when other settings are broken), else legacy."""
+    rules even when other settings are broken), else auto."""
     provider = data.get("provider")
     api = provider.get("api") if isinstance(provider, dict) else None
     sound = ("provider", "api") not in broken and ("provider",) not in broken
-    return Api(api) if sound and api in set(Api) else Api.LEGACY
+    return Api(api) if sound and api in set(Api) else Api.AUTO
 
 
 def _sound(section: str, broken: set[PathKey]) -> bool:
@@ -361,7 +361,7 @@ def _settings(
         routes={JobKind(kind): route for kind, route in provider.get("routes", {}).items()},
         check_capabilities=provider.get("check_capabilities", True),
         account=provider.get("account"),
-        api=Api(provider.get("api", Api.LEGACY.value)),
+        api=Api(provider.get("api", Api.AUTO.value)),
     )
     raw = dict(data.get("limits", {}))
     for key in ("task_timeout", "poll_interval", "poll_max"):

@@ -28,7 +28,7 @@ class Summary:
     first: list[Job] = field(default_factory=list)
     prices: Counter[pricing.Key] = field(default_factory=Counter)  # jobs per price key
     #: The manifest's ``provider.api``, which decides where a job of a model on both APIs goes.
-    api: Api = Api.LEGACY
+    api: Api = Api.AUTO
     #: Jobs per API they go to (``legacy``: the ``/v1`` routes; ``new``: a model's path).
     by_api: Counter[Api] = field(default_factory=Counter)
 

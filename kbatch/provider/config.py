@@ -15,10 +15,13 @@ DEFAULT_SECRET_ENV = "KLING_WEBHOOK_SECRET"
 
 
 class Api(enum.StrEnum):
-    """Which of Kling's APIs a job goes to where its model is served on both: the ``/v1`` routes
-    (``legacy``, the default: a manifest that ran before sends exactly what it sent) or the
-    path-addressed API (``new``). A model served on one API only goes there either way."""
+    """Which of Kling's APIs a job goes to. ``auto`` (the default): the ``/v1`` routes where its
+    model is served there (a manifest that ran before sends exactly what it sent), the
+    path-addressed API for a model that lives only there (kling-3.0-turbo). ``new``: the
+    path-addressed API wherever it serves the model. ``legacy``: the ``/v1`` routes only; a job
+    whose model they do not serve is refused before anything is sent."""
 
+    AUTO = "auto"
     LEGACY = "legacy"
     NEW = "new"
 
@@ -41,7 +44,7 @@ class ProviderConfig:
     #: The account whose slots and rate a shared state divides among runners (a label only).
     account: str | None = None
     #: ``provider.api``: where a job whose model both APIs serve goes.
-    api: Api = Api.LEGACY
+    api: Api = Api.AUTO
 
     @property
     def account_label(self) -> str:

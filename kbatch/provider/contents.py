@@ -74,7 +74,7 @@ def _written_shots(request: Mapping[str, Any], spec: PathSpec) -> bool:
     return spec.shots and bool(request.get("multi_prompt"))
 
 
-def unmapped(kind: JobKind, request: Mapping[str, Any], api: Api = Api.LEGACY) -> list[str]:
+def unmapped(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> list[str]:
     """The fields of a job the new API has no place for, when :func:`models.choose` sends it
     there (``api`` is the manifest's ``provider.api``); [] for a job that goes to the ``/v1``
     routes, whatever it holds.

@@ -4,10 +4,10 @@ Kling names a model two ways: ``model_name: kling-v3`` in a body on the ``/v1`` 
 ``kling-3.0`` in a path on the path-addressed API (``POST /text-to-video/kling-3.0``). A manifest
 may use either; :func:`normalise` makes them one. :func:`choose` decides where a job goes::
 
-    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-v3"}, Api.LEGACY)   # JobKind.TEXT2VIDEO
+    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-v3"}, Api.AUTO)   # JobKind.TEXT2VIDEO
     choose(JobKind.TEXT2VIDEO, {"model_name": "kling-v3"}, Api.NEW)
     # ModelPath(JobKind.TEXT2VIDEO, "text-to-video/kling-3.0")
-    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-3.0-turbo"}, Api.LEGACY)  # new API only
+    choose(JobKind.TEXT2VIDEO, {"model_name": "kling-3.0-turbo"}, Api.AUTO)  # new API only
 
 With ``api: legacy`` (the default) a job goes where it went before this module existed, unless
 its model lives on the new API only; so a manifest that ran before sends the same requests.
@@ -166,12 +166,14 @@ def requested(kind: JobKind, request: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) and name else DEFAULT_MODEL
 
 
-def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.LEGACY) -> Target:
+def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> Target:
     """Where a job goes: its kind (the ``/v1`` route) or its model's path on the new API.
 
-    The new API when the model lives there only, or when ``api`` is ``new`` and the new API
-    serves the model for this kind; the kind's ``/v1`` route otherwise (unknown models too, and
-    requests without ``model_name``: kling-v1 is not on the new API).
+    The new API when ``api`` is ``new`` and the new API serves the model for this kind, or (the
+    default ``auto``) when the model lives there only; the kind's ``/v1`` route otherwise: unknown
+    models too, requests without ``model_name`` (kling-v1 is not on the new API), and every job
+    under ``api: legacy`` (one whose model the ``/v1`` routes do not serve is refused by the
+    manifest's checks: :func:`only_on_new`).
 
     >>> choose(JobKind.IMAGE2VIDEO, {"model_name": "kling-3.0-turbo"})
     ModelPath(kind=<JobKind.IMAGE2VIDEO: 'image2video'>, path='image-to-video/kling-3.0-turbo')
@@ -184,9 +186,27 @@ def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.LEGACY) -> 
         return kind
     route = KIND_ROUTES[kind]
     on_new = route in found.new_routes
-    if on_new and (api is Api.NEW or route not in found.legacy_routes):
+    only_new = route not in found.legacy_routes
+    if on_new and (api is Api.NEW or (api is Api.AUTO and only_new)):
         return ModelPath(kind, f"{route}/{found.new}")
     return kind
+
+
+def only_on_new(kind: JobKind, request: Mapping[str, Any]) -> str | None:
+    """The job's model, when the new API serves it for this kind and the ``/v1`` routes do not
+    (so ``provider.api: legacy`` cannot send it).
+
+    >>> only_on_new(JobKind.TEXT2VIDEO, {"model_name": "kling-3.0-turbo"})
+    'kling-3.0-turbo'
+    >>> only_on_new(JobKind.TEXT2VIDEO, {"model_name": "kling-3.0"}) is None
+    True
+    """
+    name = requested(kind, request)
+    found = None if name is None else model(name)
+    if found is None or found.new is None:
+        return None
+    route = KIND_ROUTES[kind]
+    return name if route in found.new_routes and route not in found.legacy_routes else None
 
 
 def spec(target: ModelPath) -> PathSpec:
@@ -206,6 +226,7 @@ __all__ = [
     "legacy_name",
     "model",
     "normalise",
+    "only_on_new",
     "requested",
     "spec",
 ]

@@ -36,7 +36,7 @@ class Surfaces(Client):
     ``async with Surfaces(...) as provider``; it opens and closes both."""
 
     def __init__(
-        self, *args: Any, api: Api = Api.LEGACY, paths: PathClient | None = None, **kwargs: Any
+        self, *args: Any, api: Api = Api.AUTO, paths: PathClient | None = None, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
         self.api = api

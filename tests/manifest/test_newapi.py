@@ -24,8 +24,8 @@ NEW = EXAMPLES / "valid" / "newapi"
 
 def test_provider_api_chooses_where_models_on_both_apis_go() -> None:
     assert load_manifest(NEW / "kling-3.yaml").provider.api is Api.NEW
-    assert load_manifest(NEW / "both-apis.yaml").provider.api is Api.LEGACY
-    assert load_manifest(EXAMPLES / "valid" / "minimal.yaml").provider.api is Api.LEGACY
+    assert load_manifest(NEW / "both-apis.yaml").provider.api is Api.AUTO
+    assert load_manifest(EXAMPLES / "valid" / "minimal.yaml").provider.api is Api.AUTO
 
 
 def test_callbacks_name_the_variable_of_the_webhook_secret() -> None:
@@ -98,7 +98,7 @@ def test_shots_read_as_the_pages_write_them() -> None:
 def test_plan_counts_the_jobs_per_api_when_a_manifest_uses_both() -> None:
     result = CliRunner().invoke(cli, ["plan", str(NEW / "both-apis.yaml")])
     assert result.exit_code == 0, result.output
-    line = "api: 2 jobs to the /v1 routes, 1 to the new API (provider.api: legacy)"
+    line = "api: 2 jobs to the /v1 routes, 1 to the new API (provider.api: auto)"
     assert line in result.output.splitlines()
     minimal = CliRunner().invoke(cli, ["plan", str(EXAMPLES / "valid" / "minimal.yaml")])
     assert "api:" not in minimal.output  # every job on the /v1 routes: nothing to say
