@@ -39,7 +39,7 @@ def clip(seconds: float, width: int = 1280, height: int = 720) -> bytes:
 
 
 class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """No access log on the test's output."""
 
 
