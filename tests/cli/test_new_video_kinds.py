@@ -5,11 +5,7 @@ CDN would serve them to Kling), every result on disk, and a second run that send
 from __future__ import annotations
 
 import shutil
-import struct
-import threading
 from collections.abc import Iterator
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +15,17 @@ from click.testing import CliRunner
 from kbatch import validate
 from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
+from tests.clips import serving
 from tests.conftest import REPO
 from tests.project import Project
-
-
-def box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I4s", 8 + len(body), kind) + body
-
-
-def clip(seconds: float, width: int = 1280, height: int = 720) -> bytes:
-    """An MP4 header (``moov`` with its duration and one video track's size) and a little
-    media data: what kbatch's URL check reads. (The simulator, which cannot decode it, takes
-    it as a 5 s video.)"""
-    mvhd = box(b"mvhd", bytes(12) + struct.pack(">II", 600, round(seconds * 600)) + bytes(80))
-    matrix = struct.pack(">9i", 1 << 16, 0, 0, 0, 1 << 16, 0, 0, 0, 1 << 30)
-    tkhd = box(b"tkhd", bytes(40) + matrix + struct.pack(">II", width << 16, height << 16))
-    trak = box(b"trak", tkhd + box(b"mdia", box(b"hdlr", bytes(8) + b"vide" + bytes(13))))
-    return box(b"ftyp", b"isom" + bytes(4) + b"isom") + box(b"moov", mvhd + trak) + bytes(1000)
-
-
-class Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on the test's output."""
 
 
 @pytest.fixture
 def cdn(tmp_path: Path) -> Iterator[str]:
     """A file server on 127.0.0.1 with ``dance.mp4`` (6 s), ``long.mp4`` (20 s) and
-    ``wide.mp4`` (8 s, 1920x1080): the base URL."""
-    folder = tmp_path / "cdn"
-    folder.mkdir()
-    (folder / "dance.mp4").write_bytes(clip(6))
-    (folder / "long.mp4").write_bytes(clip(20))
-    (folder / "wide.mp4").write_bytes(clip(8, 1920, 1080))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    ``wide.mp4`` (8 s, 1920x1080), among others: the base URL."""
+    with serving(tmp_path / "cdn") as url:
+        yield url
 
 
 def invoke(*args: str) -> tuple[int, str]:
