@@ -4,6 +4,7 @@ CDN would serve them to Kling), every result on disk, and a second run that send
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +116,28 @@ def test_every_model_of_both_kinds_runs_to_files_and_a_rerun_sends_nothing(
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
     assert len(threaded.log) == sent  # nothing asked of the provider: every job is done
+
+
+def test_reports_the_gallery_and_the_export_show_the_videos(
+    tmp_path: Path, threaded: Simulator, cdn: str
+) -> None:
+    project = Project(tmp_path, threaded, jobs(cdn)[5:])  # o1-feature and both motion jobs
+    assert invoke("run", str(project.manifest), "--no-progress")[0] == 0
+    code, output = invoke("report", str(project.manifest), "--format", "json")
+    assert code == 0, output
+    rows = {row["id"]: row for row in json.loads(output)["jobs"]}
+    assert {row["kind"] for row in rows.values()} == {"omni_video", "motion_control"}
+    assert all(row["state"] == "downloaded" for row in rows.values())
+    gallery = (project.out / "index.html").read_text(encoding="utf-8")
+    assert gallery.count("<video controls") == 3 and 'data-kind="motion_control"' in gallery
+    code, output = invoke("export", str(project.manifest), "-o", str(tmp_path / "dataset"))
+    assert code == 0, output
+    lines = (tmp_path / "dataset" / "videos" / "metadata.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["kind"] for line in lines) == [
+        "motion_control",
+        "motion_control",
+        "omni_video",
+    ]
 
 
 def test_motion_control_is_estimated_on_its_videos_seconds(
