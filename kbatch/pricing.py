@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kbatch.provider.capabilities import DEFAULT_TEXT2IMAGE_MODEL, DEFAULT_VIDEO_MODEL, canonical
-from kbatch.provider.catalogue import PACK, JobKind, PackType
+from kbatch.provider.catalogue import NEW_API_KINDS, NEW_KIND_DEFAULTS, PACK, JobKind, PackType
 
 #: Units per resource pack. A pack that is absent has spent (or may spend) nothing.
 Units = Mapping[PackType, float]
@@ -73,8 +73,40 @@ VIDEO_RATES: Mapping[str, Rates] = MappingProxyType(
                 "4k+sound": 15.0,
             }
         ),
+        # Omni video (kling-pricing-video.md): with native audio, or with a reference video
+        # ("+video": billed as video input; Kling makes no native audio with one).
+        "kling-v3-omni": MappingProxyType(
+            {
+                "std": 3.0,
+                "pro": 4.0,
+                _UHD: 15.0,
+                "std+sound": 4.0,
+                "pro+sound": 5.0,
+                "4k+sound": 15.0,
+                "std+video": 4.5,
+                "pro+video": 6.0,
+                "4k+video": 15.0,
+            }
+        ),
+        "kling-video-o1": _rates(std=3.0, pro=4.0, std_video=4.5, pro_video=6.0),
     }
 )
+#: Motion control per 5 s, by model (kling-pricing-video.md): billed on the seconds made.
+MOTION_RATES: Mapping[str, Rates] = MappingProxyType(
+    {"kling-v3": _rates(std=4.5, pro=6.0), "kling-v2-6": _rates(std=2.5, pro=4.0)}
+)
+#: The new API's spellings of the omni and motion models, as the price table names them.
+_SPELLINGS = MappingProxyType(
+    {
+        "kling-3.0-omni": "kling-v3-omni",
+        "kling-o1": "kling-video-o1",
+        "kling-3.0": "kling-v3",
+        "kling-2.6": "kling-v2-6",
+    }
+)
+#: A motion-control task lasts as long as its reference video, at most 10 s with
+#: character_orientation image and 30 s with video: the estimate when the length is unknown.
+MOTION_LONGEST: Mapping[str, int] = MappingProxyType({"image": 10, "video": 30})
 #: Sound on a model whose price the table lacks (kbatch checks it is not asked for): estimated at
 #: twice the silent price, to err early.
 SOUND_FACTOR = 2.0
@@ -107,6 +139,8 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     >>> key(JobKind.TEXT2IMAGE, {"n": 2})
     (<JobKind.TEXT2IMAGE: 'text2image'>, 'kling-v3', '', 2)
     """
+    if kind in NEW_API_KINDS:
+        return _new_kind_key(kind, request)
     if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
         model = canonical(str(request.get("model_name", DEFAULT_VIDEO_MODEL)))  # either spelling
         mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
@@ -117,6 +151,30 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
         model = str(request.get("model_name", DEFAULT_TEXT2IMAGE_MODEL))
         return kind, model, "image" if "image" in request else "", int(request.get("n", 1))
     return kind, "", "", int(request.get("n", 1))
+
+
+def _new_kind_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
+    """Omni video: model, resolution (std 720p, pro 1080p, 4k), ``+sound`` for native audio or
+    ``+video`` with a reference video, and the duration. Motion control: model, resolution and
+    the reference video's seconds (``duration``, measured by the manifest check), else the
+    orientation's longest.
+
+    >>> _new_kind_key(JobKind.OMNI_VIDEO, {"mode": "pro", "video": "https://x/v.mp4"})
+    (<JobKind.OMNI_VIDEO: 'omni_video'>, 'kling-v3-omni', 'pro+video', 5)
+    >>> _new_kind_key(JobKind.MOTION_CONTROL, {"character_orientation": "video"})
+    (<JobKind.MOTION_CONTROL: 'motion_control'>, 'kling-v2-6', 'std', 30)
+    """
+    name = str(request.get("model_name", NEW_KIND_DEFAULTS[kind]))
+    model = _SPELLINGS.get(name, name)
+    mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
+    if kind is JobKind.MOTION_CONTROL:
+        longest = MOTION_LONGEST.get(str(request.get("character_orientation")), 30)
+        return kind, model, mode, int(str(request.get("duration", longest)))
+    if request.get("video"):
+        mode += "+video"
+    elif request.get("audio") == "native":
+        mode += "+sound"
+    return kind, model, mode, int(str(request.get("duration", 5)))
 
 
 @dataclass(frozen=True)
@@ -132,6 +190,9 @@ class PriceTable:
     def price(self, key: Key) -> float:
         """Units one task with this key may cost."""
         kind, model, mode, count = key
+        if kind is JobKind.MOTION_CONTROL:
+            rates = MOTION_RATES.get(model) or MOTION_RATES["kling-v3"]  # unknown: the dearer
+            return rates.get(mode, max(rates.values())) * count / 5
         if PACK[kind] is PackType.VIDEO:
             return self.per_5s(model, mode) * count / 5
         if kind is JobKind.TEXT2IMAGE:

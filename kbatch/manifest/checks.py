@@ -33,6 +33,8 @@ from kbatch.images import (
     parse_image,
 )
 from kbatch.manifest.issues import show
+from kbatch.manifest.motion import check_motion, with_seconds
+from kbatch.manifest.omni import check_omni
 from kbatch.manifest.pathrules import check_path
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
@@ -58,7 +60,7 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
             item if isinstance(item, dict) else {"subject_image": item}
             for item in out["subject_image_list"]
         ]
-    elif kind in catalogue.VIDEO_KINDS:
+    elif kind in catalogue.VIDEO_KINDS or kind is JobKind.OMNI_VIDEO:
         if "duration" in out:
             out["duration"] = str(out["duration"])
         if "cfg_scale" in out:
@@ -87,6 +89,10 @@ def check_request(
         problems += _check_multi(request, provider)
     elif kind is JobKind.TEXT2IMAGE:
         problems += check_text2image(request)
+    elif kind is JobKind.OMNI_VIDEO:
+        problems += check_omni(request)
+    elif kind is JobKind.MOTION_CONTROL:
+        problems += check_motion(request)
     else:
         target = models.choose(kind, request, api)
         if isinstance(target, ModelPath):  # the path's rules, its own prompt limits
@@ -156,6 +162,8 @@ def unsent(kind: JobKind, request: Mapping[str, Any]) -> dict[str, Any]:
     drop = set(IGNORED.get(kind, {}))
     if _single_quality(kind, request) is not None:
         drop.add("mode")
+    if kind is JobKind.MOTION_CONTROL:  # the video's seconds, for the estimate (not sent)
+        request = with_seconds(request)
     return {name: value for name, value in request.items() if name not in drop}
 
 
@@ -242,6 +250,9 @@ def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldP
     for field in catalogue.IMAGE_FIELDS[kind]:
         if field in request:
             yield (field,), request[field]
+    for field in catalogue.IMAGE_LIST_FIELDS.get(kind, ()):
+        for index, image in enumerate(request.get(field) or ()):
+            yield (field, index), image
     if kind is JobKind.MULTI_IMAGE2IMAGE:
         for index, item in enumerate(request.get("subject_image_list", ())):
             yield ("subject_image_list", index, "subject_image"), item["subject_image"]
@@ -264,7 +275,8 @@ def resolve_images(
             image = parse_image(text, base_dir)
             info = inspector.inspect(image)
             if info is not None:
-                check_dimensions(info, main=path[-1] in catalogue.RATIO_RULE_FIELDS)
+                ratio = path[-1] in catalogue.RATIO_RULE_FIELDS
+                check_dimensions(info, main=ratio or path[0] in catalogue.RATIO_RULE_FIELDS)
         except ImageProblem as exc:
             problems.append((path, f"{show(text)} {exc}"))
             continue
@@ -300,6 +312,10 @@ def _replace(request: dict[str, Any], path: FieldPath, value: Any) -> dict[str, 
         return out
     container = list(out[str(head)])
     index = int(rest[0])
+    if len(rest) == 1:  # a list of images (image_list)
+        container[index] = value
+        out[str(head)] = container
+        return out
     item = dict(container[index])
     item[str(rest[1])] = value
     container[index] = item

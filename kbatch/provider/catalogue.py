@@ -22,6 +22,8 @@ class JobKind(enum.StrEnum):
     IMAGE2VIDEO = "image2video"
     TEXT2VIDEO = "text2video"
     TEXT2IMAGE = "text2image"
+    OMNI_VIDEO = "omni_video"
+    MOTION_CONTROL = "motion_control"
 
 
 class PackType(enum.StrEnum):
@@ -45,6 +47,8 @@ PACK: Mapping[JobKind, PackType] = MappingProxyType(
         JobKind.IMAGE2VIDEO: PackType.VIDEO,
         JobKind.TEXT2VIDEO: PackType.VIDEO,
         JobKind.TEXT2IMAGE: PackType.IMAGE,
+        JobKind.OMNI_VIDEO: PackType.VIDEO,
+        JobKind.MOTION_CONTROL: PackType.VIDEO,
     }
 )
 
@@ -56,14 +60,30 @@ IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
         JobKind.IMAGE2VIDEO: ("image", "image_tail", "static_mask"),
         JobKind.TEXT2VIDEO: (),
         JobKind.TEXT2IMAGE: ("image",),  # an optional reference
+        JobKind.OMNI_VIDEO: ("image", "image_tail"),  # first and last frame; image_list too
+        JobKind.MOTION_CONTROL: ("image",),  # the character
     }
+)
+#: Fields holding a list of images (plain strings), per kind: omni video's reference images.
+IMAGE_LIST_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
+    {JobKind.OMNI_VIDEO: ("image_list",)}
+)
+#: The kinds Kling serves on its path-addressed API only (``/omni-video/{model}``,
+#: ``/motion-control/{model}``): one slot a task, their rules in kbatch.manifest.omni/.motion.
+NEW_API_KINDS = frozenset({JobKind.OMNI_VIDEO, JobKind.MOTION_CONTROL})
+#: Their model without ``model_name``: the newest omni model, and the motion model Kling's
+#: changelog names as the default (kling-v2-6).
+NEW_KIND_DEFAULTS: Mapping[JobKind, str] = MappingProxyType(
+    {JobKind.OMNI_VIDEO: "kling-v3-omni", JobKind.MOTION_CONTROL: "kling-v2-6"}
 )
 #: The video kinds (one slot a task; the capability map applies).
 VIDEO_KINDS = frozenset({JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO})
 MAIN_IMAGE = "image"
 #: Fields the aspect-ratio rule (1:2.5 to 2.5:1) applies to, besides the main image: the
 #: official multi-image table applies the image rules to every subject, scene and style image.
-RATIO_RULE_FIELDS = frozenset({MAIN_IMAGE, "subject_image", "scene_image", "style_image"})
+RATIO_RULE_FIELDS = frozenset(
+    {MAIN_IMAGE, "subject_image", "scene_image", "style_image", "image_list"}
+)
 #: Masks must have the main image's aspect ratio (CometAPI: its resolution too).
 MASK_FIELDS = frozenset({"static_mask", "mask"})
 
@@ -93,6 +113,9 @@ _OFFICIAL_TEXT = {
     (JobKind.TEXT2VIDEO, "negative_prompt"): 2500,
     (JobKind.TEXT2IMAGE, "prompt"): 2500,
     (JobKind.TEXT2IMAGE, "negative_prompt"): 2500,
+    # The widest of the kind's models (kling-3.0-omni 3072; kling-o1 2500 in manifest/omni.py).
+    (JobKind.OMNI_VIDEO, "prompt"): 3072,
+    (JobKind.MOTION_CONTROL, "prompt"): 2500,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,

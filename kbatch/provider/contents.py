@@ -22,7 +22,7 @@ from typing import Any
 
 from kbatch.errors import JobRejected
 from kbatch.provider import models
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import NEW_API_KINDS, JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.models import PathSpec
 from kbatch.provider.protocol import ModelPath
@@ -89,6 +89,9 @@ def unmapped(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> 
 
 
 def _unplaced(target: ModelPath, request: Mapping[str, Any]) -> list[str]:
+    if target.kind in NEW_API_KINDS:
+        known = _NEW_KIND_FIELDS[target.kind]
+        return [name for name in request if name not in known]
     spec = models.PATHS.get(target.path)
     if spec is None:
         return sorted(name for name in request if name not in _FRAME)
@@ -108,6 +111,8 @@ def new_body(
             f"{target}: Kling's new API has no place for {', '.join(missing)}; "
             "remove them, or send the job to the /v1 routes (provider.api: legacy)"
         )
+    if target.kind in NEW_API_KINDS:
+        return _new_kind_body(target, request, external_task_id)
     spec = models.PATHS[target.path]
     body: dict[str, Any] = {}
     prompt = _prompt(request)
@@ -177,6 +182,71 @@ def _options(request: Mapping[str, Any], external_task_id: str) -> dict[str, Any
         options["watermark_info"] = request["watermark_info"]
     options["external_task_id"] = external_task_id
     return options
+
+
+#: The fields of an omni-video or motion-control job (all of them have a place on the new API;
+#: motion control's ``duration`` is the reference video's, measured by kbatch for the estimate,
+#: and never sent: the video decides).
+_OMNI_FIELDS = "image image_tail image_list video video_refer_type duration aspect_ratio multi_shot"
+_MOTION_FIELDS = "image video character_orientation duration"
+_SHARED_FIELDS = "prompt element_list mode audio model_name callback_url watermark_info"
+_NEW_KIND_FIELDS: Mapping[JobKind, frozenset[str]] = {
+    JobKind.OMNI_VIDEO: frozenset(f"{_OMNI_FIELDS} {_SHARED_FIELDS}".split()),
+    JobKind.MOTION_CONTROL: frozenset(f"{_MOTION_FIELDS} {_SHARED_FIELDS}".split()),
+}
+
+
+def _new_kind_body(
+    target: ModelPath, request: Mapping[str, Any], external_task_id: str
+) -> dict[str, Any]:
+    """An omni-video or motion-control create: ``contents[]`` (each reference with an ``id``
+    a prompt may cite: ``@image_1``, ``@element_1``, ``@video_1``) and ``settings``, from the
+    vendor's pages (kling-omni-3.0-ovg, kling-o1-video, the motion-control pages)."""
+    motion = target.kind is JobKind.MOTION_CONTROL
+    items: list[dict[str, Any]] = []
+    if request.get("prompt"):
+        items.append({"type": "prompt", "text": _prompt(request)})
+    frames = {"image": "image"} if motion else {"image": "first_frame", "image_tail": "last_frame"}
+    for name, kind in frames.items():
+        if request.get(name) is not None:
+            items.append({"type": kind, "url": request[name]})
+    for number, image in enumerate(request.get("image_list") or (), start=1):
+        items.append({"type": "refer_image", "url": image, "id": f"image_{number}"})
+    for number, element in enumerate(request.get("element_list") or (), start=1):
+        element_id = str(element["element_id"])
+        items.append({"type": "element", "element_id": element_id, "id": f"element_{number}"})
+    if request.get("video"):
+        if motion:
+            items.append({"type": "video", "url": request["video"]})
+        else:
+            kind = f"{request.get('video_refer_type', 'feature')}_video"
+            items.append({"type": kind, "url": request["video"], "id": "video_1"})
+    settings = _new_kind_settings(target, request)
+    body: dict[str, Any] = {"contents": items}
+    if settings:
+        body["settings"] = settings
+    body["options"] = _options(request, external_task_id)
+    return body
+
+
+def _new_kind_settings(target: ModelPath, request: Mapping[str, Any]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if "character_orientation" in request:
+        settings["character_orientation"] = request["character_orientation"]
+    if "mode" in request:
+        settings["resolution"] = RESOLUTIONS[str(request["mode"])]
+    if target.kind is JobKind.OMNI_VIDEO and "duration" in request:
+        settings["duration"] = int(str(request["duration"]))
+    for name in ("aspect_ratio", "audio"):
+        if name in request:
+            settings[name] = request[name]
+    spec = models.PATHS.get(target.path)
+    if spec is not None and "multi_shot" in spec.settings:
+        # The page's default is several shots; kbatch's (as on the /v1 routes) is one, except
+        # with a feature video, which Kling makes with multi_shot true only.
+        feature = bool(request.get("video")) and request.get("video_refer_type") != "base"
+        settings["multi_shot"] = bool(request.get("multi_shot", feature))
+    return settings
 
 
 __all__ = ["AUDIO", "RESOLUTIONS", "new_body", "unmapped"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import NEW_KIND_DEFAULTS, JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.protocol import ModelPath, Target
 
@@ -36,9 +36,14 @@ class Route(enum.StrEnum):
     MOTION_CONTROL = "motion-control"
 
 
-#: The route of each kind kbatch runs today (omni and motion control are kinds to come).
+#: The route of each video kind.
 KIND_ROUTES: Mapping[JobKind, Route] = MappingProxyType(
-    {JobKind.TEXT2VIDEO: Route.TEXT_TO_VIDEO, JobKind.IMAGE2VIDEO: Route.IMAGE_TO_VIDEO}
+    {
+        JobKind.TEXT2VIDEO: Route.TEXT_TO_VIDEO,
+        JobKind.IMAGE2VIDEO: Route.IMAGE_TO_VIDEO,
+        JobKind.OMNI_VIDEO: Route.OMNI_VIDEO,
+        JobKind.MOTION_CONTROL: Route.MOTION_CONTROL,
+    }
 )
 
 
@@ -163,7 +168,7 @@ def requested(kind: JobKind, request: Mapping[str, Any]) -> str | None:
     if kind not in KIND_ROUTES:
         return None
     name = request.get("model_name")
-    return name if isinstance(name, str) and name else DEFAULT_MODEL
+    return name if isinstance(name, str) and name else NEW_KIND_DEFAULTS.get(kind, DEFAULT_MODEL)
 
 
 def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> Target:
@@ -181,6 +186,8 @@ def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> Ta
     <JobKind.IMAGE2VIDEO: 'image2video'>
     """
     name = requested(kind, request)
+    if name is not None and kind in NEW_KIND_DEFAULTS:
+        return new_only(kind, name)
     found = None if name is None else model(name)
     if found is None or found.new is None:
         return kind
@@ -209,6 +216,23 @@ def only_on_new(kind: JobKind, request: Mapping[str, Any]) -> str | None:
     return name if route in found.new_routes and route not in found.legacy_routes else None
 
 
+def new_only(kind: JobKind, name: str) -> ModelPath:
+    """The path of an omni-video or motion-control job: kbatch sends these kinds to the new API
+    whatever ``provider.api`` says (their ``/v1`` pages are not in the vendor's snapshot). A
+    model the route does not serve keeps its name in the path (the schema refuses it first).
+
+    >>> new_only(JobKind.OMNI_VIDEO, "kling-video-o1").path
+    'omni-video/kling-o1'
+    >>> new_only(JobKind.MOTION_CONTROL, "kling-v3").path
+    'motion-control/kling-3.0'
+    """
+    route = KIND_ROUTES[kind]
+    found = model(name)
+    if found is not None and found.new is not None and route in found.new_routes:
+        return ModelPath(kind, f"{route}/{found.new}")
+    return ModelPath(kind, f"{route}/{name}")
+
+
 def spec(target: ModelPath) -> PathSpec:
     """What a path takes; KeyError for a path kbatch does not know."""
     return PATHS[target.path]
@@ -225,6 +249,7 @@ __all__ = [
     "choose",
     "legacy_name",
     "model",
+    "new_only",
     "normalise",
     "only_on_new",
     "requested",
