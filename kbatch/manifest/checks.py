@@ -18,7 +18,7 @@ but has taken off its capability map and price list).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -31,7 +31,9 @@ from kbatch.images import (
     digest,
     parse_image,
 )
+from kbatch.manifest.effects import check_effects
 from kbatch.manifest.issues import show
+from kbatch.manifest.omni_image import check_omni_image, normalize_omni_image
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
 from kbatch.provider import capabilities, catalogue
@@ -54,6 +56,8 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
             item if isinstance(item, dict) else {"subject_image": item}
             for item in out["subject_image_list"]
         ]
+    elif kind is JobKind.OMNI_IMAGE:
+        out = normalize_omni_image(out)
     elif kind in catalogue.VIDEO_KINDS:
         if "duration" in out:
             out["duration"] = str(out["duration"])
@@ -77,6 +81,8 @@ def check_request(
         problems += _check_multi(request, provider)
     elif kind is JobKind.TEXT2IMAGE:
         problems += check_text2image(request)
+    elif kind in _OWN_RULES:
+        problems += _OWN_RULES[kind](request)
     else:
         from_text = kind is JobKind.TEXT2VIDEO
         problems += check_video(request, text=from_text, capability_map=provider.check_capabilities)
@@ -85,15 +91,24 @@ def check_request(
         if limit_kind is kind and isinstance(text, str) and len(text) > limit:
             message = f"is {len(text)} characters long; {provider.name} takes at most {limit}"
             problems.append(((field,), message))
-    needed = catalogue.slots(kind, request.get("n", 1))
+    if kind in provider.unserved:
+        message = f"{provider.name} documents no {kind} route; kbatch does not send it there"
+        problems.append((("kind",), message))
+    needed = catalogue.request_slots(kind, request)
     if needed > max_in_flight:
+        field = "series_amount" if request.get("result_type") == "series" else "n"
         message = (
-            f"n={needed} needs {needed} parallel-task slots but limits.max_in_flight is "
-            f"{max_in_flight}: the job could never start"
+            f"{field}={request.get(field, needed)} needs {needed} parallel-task slots but "
+            f"limits.max_in_flight is {max_in_flight}: the job could never start"
         )
-        problems.append((("n",), message))
+        problems.append(((field,), message))
     return problems
 
+
+#: The kinds whose rules live in a module of their own, each taking the request alone.
+_OWN_RULES: Mapping[JobKind, Callable[[dict[str, Any]], list[Problem]]] = MappingProxyType(
+    {JobKind.OMNI_IMAGE: check_omni_image, JobKind.VIDEO_EFFECTS: check_effects}
+)
 
 #: Fields a route accepts in a manifest but ignores, per kind, and why.
 IGNORED: Mapping[JobKind, Mapping[str, str]] = MappingProxyType(
@@ -217,6 +232,12 @@ def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldP
     if kind is JobKind.IMAGE2VIDEO:
         for index, item in enumerate(request.get("dynamic_masks", ())):
             yield ("dynamic_masks", index, "mask"), item["mask"]
+    if kind is JobKind.OMNI_IMAGE:
+        for index, item in enumerate(request.get("image_list", ())):
+            yield ("image_list", index, "image"), item["image"]
+    if kind is JobKind.VIDEO_EFFECTS:
+        for index, item in enumerate(request.get("images", ())):
+            yield ("images", index), item
 
 
 def resolve_images(
@@ -233,7 +254,8 @@ def resolve_images(
             image = parse_image(text, base_dir)
             info = inspector.inspect(image)
             if info is not None:
-                check_dimensions(info, main=path[-1] in catalogue.RATIO_RULE_FIELDS)
+                ruled = path[-1] in catalogue.RATIO_RULE_FIELDS or path[0] == "images"
+                check_dimensions(info, main=ruled)
         except ImageProblem as exc:
             problems.append((path, f"{show(text)} {exc}"))
             continue
@@ -269,6 +291,10 @@ def _replace(request: dict[str, Any], path: FieldPath, value: Any) -> dict[str, 
         return out
     container = list(out[str(head)])
     index = int(rest[0])
+    if len(rest) == 1:  # an item of a list of images (video effects' images)
+        container[index] = value
+        out[str(head)] = container
+        return out
     item = dict(container[index])
     item[str(rest[1])] = value
     container[index] = item
