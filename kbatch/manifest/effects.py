@@ -142,7 +142,7 @@ def admit(job: Job, scenes: Scenes, document: Document, log: IssueLog) -> bool:
             issue = document.issue(where, message)
             if job.origin.row is not None:
                 issue = type(issue)(job.origin.location, issue.path, message)
-            say(issue, f"job {job.id}")
+            say(issue)
     return not errors
 
 
