@@ -55,6 +55,10 @@ def check(kind: JobKind, body: Any, *, strict: bool = True) -> Request:
     for name in ("callback_url", "external_task_id"):
         if name in body and (not isinstance(body[name], str) or not body[name]):
             _refuse(name, "must be a non-empty string")
+    series = body.get("result_type") == "series"
+    ignored = "n" if series else "series_amount"  # each is "invalid" with the other type
+    if strict and kind is JobKind.OMNI_IMAGE and ignored in body:
+        _refuse(ignored, f"is ignored with result_type {'series' if series else 'single'}")
     pictures: dict[str, Picture] = {}
     fields = dict(body)
     if kind is JobKind.OMNI_IMAGE:
