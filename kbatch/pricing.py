@@ -9,7 +9,12 @@ budget needs an upper estimate, which this table gives:
   as 720p, ``pro`` as 1080p, ``4k`` as native 4K), with sound on, with voices, times
   ``duration / 5``;
 - images: units per generated image, times ``n`` (text2image by model, and whether an image is
-  given).
+  given); omni image 8 per image, 16 for kling-v3-omni at 4k, a series at its ``series_amount``
+  (``auto``: the most, 9, as an estimate);
+- video effects: units per effect video. Kling's pages give no per-effect prices (the "Effects
+  Pricing List" they link to is not in the snapshot), so every scene costs
+  :data:`EFFECT_UNITS` (3.5, kbatch's figure for a 5 s pro video) unless the manifest's
+  ``pricing: video_effects:`` says otherwise, for all scenes or by scene.
 
 Video and image units come from separate resource packs and are different currencies: figures
 are kept per pack (:data:`Units`), never added into one.
@@ -34,7 +39,14 @@ from types import MappingProxyType
 from typing import Any
 
 from kbatch.provider.capabilities import DEFAULT_TEXT2IMAGE_MODEL, DEFAULT_VIDEO_MODEL, canonical
-from kbatch.provider.catalogue import NEW_API_KINDS, NEW_KIND_DEFAULTS, PACK, JobKind, PackType
+from kbatch.provider.catalogue import (
+    NEW_API_KINDS,
+    NEW_KIND_DEFAULTS,
+    PACK,
+    JobKind,
+    PackType,
+    request_slots,
+)
 
 #: Units per resource pack. A pack that is absent has spent (or may spend) nothing.
 Units = Mapping[PackType, float]
@@ -112,8 +124,19 @@ MOTION_LONGEST: Mapping[str, int] = MappingProxyType({"image": 10, "video": 30})
 SOUND_FACTOR = 2.0
 #: Default units per generated image, by kind.
 PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
-    {JobKind.IMAGE_EXPAND: 8.0, JobKind.MULTI_IMAGE2IMAGE: 16.0, JobKind.TEXT2IMAGE: 8.0}
+    {
+        JobKind.IMAGE_EXPAND: 8.0,
+        JobKind.MULTI_IMAGE2IMAGE: 16.0,
+        JobKind.TEXT2IMAGE: 8.0,
+        JobKind.OMNI_IMAGE: 8.0,
+    }
 )
+#: Omni image: the model and resolution that cost twice the per-image figure.
+OMNI_DOUBLE = ("kling-v3-omni", "4k")
+#: Units of one effect video when nothing says otherwise (no per-effect prices published).
+EFFECT_UNITS = 3.5
+#: The key under ``pricing: video_effects:`` of the scenes not named there.
+EFFECT_DEFAULT = "default"
 #: text2image by (model, whether an image is given); a model not here costs PER_IMAGE's figure.
 TEXT2IMAGE_RATES: Mapping[tuple[str, bool], float] = MappingProxyType(
     {
@@ -141,12 +164,18 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     """
     if kind in NEW_API_KINDS:
         return _new_kind_key(kind, request)
+    if kind is JobKind.VIDEO_EFFECTS:
+        return kind, str(request.get("effect_scene", "")), "", 1
     if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
         model = canonical(str(request.get("model_name", DEFAULT_VIDEO_MODEL)))  # either spelling
         mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
         if request.get("sound") == "on":
             mode += "+voice" if "voice_list" in request else "+sound"
         return kind, model, mode, int(str(request.get("duration", 5)))
+    if kind is JobKind.OMNI_IMAGE:
+        model = str(request.get("model_name", "kling-image-o1"))
+        resolution = str(request.get("resolution", "1k"))
+        return kind, model, resolution, request_slots(kind, request)
     if kind is JobKind.TEXT2IMAGE:
         model = str(request.get("model_name", DEFAULT_TEXT2IMAGE_MODEL))
         return kind, model, "image" if "image" in request else "", int(request.get("n", 1))
@@ -186,6 +215,10 @@ class PriceTable:
     per_image: Mapping[JobKind, float] = field(default_factory=lambda: PER_IMAGE)
     text2image: Mapping[tuple[str, bool], float] = field(default_factory=lambda: TEXT2IMAGE_RATES)
     overridden: bool = False  # the manifest's pricing: changed something
+    #: Units of one effect video, by scene; ``default`` for the others.
+    effects: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({EFFECT_DEFAULT: EFFECT_UNITS})
+    )
 
     def price(self, key: Key) -> float:
         """Units one task with this key may cost."""
@@ -193,6 +226,10 @@ class PriceTable:
         if kind is JobKind.MOTION_CONTROL:
             rates = MOTION_RATES.get(model) or MOTION_RATES["kling-v3"]  # unknown: the dearer
             return rates.get(mode, max(rates.values())) * count / 5
+        if kind is JobKind.VIDEO_EFFECTS:
+            return self.effects.get(model, self.effects.get(EFFECT_DEFAULT, EFFECT_UNITS))
+        if kind is JobKind.OMNI_IMAGE:
+            return self.per_image[kind] * count * (2 if (model, mode) == OMNI_DOUBLE else 1)
         if PACK[kind] is PackType.VIDEO:
             return self.per_5s(model, mode) * count / 5
         if kind is JobKind.TEXT2IMAGE:
@@ -239,7 +276,24 @@ class PriceTable:
             MappingProxyType(images),
             MappingProxyType(dict(by_model)),
             overridden=True,
+            effects=_effects_over(self.effects, written.get(JobKind.VIDEO_EFFECTS.value)),
         )
+
+
+def _effects_over(effects: Mapping[str, float], written: Any) -> Mapping[str, float]:
+    """Effect prices with ``pricing: video_effects:`` laid over: one figure for every scene,
+    or figures by scene (``default``: the scenes not named).
+
+    >>> dict(_effects_over({"default": 3.5}, {"hug_pro": 5}))
+    {'default': 3.5, 'hug_pro': 5.0}
+    >>> dict(_effects_over({"default": 3.5, "hug_pro": 5.0}, 2))
+    {'default': 2.0}
+    """
+    if written is None:
+        return effects
+    if isinstance(written, Mapping):
+        return MappingProxyType({**effects, **{k: float(v) for k, v in written.items()}})
+    return MappingProxyType({EFFECT_DEFAULT: float(written)})
 
 
 def _laid_over(rates: Rates, written: Mapping[str, Any]) -> Rates:

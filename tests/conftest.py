@@ -191,5 +191,7 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
         JobKind.IMAGE2VIDEO: {"image": image(), "duration": "5"},
         JobKind.TEXT2VIDEO: {"prompt": "a fox runs through snow", "duration": "5"},
         JobKind.TEXT2IMAGE: {"prompt": "a red fox", "aspect_ratio": "1:1"},
+        JobKind.OMNI_IMAGE: {"prompt": "a red fox", "image_list": [{"image": image()}]},
+        JobKind.VIDEO_EFFECTS: {"effect_scene": "pet_lion_pro", "image": image()},
     }
     return {**base[kind], **fields}

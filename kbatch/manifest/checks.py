@@ -19,7 +19,7 @@ but has taken off its capability map and price list).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -32,9 +32,11 @@ from kbatch.images import (
     digest,
     parse_image,
 )
+from kbatch.manifest.effects import check_effects
 from kbatch.manifest.issues import show
 from kbatch.manifest.motion import check_motion, with_seconds
 from kbatch.manifest.omni import check_omni
+from kbatch.manifest.omni_image import check_omni_image, normalize_omni_image
 from kbatch.manifest.pathrules import check_path
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
@@ -60,6 +62,8 @@ def normalize(kind: JobKind, request: dict[str, Any]) -> dict[str, Any]:
             item if isinstance(item, dict) else {"subject_image": item}
             for item in out["subject_image_list"]
         ]
+    elif kind is JobKind.OMNI_IMAGE:
+        out = normalize_omni_image(out)
     elif kind in catalogue.VIDEO_KINDS or kind is JobKind.OMNI_VIDEO:
         if "duration" in out:
             out["duration"] = str(out["duration"])
@@ -82,17 +86,15 @@ def check_request(
     """Rules across fields, per provider, and against the run's slot limit; a video job bound
     for a path of Kling's new API (``api``: the manifest's ``provider.api``) is held to that
     path's rules instead of the ``/v1`` capability map and text limits."""
-    problems = _slots(kind, request, max_in_flight)
+    problems = _slots(kind, request, max_in_flight) + _unserved(kind, provider)
     if kind is JobKind.IMAGE_EXPAND:
         problems += _check_expand(request)
     elif kind is JobKind.MULTI_IMAGE2IMAGE:
         problems += _check_multi(request, provider)
     elif kind is JobKind.TEXT2IMAGE:
         problems += check_text2image(request)
-    elif kind is JobKind.OMNI_VIDEO:
-        problems += check_omni(request)
-    elif kind is JobKind.MOTION_CONTROL:
-        problems += check_motion(request)
+    elif kind in _OWN_RULES:
+        problems += _OWN_RULES[kind](request)
     else:
         target = models.choose(kind, request, api)
         if isinstance(target, ModelPath):  # the path's rules, its own prompt limits
@@ -122,15 +124,33 @@ def check_request(
 
 
 def _slots(kind: JobKind, request: Mapping[str, Any], max_in_flight: int) -> list[Problem]:
-    needed = catalogue.slots(kind, request.get("n", 1))
+    needed = catalogue.request_slots(kind, request)
     if needed > max_in_flight:
+        field = "series_amount" if request.get("result_type") == "series" else "n"
         message = (
-            f"n={needed} needs {needed} parallel-task slots but limits.max_in_flight is "
-            f"{max_in_flight}: the job could never start"
+            f"{field}={request.get(field, needed)} needs {needed} parallel-task slots but "
+            f"limits.max_in_flight is {max_in_flight}: the job could never start"
         )
-        return [(("n",), message)]
+        return [((field,), message)]
     return []
 
+
+def _unserved(kind: JobKind, provider: catalogue.ProviderSpec) -> list[Problem]:
+    if kind in provider.unserved:
+        message = f"{provider.name} documents no {kind} route; kbatch does not send it there"
+        return [(("kind",), message)]
+    return []
+
+
+#: The kinds whose rules live in a module of their own, each taking the request alone.
+_OWN_RULES: Mapping[JobKind, Callable[[dict[str, Any]], list[Problem]]] = MappingProxyType(
+    {
+        JobKind.OMNI_IMAGE: check_omni_image,
+        JobKind.VIDEO_EFFECTS: check_effects,
+        JobKind.OMNI_VIDEO: check_omni,
+        JobKind.MOTION_CONTROL: check_motion,
+    }
+)
 
 #: Fields a route accepts in a manifest but ignores, per kind, and why.
 IGNORED: Mapping[JobKind, Mapping[str, str]] = MappingProxyType(
@@ -259,6 +279,12 @@ def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldP
     if kind is JobKind.IMAGE2VIDEO:
         for index, item in enumerate(request.get("dynamic_masks", ())):
             yield ("dynamic_masks", index, "mask"), item["mask"]
+    if kind is JobKind.OMNI_IMAGE:
+        for index, item in enumerate(request.get("image_list", ())):
+            yield ("image_list", index, "image"), item["image"]
+    if kind is JobKind.VIDEO_EFFECTS:
+        for index, item in enumerate(request.get("images", ())):
+            yield ("images", index), item
 
 
 def resolve_images(
@@ -275,8 +301,8 @@ def resolve_images(
             image = parse_image(text, base_dir)
             info = inspector.inspect(image)
             if info is not None:
-                ratio = path[-1] in catalogue.RATIO_RULE_FIELDS
-                check_dimensions(info, main=ratio or path[0] in catalogue.RATIO_RULE_FIELDS)
+                ruled = path[-1] in catalogue.RATIO_RULE_FIELDS or path[0] == "images"
+                check_dimensions(info, main=ruled or path[0] in catalogue.RATIO_RULE_FIELDS)
         except ImageProblem as exc:
             problems.append((path, f"{show(text)} {exc}"))
             continue
@@ -312,7 +338,7 @@ def _replace(request: dict[str, Any], path: FieldPath, value: Any) -> dict[str, 
         return out
     container = list(out[str(head)])
     index = int(rest[0])
-    if len(rest) == 1:  # a list of images (image_list)
+    if len(rest) == 1:  # an item of a list of images (image_list, video effects' images)
         container[index] = value
         out[str(head)] = container
         return out

@@ -43,7 +43,7 @@ class Job:
     @property
     def slots(self) -> int:
         """Parallel-task slots the task holds while it runs."""
-        return catalogue.slots(self.kind, int(self.request.get("n", 1)))
+        return catalogue.request_slots(self.kind, self.request)
 
     @property
     def pack(self) -> catalogue.PackType:

@@ -24,7 +24,7 @@ from typing import Any
 
 from kbatch.errors import ManifestError
 from kbatch.images import Inspector
-from kbatch.manifest import schema
+from kbatch.manifest import effects, schema
 from kbatch.manifest.document import Document, PathKey, load_document
 from kbatch.manifest.entries import JobTemplate, build_templates
 from kbatch.manifest.expansion import Context, expand
@@ -178,7 +178,10 @@ def validate(
     manifest, templates, context = _build(path, document, log, decode=True)
     if context is not None:
         summary.api = context.api
+        scenes = effects.read_scenes(document, context.base_dir, log)
         for job in expand(templates, context, log):
+            if not effects.admit(job, scenes, document, log):
+                continue
             summary.add(job)
             if on_job is not None:
                 on_job(job)

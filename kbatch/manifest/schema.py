@@ -23,7 +23,15 @@ from jsonschema.exceptions import ValidationError
 
 from kbatch.manifest.issues import show
 
-KINDS = ("image_expand", "multi_image2image", "image2video", "text2video", "text2image")
+KINDS = (
+    "image_expand",
+    "multi_image2image",
+    "image2video",
+    "text2video",
+    "text2image",
+    "omni_image",
+    "video_effects",
+)
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {
     "object": "a mapping",

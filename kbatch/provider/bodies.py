@@ -31,7 +31,7 @@ def build_body(
     for name, value in defaults.items():
         body.setdefault(endpoint.wire_name(name), value)
     body["external_task_id"] = external_task_id
-    return body
+    return nest(body, endpoint)
 
 
 def body_parts(
@@ -61,7 +61,26 @@ def body_parts(
     for name, value in defaults.items():
         body.setdefault(endpoint.wire_name(name), value)
     body["external_task_id"] = external_task_id
-    return json_parts(body, encoded)
+    return json_parts(nest(body, endpoint), encoded)
+
+
+def nest(body: Mapping[str, Any], endpoint: Endpoint) -> dict[str, Any]:
+    """The body with the fields an endpoint sends inside an object moved there, in place of
+    the object's first field (video effects: ``image`` as ``input.image``).
+
+    >>> from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind
+    >>> nest({"effect_scene": "hug_pro", "images": ["a", "b"]},
+    ...      ENDPOINTS[JobKind.VIDEO_EFFECTS, Dialect.OFFICIAL])
+    {'effect_scene': 'hug_pro', 'input': {'images': ['a', 'b']}}
+    """
+    out: dict[str, Any] = {}
+    for name, value in body.items():
+        outer = endpoint.nested.get(name)
+        if outer is None:
+            out[name] = value
+        else:
+            out.setdefault(outer, {})[name] = value
+    return out
 
 
 def json_parts(body: Mapping[str, Any], encoded: Callable[[ImageInput], bytes]) -> list[bytes]:
@@ -101,4 +120,4 @@ def _encoded(value: Any, encode: Callable[[ImageInput], str]) -> Any:
     return value
 
 
-__all__ = ["body_parts", "build_body", "json_parts"]
+__all__ = ["body_parts", "build_body", "json_parts", "nest"]

@@ -24,6 +24,8 @@ class JobKind(enum.StrEnum):
     TEXT2IMAGE = "text2image"
     OMNI_VIDEO = "omni_video"
     MOTION_CONTROL = "motion_control"
+    OMNI_IMAGE = "omni_image"
+    VIDEO_EFFECTS = "video_effects"
 
 
 class PackType(enum.StrEnum):
@@ -49,6 +51,8 @@ PACK: Mapping[JobKind, PackType] = MappingProxyType(
         JobKind.TEXT2IMAGE: PackType.IMAGE,
         JobKind.OMNI_VIDEO: PackType.VIDEO,
         JobKind.MOTION_CONTROL: PackType.VIDEO,
+        JobKind.OMNI_IMAGE: PackType.IMAGE,
+        JobKind.VIDEO_EFFECTS: PackType.VIDEO,
     }
 )
 
@@ -62,6 +66,8 @@ IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
         JobKind.TEXT2IMAGE: ("image",),  # an optional reference
         JobKind.OMNI_VIDEO: ("image", "image_tail"),  # first and last frame; image_list too
         JobKind.MOTION_CONTROL: ("image",),  # the character
+        JobKind.OMNI_IMAGE: (),  # image_list[].image: kbatch.manifest.checks.image_slots
+        JobKind.VIDEO_EFFECTS: ("image",),  # or images[0], images[1] (two-person effects)
     }
 )
 #: Fields holding a list of images (plain strings), per kind: omni video's reference images.
@@ -116,6 +122,7 @@ _OFFICIAL_TEXT = {
     # The widest of the kind's models (kling-3.0-omni 3072; kling-o1 2500 in manifest/omni.py).
     (JobKind.OMNI_VIDEO, "prompt"): 3072,
     (JobKind.MOTION_CONTROL, "prompt"): 2500,
+    (JobKind.OMNI_IMAGE, "prompt"): 2500,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -140,12 +147,26 @@ class Endpoint:
 
     route: str
     renames: Mapping[str, str] = field(default_factory=dict)
+    #: Fields sent inside an object of the body, by field: video effects send their image(s)
+    #: as ``input.image`` / ``input.images``.
+    nested: Mapping[str, str] = field(default_factory=dict)
 
     def wire_name(self, name: str) -> str:
         return self.renames.get(name, name)
 
     def official_name(self, wire: str) -> str:
         return next((k for k, v in self.renames.items() if v == wire), wire)
+
+
+def _omni_and_effects() -> dict[tuple[JobKind, Dialect], Endpoint]:
+    """Omni image and video effects: Kling's /v1 routes (kling-image-o1-generation.md,
+    kling-effects-video-effects.md), the same in both dialects."""
+    inside = MappingProxyType({"image": "input", "images": "input"})
+    routes = {
+        JobKind.OMNI_IMAGE: Endpoint("images/omni-image"),
+        JobKind.VIDEO_EFFECTS: Endpoint("videos/effects", nested=inside),
+    }
+    return {(kind, dialect): route for kind, route in routes.items() for dialect in Dialect}
 
 
 ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
@@ -164,6 +185,7 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         # subject_image_list is multi-image).
         (JobKind.TEXT2IMAGE, Dialect.OFFICIAL): Endpoint("images/generations"),
         (JobKind.TEXT2IMAGE, Dialect.LEGACY): Endpoint("images/generations"),
+        **_omni_and_effects(),
     }
 )
 
@@ -186,6 +208,10 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
     }
 )
 
+
+#: The gateways document no omni-image route (their Kling pages predate it); video effects
+#: they serve at /kling/v1/videos/effects.
+_GATEWAY_UNSERVED = frozenset({JobKind.OMNI_IMAGE})
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500
@@ -221,6 +247,8 @@ class ProviderSpec:
     check_capabilities: bool = True
     #: The shortest pause between status checks of one route, where the provider asks for one.
     poll_floor: float = 1.0
+    #: Kinds whose route the provider's documentation does not give: refused before sending.
+    unserved: frozenset[JobKind] = frozenset()
 
     @property
     def subjects(self) -> tuple[int, int]:
@@ -248,6 +276,7 @@ PROVIDERS: Mapping[ProviderName, ProviderSpec] = MappingProxyType(
             None,
             _GATEWAY_TEXT,
             query_fallbacks=_GATEWAY_QUERIES,
+            unserved=_GATEWAY_UNSERVED,
             poll_floor=20.0,  # "poll every 20-30 s": one list round each 20 s covers every task
         ),
         # AnyAPI's own spec gives the official 2500-character limits; its queries are assumed
@@ -260,6 +289,7 @@ PROVIDERS: Mapping[ProviderName, ProviderSpec] = MappingProxyType(
             None,
             _OFFICIAL_TEXT,
             query_fallbacks=_GATEWAY_QUERIES,
+            unserved=_GATEWAY_UNSERVED,
         ),
         # The simulator is as strict as the official API; it runs in-process on loopback
         # (its base_url is given when it starts) and accepts any Bearer token by default.
@@ -273,3 +303,24 @@ PROVIDERS: Mapping[ProviderName, ProviderSpec] = MappingProxyType(
 def slots(kind: JobKind, n: int) -> int:
     """Parallel-task slots a task holds: 1 per video, ``n`` per image task."""
     return n if PACK[kind] is PackType.IMAGE else 1
+
+
+#: The most images an omni-image series makes (``series_amount: auto`` makes 2 to this many).
+MAX_SERIES = 9
+
+
+def request_slots(kind: JobKind, request: Mapping[str, object]) -> int:
+    """Slots a task may hold at most, from its request: an omni-image series holds one per
+    image it makes (``series_amount``, at most :data:`MAX_SERIES` for ``auto``, which Kling
+    counts only once the images are made); else :func:`slots`.
+
+    >>> request_slots(JobKind.OMNI_IMAGE, {"result_type": "series", "series_amount": "auto"})
+    9
+    >>> request_slots(JobKind.OMNI_IMAGE, {"n": 3})
+    3
+    """
+    if kind is JobKind.OMNI_IMAGE and request.get("result_type") == "series":
+        amount = request.get("series_amount", 4)
+        return amount if isinstance(amount, int) else MAX_SERIES
+    count = request.get("n", 1)
+    return slots(kind, count if isinstance(count, int) else int(str(count)))

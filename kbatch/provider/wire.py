@@ -191,8 +191,8 @@ def _parse_media(result: Any) -> tuple[Media, ...]:
     if not isinstance(result, Mapping):
         return ()
     out: list[Media] = []
-    for kind, key in ((MediaKind.IMAGE, "images"), (MediaKind.VIDEO, "videos")):
-        items = result.get(key)
+    for key in ("images", "series_images", "videos"):  # series_images: an omni-image series
+        kind, items = MediaKind.VIDEO if key == "videos" else MediaKind.IMAGE, result.get(key)
         for position, item in enumerate(items if isinstance(items, list) else ()):
             if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
                 raise ValueError(f"task_result.{key}[{position}] has no url")

@@ -40,7 +40,7 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
     index = int(name.split(".", 1)[0])  # 0.png, or 0.watermark.png for the watermarked copy
     fields = task.request.fields
     pictures = task.request.pictures
-    if task.kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO):
+    if task.kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS):
         picture = pictures.get("image") or pictures.get("image_tail")  # text2video: a gradient
         seconds = int(str(fields.get("duration", "5")))
         if video_encoder and av is not None:
@@ -54,14 +54,11 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
         ratios = {side: float(fields[f"{side}_expansion_ratio"]) for side in EXPAND_SIDES}
         image = expanded(_open(pictures["image"]), ratios, index)
     else:
-        subjects = [_open(p) for key, p in pictures.items() if key.startswith("subject_image_list")]
+        listed = ("subject_image_list", "image_list")  # multi-image, omni image
+        subjects = [_open(p) for key, p in pictures.items() if key.startswith(listed)]
         scene = pictures.get("scene_image")
-        image = composed(
-            subjects,
-            None if scene is None else _open(scene),
-            str(fields.get("aspect_ratio", "16:9")),
-            index,
-        )
+        ratio = str(fields.get("aspect_ratio", "16:9")).replace("auto", "1:1")
+        image = composed(subjects, None if scene is None else _open(scene), ratio, index)
     return _png(image), "image/png"
 
 

@@ -47,6 +47,21 @@ CLASSIC_PER_5S: Mapping[str, float] = {"std": 1.0, "pro": 3.5}
 IMAGE_UNITS = 0.25
 
 
+#: Omni image: units per image (kling-pricing-image.md), and kling-v3-omni's at 4k.
+OMNI_IMAGE_UNITS = 8.0
+OMNI_4K_UNITS = 16.0
+#: Video effects: units per effect video (the pages give no per-effect prices; kbatch's default).
+EFFECT_UNITS = 3.5
+
+
+def own_kind(kind: object, fields: Mapping[str, object], images: int) -> str:
+    """``final_unit_deduction`` of an omni-image task (per image made) or an effect video."""
+    if str(kind) == "video_effects":
+        return amount(EFFECT_UNITS)
+    uhd = fields.get("model_name") == "kling-v3-omni" and fields.get("resolution") == "4k"
+    return amount((OMNI_4K_UNITS if uhd else OMNI_IMAGE_UNITS) * images)
+
+
 def per_second(model: str, feature: str, resolution: str) -> float:
     """Units per second; a feature a model does not price falls back to its silent price."""
     row = UNITS_PER_SECOND.get((model, feature)) or UNITS_PER_SECOND[model, "silent"]
@@ -74,8 +89,11 @@ def legacy_video(fields: Mapping[str, object]) -> str:
 
 __all__ = [
     "CLASSIC_PER_5S",
+    "EFFECT_UNITS",
     "IMAGE_UNITS",
     "LEGACY_MODELS",
+    "OMNI_4K_UNITS",
+    "OMNI_IMAGE_UNITS",
     "UNITS_PER_SECOND",
     "amount",
     "legacy_video",

@@ -105,7 +105,8 @@ class Request:
 
     @property
     def n(self) -> int:
-        return int(self.fields.get("n", 1))
+        """Images the task makes (an omni-image series: as many as it made, ``series_made``)."""
+        return int(self.fields.get("series_made", self.fields.get("n", 1)))
 
 
 def check(kind: JobKind, body: Any, *, legacy: bool = False, strict: bool = True) -> Request:

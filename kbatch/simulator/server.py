@@ -26,7 +26,7 @@ from aiohttp import web
 from kbatch.errors import ConfigError
 from kbatch.provider.catalogue import ENDPOINTS, PACK, Dialect, JobKind, LookupForm, PackType
 from kbatch.provider.wire import TaskStatus
-from kbatch.simulator import media, rules
+from kbatch.simulator import kinds, media, rules
 from kbatch.simulator.answers import (
     Answer,
     Dropped,
@@ -250,7 +250,10 @@ class Simulator:
         if shared and "subject_image_list" not in body:  # images/generations: text to image
             kind, legacy = JobKind.TEXT2IMAGE, False
         try:
-            checked = rules.check(kind, body, legacy=legacy, strict=self.config.strict)
+            if kind in kinds.KINDS:  # omni image, video effects
+                checked = kinds.check(kind, body, strict=self.config.strict)
+            else:
+                checked = rules.check(kind, body, legacy=legacy, strict=self.config.strict)
         except Refused as refused:
             return envelope_error(refused.code, refused.message)
         if UNSAFE in str(checked.fields.get("prompt", "")):

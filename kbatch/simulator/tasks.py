@@ -83,6 +83,8 @@ class SimTask:
             model = self.path.partition("/")[2]
             rate = prices.per_second(model, str(fields["feature"]), str(fields["resolution"]))
             return prices.amount(rate * int(str(fields["duration"])))
+        if self.kind in (JobKind.OMNI_IMAGE, JobKind.VIDEO_EFFECTS):
+            return prices.own_kind(self.kind, fields, self.request.n)
         if PACK[self.kind] is PackType.VIDEO:
             return prices.legacy_video(fields)
         return prices.amount(prices.IMAGE_UNITS * self.request.n)
@@ -129,6 +131,13 @@ class SimTask:
             marked = name.replace(".", ".watermark.", 1)
             watermark = f"{base_url}/media/{self.task_id}/{marked}" if self.watermarked else ""
             items.append({"index": index, "url": url, "watermark_url": watermark})
+        if self.kind is JobKind.OMNI_IMAGE:  # a series' images are its series_images
+            series = self.request.fields.get("result_type") == "series"
+            return {
+                "result_type": "series" if series else "single",
+                "images": [] if series else items,
+                "series_images": items if series else [],
+            }
         if PACK[self.kind] is not PackType.VIDEO:
             return {"images": items}
         video = {"id": f"{self.task_id}-v0", "url": items[0]["url"]}

@@ -29,8 +29,11 @@ def run(*args: str) -> tuple[int, str, str]:
 def test_validate_a_valid_manifest() -> None:
     code, out, _ = run("validate", str(DEMO))
     assert code == 0
-    kinds = "5 image2video, 1 image_expand, 1 multi_image2image, 1 text2image, 1 text2video"
-    assert out == f"{DEMO}: valid, 9 jobs ({kinds})\n"
+    kinds = (
+        "5 image2video, 1 image_expand, 1 multi_image2image, 1 omni_image, 1 text2image, "
+        "1 text2video, 1 video_effects"
+    )
+    assert out == f"{DEMO}: valid, 11 jobs ({kinds})\n"
 
 
 def test_validate_prints_every_problem_located_and_exits_2() -> None:
@@ -116,15 +119,18 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
     code, out, _ = run("plan", str(DEMO), "--rows", "3")
     assert code == 0
     lines = out.splitlines()
-    kinds = "5 image2video, 1 image_expand, 1 multi_image2image, 1 text2image, 1 text2video"
-    assert lines[0] == f"{DEMO}: 9 jobs ({kinds}) for provider simulator"
+    kinds = (
+        "5 image2video, 1 image_expand, 1 multi_image2image, 1 omni_image, 1 text2image, "
+        "1 text2video, 1 video_effects"
+    )
+    assert lines[0] == f"{DEMO}: 11 jobs ({kinds}) for provider simulator"
     rows = [line.split() for line in lines]
     assert ["image_expand", "1", "2", "16"] in rows  # jobs, slot-tasks, estimated units
     # video and image units are different currencies: a total per pack, never one sum
-    assert ["total", "video", "6", "6", "51"] in rows  # text2video on kling-v1: 1 unit
-    assert ["total", "image", "3", "5", "48"] in rows  # text2image n=2: 2 x 8
-    assert "largest task: 2 slots (limits.max_in_flight: 4)" in lines
-    assert "first 3 of 9:" in lines
+    assert ["total", "video", "7", "7", "54.5"] in rows  # text2video on kling-v1: 1 unit
+    assert ["total", "image", "4", "8", "72"] in rows  # text2image n=2: 2 x 8
+    assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
+    assert "first 3 of 11:" in lines
     assert lines[-3].split() == [
         "cat-yawn",
         "image2video",

@@ -73,7 +73,7 @@ async def test_a_task_goes_from_create_to_downloaded_file(
         assert [t.task_id for t in await client.list(kind)] == [created.task_id]
         assert (await client.find(kind, "kb-a")) == done
         data = await fetch(client, done.media[0].url)
-    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO):
+    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS):
         assert done.media[0].kind is MediaKind.VIDEO and data[4:8] == b"ftyp"
     else:
         assert Image.open(io.BytesIO(data)).format == "PNG"
