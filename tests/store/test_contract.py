@@ -24,6 +24,7 @@ from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import (
     AttemptOutcome,
     AttemptRow,
+    Charged,
     FailureReason,
     JobRow,
     JobState,
@@ -120,11 +121,30 @@ FULL_JOB = JobRow(
     finished_at=3.75,
     updated_at=4.0,
     removed=True,
+    charged=Charged.PARTLY,
+    charged_units=1.75,
+    charged_amount=0.42,
+    charged_currency="USD",
 )
 FULL_MEDIA = MediaRow(
     "full", 2, "image", "http://127.0.0.1/x.png", "png", "full/2.png", 99, "ab", "watermark", "h"
 )
-FULL_ATTEMPT = AttemptRow("full", 3, "kb-3", "t-3", 2.5, 3.75, AttemptOutcome.FAILED, 0.5, "no")
+FULL_ATTEMPT = AttemptRow(
+    "full",
+    3,
+    "kb-3",
+    "t-3",
+    2.5,
+    3.75,
+    AttemptOutcome.FAILED,
+    0.5,
+    "no",
+    charged=Charged.REPORTED,
+    charged_units=0.5,
+    charged_pack="video",
+    charged_amount=0.07,
+    charged_currency="CNY",
+)
 
 
 def test_the_samples_set_every_field_of_every_record() -> None:
