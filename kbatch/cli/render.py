@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kbatch.cli import charges
 from kbatch.manifest import Validation
 from kbatch.manifest.jobs import Job
 from kbatch.preview import Preview
@@ -84,6 +85,8 @@ def print_state_line(where: StateLocation, status: StateStatus | None) -> None:
         return
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
     spent = show_units(status.units)
+    if any(status.estimated_units.values()):
+        spent += f", of them estimated: {show_units(status.estimated_units)}"
     removed = f"; {status.removed} removed from the manifest" if status.removed else ""
     click.echo(f"state: {by_state or 'no jobs'}{removed}; units spent: {spent} ({where})")
 
@@ -124,6 +127,8 @@ def print_status(manifest: Path, status: StateStatus) -> None:
         )
     click.echo(f"in flight: {status.in_flight_slots} slots")
     click.echo(f"units spent: {show_units(status.units)}")
+    for said in charges.lines(status.charged_units, status.estimated_units, status.charged_cash):
+        click.echo(f"  {said}")
     if status.account is None:
         click.echo(f"running: {status.holder}" if status.holder else "running: no")
     else:
