@@ -173,7 +173,24 @@ def print_preview(manifest: Path, preview: Preview) -> None:
         click.echo(f"  removed from the manifest: {preview.removed} (kept in the state, not run)")
     if preview.holder is not None:
         click.echo(f"another run holds the state now ({preview.holder}): a run would exit 3")
-    click.echo("dry run: nothing was sent or written")
+    print_left(preview)
+    asked = ", but for one GET /account/costs" if preview.account_note is None else ""
+    click.echo(f"dry run: nothing was sent or written{asked if preview.account else ''}")
+
+
+def print_left(preview: Preview) -> None:
+    """The batch's estimate per pack beside what is left on the account (or why not asked)."""
+    if preview.account_note is not None:
+        click.echo(f"  left on the account: not asked ({preview.account_note})")
+        return
+    if preview.account is None:
+        return
+    left = preview.account.remaining()
+    for pack in sorted(set(preview.units) | set(left)):
+        would = preview.units.get(pack, 0.0)
+        has = f"{left[pack]:g}" if pack in left else "no pack in effect"
+        click.echo(f"  {pack.value} pack: this batch ~{would:g} units; left on the account: {has}")
+    click.echo(f"  ({preview.account.note})")
 
 
 __all__ = [
