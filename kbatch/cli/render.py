@@ -95,7 +95,7 @@ def print_job(doc: dict[str, Any]) -> None:
     """One job, for ``kbatch show``."""
     click.echo(f"{doc['id']}: {doc['kind']} ({doc['pack']} pack), {doc['state']}")
     click.echo(f"task: {doc['task_id'] or '-'} (external id {doc['external_task_id'] or '-'})")
-    click.echo(f"units: {doc['units']:g}")
+    click.echo(f"units: {doc['units']:g}{_charged(doc)}")
     if doc["error"]:
         error = doc["error"]
         code = f" {error['code']}" if error["code"] else ""
@@ -104,6 +104,7 @@ def print_job(doc: dict[str, Any]) -> None:
     for attempt in doc["attempts"]:
         outcome = attempt["outcome"] or "open"
         units = "" if attempt["units"] is None else f", {attempt['units']:g} units"
+        units += _charged(attempt) if attempt["units"] is not None else ""
         message = f": {attempt['message']}" if attempt["message"] else ""
         task = attempt["task_id"] or "-"
         click.echo(f"  {attempt['attempt']}. task {task}, {outcome}{units}{message}")
@@ -114,6 +115,19 @@ def print_job(doc: dict[str, Any]) -> None:
         click.echo("request:")
         for name, value in doc["request"].items():
             click.echo(f"  {name}: {value}")
+
+
+def _charged(doc: dict[str, Any]) -> str:
+    """What a job's or an attempt's units are: the provider's charge, an estimate, a mix."""
+    cash = ""
+    if doc["charged_amount"] is not None:
+        cash = f"; cash {doc['charged_amount']:g} {doc['charged_currency'] or ''}".rstrip()
+    said = {
+        "reported": " (as the provider charged)",
+        "estimated": " (estimated: the provider reported no charge)",
+        "partly": f" ({doc['charged_units'] or 0:g} as the provider charged, the rest estimated)",
+    }
+    return said.get(str(doc["charged"] or ""), "") + cash
 
 
 def print_status(manifest: Path, status: StateStatus) -> None:

@@ -126,6 +126,10 @@ def test_a_provider_that_reports_no_charge_leaves_the_estimate_counted_and_said(
     assert document["estimated_units"] == {"video": 3.0}
     assert document["charged_units"] == {"video": 0.0}
 
+    code, shown = invoke("show", str(project.manifest), "a")
+    assert code == 0 and "units: 3 (estimated: the provider reported no charge)" in shown
+    assert "succeed, 3 units (estimated: the provider reported no charge)" in shown
+
     report = json.loads((project.out / "report.json").read_text(encoding="utf-8"))
     assert report["jobs"][0]["charged"] == "estimated"
     assert report["summary"]["estimated_units"] == {"video": 3.0}
