@@ -126,6 +126,12 @@ def test_a_provider_that_reports_no_charge_leaves_the_estimate_counted_and_said(
     assert document["estimated_units"] == {"video": 3.0}
     assert document["charged_units"] == {"video": 0.0}
 
+    code, logged = invoke("run", str(project.manifest), "--log-format", "json")
+    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    (end,) = [line for line in lines if line["event"] == "summary"]
+    assert end["units"] == {"video": 3.0}
+    assert (end["charged_units"], end["estimated_units"]) == ({"video": 0.0}, {"video": 3.0})
+
     code, shown = invoke("show", str(project.manifest), "a")
     assert code == 0 and "units: 3 (estimated: the provider reported no charge)" in shown
     assert "succeed, 3 units (estimated: the provider reported no charge)" in shown
