@@ -2,20 +2,29 @@
 
 It applies what the run would apply: ``--only``, ``--retry-failed``, edits, and the budget of each
 pack (jobs whose estimate could take their pack's spending past its budget would be held back),
-and says when another run holds the state's lock.
+and says when another run holds the state's lock. Asked to (``account=True``, as ``kbatch run
+--dry-run`` does), it also asks the provider what is left on the account (one
+``GET /account/costs``, :mod:`kbatch.provider.account`), to show beside the batch's estimate per
+pack; when it cannot ask (a provider that does not serve it, no API key, a refusal), it says why
+and the preview stands.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kbatch.engine.pacing import Budget
-from kbatch.errors import StateMissing
+from kbatch.errors import KbatchError, StateMissing
 from kbatch.intake import check_manifest, check_selection
 from kbatch.pricing import show_units
+from kbatch.provider.account import AccountCosts, ask_costs
 from kbatch.provider.catalogue import PACK, PackType
+from kbatch.provider.config import ProviderConfig
 from kbatch.run import RunOptions, reconcile, state_location
 from kbatch.store import JobRow, JobState
 from kbatch.store.lock import Holder
@@ -41,15 +50,44 @@ class Preview:
     held: dict[PackType, int] = field(default_factory=dict)  # held back by each pack's budget
     holder: Holder | None = None  # another run that holds the lock now
     removed: int = 0  # jobs of the state the manifest no longer has: kept, not run
+    #: What is left on the account, when it was asked; else why it could not be (None: not
+    #: asked at all).
+    account: AccountCosts | None = None
+    account_note: str | None = None
 
     @property
     def estimate(self) -> str:
         return show_units(self.units)
 
 
-def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
-    """Validate the manifest and compare it with its state file, if any; write nothing."""
-    options = options or RunOptions()
+def preview(
+    path: str | Path,
+    options: RunOptions | None = None,
+    *,
+    account: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> Preview:
+    """Validate the manifest and compare it with its state file, if any; write nothing. With
+    ``account``, ask the provider what is left on the account (keys from ``env``)."""
+    found, provider = _preview(path, options or RunOptions())
+    if not account:
+        return found
+    costs, note = left_on_account(provider, os.environ if env is None else env)
+    return replace(found, account=costs, account_note=note)
+
+
+def left_on_account(
+    provider: ProviderConfig, env: Mapping[str, str]
+) -> tuple[AccountCosts | None, str | None]:
+    """What is left on the account, or why it cannot be asked (never an error: a dry run
+    stands without it)."""
+    try:
+        return asyncio.run(ask_costs(provider, env)), None
+    except KbatchError as exc:
+        return None, str(exc)
+
+
+def _preview(path: str | Path, options: RunOptions) -> tuple[Preview, ProviderConfig]:
     manifest, seen = check_manifest(path)
     check_selection(options, seen)
     where = state_location(manifest, options)
@@ -85,7 +123,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         units[pack] = units.get(pack, 0.0) + row.estimate
         if len(first) < SHOWN:
             first.append((job_id, row.kind.value, row.estimate))
-    return Preview(
+    found = Preview(
         total=len(seen),
         new=new,
         edited=len(reset),
@@ -101,6 +139,7 @@ def preview(path: str | Path, options: RunOptions | None = None) -> Preview:
         holder=where.holder(),
         removed=sum(1 for job_id in rows if job_id not in seen),
     )
+    return found, manifest.provider
 
 
-__all__ = ["SHOWN", "Preview", "preview"]
+__all__ = ["SHOWN", "Preview", "left_on_account", "preview"]

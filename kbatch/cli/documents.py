@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kbatch.cli import charges
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest import Validation
 from kbatch.manifest.issues import Issue
@@ -79,6 +80,7 @@ def status(state: StateStatus) -> dict[str, Any]:
         "removed": state.removed,
         "in_flight_slots": state.in_flight_slots,
         "units_spent": _units(state.units),
+        **charges.document(state.charged_units, state.estimated_units, state.charged_cash),
         "running": None
         if holder is None
         else {"pid": holder.pid, "host": holder.host, "since": holder.since},
@@ -125,6 +127,10 @@ def job(
         "task_id": row.task_id,
         "external_task_id": row.external_task_id,
         "units": row.units,
+        "charged": row.charged,
+        "charged_units": row.charged_units,
+        "charged_amount": row.charged_amount,
+        "charged_currency": row.charged_currency,
         "error": None
         if row.error_reason is None
         else {"reason": row.error_reason, "code": row.error_code, "message": row.error_message},
@@ -137,6 +143,11 @@ def job(
                 "ended": a.ended_at,
                 "outcome": a.outcome,
                 "units": a.units,
+                "charged": a.charged,
+                "charged_units": a.charged_units,
+                "charged_pack": a.charged_pack,
+                "charged_amount": a.charged_amount,
+                "charged_currency": a.charged_currency,
                 "message": a.message,
             }
             for a in attempts

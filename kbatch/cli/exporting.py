@@ -31,8 +31,9 @@ from kbatch.reports.export import FORMATS, export
 @state_option
 def export_command(manifest: Path, fmt: str, output: Path, state_file: str | None) -> None:
     """Write the downloaded results as a dataset: images/ and videos/ folders, each with its
-    files and a metadata file of one row per file (file_name, id, index, kind, the prompt
-    and request fields, the foreach row's columns and matrix values).
+    files and a metadata file of one row per file (file_name, id, index, kind, units and what
+    the provider charged: charged, charged_units, charged_amount, charged_currency; the
+    prompt and request fields, the foreach row's columns and matrix values).
 
     Files are hard-linked from the output folder where possible. Exporting again into the
     same folder gives the same folder. Safe while a run is going (it exports what is

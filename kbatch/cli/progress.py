@@ -31,6 +31,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from kbatch.cli import charges
 from kbatch.cli.log import Format, stamp
 from kbatch.engine.events import PROBLEMS, Event
 from kbatch.engine.options import Snapshot
@@ -287,12 +288,14 @@ def summary_record(
 ) -> dict[str, object]:
     """The end of a run as one JSON object (``--log-format json``): what :func:`summary`
     prints, with the retry commands."""
+    rows = list(rows)
     groups = failures(rows)
     return {
         "event": "summary",
         "manifest": str(manifest),
         "counts": {job_state.value: count for job_state, count in counts.items()},
         "units": {pack.value: amount for pack, amount in sorted(units.items())},
+        **charges.document(*charges.of_rows(rows)),
         "elapsed": round(elapsed, 1),
         "failures": [
             {
@@ -349,6 +352,9 @@ def summary(
     console.print(table)
     spent = show_units(units)
     console.print(f"units spent: {spent}   wall time: {_clock(elapsed)}", highlight=False)
+    rows = list(rows)
+    for said in charges.lines(*charges.of_rows(rows)):
+        console.print(f"  {said}", highlight=False)
     groups = failures(rows)
     if not groups:
         return

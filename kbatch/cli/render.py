@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from kbatch.cli import charges
 from kbatch.manifest import Validation
 from kbatch.manifest.jobs import Job
 from kbatch.preview import Preview
@@ -102,6 +103,8 @@ def print_state_line(where: StateLocation, status: StateStatus | None) -> None:
         return
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
     spent = show_units(status.units)
+    if any(status.estimated_units.values()):
+        spent += f", of them estimated: {show_units(status.estimated_units)}"
     removed = f"; {status.removed} removed from the manifest" if status.removed else ""
     click.echo(f"state: {by_state or 'no jobs'}{removed}; units spent: {spent} ({where})")
 
@@ -110,7 +113,7 @@ def print_job(doc: dict[str, Any]) -> None:
     """One job, for ``kbatch show``."""
     click.echo(f"{doc['id']}: {doc['kind']} ({doc['pack']} pack), {doc['state']}")
     click.echo(f"task: {doc['task_id'] or '-'} (external id {doc['external_task_id'] or '-'})")
-    click.echo(f"units: {doc['units']:g}")
+    click.echo(f"units: {doc['units']:g}{_charged(doc)}")
     if doc["error"]:
         error = doc["error"]
         code = f" {error['code']}" if error["code"] else ""
@@ -119,6 +122,7 @@ def print_job(doc: dict[str, Any]) -> None:
     for attempt in doc["attempts"]:
         outcome = attempt["outcome"] or "open"
         units = "" if attempt["units"] is None else f", {attempt['units']:g} units"
+        units += _charged(attempt) if attempt["units"] is not None else ""
         message = f": {attempt['message']}" if attempt["message"] else ""
         task = attempt["task_id"] or "-"
         click.echo(f"  {attempt['attempt']}. task {task}, {outcome}{units}{message}")
@@ -129,6 +133,19 @@ def print_job(doc: dict[str, Any]) -> None:
         click.echo("request:")
         for name, value in doc["request"].items():
             click.echo(f"  {name}: {value}")
+
+
+def _charged(doc: dict[str, Any]) -> str:
+    """What a job's or an attempt's units are: the provider's charge, an estimate, a mix."""
+    cash = ""
+    if doc["charged_amount"] is not None:
+        cash = f"; cash {doc['charged_amount']:g} {doc['charged_currency'] or ''}".rstrip()
+    said = {
+        "reported": " (as the provider charged)",
+        "estimated": " (estimated: the provider reported no charge)",
+        "partly": f" ({doc['charged_units'] or 0:g} as the provider charged, the rest estimated)",
+    }
+    return said.get(str(doc["charged"] or ""), "") + cash
 
 
 def print_status(manifest: Path, status: StateStatus) -> None:
@@ -142,6 +159,8 @@ def print_status(manifest: Path, status: StateStatus) -> None:
         )
     click.echo(f"in flight: {status.in_flight_slots} slots")
     click.echo(f"units spent: {show_units(status.units)}")
+    for said in charges.lines(status.charged_units, status.estimated_units, status.charged_cash):
+        click.echo(f"  {said}")
     if status.account is None:
         click.echo(f"running: {status.holder}" if status.holder else "running: no")
     else:
@@ -186,7 +205,24 @@ def print_preview(manifest: Path, preview: Preview) -> None:
         click.echo(f"  removed from the manifest: {preview.removed} (kept in the state, not run)")
     if preview.holder is not None:
         click.echo(f"another run holds the state now ({preview.holder}): a run would exit 3")
-    click.echo("dry run: nothing was sent or written")
+    print_left(preview)
+    asked = ", but for one GET /account/costs" if preview.account_note is None else ""
+    click.echo(f"dry run: nothing was sent or written{asked if preview.account else ''}")
+
+
+def print_left(preview: Preview) -> None:
+    """The batch's estimate per pack beside what is left on the account (or why not asked)."""
+    if preview.account_note is not None:
+        click.echo(f"  left on the account: not asked ({preview.account_note})")
+        return
+    if preview.account is None:
+        return
+    left = preview.account.remaining()
+    for pack in sorted(set(preview.units) | set(left)):
+        would = preview.units.get(pack, 0.0)
+        has = f"{left[pack]:g}" if pack in left else "no pack in effect"
+        click.echo(f"  {pack.value} pack: this batch ~{would:g} units; left on the account: {has}")
+    click.echo(f"  ({preview.account.note})")
 
 
 __all__ = [

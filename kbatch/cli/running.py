@@ -141,7 +141,7 @@ def run_command(
         timeouts=_timeouts(request_timeout),
     )
     if dry_run:
-        render.print_preview(manifest, preview(manifest, options))
+        render.print_preview(manifest, preview(manifest, options, account=True))
         return
     shown = Shown(log_format, no_progress=no_progress, quiet=quiet, verbose=verbose)
     sys.exit(_run_and_sum_up(manifest, options, shown))

@@ -8,8 +8,8 @@ from dataclasses import replace
 
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
-from kbatch.provider.wire import Task
-from kbatch.store.records import AttemptOutcome, FailureReason, JobRow, MediaRow
+from kbatch.provider.wire import ChargeType, Task
+from kbatch.store.records import AttemptOutcome, Charged, Cost, FailureReason, JobRow, MediaRow
 
 
 def usable(url: str | None) -> bool:
@@ -33,6 +33,50 @@ def media_rows(job_id: str, task: Task) -> list[MediaRow]:
     return rows
 
 
+def cost(task: Task, estimate: float) -> Cost:
+    """What a finished task cost: the provider's charge when it reported one (units of a pack,
+    cash of a currency), else the attempt's estimate, marked estimated: a charge never reported
+    must not count as free, or the budget would undercount.
+
+    >>> from kbatch.provider.wire import Charge, TaskStatus
+    >>> cost(Task("t", TaskStatus.SUCCEED), 2.5).charged
+    <Charged.ESTIMATED: 'estimated'>
+    >>> paid = Charge(ChargeType.UNIT, "1.6", "video"), Charge(ChargeType.CASH, "2", currency="USD")
+    >>> paid = cost(Task("t", TaskStatus.SUCCEED, charges=paid), 2.5)
+    >>> paid.charged.value, paid.units, paid.pack, paid.amount, paid.currency
+    ('reported', 1.6, 'video', 2.0, 'USD')
+    """
+    units = task.units
+    cash = [c for c in task.charges if c.type is ChargeType.CASH]
+    if units is None and not cash:
+        return Cost.estimated(estimate)
+    amounts = [_number(c.amount) for c in cash]
+    known = [a for a in amounts if a is not None]
+    return Cost(
+        units or 0.0,
+        Charged.REPORTED,
+        units,
+        next((c.package_type for c in task.charges if c.package_type), None),
+        round(sum(known), 9) if known else None,
+        next((c.currency for c in cash if c.currency), None),
+    )
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _said(cost: Cost) -> str:
+    """A cost as the event says it."""
+    if cost.charged is Charged.ESTIMATED:
+        return f"{cost.units:g} units (estimated: no charge reported)"
+    cash = f", {cost.amount:g} {cost.currency or 'cash'}" if cost.amount is not None else ""
+    return f"{cost.units:g} units{cash}"
+
+
 def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
     """The task ended well; or, without a usable result URL, the provider failed it after all
     (an empty url has been seen): never a download of nothing."""
@@ -40,30 +84,35 @@ def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
     if bad or not task.media:
         what = f"an unusable result URL ({bad[0]!r})" if bad else "no result"
         message = f"the provider reported task {task.task_id} done with {what}"
-        return attempt_failed(run, row, hold, message, task.units or 0.0)
-    units = task.units or 0.0
+        return attempt_failed(run, row, hold, message, task)
+    charge = cost(task, row.estimate)
     now = run.clock.time()
-    run.settle(row.kind, hold, units, clean=True)
-    ended = row.ended(AttemptOutcome.SUCCEEDED, units=units, message=None, now=now)
-    row = row.succeeded(units=units, now=now)
+    run.settle(row.kind, hold, charge.units, clean=True)
+    ended = row.ended(AttemptOutcome.SUCCEEDED, units=charge, message=None, now=now)
+    row = row.succeeded(units=charge, now=now)
     media = media_rows(row.id, task)
     run.recorder.post(row, *media, ended)
     if run.downloading:
         run.state.results[row.id] = media  # the download needs no read of the state
     files = f"{len(media)} file" + ("" if len(media) == 1 else "s")
-    message = f"task {row.task_id}, {units:g} units, {files}"
+    message = f"task {row.task_id}, {_said(charge)}, {files}"
     run.emit(EventName.SUCCEEDED, row.id, message, row=row, results=len(media))
     return row
 
 
-def attempt_failed(run: RunContext, row: JobRow, hold: Hold, message: str, units: float) -> JobRow:
-    """The provider failed the task: pending for another attempt if max_attempts allows."""
+def attempt_failed(
+    run: RunContext, row: JobRow, hold: Hold, message: str, charged: Task | float
+) -> JobRow:
+    """The provider failed the task: pending for another attempt if max_attempts allows.
+    ``charged`` is the task (what it reported it cost, else the estimate counts) or units
+    already known to be charged."""
     now = run.clock.time()
-    run.settle(row.kind, hold, units, clean=False)
-    ended = row.ended(AttemptOutcome.FAILED, units=units, message=message, now=now)
+    charge = cost(charged, row.estimate) if isinstance(charged, Task) else Cost.reported(charged)
+    run.settle(row.kind, hold, charge.units, clean=False)
+    ended = row.ended(AttemptOutcome.FAILED, units=charge, message=message, now=now)
     attempts = run.manifest.limits.max_attempts
     last = row.failures + 1 >= attempts
-    row = row.attempt_failed(message, units=units, last=last, now=now)
+    row = row.attempt_failed(message, units=charge, last=last, now=now)
     run.recorder.post(row, ended)
     if last:
         said = f"{message} (attempt {row.attempt}, no more attempts)"
@@ -96,4 +145,4 @@ def failed(
     return row
 
 
-__all__ = ["attempt_failed", "failed", "media_rows", "succeeded", "usable"]
+__all__ = ["attempt_failed", "cost", "failed", "media_rows", "succeeded", "usable"]

@@ -75,6 +75,11 @@ def rows_of(
                 "id": job_id,
                 "index": item.index,
                 "kind": row.kind.value,
+                "units": row.units,
+                "charged": None if row.charged is None else row.charged.value,
+                "charged_units": row.charged_units,
+                "charged_amount": row.charged_amount,
+                "charged_currency": row.charged_currency,
             }
             for name in names:
                 value = source.get(name) if source is not None else None

@@ -58,6 +58,8 @@ def _csv(report: Report, stream: TextIO) -> None:
     for job in report.jobs:
         values = job.record(report.source_columns)
         values["units"] = f"{job.units:g}"
+        for name in ("charged_units", "charged_amount"):
+            values[name] = None if values[name] is None else f"{values[name]:g}"
         values["removed"] = "yes" if job.removed else ""
         writer.writerow(_cell(values[c]) for c in names)
 

@@ -18,7 +18,7 @@ from html import escape
 from typing import TextIO
 from urllib.parse import quote
 
-from kbatch.reports.model import Input, JobReport, Report
+from kbatch.reports.model import Input, JobReport, Report, ReportTotals
 
 
 def _src(path: str) -> str:
@@ -67,8 +67,12 @@ def _job(job: JobReport, inputs: tuple[Input, ...]) -> str:
         ("task", job.task_id or "-"),
         ("attempts", str(job.attempts)),
         ("seconds", "-" if job.seconds is None else f"{job.seconds:g}"),
-        ("units", f"{job.units:g}"),
+        ("units", f"{job.units:g}" + (" (estimated)" if job.charged == "estimated" else "")),
     ]
+    if job.charged == "partly":
+        facts.append(("charged", f"{job.charged_units or 0:g}, the rest estimated"))
+    if job.charged_amount is not None:
+        facts.append(("cash", f"{job.charged_amount:g} {job.charged_currency or ''}".strip()))
     meta = "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in facts)
     error = ""
     if job.error_message:
@@ -106,6 +110,18 @@ def write(report: Report, stream: TextIO, *, limit: int) -> None:
     stream.write(_TAIL)
 
 
+def _charged(summary: ReportTotals) -> list[tuple[str, str]]:
+    """The summary's figures of what was estimated (no charge reported) and cash charged."""
+    out = []
+    if summary.estimated_units:
+        guessed = ", ".join(f"{p} {u:g}" for p, u in sorted(summary.estimated_units.items()))
+        out.append(("of them estimated (no charge reported)", guessed))
+    if summary.charged_amount:
+        cash = ", ".join(f"{a:g} {c}" for c, a in sorted(summary.charged_amount.items()))
+        out.append(("cash charged", cash))
+    return out
+
+
 def _head(report: Report, limit: int) -> str:
     """The page up to its first card: title, summary figures, filters."""
     summary = report.summary
@@ -116,6 +132,7 @@ def _head(report: Report, limit: int) -> str:
         ("done", str(summary.done)),
         ("failed", str(summary.by_state.get("failed", 0))),
         ("units spent", ", ".join(f"{p} {u:g}" for p, u in sorted(summary.units.items())) or "0"),
+        *_charged(summary),
         ("wall time", "-" if summary.wall_seconds is None else f"{summary.wall_seconds:g} s"),
         ("jobs per hour", "-" if summary.jobs_per_hour is None else f"{summary.jobs_per_hour:g}"),
     ]

@@ -8,13 +8,16 @@
 
 Every format has the same columns (:data:`COLUMNS`): the job's id, kind and state, its provider
 task id and kbatch's external task id, creates started, when its last attempt was submitted and
-finished (UTC, ISO 8601) and the seconds between, units charged (every attempt, as the provider
-reported them), its result files (paths relative to the report, so the folder can be moved) and
-result URLs, and the error of a failed job; ``removed`` marks a job of an earlier run that the
-manifest no longer has (kept, but left out of the summary). When the manifest's jobs are known,
-each job's source columns follow (:mod:`kbatch.reports.sources`: the request fields it sent, its
-foreach row and matrix values). JSON adds a summary: counts by state and by kind, units, wall
-time and throughput. Nothing here reads a credential; the state holds none.
+finished (UTC, ISO 8601) and the seconds between, units (every attempt, as the budget counts
+them: the provider's charge, else the estimate), then what the provider reported it charged
+(``charged``: ``reported``, ``estimated`` when it reported nothing and ``units`` is the
+estimate, ``partly`` for a mix; ``charged_units``; cash as ``charged_amount`` of
+``charged_currency``), its result files (paths relative to the report, so the folder can be
+moved) and result URLs, and the error of a failed job; ``removed`` marks a job of an earlier run
+that the manifest no longer has (kept, but left out of the summary). When the manifest's jobs
+are known, each job's source columns follow (:mod:`kbatch.reports.sources`: the request fields
+it sent, its foreach row and matrix values). JSON adds a summary: counts by state and by kind,
+units, wall time and throughput. Nothing here reads a credential; the state holds none.
 
 The formats and the files are in :mod:`kbatch.reports.formats`, the HTML in
 :mod:`kbatch.reports.gallery`.
@@ -50,6 +53,10 @@ COLUMNS = (
     "finished",
     "seconds",
     "units",
+    "charged",
+    "charged_units",
+    "charged_amount",
+    "charged_currency",
     "outputs",
     "hosts",
     "result_urls",
@@ -89,6 +96,10 @@ class JobReport:
     #: The machine that holds each of ``outputs`` (a shared state's runners download on many).
     hosts: tuple[str, ...] = ()
     source: SourceRow | None = field(default=None, repr=False)  # see kbatch.reports.sources
+    charged: str | None = None  # reported, estimated, partly; None: nothing has cost anything
+    charged_units: float | None = None
+    charged_amount: float | None = None
+    charged_currency: str | None = None
 
     def record(self, source_columns: tuple[str, ...] = ()) -> dict[str, Any]:
         """The report's columns, then the given source columns, as JSON values."""
@@ -117,6 +128,11 @@ class ReportTotals:
     wall_seconds: float | None
     jobs_per_hour: float | None
     removed: int = 0
+    #: Of ``units``, per pack: what the provider reported it charged, and estimates (the
+    #: attempts it reported no charge for); cash charged, per currency.
+    charged_units: dict[str, float] = field(default_factory=dict)
+    estimated_units: dict[str, float] = field(default_factory=dict)
+    charged_amount: dict[str, float] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -186,6 +202,10 @@ def job_report(
         finished=stamp(row.finished_at),
         seconds=seconds,
         units=row.units,
+        charged=None if row.charged is None else row.charged.value,
+        charged_units=row.charged_units,
+        charged_amount=row.charged_amount,
+        charged_currency=row.charged_currency,
         outputs=tuple(_relative(output_dir / m.path, base) for m in items if m.path),
         result_urls=tuple(m.url for m in items),
         hosts=tuple(m.host or "" for m in items if m.path),
@@ -198,7 +218,28 @@ def job_report(
     )
 
 
+def _add(totals: dict[str, float], key: str, amount: float | None) -> None:
+    if amount is not None:
+        totals[key] = round(totals.get(key, 0.0) + amount, 6)
+
+
+def charges(rows: Iterable[JobRow]) -> tuple[dict[str, float], ...]:
+    """Per pack, the units the provider reported it charged and those estimated in place of a
+    charge it never reported; per currency, the cash it charged."""
+    charged: dict[str, float] = {}
+    estimated: dict[str, float] = {}
+    cash: dict[str, float] = {}
+    for row in rows:
+        pack = PACK[row.kind].value
+        _add(charged, pack, row.charged_units)
+        if row.estimated_units:
+            _add(estimated, pack, row.estimated_units)
+        _add(cash, row.charged_currency or "unknown currency", row.charged_amount)
+    return charged, estimated, cash
+
+
 def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
+    rows = list(rows)
     by_state = dict.fromkeys((s.value for s in JobState), 0)
     by_kind: dict[str, dict[str, int]] = {}
     units: dict[str, float] = {}
@@ -223,8 +264,21 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     wall = round(last - first, 1) if first is not None and last is not None else None
     rate = round(done * 3600 / wall, 1) if wall else None
     ordered = {kind: by_kind[kind] for kind in sorted(by_kind)}
+    charged, estimated, cash = charges(row for row in rows if not row.removed)
     return ReportTotals(
-        total, by_state, ordered, units, done, stamp(first), stamp(last), wall, rate, removed
+        total,
+        by_state,
+        ordered,
+        units,
+        done,
+        stamp(first),
+        stamp(last),
+        wall,
+        rate,
+        removed,
+        charged,
+        estimated,
+        cash,
     )
 
 
@@ -270,6 +324,7 @@ __all__ = [
     "JobReport",
     "Report",
     "ReportTotals",
+    "charges",
     "collect",
     "job_report",
     "job_sources",

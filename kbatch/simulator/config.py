@@ -60,6 +60,9 @@ class SimulatorConfig:
     )
     #: ``GET /account/costs`` allows one request per this many seconds (QPS <= 1).
     costs_interval: float = 1.0
+    #: Say what each finished task cost (``final_unit_deduction``, ``billing[]``); False: say
+    #: nothing, as a gateway that does not pass the charge on.
+    charges: bool = True
 
 
 @dataclass(frozen=True, slots=True)

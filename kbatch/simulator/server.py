@@ -63,6 +63,7 @@ class Simulator:
             duration_spread=self.config.duration_spread,
             parallel_limit=self.config.parallel_limit,
             fail_rate=self.config.fail_rate,
+            charges=self.config.charges,
             seed=self.config.seed,
         )
         self.journal = TaskJournal(self.config.tasks_file) if self.config.tasks_file else None

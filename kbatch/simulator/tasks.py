@@ -55,6 +55,7 @@ class SimTask:
     seconds: float
     fail_message: str | None
     callback_url: str | None = None
+    charged: bool = True  # its answers say what it cost (SimulatorConfig.charges)
     #: When a client was first told the task had finished (clock seconds): the task log.
     seen_finished: float | None = None
 
@@ -116,7 +117,7 @@ class SimTask:
             "updated_at": self.started_ms + int(max(elapsed, 0) * 1000),
             "task_result": {},
         }
-        if status.finished:
+        if status.finished and self.charged:
             out["final_unit_deduction"] = self.units()
         if status is TaskStatus.SUCCEED:
             out["task_result"] = self._result(base_url)
@@ -174,6 +175,7 @@ class TaskStore:
     duration_spread: float = 0.0
     parallel_limit: int = 20
     fail_rate: float = 0.0
+    charges: bool = True
     seed: int | None = None
     tasks: dict[str, SimTask] = field(default_factory=dict)
     by_external: dict[str, str] = field(default_factory=dict)
@@ -229,6 +231,7 @@ class TaskStore:
             seconds=self.draw_seconds(),
             fail_message=fail,
             callback_url=request.fields.get("callback_url") or None,
+            charged=self.charges,
         )
         self.tasks[task.task_id] = task
         self._active[task.task_id] = task

@@ -51,7 +51,7 @@ def task_json(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     if status is TaskStatus.SUCCEED:
         out["outputs"] = [_video(task, base_url)]
         bill = {"charge_type": "unit", "amount": task.units(), "package_type": "video"}
-        out["billing"] = [bill]
+        out["billing"] = [bill] if task.charged else []
     return out
 
 

@@ -136,6 +136,26 @@ class SqlStore(abc.ABC, Generic[Note]):
         )
         return pricing.by_pack((JobKind(kind), float(units)) for kind, units in rows)
 
+    def charges(self) -> tuple[dict[PackType, float], dict[PackType, float], dict[str, float]]:
+        """Of the units spent, per pack: those the provider reported it charged and those
+        estimated (no charge reported); the cash it charged, per currency."""
+        rows = self._query(
+            "SELECT kind, COALESCE(SUM(charged_units), 0), "
+            f"COALESCE(SUM(units - COALESCE(charged_units, 0)), 0) FROM jobs{self.dialect.where()} "
+            "GROUP BY kind",
+            self._scope,
+        )
+        charged = pricing.by_pack((JobKind(kind), float(units)) for kind, units, _ in rows)
+        guessed = pricing.by_pack((JobKind(kind), float(units)) for kind, _, units in rows)
+        cash = self._query(
+            "SELECT COALESCE(charged_currency, ''), SUM(charged_amount) FROM jobs"
+            f"{self.dialect.where(also='charged_amount IS NOT NULL')} "
+            "GROUP BY COALESCE(charged_currency, '') ORDER BY 1",
+            self._scope,
+        )
+        estimated = {pack: units for pack, units in guessed.items() if units > 1e-9}
+        return charged, estimated, {str(c): round(float(a), 9) for c, a in cash}
+
     def revision(self) -> str:
         """Every write sets ``updated_at``: the count and the latest change tell a revision."""
         ((count, latest),) = self._query(
@@ -183,9 +203,13 @@ class SqlStore(abc.ABC, Generic[Note]):
             "ORDER BY updated_at DESC LIMIT 1",
             self._scope,
         )
+        charged, estimated, cash = self.charges()
         return StateStatus(
             counts={state: counts.get(state, 0) for state in JobState},
             units=self.units(),
+            charged_units=charged,
+            estimated_units=estimated,
+            charged_cash=cash,
             in_flight_slots=int(slots),
             last_error=(last[0][0], last[0][1]) if last else None,
             holder=None,

@@ -16,9 +16,11 @@ backends differ only in how they spell a statement, which a :class:`Dialect` say
     >>> POSTGRES.where("job_id")
     ' WHERE "manifest" = %s AND "job_id" = %s'
     >>> from kbatch.provider.catalogue import JobKind
-    >>> record(JobRow, SQLITE.values(JobRow("cat", JobKind.TEXT2VIDEO, "f00d", removed=True)))
-    ... # doctest: +ELLIPSIS
-    JobRow(id='cat', kind=<JobKind.TEXT2VIDEO: 'text2video'>, ..., removed=True)
+    >>> from kbatch.store.records import Charged
+    >>> row = JobRow("cat", JobKind.TEXT2VIDEO, "f00d", removed=True, charged=Charged.PARTLY)
+    >>> back = record(JobRow, SQLITE.values(row))
+    >>> back == row, back.kind, back.removed, back.charged
+    (True, <JobKind.TEXT2VIDEO: 'text2video'>, True, <Charged.PARTLY: 'partly'>)
 
 A row read back becomes a record in one place, :func:`record`: each column's value is turned
 back into its field's type (enums from their values, booleans from SQLite's 0 and 1) by the

@@ -19,7 +19,7 @@ from kbatch.errors import StateError
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
-VERSION = 1
+VERSION = 2
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
 
@@ -74,6 +74,23 @@ _MIGRATIONS: tuple[str, ...] = (
         ended_at DOUBLE PRECISION, outcome TEXT, units DOUBLE PRECISION, message TEXT,
         PRIMARY KEY (manifest, job_id, attempt)
     );
+    """,
+    # 2: what each attempt was charged, as the provider reported it, or whether its estimate
+    # stands in; the units of earlier attempts are what Kling (and the simulator) reported.
+    """
+    ALTER TABLE jobs ADD COLUMN charged TEXT, ADD COLUMN charged_units DOUBLE PRECISION,
+        ADD COLUMN charged_amount DOUBLE PRECISION, ADD COLUMN charged_currency TEXT;
+    ALTER TABLE attempts ADD COLUMN charged TEXT, ADD COLUMN charged_units DOUBLE PRECISION,
+        ADD COLUMN charged_pack TEXT, ADD COLUMN charged_amount DOUBLE PRECISION,
+        ADD COLUMN charged_currency TEXT;
+    UPDATE attempts SET charged = 'reported', charged_units = units
+        WHERE units IS NOT NULL AND outcome IN ('succeed', 'failed');
+    UPDATE jobs SET charged = 'reported', charged_units = units
+        WHERE units > 0 OR EXISTS (
+            SELECT 1 FROM attempts AS a
+            WHERE a.manifest = jobs.manifest AND a.job_id = jobs.id
+              AND a.outcome IN ('succeed', 'failed')
+        );
     """,
 )
 assert len(_MIGRATIONS) == VERSION

@@ -13,7 +13,7 @@ protocol. Two promises matter to exactly-once (ARCHITECTURE.md):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 from kbatch.errors import StateError
@@ -29,7 +29,7 @@ class StateStatus:
     """What ``kbatch status`` shows of a state."""
 
     counts: Mapping[JobState, int]
-    units: Units  # spent, per pack
+    units: Units  # spent, per pack, as the budget counts it
     in_flight_slots: int
     last_error: tuple[str, str] | None  # (job id, message)
     holder: Holder | None
@@ -38,6 +38,11 @@ class StateStatus:
     account: str | None = None
     slots: tuple[AccountSlots, ...] = ()
     runners: tuple[RunnerView, ...] = ()
+    #: Of ``units``, per pack: what the provider reported it charged, and what kbatch estimated
+    #: for attempts whose charge it never reported; cash charged, per currency ("" unnamed).
+    charged_units: Units = field(default_factory=dict)
+    estimated_units: Units = field(default_factory=dict)
+    charged_cash: Mapping[str, float] = field(default_factory=dict)
 
 
 class SharedState(Protocol):

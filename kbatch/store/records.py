@@ -56,6 +56,57 @@ class FailureReason(enum.StrEnum):
     PROVIDER_FAILED = "provider_failed"  # the provider failed the task on the last attempt
 
 
+class Charged(enum.StrEnum):
+    """Where the units counted for an attempt come from (``AttemptRow.charged``): the charge
+    the provider reported, or kbatch's estimate when it reported none; a job whose attempts
+    mix both is ``PARTLY`` estimated (``JobRow.charged``).
+
+    >>> Charged.REPORTED.joined(None), Charged.REPORTED.joined(Charged.ESTIMATED)
+    (<Charged.REPORTED: 'reported'>, <Charged.PARTLY: 'partly'>)
+    """
+
+    REPORTED = "reported"
+    ESTIMATED = "estimated"
+    PARTLY = "partly"
+
+    def joined(self, before: Charged | None) -> Charged:
+        """What a job's attempts are, once this one is added to those ``before``."""
+        return self if before is None or before is self else Charged.PARTLY
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one attempt cost. ``units`` is what the budget counts: the units the provider
+    charged when it reported a charge, else the attempt's estimate (``charged`` says which).
+    The rest is the report as the provider gave it: units of a ``pack``, cash of a ``currency``
+    (None where it said nothing)."""
+
+    units: float
+    charged: Charged = Charged.REPORTED
+    charged_units: float | None = None
+    pack: str | None = None
+    amount: float | None = None
+    currency: str | None = None
+
+    @classmethod
+    def reported(cls, units: float) -> Cost:
+        """A charge of ``units`` the provider reported (of no named pack, no cash)."""
+        return cls(units, Charged.REPORTED, units)
+
+    @classmethod
+    def estimated(cls, estimate: float) -> Cost:
+        """No charge reported: the estimate stands in for it."""
+        return cls(estimate, Charged.ESTIMATED)
+
+
+def _cost(units: float | Cost) -> Cost:
+    return units if isinstance(units, Cost) else Cost.reported(units)
+
+
+def _plus(total: float | None, more: float | None) -> float | None:
+    return total if more is None else round((total or 0.0) + more, 9)
+
+
 class AttemptOutcome(enum.StrEnum):
     """How one attempt ended (``AttemptRow.outcome``): the task succeeded or the provider
     failed it, or the job failed for good for one of the :class:`FailureReason` reasons."""
@@ -73,7 +124,10 @@ class AttemptOutcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
-    """One job as the state holds it. Times are Unix seconds; ``units`` sums every attempt."""
+    """One job as the state holds it. Times are Unix seconds. ``units`` sums every attempt's
+    :class:`Cost` as the budget counts it; ``charged_units`` (units) and ``charged_amount`` (cash
+    of ``charged_currency``) sum what the provider reported (None: nothing), so the units that are
+    estimates are ``units - charged_units``; ``charged`` says whether they are all reported."""
 
     id: str
     kind: JobKind
@@ -94,6 +148,25 @@ class JobRow:
     finished_at: float | None = None
     updated_at: float = 0.0
     removed: bool = False  # no longer in the manifest: kept, but not counted as its job
+    charged: Charged | None = None  # None until an attempt has cost something known
+    charged_units: float | None = None
+    charged_amount: float | None = None
+    charged_currency: str | None = None
+
+    @property
+    def estimated_units(self) -> float:
+        """The part of ``units`` that is kbatch's estimate, not a reported charge."""
+        return round(max(0.0, self.units - (self.charged_units or 0.0)), 9)
+
+    def _costing(self, cost: Cost) -> JobRow:
+        return replace(
+            self,
+            units=round(self.units + cost.units, 9),
+            charged=cost.charged.joined(self.charged),
+            charged_units=_plus(self.charged_units, cost.charged_units),
+            charged_amount=_plus(self.charged_amount, cost.amount),
+            charged_currency=cost.currency or self.charged_currency,
+        )
 
     # -- transitions ---------------------------------------------------------------------------
 
@@ -133,11 +206,11 @@ class JobRow:
     def running(self, *, now: float) -> JobRow:
         return replace(self, state=JobState.RUNNING, updated_at=now)
 
-    def succeeded(self, *, units: float, now: float) -> JobRow:
+    def succeeded(self, *, units: float | Cost, now: float) -> JobRow:
+        """The task succeeded; ``units`` is what it cost (a bare number: a reported charge)."""
         return replace(
-            self,
+            self._costing(_cost(units)),
             state=JobState.SUCCEEDED,
-            units=self.units + units,
             finished_at=now,
             updated_at=now,
             error_reason=None,
@@ -145,9 +218,11 @@ class JobRow:
             error_message=None,
         )
 
-    def attempt_failed(self, message: str, *, units: float, last: bool, now: float) -> JobRow:
+    def attempt_failed(
+        self, message: str, *, units: float | Cost, last: bool, now: float
+    ) -> JobRow:
         """The provider failed the task: pending for another attempt, or failed if ``last``."""
-        row = replace(self, units=self.units + units, failures=self.failures + 1, updated_at=now)
+        row = replace(self._costing(_cost(units)), failures=self.failures + 1, updated_at=now)
         if last:
             return row.failed(FailureReason.PROVIDER_FAILED, None, message, now=now)
         return replace(row, state=JobState.PENDING, error_message=message)
@@ -182,10 +257,16 @@ class JobRow:
         )
 
     def ended(
-        self, outcome: AttemptOutcome, *, units: float | None, message: str | None, now: float
+        self,
+        outcome: AttemptOutcome,
+        *,
+        units: float | Cost | None,
+        message: str | None,
+        now: float,
     ) -> AttemptRow:
-        """The record of this attempt's end."""
+        """The record of this attempt's end, with what it cost (None: unknown)."""
         assert self.external_task_id is not None
+        cost = None if units is None else _cost(units)
         return AttemptRow(
             self.id,
             self.attempt,
@@ -194,8 +275,13 @@ class JobRow:
             started_at=self.submitted_at or now,
             ended_at=now,
             outcome=outcome,
-            units=units,
+            units=None if cost is None else cost.units,
             message=message,
+            charged=None if cost is None else cost.charged,
+            charged_units=None if cost is None else cost.charged_units,
+            charged_pack=None if cost is None else cost.pack,
+            charged_amount=None if cost is None else cost.amount,
+            charged_currency=None if cost is None else cost.currency,
         )
 
 
@@ -220,7 +306,10 @@ class MediaRow:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRow:
-    """One create of a job: its external task id, and what became of it."""
+    """One create of a job: its external task id, and what became of it. ``units`` is what the
+    budget counted for it; the ``charged_*`` fields what the provider reported (units of
+    ``charged_pack``, cash of ``charged_currency``), and ``charged`` whether ``units`` is that
+    charge or, the provider having reported none, the estimate."""
 
     job_id: str
     attempt: int
@@ -231,6 +320,11 @@ class AttemptRow:
     outcome: AttemptOutcome | None = None
     units: float | None = None
     message: str | None = None
+    charged: Charged | None = None
+    charged_units: float | None = None
+    charged_pack: str | None = None
+    charged_amount: float | None = None
+    charged_currency: str | None = None
 
 
 Record = JobRow | MediaRow | AttemptRow
@@ -253,6 +347,8 @@ def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> 
 __all__ = [
     "AttemptOutcome",
     "AttemptRow",
+    "Charged",
+    "Cost",
     "FailureReason",
     "JobRow",
     "JobState",

@@ -38,7 +38,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 4
+VERSION = 5
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -84,7 +84,28 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # 4: which machine holds each downloaded file (a shared state's runners download on many).
     "ALTER TABLE media ADD COLUMN host TEXT;",
+    # 5: what each attempt was charged, as the provider reported it, or whether its estimate
+    # stands in; the units of earlier attempts are what Kling (and the simulator) reported.
+    """
+    ALTER TABLE jobs ADD COLUMN charged TEXT;
+    ALTER TABLE jobs ADD COLUMN charged_units REAL;
+    ALTER TABLE jobs ADD COLUMN charged_amount REAL;
+    ALTER TABLE jobs ADD COLUMN charged_currency TEXT;
+    ALTER TABLE attempts ADD COLUMN charged TEXT;
+    ALTER TABLE attempts ADD COLUMN charged_units REAL;
+    ALTER TABLE attempts ADD COLUMN charged_pack TEXT;
+    ALTER TABLE attempts ADD COLUMN charged_amount REAL;
+    ALTER TABLE attempts ADD COLUMN charged_currency TEXT;
+    UPDATE attempts SET charged = 'reported', charged_units = units
+        WHERE units IS NOT NULL AND outcome IN ('succeed', 'failed');
+    UPDATE jobs SET charged = 'reported', charged_units = units
+        WHERE units > 0 OR EXISTS (
+            SELECT 1 FROM attempts AS a
+            WHERE a.job_id = jobs.id AND a.outcome IN ('succeed', 'failed')
+        );
+    """,
 )
+assert len(_MIGRATIONS) == VERSION
 
 #: SQLite's primary result codes that mean the disk refused (full, or failing).
 _SQLITE_FULL, _SQLITE_IOERR = 13, 10

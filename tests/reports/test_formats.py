@@ -96,12 +96,12 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
 
 
 EXPECTED_CSV = """\
-id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,outputs,hosts,result_urls,error_reason,error_code,error_message
-ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,ok/0.mp4,render-1,https://cdn.example/ok/0.mp4,,,
-flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,flaky/0.mp4,render-1,https://cdn.example/flaky/0.mp4,,,
-broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
-refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
-wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
+id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,charged,charged_units,charged_amount,charged_currency,outputs,hosts,result_urls,error_reason,error_code,error_message
+ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,reported,1,,,ok/0.mp4,render-1,https://cdn.example/ok/0.mp4,,,
+flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,reported,1,,,flaky/0.mp4,render-1,https://cdn.example/flaky/0.mp4,,,
+broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,reported,0,,,,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
+refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,,,,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
+wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,reported,0.5,,,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
 """  # noqa: E501
 
 
@@ -135,6 +135,9 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
         "wall_seconds": 282.5,
         "jobs_per_hour": 38.2,  # 3 done in 282.5 s
         "removed": 0,
+        "charged_units": {"video": 2.0, "image": 0.5},  # all reported by the simulator
+        "estimated_units": {},
+        "charged_amount": {},
     }
     rows = list(csv.DictReader(io.StringIO(EXPECTED_CSV)))
     assert [job["id"] for job in document["jobs"]] == [row["id"] for row in rows]
@@ -152,6 +155,10 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
         "finished": "2027-01-15T08:02:42Z",
         "seconds": 42.5,
         "units": 1.0,
+        "charged": "reported",  # as the provider said: 0 for the failed attempt, then 1
+        "charged_units": 1.0,
+        "charged_amount": None,
+        "charged_currency": None,
         "outputs": ["flaky/0.mp4"],
         "hosts": ["render-1"],  # the machine that downloaded it
         "result_urls": ["https://cdn.example/flaky/0.mp4"],

@@ -24,6 +24,8 @@ from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import (
     AttemptOutcome,
     AttemptRow,
+    Charged,
+    Cost,
     FailureReason,
     JobRow,
     JobState,
@@ -120,11 +122,30 @@ FULL_JOB = JobRow(
     finished_at=3.75,
     updated_at=4.0,
     removed=True,
+    charged=Charged.PARTLY,
+    charged_units=1.75,
+    charged_amount=0.42,
+    charged_currency="USD",
 )
 FULL_MEDIA = MediaRow(
     "full", 2, "image", "http://127.0.0.1/x.png", "png", "full/2.png", 99, "ab", "watermark", "h"
 )
-FULL_ATTEMPT = AttemptRow("full", 3, "kb-3", "t-3", 2.5, 3.75, AttemptOutcome.FAILED, 0.5, "no")
+FULL_ATTEMPT = AttemptRow(
+    "full",
+    3,
+    "kb-3",
+    "t-3",
+    2.5,
+    3.75,
+    AttemptOutcome.FAILED,
+    0.5,
+    "no",
+    charged=Charged.REPORTED,
+    charged_units=0.5,
+    charged_pack="video",
+    charged_amount=0.07,
+    charged_currency="CNY",
+)
 
 
 def test_the_samples_set_every_field_of_every_record() -> None:
@@ -285,6 +306,26 @@ async def test_status_counts_jobs_by_state_and_removed_ones_apart(state: Store) 
     assert set(status.counts) == set(JobState)
     assert status.removed == 1 and status.in_flight_slots == 5
     assert status.last_error == ("f2", "latest")
+
+
+async def test_status_parts_units_into_charged_and_estimated_per_pack(state: Store) -> None:
+    """``units`` is what the budget counts; of it, what the provider reported it charged and
+    what kbatch estimated for attempts it reported no charge for; cash per currency."""
+    start = job("x").submitting("kb-1", now=1.0)
+    paid = Cost(1.5, Charged.REPORTED, 1.5, "video", 0.2, "USD")
+    await state.write(
+        start.succeeded(units=paid, now=2.0),
+        replace(start, id="y").succeeded(units=Cost.estimated(3.0), now=2.0),
+        replace(start, id="z", kind=JobKind.TEXT2IMAGE).succeeded(units=0.5, now=2.0),
+        replace(start, id="w").succeeded(units=replace(paid, amount=0.1), now=2.0),
+    )
+
+    status = state.status()
+
+    assert status.units == {PackType.VIDEO: 6.0, PackType.IMAGE: 0.5}
+    assert status.charged_units == {PackType.VIDEO: 3.0, PackType.IMAGE: 0.5}
+    assert status.estimated_units == {PackType.VIDEO: 3.0}
+    assert status.charged_cash == {"USD": pytest.approx(0.3)}
 
 
 async def test_media_come_in_order_and_a_jobs_files_can_be_replaced(state: Store) -> None:

@@ -11,14 +11,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, JobState, MediaRow, external_task_id
-from kbatch.store.pgschema import VERSION
+from kbatch.store.pgschema import _MIGRATIONS, VERSION
 from kbatch.store.postgres import PostgresStore
-from kbatch.store.records import AttemptRow
+from kbatch.store.records import AttemptRow, Charged
 from kbatch.store.runner import Runner
 from kbatch.store.seats import Claim, Refusal, Role, RunnerSpec
 from kbatch.store.urls import redacted
@@ -325,3 +326,32 @@ async def test_the_jobs_of_a_dead_runner_on_this_host_are_free_at_once(pg_state:
     assert shared.query(pg_state, "SELECT COUNT(*) FROM runners") == [(0,)]  # reaped, and left
     await seat(store).leave()  # the "dead" one: it holds nothing any more
     store.close()
+
+
+def test_a_version_1_schema_keeps_its_units_as_reported_charges(pg_state: str) -> None:
+    """Before version 2 the units of a finished attempt were what the provider reported: they
+    stay counted, and are now said to be reported; a job with nothing finished has no charge."""
+    with psycopg.connect(pg_state, autocommit=True) as db:
+        db.execute(_MIGRATIONS[0])
+        db.execute("INSERT INTO kbatch_meta VALUES ('schema_version', '1')")
+        db.execute("INSERT INTO manifests VALUES ('m', 'abc', 'acme', 'f1')")
+        db.execute(
+            "INSERT INTO jobs (manifest, id, kind, pack, fingerprint, state, attempt, failures,"
+            " slots, estimate, units, created_at, updated_at) VALUES "
+            "('m', 'done', 'image2video', 'video', 'f', 'failed', 2, 2, 1, 2.0, 0.5, 1, 1),"
+            "('m', 'new', 'image2video', 'video', 'f', 'pending', 0, 0, 1, 2.0, 0, 1, 1)"
+        )
+        db.execute(
+            "INSERT INTO attempts (manifest, job_id, attempt, external_task_id, started_at,"
+            " outcome, units) VALUES ('m', 'done', 1, 'kb-1', 1, 'failed', 0.5),"
+            " ('m', 'done', 2, 'kb-2', 1, 'unknown_outcome', NULL)"
+        )
+    with opened(pg_state) as store:
+        rows = store.load()
+        first, second = store.attempts("done")
+    assert shared.query(pg_state, "SELECT value FROM kbatch_meta") == [(str(VERSION),)]
+    done, new = rows["done"], rows["new"]
+    assert (done.units, done.charged, done.charged_units) == (0.5, Charged.REPORTED, 0.5)
+    assert (new.charged, new.charged_units) == (None, None)
+    assert (first.charged, first.charged_units) == (Charged.REPORTED, 0.5)
+    assert (second.charged, second.charged_units, second.units) == (None, None, None)

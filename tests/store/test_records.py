@@ -4,7 +4,15 @@ task id of an attempt."""
 from __future__ import annotations
 
 from kbatch.provider.catalogue import JobKind
-from kbatch.store.records import AttemptOutcome, FailureReason, JobRow, JobState, external_task_id
+from kbatch.store.records import (
+    AttemptOutcome,
+    Charged,
+    Cost,
+    FailureReason,
+    JobRow,
+    JobState,
+    external_task_id,
+)
 
 ROW = JobRow("cat", JobKind.IMAGE2VIDEO, "f00d", created_at=1.0, updated_at=1.0)
 
@@ -60,3 +68,19 @@ def test_external_task_ids_differ_by_job_attempt_and_state() -> None:
     assert first != external_task_id("salt1", "a", "f" * 64, 2)
     assert first != external_task_id("salt2", "a", "f" * 64, 1)
     assert first.startswith("kb-") and len(first) == 35
+
+
+def test_an_attempt_without_a_reported_charge_counts_its_estimate_and_says_so() -> None:
+    """The budget counts ``units``; what the provider reported is kept apart, so a job whose
+    attempts mix a charge and an estimate is partly estimated."""
+    row = ROW.submitting("kb-1", now=2.0)
+    guessed = Cost.estimated(2.0)
+    failed = row.attempt_failed("x", units=guessed, last=False, now=3.0)
+    ended = row.ended(AttemptOutcome.FAILED, units=guessed, message="x", now=3.0)
+    assert (ended.units, ended.charged, ended.charged_units) == (2.0, Charged.ESTIMATED, None)
+    assert (failed.units, failed.charged, failed.estimated_units) == (2.0, Charged.ESTIMATED, 2.0)
+
+    paid = Cost(1.5, Charged.REPORTED, 1.5, "video", 0.25, "USD")
+    done = failed.submitting("kb-2", now=4.0).succeeded(units=paid, now=9.0)
+    assert (done.units, done.charged, done.charged_units) == (3.5, Charged.PARTLY, 1.5)
+    assert (done.estimated_units, done.charged_amount, done.charged_currency) == (2.0, 0.25, "USD")

@@ -14,6 +14,7 @@ import pytest
 from kbatch.errors import LockHeld, StateError
 from kbatch.provider.catalogue import JobKind
 from kbatch.store import JobRow, JobState, SqliteStore
+from kbatch.store.records import Charged
 from kbatch.store.sqlite import _MIGRATIONS, VERSION
 
 
@@ -25,7 +26,7 @@ def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None
     with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert state._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 4
+        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 5
 
 
 def test_a_version_1_state_file_is_migrated_and_keeps_its_results(tmp_path: Path) -> None:
@@ -107,3 +108,37 @@ async def test_a_full_disk_fails_the_write_and_keeps_what_was_written(tmp_path: 
             await state.write(*big)
         rows = state.load()
     assert set(rows) == {"kept"} and rows["kept"].task_id == "t1"
+
+
+def test_a_version_4_state_file_keeps_its_units_as_reported_charges(tmp_path: Path) -> None:
+    """Before version 5 the units of a finished attempt were what the provider reported
+    (``final_unit_deduction``): they stay counted, and are now said to be reported."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        for script in _MIGRATIONS[:4]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 4")
+        db.execute("INSERT INTO meta VALUES ('manifest', 'm'), ('salt', 'abc')")
+        db.execute(
+            "INSERT INTO jobs (id, kind, fingerprint, state, attempt, failures, slots, estimate,"
+            " units, created_at, updated_at) VALUES "
+            "('done', 'image2video', 'f', 'downloaded', 1, 0, 1, 2.0, 1.5, 1, 1),"
+            "('new', 'image2video', 'f', 'pending', 0, 0, 1, 2.0, 0, 1, 1)"
+        )
+        db.execute(
+            "INSERT INTO attempts (job_id, attempt, external_task_id, started_at, outcome, units)"
+            " VALUES ('done', 1, 'kb-1', 1, 'succeed', 1.5)"
+        )
+    with SqliteStore.open(path, manifest_name="m") as state:
+        rows = state.load()
+        (attempt,) = state.attempts("done")
+    done, new = rows["done"], rows["new"]
+    assert (done.units, done.charged, done.charged_units, done.estimated_units) == (
+        1.5,
+        Charged.REPORTED,
+        1.5,
+        0.0,
+    )
+    assert (new.charged, new.charged_units) == (None, None)
+    assert (attempt.units, attempt.charged, attempt.charged_units) == (1.5, Charged.REPORTED, 1.5)
+    assert (attempt.charged_amount, attempt.charged_currency) == (None, None)
