@@ -207,13 +207,17 @@ def reconcile(
             row = replace(row, created_at=now, updated_at=now)
         elif row.fingerprint != job.fingerprint:  # edited: a new job under the same id
             reset.append(job_id)
-            row = JobRow(
+            row = JobRow(  # what the old job cost stays counted, as it was charged
                 job_id,
                 job.kind,
                 job.fingerprint,
                 slots=job.slots,
                 estimate=estimate,
                 units=row.units,
+                charged=row.charged,
+                charged_units=row.charged_units,
+                charged_amount=row.charged_amount,
+                charged_currency=row.charged_currency,
                 created_at=row.created_at,
                 updated_at=now,
             )

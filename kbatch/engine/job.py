@@ -281,7 +281,7 @@ class JobLife:
             return False
         elif task.status is TaskStatus.FAILED:
             message = task.status_msg or "the provider failed the task"
-            self._attempt_failed(message, task.units or 0.0)
+            self._attempt_failed(message, task)  # with what the provider charged, if it says
             return False
         return True
 
@@ -322,8 +322,8 @@ class JobLife:
     def _succeeded(self, task: Task) -> None:
         self.row = outcomes.succeeded(self.run, self.row, self.hold, task)
 
-    def _attempt_failed(self, message: str, units: float) -> None:
-        self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, units)
+    def _attempt_failed(self, message: str, charged: Task | float) -> None:
+        self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, charged)
 
     def fail(self, reason: FailureReason, message: str, code: int | str | None) -> JobRow:
         """The job fails for good (until --retry-failed)."""
