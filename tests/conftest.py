@@ -95,12 +95,19 @@ def pg_state() -> Iterator[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that asks for ``backend`` runs on both state backends, unless marked
-    ``sqlite_only`` (it reaches into the state file itself)."""
+    ``sqlite_only`` (it reaches into the state file itself); one that also asks for ``api``
+    runs its video jobs on Kling's new API too (``tests.project.on``)."""
     if "backend" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize(
-            "backend", ["sqlite"] if only else ["sqlite", "postgres"], indirect=True
-        )
+        backends = ["sqlite"] if only else ["sqlite", "postgres"]
+        if "api" not in metafunc.fixturenames:
+            metafunc.parametrize("backend", backends, indirect=True)  # through the fixture below
+            return
+        # The API a test's video jobs go to is another axis, independent of the state's: Kling's
+        # new API runs on the state file only.
+        cases = [(backend, "legacy") for backend in backends] + [("sqlite", "new")]
+        ids = [f"{backend}-{api}" for backend, api in cases]
+        metafunc.parametrize(("backend", "api"), cases, indirect=["backend"], ids=ids)
 
 
 @pytest.fixture

@@ -37,6 +37,12 @@ LIMITS = {
 }
 
 
+def on(api: str) -> dict[str, Any]:
+    """The fields that send a video job to ``api``: on ``new``, Kling 3.0 Turbo, whose model lives
+    on the path-addressed API only; on ``legacy``, nothing (the /v1 routes, as ever)."""
+    return {"model_name": "kling-3.0-turbo"} if api == "new" else {}
+
+
 def video(job_id: str, prompt: str = "a cat yawns", **fields: Any) -> dict[str, Any]:
     return {"id": job_id, "kind": "image2video", "image": "ok.png", "prompt": prompt, **fields}
 

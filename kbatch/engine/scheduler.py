@@ -108,7 +108,7 @@ class Scheduler:
         listen = self.batch.options.listen or self.batch.manifest.callbacks
         if listen is None:
             return None
-        secret = signatures.from_environment(os.environ)
+        secret = signatures.from_environment(os.environ, listen.secret_env)
         self.receiver = receiver = Receiver(listen, hint=run.poller.hint, secret=secret)
         await receiver.start()
         run.state.callback_url = receiver.callback_url

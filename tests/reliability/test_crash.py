@@ -13,7 +13,7 @@ import pytest
 
 from kbatch.errors import ExitCode
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
-from tests.project import Project, expand, multi, spawn, video
+from tests.project import Project, expand, multi, on, spawn, video
 from tests.reliability.checks import exactly_once, injected, settle
 from tests.reliability.conftest import FIGURES
 
@@ -25,7 +25,7 @@ ROUNDS = 2
 SEED = 20261121
 
 
-async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> None:
+async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path, api: str) -> None:
     rng = random.Random(SEED)
     faults = FaultPlan(
         rates={Fault.RESET_AFTER: 0.03, Fault.TIMEOUT_AFTER_CREATE: 0.03, Fault.TRUNCATE: 0.05},
@@ -38,7 +38,9 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path) -> Non
         project = Project(tmp_path, sim, [])
         kills = 0
         for batch in range(ROUNDS):  # each round adds jobs, then kills runs until one finishes
-            project.jobs += [video(f"v{batch}-{i}", f"prompt {batch} {i}") for i in range(20)]
+            project.jobs += [
+                video(f"v{batch}-{i}", f"prompt {batch} {i}", **on(api)) for i in range(20)
+            ]
             project.jobs += [expand(f"e{batch}-{i}", n=2) for i in range(4)] + [multi(f"m{batch}")]
             project.save()
             for _ in range(CYCLES):
