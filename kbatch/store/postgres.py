@@ -104,10 +104,13 @@ class PostgresStore(SqlStore[TargetChange]):
 
     @classmethod
     def read(cls, url: str, *, manifest_name: str) -> Self:
-        """Open for reading (``kbatch status``, reports): no runner, no migration."""
+        """Open for reading (``kbatch status``, reports): no runner. Tables an older kbatch made
+        are migrated (a state is read as this kbatch writes it); none are made where none are."""
         store = cls(url, connect(url), manifest_name)
         with store._lock, errors(url):
             found = store._db.execute("SELECT to_regclass('manifests') IS NOT NULL").fetchone()
+            if found[0]:
+                migrate(store._db, url)
             row = (
                 store._db.execute(
                     "SELECT salt, account FROM manifests WHERE name = %s", (manifest_name,)

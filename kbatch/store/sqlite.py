@@ -166,10 +166,21 @@ class SqliteStore(SqlStore[Never]):
         path = Path(path)
         if not path.exists():
             raise StateMissing(f"no state file at {path}: the manifest has not been run yet")
-        return cls(path, _connect(path))
+        store = cls(path, _connect(path))
+        try:
+            store._migrate()  # a state an older kbatch wrote reads as this one's
+        except BaseException:
+            store.close()
+            raise
+        return store
 
     def _adopt(self, manifest_name: str) -> None:
         """Migrate to the current version; refuse a state file that belongs to another manifest."""
+        self._migrate()
+        self._own(manifest_name)
+
+    def _migrate(self) -> None:
+        """Bring the file to :data:`VERSION` in place; StateError for a newer one."""
         with self._lock, _errors(self.path):
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(_MIGRATIONS):
@@ -186,6 +197,8 @@ class SqliteStore(SqlStore[Never]):
                 self._db.execute("COMMIT")
             if version < len(_MIGRATIONS):
                 self._db.execute("VACUUM")  # a rebuilt table leaves free pages: give them back
+
+    def _own(self, manifest_name: str) -> None:
         self.salt = self._meta("salt") or ""
         owner = self._meta("manifest")
         if owner is not None and owner != manifest_name:

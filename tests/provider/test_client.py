@@ -82,18 +82,20 @@ async def test_a_task_goes_from_create_to_downloaded_file(
 
 
 async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) -> None:
-    """The loader's requests pass the simulator's strict checks: no field the API would refuse
-    or ignore, no empty optional string."""
+    """The loader's requests pass the simulator's strict checks, on the API each job goes to:
+    no field the API would refuse or ignore, no empty optional string."""
     manifest = load_manifest(REPO / "manifests" / "demo.yaml")
     jobs = list(manifest.jobs())
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
-        kling = PROVIDERS[ProviderName.KLING]
-        async with Client(kling, auth=BearerKey(KEY), base_url=sim.url) as client:
+        config = ProviderConfig(ProviderName.SIMULATOR, base_url=sim.url)
+        async with connect(config, env={}) as provider:
             for number, job in enumerate(jobs):
-                task = await client.create(job.kind, job.request, external_task_id=f"kb-{number}")
+                target = provider.target(job.kind, job.request)
+                task = await provider.create(target, job.request, external_task_id=f"kb-{number}")
                 assert task.status is TaskStatus.SUBMITTED
     assert len(sim.creates) == len(jobs) >= 5
+    assert any(route.startswith("POST /text-to-video/") for route in sim.requests)
 
 
 async def test_the_legacy_dialect_uses_images_generations(sim: Simulator) -> None:

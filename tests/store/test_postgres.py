@@ -346,7 +346,7 @@ def test_a_version_1_schema_keeps_its_units_as_reported_charges(pg_state: str) -
             " outcome, units) VALUES ('m', 'done', 1, 'kb-1', 1, 'failed', 0.5),"
             " ('m', 'done', 2, 'kb-2', 1, 'unknown_outcome', NULL)"
         )
-    with opened(pg_state) as store:
+    with PostgresStore.read(pg_state, manifest_name="m") as store:  # a reader migrates it too
         rows = store.load()
         first, second = store.attempts("done")
     assert shared.query(pg_state, "SELECT value FROM kbatch_meta") == [(str(VERSION),)]

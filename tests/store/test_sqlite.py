@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kbatch.errors import LockHeld, StateError
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store import JobRow, JobState, SqliteStore
 from kbatch.store.records import Charged
 from kbatch.store.sqlite import _MIGRATIONS, VERSION
@@ -129,9 +129,10 @@ def test_a_version_4_state_file_keeps_its_units_as_reported_charges(tmp_path: Pa
             "INSERT INTO attempts (job_id, attempt, external_task_id, started_at, outcome, units)"
             " VALUES ('done', 1, 'kb-1', 1, 'succeed', 1.5)"
         )
-    with SqliteStore.open(path, manifest_name="m") as state:
+    with SqliteStore.read(path) as state:  # a reader (status, report) migrates it too
         rows = state.load()
         (attempt,) = state.attempts("done")
+        assert state.status().charged_units == {PackType.VIDEO: 1.5}
     done, new = rows["done"], rows["new"]
     assert (done.units, done.charged, done.charged_units, done.estimated_units) == (
         1.5,
