@@ -63,6 +63,9 @@ class RunState:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     #: Where the provider posts callbacks, once this run receives them.
     callback_url: str | None = None
+    #: Per price key of a job whose slots are known only at its end (an omni-image series,
+    #: ``auto``: Kling counts the images it made), the most one such task has held.
+    held: dict[Hashable, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,18 +161,31 @@ class RunContext:
             return None
         hold = Hold(0, row.estimate)
         slots = self.slots[PACK[row.kind]]
+        need = self.need(row)
         try:
-            if not slots.ready(row.slots):
+            if not slots.ready(need):
                 self.state.admitting.add(row.id)
                 self.state.changed.set()
-            await slots.acquire(row.slots)
+            await slots.acquire(need)
         finally:
-            hold.slots = row.slots
+            hold.slots = need
             self.state.admitting.discard(row.id)
         if not self.stops.may_submit(row.kind) or row.kind in self.stops.not_served:
             self.release(row.kind, hold, clean=False)  # things changed while it waited
             return None
         return hold
+
+    def need(self, row: JobRow) -> int:
+        """The slots to reserve for a job: its bound, or, for a task whose count Kling learns
+        only at its end (an ``auto`` series), the most a finished one like it has held."""
+        learnt = self.state.held.get(self.keys.get(row.id)) if row.kind in LEARNT_SLOTS else None
+        return row.slots if learnt is None else min(row.slots, learnt)
+
+    def learn(self, row: JobRow, held: int) -> None:
+        """A task of a job in :data:`LEARNT_SLOTS` ended having held ``held`` slots."""
+        key = self.keys.get(row.id)
+        if row.kind in LEARNT_SLOTS and key is not None:
+            self.state.held[key] = max(held, self.state.held.get(key, 0))
 
     def release(self, kind: JobKind, hold: Hold, *, clean: bool, budget: bool = True) -> None:
         if hold.slots:
@@ -187,4 +203,8 @@ class RunContext:
         self.release(kind, hold, clean=clean)
 
 
-__all__ = ["Hold", "RunContext", "RunState"]
+#: Kinds whose tasks' slots are known only when they end: an omni-image series (its images).
+LEARNT_SLOTS = frozenset({JobKind.OMNI_IMAGE})
+
+
+__all__ = ["LEARNT_SLOTS", "Hold", "RunContext", "RunState"]

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
-from kbatch.provider.wire import ChargeType, Task
+from kbatch.provider.wire import ChargeType, MediaKind, Task
 from kbatch.store.records import AttemptOutcome, Charged, Cost, FailureReason, JobRow, MediaRow
 
 
@@ -91,6 +91,7 @@ def succeeded(run: RunContext, row: JobRow, hold: Hold, task: Task) -> JobRow:
     ended = row.ended(AttemptOutcome.SUCCEEDED, units=charge, message=None, now=now)
     row = row.succeeded(units=charge, now=now)
     media = media_rows(row.id, task)
+    run.learn(row, sum(1 for item in task.media if item.kind is MediaKind.IMAGE))
     run.recorder.post(row, *media, ended)
     if run.downloading:
         run.state.results[row.id] = media  # the download needs no read of the state
