@@ -19,6 +19,7 @@ but has taken off its capability map and price list).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -191,7 +192,11 @@ def _single_quality(kind: JobKind, request: Mapping[str, Any]) -> str | None:
     """The model, when it is a video model of one quality (kling-v2-master): it has no mode."""
     if kind not in catalogue.VIDEO_KINDS:
         return None
-    model = str(request.get("model_name", capabilities.DEFAULT_VIDEO_MODEL))
+    return _one_quality(kind, str(request.get("model_name", capabilities.DEFAULT_VIDEO_MODEL)))
+
+
+@functools.lru_cache(maxsize=256)
+def _one_quality(kind: JobKind, model: str) -> str | None:
     try:
         cap = capabilities.capability(models.normalise(model), text=kind is JobKind.TEXT2VIDEO)
     except KeyError:

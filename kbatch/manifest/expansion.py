@@ -41,6 +41,8 @@ class Context:
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
     image_users: ImageUsers = field(default_factory=dict)  # where each local file is named
     api: Api = Api.AUTO  # provider.api: which rules a video job is held to (its target's)
+    #: Warnings of an entry's field located once: the same one for its other jobs is counted.
+    warned: dict[tuple[int, tuple[str | int, ...], str], Issue] = field(default_factory=dict)
 
 
 def expand(templates: Iterable[JobTemplate], context: Context, log: IssueLog) -> Iterator[Job]:
@@ -119,8 +121,16 @@ class _JobProblems:
         self.log.add(issue, note)
 
     def warn(self, field_path: tuple[str | int, ...], message: str, *, from_row: bool) -> None:
-        """A warning: said, and the job still made."""
+        """A warning: said, and the job still made. One about the entry (not its row) is
+        located once, and counted for the entry's other jobs."""
+        key = (id(self.template), field_path, message)
+        known = None if from_row else self.context.warned.get(key)
+        if known is not None:
+            self.log.warn(known)
+            return
         issue, note = self.locate(field_path, message, from_row=from_row)
+        if not from_row:
+            self.context.warned[key] = issue
         self.log.warn(issue, note)
 
     def _reported(self, field_path: tuple[str | int, ...], message: str) -> bool:

@@ -17,6 +17,7 @@ Sources: the vendor's pages (2026-09 snapshot), KLING_API.md "Kling in late 2026
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -185,7 +186,13 @@ def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> Ta
     >>> choose(JobKind.IMAGE2VIDEO, {"model_name": "kling-3.0"})
     <JobKind.IMAGE2VIDEO: 'image2video'>
     """
-    name = requested(kind, request)
+    return _target(kind, requested(kind, request), api)
+
+
+@functools.lru_cache(maxsize=1024)
+def _target(kind: JobKind, name: str | None, api: Api) -> Target:
+    """:func:`choose` by the only things it depends on: a manifest of 100,000 jobs asks for a
+    handful of (kind, model, api), once each."""
     if name is not None and kind in NEW_KIND_DEFAULTS:
         return new_only(kind, name)
     found = None if name is None else model(name)
