@@ -154,9 +154,6 @@ class Endpoint:
     def wire_name(self, name: str) -> str:
         return self.renames.get(name, name)
 
-    def official_name(self, wire: str) -> str:
-        return next((k for k, v in self.renames.items() if v == wire), wire)
-
 
 def _omni_and_effects() -> dict[tuple[JobKind, Dialect], Endpoint]:
     """Omni image and video effects: Kling's /v1 routes (kling-image-o1-generation.md,
