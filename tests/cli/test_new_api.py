@@ -29,6 +29,7 @@ JOBS: list[dict[str, Any]] = [
         "prompt": "shot 1, 2, a cat wakes; shot 2, 3, it yawns; shot 3, 2, it leaves;",
     },
     {"id": "three", "kind": "text2video", "model_name": "kling-3.0", "prompt": "waves at dawn"},
+    {"id": "uhd", "kind": "image2video", "model_name": "kling-v3", "mode": "4k", "image": "ok.png"},
 ]
 
 
@@ -49,6 +50,7 @@ def test_a_manifest_on_the_new_api_runs_end_to_end_and_a_rerun_sends_nothing(
         f"POST /text-to-video/{TURBO}",
         f"POST /image-to-video/{TURBO}",
         "POST /text-to-video/kling-3.0",
+        "POST /image-to-video/kling-3.0",
     }
     asked = {route for route in routes if route.startswith("GET /") and "/media/" not in route}
     assert asked == {"GET /tasks"}  # status by batch queries only, never one task's route
@@ -56,8 +58,8 @@ def test_a_manifest_on_the_new_api_runs_end_to_end_and_a_rerun_sends_nothing(
 
     with (project.out / "report.csv").open(newline="", encoding="utf-8") as report:
         rows = {row["id"]: row for row in csv.DictReader(report)}
-    # Turbo: 0.8 units/s at 720p; Kling 3.0 silent: 0.6 units/s (the simulator's bills).
-    expected = {"text": 4.0, "frame": 4.0, "shots": 5.6, "three": 3.0}
+    # Turbo: 0.8 units/s at 720p; Kling 3.0 silent: 0.6 units/s, 4K: 3 (the simulator's bills).
+    expected = {"text": 4.0, "frame": 4.0, "shots": 5.6, "three": 3.0, "uhd": 15.0}
     assert {job: float(row["charged_units"]) for job, row in rows.items()} == expected
     assert {row["charged"] for row in rows.values()} == {"reported"}
 
@@ -72,13 +74,15 @@ def test_api_legacy_refuses_turbo_before_sending_and_keeps_kling_3_on_v1(
     project = Project(tmp_path, threaded, list(JOBS), provider={"api": "legacy"})
     code, output = run(project)
     assert code == ExitCode.INVALID
-    assert output.count("is served only by Kling's new API") == 3
+    assert output.count("is served only by Kling's new API") == 3  # the Turbo jobs alone
     assert f"$.jobs[0].model_name: {TURBO}" in output
     assert not threaded.requests
 
-    project.jobs = [JOBS[-1]]
+    project.jobs = JOBS[-2:]  # Kling 3.0, and its 4K: both on /v1 too
     project.save()
     code, output = run(project)
     assert code == ExitCode.OK, output
     assert "POST /v1/videos/text2video" in threaded.requests
+    assert "POST /v1/videos/image2video" in threaded.requests
     assert not any(route.startswith("POST /text-to-video") for route in threaded.requests)
+    assert project.check_files() == 2
