@@ -28,7 +28,7 @@ from kbatch.provider.config import Listen
 from kbatch.run import RunResult, execute, prepare
 from kbatch.simulator import Op, Simulator, SimulatorConfig, running
 from kbatch.store import JobState
-from tests.project import FAST, Project, video
+from tests.project import FAST, Project, on, video
 
 SPEED = 40.0  # 2-minute tasks in 3 s
 DEFAULTS = {"max_in_flight": 4, "submit_per_minute": 60000, "task_timeout": "60m"}
@@ -106,13 +106,22 @@ def listening() -> Listen:
     return Listen("127.0.0.1", port, f"http://127.0.0.1:{port}")
 
 
+SECRET = "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXR0ZXN0c2VjcmV0MTI="
+
+
+@pytest.mark.parametrize("api", ["legacy", "new"])
 async def test_callbacks_are_hints_that_end_tasks_at_once_at_few_requests(
-    tmp_path: Path,
+    tmp_path: Path, api: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every callback comes twice; tasks end between the safety net's polls (every 60 s).
-    clock, config = simulator(task_seconds=100.0, callback_duplicates=1.0)
+    # Every callback comes twice; tasks end between the safety net's polls (every 60 s). On
+    # the new API, callbacks have its shape and are signed: each one verifies, or is dropped.
+    signed: dict[str, Any] = {}
+    if api == "new":
+        monkeypatch.setenv("KLING_WEBHOOK_SECRET", SECRET)
+        signed["webhook_secret"] = SECRET
+    clock, config = simulator(task_seconds=100.0, callback_duplicates=1.0, **signed)
     async with running(config) as sim:
-        jobs = [video(f"v{i}", prompt=f"p{i}") for i in range(8)]
+        jobs = [video(f"v{i}", prompt=f"p{i}", **on(api)) for i in range(8)]
         project = Project(tmp_path, sim, jobs, limits=dict(DEFAULTS))
         engines: list[Scheduler] = []
 
