@@ -16,12 +16,16 @@ import pytest
 from kbatch.engine.options import StopReason
 from kbatch.errors import ExitCode
 from kbatch.simulator import Simulator, SimulatorConfig, running
-from tests.project import Project, expand, video
+from tests.project import Project, expand, on, video
 from tests.reliability.checks import exactly_once, settle
 from tests.reliability.conftest import FIGURES
 
-JOBS = [video(f"v{i}", f"prompt {i}") for i in range(8)] + [expand("e", n=2)]
 FILES = 8 + 2
+
+
+def jobs(api: str) -> list[dict[str, object]]:
+    """Eight videos (on ``api``) and an expansion of two images."""
+    return [video(f"v{i}", f"prompt {i}", **on(api)) for i in range(8)] + [expand("e", n=2)]
 
 
 def file_size_limit(size: int) -> Callable[[], None]:
@@ -40,11 +44,17 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-@pytest.mark.parametrize("size", [8_192, 65_536, 131_072, 262_144])
+@pytest.mark.parametrize(
+    ("size", "api"),
+    [
+        *((size, "legacy") for size in (8_192, 65_536, 131_072, 262_144)),
+        *((size, "new") for size in (65_536, 262_144)),  # videos on Kling's new API
+    ],
+)
 async def test_a_state_file_that_cannot_grow_stops_the_run_and_loses_nothing(
-    tmp_path: Path, sim: Simulator, size: int
+    tmp_path: Path, sim: Simulator, size: int, api: str
 ) -> None:
-    project = Project(tmp_path, sim, list(JOBS))
+    project = Project(tmp_path, sim, jobs(api))
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -69,10 +79,11 @@ async def test_a_state_file_that_cannot_grow_stops_the_run_and_loses_nothing(
     exactly_once(project, sim, FILES)
 
 
+@pytest.mark.parametrize("api", ["legacy", "new"])
 async def test_a_result_that_cannot_be_written_stops_the_run_until_it_can(
-    tmp_path: Path, sim: Simulator
+    tmp_path: Path, sim: Simulator, api: str
 ) -> None:
-    project = Project(tmp_path, sim, list(JOBS))
+    project = Project(tmp_path, sim, jobs(api))
     project.out.mkdir(parents=True)
     blocked = [project.out / name for name in ("v3", "e")]
     for path in blocked:  # a file where the job's folder must go: the folder cannot be made
