@@ -23,12 +23,13 @@ import asyncio
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from kbatch.movie import HttpRefused, Movie, RangeReader, read_movie
+from kbatch.movie import HttpRefused, Movie, RangeReader, children, parse_moov, read_movie
 
 MB = 1_000_000
 #: At most this many bytes of a video are read to learn its duration and size.
@@ -126,6 +127,30 @@ class VideoInfo:
     height: int | None
     container: str | None = None  # "mp4" or "mov"
     fetched: int = 0  # bytes of the video read to find this out
+
+
+#: A sample the built-in simulator serves (``simulator:samples/dance.mp4``): a manifest run on
+#: the simulator (the demo) names a reference video with no server of its own.
+SAMPLE_SCHEME = "simulator:"
+
+
+def sample_info(text: str, limits: VideoLimits) -> VideoInfo:
+    """A simulator sample checked as a URL's video is, from its packaged bytes (nothing is
+    fetched); VideoProblem for an unknown sample or one a rule refuses."""
+    name = text.strip().removeprefix(SAMPLE_SCHEME).removeprefix("samples/")
+    found = resources.files("kbatch").joinpath("data", "samples", name)
+    if "/" in name or not name.endswith(".mp4") or not found.is_file():
+        raise VideoProblem("is not a sample of the simulator (see kbatch/data/samples)")
+    data = found.read_bytes()
+    duration = width = height = None
+    for box, body in children(data):
+        if box == b"moov":
+            duration, width, height = parse_moov(body)
+    info = VideoInfo("video/mp4", len(data), duration, width, height, "mp4", len(data))
+    problems = limits.problems(info)
+    if problems:
+        raise VideoProblem("; ".join(problems))
+    return info
 
 
 def video_url(text: str) -> str:

@@ -45,6 +45,7 @@ from kbatch.provider import capabilities, catalogue, models
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.protocol import ModelPath
+from kbatch.videos import SAMPLE_SCHEME
 
 FieldPath = tuple[str | int, ...]
 Problem = tuple[FieldPath, str]
@@ -88,6 +89,7 @@ def check_request(
     for a path of Kling's new API (``api``: the manifest's ``provider.api``) is held to that
     path's rules instead of the ``/v1`` capability map and text limits."""
     problems = _slots(kind, request, max_in_flight) + _unserved(kind, provider)
+    problems += _samples(request, provider)
     if kind is JobKind.IMAGE_EXPAND:
         problems += _check_expand(request)
     elif kind is JobKind.MULTI_IMAGE2IMAGE:
@@ -134,6 +136,17 @@ def _slots(kind: JobKind, request: Mapping[str, Any], max_in_flight: int) -> lis
         )
         return [((field,), message)]
     return []
+
+
+def _samples(request: Mapping[str, Any], provider: catalogue.ProviderSpec) -> list[Problem]:
+    """A ``simulator:samples/...`` video is the built-in simulator's: no other provider has it."""
+    video = request.get("video")
+    if not (isinstance(video, str) and video.startswith(SAMPLE_SCHEME)):
+        return []
+    if provider.name is catalogue.ProviderName.SIMULATOR:
+        return []
+    message = f"{video} is a sample the built-in simulator serves; {provider.name} needs a URL"
+    return [(("video",), message)]
 
 
 def _unserved(kind: JobKind, provider: catalogue.ProviderSpec) -> list[Problem]:

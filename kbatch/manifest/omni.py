@@ -27,10 +27,12 @@ from kbatch.manifest.issues import show
 from kbatch.videos import (
     O1_REFERENCE,
     OMNI_REFERENCE,
+    SAMPLE_SCHEME,
     VideoInfo,
     VideoLimits,
     VideoProblem,
     check_video_sync,
+    sample_info,
     video_url,
 )
 
@@ -240,6 +242,8 @@ def measured(text: str, limits: VideoLimits) -> VideoInfo | VideoProblem:
     """What one URL serves, checked for one use; remembered for this process, so that a
     thousand jobs naming one video ask its server once."""
     try:
+        if text.strip().startswith(SAMPLE_SCHEME):  # the simulator's own sample
+            return sample_info(text, limits)
         return check_video_sync(video_url(text), limits)
     except VideoProblem as exc:
         return exc

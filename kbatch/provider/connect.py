@@ -63,7 +63,10 @@ async def connect(
         paths = None
         if key is not None:
             root = base_url or provider.base_url  # the new API is at the host's root
-            paths = PathClient(base_url=root, auth=key, timeouts=timeouts, encode=encode)
+            samples = base_url if provider.name is ProviderName.SIMULATOR else None
+            paths = PathClient(
+                base_url=root, auth=key, timeouts=timeouts, encode=encode, samples=samples
+            )
         client = Surfaces(
             provider,
             api=config.api,

@@ -43,6 +43,7 @@ from kbatch.provider.outputs import parse_new_task
 from kbatch.provider.protocol import Download, ModelPath, Page, Target
 from kbatch.provider.transport import Timeouts, api_error
 from kbatch.provider.wire import Task
+from kbatch.videos import SAMPLE_SCHEME
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +73,12 @@ class PathClient:
         timeouts: Timeouts = Timeouts(),
         encode: Callable[[ImageInput], bytes] | None = None,
         status_batch: int = STATUS_BATCH,
+        samples: str | None = None,
     ) -> None:
         self.base = base_url.rstrip("/")
+        #: Where ``simulator:samples/...`` videos are served: the simulator's own root (None for
+        #: any other provider, where the manifest's checks refuse them).
+        self._samples = samples
         self._auth = auth
         self._timeouts = timeouts
         self._encode = encode or images.Encoder()
@@ -116,6 +121,8 @@ class PathClient:
         when it may have been created but its answer was lost."""
         path = self._path(target)
         body = contents.new_body(path, request, external_task_id=external_task_id)
+        if self._samples is not None:
+            body = _served(body, self._samples)
         parts = bodies.json_parts(body, self._encode)
         what = f"create {path}"
         try:
@@ -251,6 +258,18 @@ class PathClient:
         except ValueError as exc:
             cls = OutcomeUnknown if creating else RetryLater
             raise cls(self._scrub(f"{what}: the answer is not a task: {exc}")) from None
+
+
+def _served(value: Any, root: str) -> Any:
+    """``value`` with every ``simulator:samples/...`` string (a reference video the simulator
+    serves) written as its URL at ``root``."""
+    if isinstance(value, str) and value.startswith(SAMPLE_SCHEME):
+        return f"{root.rstrip('/')}/{value.removeprefix(SAMPLE_SCHEME)}"
+    if isinstance(value, dict):
+        return {key: _served(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_served(item, root) for item in value]
+    return value
 
 
 __all__ = ["LISTING_LIMIT", "STATUS_BATCH", "Listing", "PathClient"]

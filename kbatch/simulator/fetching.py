@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from kbatch.movie import children, parse_moov
 from kbatch.simulator.answers import Refused
 
 av: Any
@@ -60,9 +61,10 @@ async def fetch(url: str, name: str, *, limit: int = MAX_VIDEO_BYTES) -> bytes:
 
 
 def video_seconds(data: bytes) -> float | None:
-    """A video's length in seconds, or None when it cannot be read (no PyAV, not a video)."""
-    if av is None:  # pragma: no cover - the test install has PyAV
-        return None
+    """A video's length in seconds, or None when it cannot be read (not a video). Without PyAV
+    (a light install: the demo's), the MP4/MOV header says it."""
+    if av is None:
+        return _header_seconds(data)
     try:
         with av.open(io.BytesIO(data)) as container:
             stream = container.streams.video[0]
@@ -72,6 +74,13 @@ def video_seconds(data: bytes) -> float | None:
                 return float(container.duration / 1_000_000)
     except (av.FFmpegError, IndexError, ValueError):
         return None
+    return None
+
+
+def _header_seconds(data: bytes) -> float | None:
+    for name, body in children(data):
+        if name == b"moov":
+            return parse_moov(body)[0]
     return None
 
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from kbatch.errors import ConfigError
 from kbatch.provider.catalogue import ENDPOINTS, PACK, Dialect, JobKind, LookupForm, PackType
 from kbatch.provider.wire import TaskStatus
-from kbatch.simulator import kinds, media, rules
+from kbatch.simulator import kinds, media, rules, samples
 from kbatch.simulator.answers import (
     Answer,
     Dropped,
@@ -130,16 +130,16 @@ class Simulator:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_dropping])
         for prefix in self.config.prefixes:
             for (kind, dialect), endpoint in ENDPOINTS.items():
-                if dialect is Dialect.LEGACY and endpoint == ENDPOINTS[kind, Dialect.OFFICIAL]:
+                same = dialect is Dialect.LEGACY and endpoint == ENDPOINTS[kind, Dialect.OFFICIAL]
+                if same or kind is JobKind.TEXT2IMAGE:  # text2image: with legacy multi-image
                     continue
-                if kind is JobKind.TEXT2IMAGE:
-                    continue  # images/generations: served with the legacy multi-image route
                 base = f"{prefix}/{endpoint.route}"
                 legacy = dialect is Dialect.LEGACY
                 app.router.add_post(base, self._route(Op.CREATE, kind, base, legacy))
                 app.router.add_get(base, self._route(Op.LIST, kind, base, legacy))
                 app.router.add_get(base + "/{task_id}", self._route(Op.GET, kind, base, legacy))
         app.router.add_get("/media/{task_id}/{name}", self._media_route)
+        samples.install(app)
         PathApi(self).install(app)
         return app
 
