@@ -19,12 +19,9 @@ Downloads never carry the Authorization header: result URLs are on other hosts (
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
-
-import aiohttp
 
 from kbatch import images
 from kbatch.errors import (
@@ -54,7 +51,7 @@ from kbatch.provider.transport import Timeouts, api_error
 from kbatch.provider.wire import Task
 
 
-class Client:
+class Client(exchange.Session):
     """One provider, one aiohttp session. Use as ``async with Client(...) as client``."""
 
     def __init__(
@@ -74,10 +71,8 @@ class Client:
         self.prefix = "/" + (provider.prefix if prefix is None else prefix).strip("/")
         self.dialect = dialect or provider.dialect
         self._routes = dict(routes or {})
-        self._auth = auth
-        self._timeouts = timeouts
+        super().__init__(auth, timeouts)
         self._encode = encode or images.Encoder()
-        self._session: aiohttp.ClientSession | None = None
         self._finder = Finder(
             get=lambda url, what: self._call("GET", url, what),
             url=self.url,
@@ -86,10 +81,6 @@ class Client:
         )
         #: The query route that answered for a kind when its own did not.
         self._queries: dict[JobKind, str] = {}
-
-    @property
-    def credential_hint(self) -> str:
-        return self._auth.source
 
     def status_batch(self, target: object) -> int:
         """Kling's /v1 routes and the gateways answer status one task (or list page) at a time."""
@@ -103,18 +94,6 @@ class Client:
     def lookup(self) -> dict[JobKind, LookupForm]:
         """The lookup form that last answered, per kind."""
         return self._finder.lookup
-
-    async def __aenter__(self) -> Client:
-        self._session = exchange.open_session(self._timeouts)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # -- the API -------------------------------------------------------------------------------
 
@@ -209,24 +188,12 @@ class Client:
         says which forms are tried)."""
         return await self._finder.find(self._kind(target), external_task_id)
 
-    def download(self, url: str, *, offset: int = 0) -> AbstractAsyncContextManager[Download]:
-        """Stream a result file from byte ``offset`` (:func:`kbatch.provider.exchange.download`:
-        no Authorization header, RetryLater on a broken body, JobRejected when it is gone)."""
-        return exchange.download(
-            self._open(), url, offset=offset, timeouts=self._timeouts, scrub=self._scrub
-        )
-
     # -- plumbing ------------------------------------------------------------------------------
 
     def _kind(self, target: Target) -> JobKind:
         if isinstance(target, ModelPath):
             raise RouteNotServed(f"{self.provider.name} does not serve {target} (Kling's new API)")
         return target
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("use the client as 'async with Client(...) as client'")
-        return self._session
 
     async def _call(
         self, method: str, url: str, what: str, *, body: Sequence[bytes] | None = None
@@ -270,9 +237,6 @@ class Client:
         except ValueError as exc:
             cls = OutcomeUnknown if creating else RetryLater
             raise cls(self._scrub(f"{what}: the answer is not a task: {exc}")) from None
-
-    def _scrub(self, text: str) -> str:
-        return exchange.scrubber(self._auth)(text)
 
 
 def _task_id(item: Any) -> str | None:

@@ -16,7 +16,8 @@ every message is scrubbed of the secrets in use.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Self
 
 import aiohttp
 
@@ -156,4 +157,55 @@ def scrubber(auth: Auth) -> Scrub:
     return scrub
 
 
-__all__ = ["STREAMED", "download", "open_session", "scrubber", "send"]
+class Session:
+    """What both of Kling's API clients share: one aiohttp session, opened by ``async with``,
+    their credentials (never shown: every text from the wire is scrubbed of them), their
+    timeouts, and the download of a result (no Authorization header)."""
+
+    def __init__(self, auth: Auth, timeouts: Timeouts) -> None:
+        self._auth = auth
+        self._timeouts = timeouts
+        self._scrubber = scrubber(auth)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def credential_hint(self) -> str:
+        return self._auth.source
+
+    async def __aenter__(self) -> Self:
+        self._session = open_session(self._timeouts)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def download(self, url: str, *, offset: int = 0) -> AbstractAsyncContextManager[Download]:
+        """Stream a result file from byte ``offset`` (:func:`download`: no Authorization header,
+        RetryLater on a broken body, JobRejected when it is gone)."""
+        return download(
+            self._open(), url, offset=offset, timeouts=self._timeouts, scrub=self._scrub
+        )
+
+    def _scrub(self, text: str) -> str:
+        return self._scrubber(text)
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            name = type(self).__name__
+            raise RuntimeError(f"use the client as 'async with {name}(...) as client'")
+        return self._session
+
+
+__all__ = [
+    "STREAMED",
+    "Session",
+    "download",
+    "open_session",
+    "scrubber",
+    "send",
+]

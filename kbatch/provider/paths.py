@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Container, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
-
-import aiohttp
 
 from kbatch import images
 from kbatch.errors import (
@@ -40,7 +37,7 @@ from kbatch.provider.auth import Auth
 from kbatch.provider.catalogue import PAGE_SIZE, JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.outputs import parse_new_task
-from kbatch.provider.protocol import Download, ModelPath, Page, Target
+from kbatch.provider.protocol import ModelPath, Page, Target
 from kbatch.provider.transport import Timeouts, api_error
 from kbatch.provider.wire import Task
 from kbatch.videos import SAMPLE_SCHEME
@@ -62,7 +59,7 @@ LISTING_LIMIT = 500
 STATUS_BATCH = 50
 
 
-class PathClient:
+class PathClient(exchange.Session):
     """Kling's new API, one aiohttp session. Use as ``async with PathClient(...) as client``."""
 
     def __init__(
@@ -75,33 +72,14 @@ class PathClient:
         status_batch: int = STATUS_BATCH,
         samples: str | None = None,
     ) -> None:
+        super().__init__(auth, timeouts)
         self.base = base_url.rstrip("/")
         #: Where ``simulator:samples/...`` videos are served: the simulator's own root (None for
         #: any other provider, where the manifest's checks refuse them).
         self._samples = samples
-        self._auth = auth
-        self._timeouts = timeouts
         self._encode = encode or images.Encoder()
-        self._scrub = exchange.scrubber(auth)
-        self._session: aiohttp.ClientSession | None = None
         #: How many task ids one status request takes (settable: halve it after refusals).
         self.batch = status_batch
-
-    @property
-    def credential_hint(self) -> str:
-        return self._auth.source
-
-    async def __aenter__(self) -> PathClient:
-        self._session = exchange.open_session(self._timeouts)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # -- the Provider protocol -----------------------------------------------------------------
 
@@ -194,12 +172,6 @@ class PathClient:
         more = bool(data.get("has_more")) and next_cursor is not None
         return Listing([self._task(item, what) for item in result], next_cursor, more)
 
-    def download(self, url: str, *, offset: int = 0) -> AbstractAsyncContextManager[Download]:
-        """As the ``/v1`` client streams it (:func:`kbatch.provider.exchange.download`)."""
-        return exchange.download(
-            self._open(), url, offset=offset, timeouts=self._timeouts, scrub=self._scrub
-        )
-
     # -- plumbing ------------------------------------------------------------------------------
 
     def _path(self, target: Target) -> ModelPath:
@@ -218,11 +190,6 @@ class PathClient:
         if not isinstance(data, list):
             raise RetryLater(self._scrub(f"{what}: data is not a list of tasks"))
         return [self._task(item, what) for item in data]
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("use the client as 'async with PathClient(...) as client'")
-        return self._session
 
     async def _call(
         self,
