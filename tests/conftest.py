@@ -8,6 +8,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,10 +144,10 @@ async def live() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture
-def threaded() -> Iterator[Simulator]:
+@contextmanager
+def in_a_thread(config: SimulatorConfig) -> Iterator[Simulator]:
     """A simulator on its own event loop in a thread, so the CLI can run its own loop here."""
-    simulator = Simulator(SimulatorConfig(task_seconds=0.05))
+    simulator = Simulator(config)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
@@ -161,9 +162,18 @@ def threaded() -> Iterator[Simulator]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     ready.wait()
-    yield simulator
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
+    try:
+        yield simulator
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+
+@pytest.fixture
+def threaded() -> Iterator[Simulator]:
+    """A simulator in a thread (:func:`in_a_thread`), its tasks taking 50 ms."""
+    with in_a_thread(SimulatorConfig(task_seconds=0.05)) as simulator:
+        yield simulator
 
 
 @pytest.fixture

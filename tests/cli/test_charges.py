@@ -4,11 +4,9 @@ reports none (marked estimated in the state, the reports and the summaries)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from click.testing import CliRunner
 from kbatch.cli.app import cli
 from kbatch.simulator import Simulator, SimulatorConfig
 from kbatch.store.records import Charged
+from tests.conftest import in_a_thread
 from tests.project import Project, video
 
 #: kling-v1 std 5 s: the simulator charges 1 unit (its price); the manifest expects 3.
@@ -32,24 +31,8 @@ def invoke(*args: str) -> tuple[int, str]:
 @pytest.fixture
 def silent() -> Iterator[Simulator]:
     """A simulator in a thread that reports no charge, as a gateway that does not pass it on."""
-    simulator = Simulator(SimulatorConfig(task_seconds=0.05, charges=False))
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(simulator.start())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(simulator.close())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait()
-    yield simulator
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join()
+    with in_a_thread(SimulatorConfig(task_seconds=0.05, charges=False)) as simulator:
+        yield simulator
 
 
 def budgeted(root: Path, sim: Simulator) -> Project:
