@@ -217,20 +217,6 @@ class Client(exchange.Session):
                 scrub=self._scrub,
             )
 
-    async def _send(
-        self, method: str, url: str, what: str, body: Sequence[bytes] | None, *, creating: bool
-    ) -> tuple[wire.Reply, Mapping[str, str]]:
-        return await exchange.send(
-            self._open(),
-            method,
-            url,
-            what,
-            body,
-            auth=self._auth,
-            scrub=self._scrub,
-            creating=creating,
-        )
-
     def _task(self, data: Any, what: str, *, creating: bool = False) -> Task:
         try:
             return wire.parse_task(data)

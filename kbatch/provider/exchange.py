@@ -191,6 +191,15 @@ class Session:
             self._open(), url, offset=offset, timeouts=self._timeouts, scrub=self._scrub
         )
 
+    async def _send(
+        self, method: str, url: str, what: str, body: Sequence[bytes] | None, *, creating: bool
+    ) -> tuple[wire.Reply, Mapping[str, str]]:
+        """One request with this client's credentials: :func:`send`."""
+        session, auth, scrub = self._open(), self._auth, self._scrub
+        return await send(
+            session, method, url, what, body, auth=auth, scrub=scrub, creating=creating
+        )
+
     def _scrub(self, text: str) -> str:
         return self._scrubber(text)
 

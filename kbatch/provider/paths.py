@@ -203,16 +203,7 @@ class PathClient(exchange.Session):
         """One request; the envelope's data on success, else the right ApiError. A POST is a
         create unless told otherwise (``POST /tasks`` lists)."""
         creating = method == "POST" if creating is None else creating
-        reply, headers = await exchange.send(
-            self._open(),
-            method,
-            url,
-            what,
-            body,
-            auth=self._auth,
-            scrub=self._scrub,
-            creating=creating,
-        )
+        reply, headers = await self._send(method, url, what, body, creating=creating)
         if reply.ok:
             return reply.data
         raise api_error(
