@@ -54,7 +54,7 @@ def assemble(
     admission: Admission = Private(recorder, slots, clock)
     shared = batch.store.shared
     if shared is not None:
-        crew = Crew(recorder, stops, state, budgets, slots, options, clock, emit, rate_step)
+        crew = Crew(recorder, stops, state, budgets, options, clock, emit, rate_step)
         limit = slots[PackType.VIDEO].limit
         admission = Sharing(shared, crew, slot_limit=limit, adopted=adopted, lost=lost)
     batch.store.on_failure = stops.unwritten  # a queued transition was not written

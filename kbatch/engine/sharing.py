@@ -21,7 +21,7 @@ from kbatch.engine.clock import Clock
 from kbatch.engine.context import RunState
 from kbatch.engine.events import EventName
 from kbatch.engine.options import RunOptions
-from kbatch.engine.pacing import Budget, Slots
+from kbatch.engine.pacing import Budget
 from kbatch.engine.recorder import Recorder
 from kbatch.engine.stops import Emit, Halted, Stops
 from kbatch.errors import StateError
@@ -67,7 +67,6 @@ class Crew:
     stops: Stops
     state: RunState
     budgets: dict[PackType, Budget]
-    slots: dict[PackType, Slots]  # this runner's own, per pack
     options: RunOptions
     clock: Clock
     emit: Emit
@@ -175,10 +174,10 @@ class Sharing:
     # -- the account's target ------------------------------------------------------------------
 
     def crowded(self, kind: JobKind) -> None:
-        """A 1303: the account's target drops for every runner's next claims, and this
-        runner's own for the creates it resends (they are claimed already)."""
+        """A 1303: the account's target drops for every runner's next claims. This runner's
+        own slots are not lowered: jobs waiting in a claim hold them, and a resend (claimed
+        already, counted in the account's use) waiting behind them would never get one."""
         self.runner.crowded(PACK[kind])
-        self.crew.slots[PACK[kind]].crowded()
 
     def ended(self, kind: JobKind, *, clean: bool) -> None:
         if clean:

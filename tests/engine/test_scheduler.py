@@ -224,7 +224,7 @@ async def test_the_budget_holds_back_jobs_that_could_pass_it(
 
 
 async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
     config = SimulatorConfig(task_seconds=0.05, parallel_limit=2, videos=False)
     async with running(config) as sim:
@@ -239,7 +239,10 @@ async def test_parallel_limit_1303_lowers_the_target_and_every_job_still_runs(
     assert refused, "the simulator never answered 1303: the test proves nothing"
     # The first wave finds the limit (4 of 6 refused); after that the target stays near 2 and
     # probes once per generation. Without the drop, every freed slot would bring 4 refusals.
-    assert len(refused) <= 4 + 12 // 2
+    # On a shared state the account's target governs claims only: a create refused and resent
+    # is claimed already, so each slot beyond the account's (6 - 2) may be refused once more.
+    extra = 6 - 2 if backend == "postgres" else 0
+    assert len(refused) <= 4 + 12 // 2 + extra
     assert len(sim.creates) == 12 and set(sim.creates.values()) == {1}
 
 
