@@ -107,15 +107,6 @@ VIDEO_RATES: Mapping[str, Rates] = MappingProxyType(
 MOTION_RATES: Mapping[str, Rates] = MappingProxyType(
     {"kling-v3": _rates(std=4.5, pro=6.0), "kling-v2-6": _rates(std=2.5, pro=4.0)}
 )
-#: The new API's spellings of the omni and motion models, as the price table names them.
-_SPELLINGS = MappingProxyType(
-    {
-        "kling-3.0-omni": "kling-v3-omni",
-        "kling-o1": "kling-video-o1",
-        "kling-3.0": "kling-v3",
-        "kling-2.6": "kling-v2-6",
-    }
-)
 #: A motion-control task lasts as long as its reference video, at most 10 s with
 #: character_orientation image and 30 s with video: the estimate when the length is unknown.
 MOTION_LONGEST: Mapping[str, int] = MappingProxyType({"image": 10, "video": 30})
@@ -194,7 +185,7 @@ def _new_kind_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     (<JobKind.MOTION_CONTROL: 'motion_control'>, 'kling-v2-6', 'std', 30)
     """
     name = str(request.get("model_name", NEW_KIND_DEFAULTS[kind]))
-    model = _SPELLINGS.get(name, name)
+    model = canonical(name)
     mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
     if kind is JobKind.MOTION_CONTROL:
         longest = MOTION_LONGEST.get(str(request.get("character_orientation")), 30)

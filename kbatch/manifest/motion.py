@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kbatch.manifest.omni import measured, reference_video
+from kbatch.provider.capabilities import canonical
 from kbatch.videos import MOTION_IMAGE_ORIENTATION, MOTION_VIDEO_ORIENTATION, VideoLimits
 
 FieldPath = tuple[str | int, ...]
@@ -25,7 +26,6 @@ Problem = tuple[FieldPath, str]
 
 V30 = "kling-v3"
 V26 = "kling-v2-6"
-_SPELLINGS = {"kling-3.0": V30, V30: V30, "kling-2.6": V26, V26: V26}
 #: Elements each model takes.
 ELEMENTS = {V30: 1, V26: 0}
 LIMITS: Mapping[str, VideoLimits] = {
@@ -37,7 +37,7 @@ LIMITS: Mapping[str, VideoLimits] = {
 def model_of(request: Mapping[str, Any]) -> str:
     """The job's model in its ``/v1`` spelling (kling-v2-6 when none is named)."""
     name = str(request.get("model_name", V26))
-    return _SPELLINGS.get(name, name)
+    return canonical(name)
 
 
 def check_motion(request: dict[str, Any]) -> list[Problem]:

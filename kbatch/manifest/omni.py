@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kbatch.manifest.issues import show
+from kbatch.provider.capabilities import canonical
 from kbatch.videos import (
     O1_REFERENCE,
     OMNI_REFERENCE,
@@ -42,7 +43,6 @@ Problem = tuple[FieldPath, str]
 OMNI = "kling-v3-omni"
 O1 = "kling-video-o1"
 #: Both spellings of each model (the ``/v1`` name and the new API's).
-_SPELLINGS = {"kling-3.0-omni": OMNI, OMNI: OMNI, "kling-o1": O1, O1: O1}
 PROMPT_LIMITS = {OMNI: 3072, O1: 2500}
 DURATIONS = {OMNI: range(3, 16), O1: range(3, 11)}
 AUDIO = {OMNI: ("native", "original", "off"), O1: ("original", "off")}
@@ -59,7 +59,7 @@ MOST_SHOTS, SHOT_WORDS = 6, 512
 def model_of(request: Mapping[str, Any]) -> str:
     """The job's model in its ``/v1`` spelling (kling-v3-omni when none is named)."""
     name = str(request.get("model_name", OMNI))
-    return _SPELLINGS.get(name, name)
+    return canonical(name)
 
 
 def check_omni(request: dict[str, Any]) -> list[Problem]:

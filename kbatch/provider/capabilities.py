@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import SPELLINGS, JobKind
 
 Pairs = frozenset[tuple[str, str]]
 
@@ -213,27 +213,14 @@ DEFAULT_VIDEO_MODEL = "kling-v1"
 DEFAULT_TEXT2IMAGE_MODEL = "kling-v3"
 
 
-#: The new API's name of each model it shares with the ``/v1`` routes, and the ``/v1`` name it
-#: has there: the same model, the same data. ``provider/models.py`` holds the full table (which
-#: API serves what); this layer may not import it, and a test keeps the two the same.
-SPELLINGS: Mapping[str, str] = MappingProxyType(
-    {
-        "kling-2.5-turbo": "kling-v2-5-turbo",
-        "kling-2.6": "kling-v2-6",
-        "kling-3.0": "kling-v3",
-        "kling-3.0-omni": "kling-v3-omni",
-        "kling-o1": "kling-video-o1",
-    }
-)
-
-
 def canonical(model: str) -> str:
     """A model's one spelling here: the ``/v1`` name where it has one.
 
     >>> canonical("kling-2.6"), canonical("kling-v2-6"), canonical("kling-3.0-turbo")
     ('kling-v2-6', 'kling-v2-6', 'kling-3.0-turbo')
     """
-    return SPELLINGS.get(model.strip().lower(), model)
+    found = SPELLINGS.get(model.strip().lower())  # the models' table: catalogue.MODELS
+    return model if found is None else found.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +350,6 @@ __all__ = [
     "IMAGE_MODELS",
     "NONE",
     "PATHS",
-    "SPELLINGS",
     "SUGGESTED",
     "TEXT2VIDEO",
     "V3_DURATIONS",

@@ -16,79 +16,24 @@ Sources: the vendor's pages (2026-09 snapshot), KLING_API.md "Kling in late 2026
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from kbatch.provider.catalogue import NEW_KIND_DEFAULTS, JobKind
+from kbatch.provider.catalogue import (
+    KIND_ROUTES,
+    MODELS,
+    NEW_KIND_DEFAULTS,
+    SPELLINGS,
+    JobKind,
+    Route,
+    VideoModel,
+)
 from kbatch.provider.config import Api
 from kbatch.provider.protocol import ModelPath, Target
 
-
-class Route(enum.StrEnum):
-    """What a video model is asked to do; on the new API, the first part of its path."""
-
-    TEXT_TO_VIDEO = "text-to-video"
-    IMAGE_TO_VIDEO = "image-to-video"
-    OMNI_VIDEO = "omni-video"
-    MOTION_CONTROL = "motion-control"
-
-
-#: The route of each video kind.
-KIND_ROUTES: Mapping[JobKind, Route] = MappingProxyType(
-    {
-        JobKind.TEXT2VIDEO: Route.TEXT_TO_VIDEO,
-        JobKind.IMAGE2VIDEO: Route.IMAGE_TO_VIDEO,
-        JobKind.OMNI_VIDEO: Route.OMNI_VIDEO,
-        JobKind.MOTION_CONTROL: Route.MOTION_CONTROL,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class VideoModel:
-    """One model: its ``/v1`` name and routes, its new-API name and routes (None/empty: that API
-    does not serve it)."""
-
-    legacy: str | None
-    new: str | None
-    legacy_routes: frozenset[Route] = frozenset()
-    new_routes: frozenset[Route] = frozenset()
-
-    @property
-    def name(self) -> str:
-        """The canonical spelling: the ``/v1`` name where there is one."""
-        name = self.legacy or self.new
-        assert name is not None, "a model has at least one name"
-        return name
-
-
-_T2V, _I2V = Route.TEXT_TO_VIDEO, Route.IMAGE_TO_VIDEO
-_BOTH = frozenset({_T2V, _I2V})
-_OMNI = frozenset({Route.OMNI_VIDEO})
-
-#: Every video model kbatch knows. The ``/v1`` omni-video and motion-control routes are named by
-#: the changelog only (their pages are not in the snapshot).
-MODELS: tuple[VideoModel, ...] = (
-    VideoModel("kling-v1", None, _BOTH),
-    VideoModel("kling-v1-5", None, frozenset({_I2V})),
-    VideoModel("kling-v1-6", None, _BOTH),
-    VideoModel("kling-v2-master", None, _BOTH),
-    VideoModel("kling-v2-1", None, frozenset({_I2V})),
-    VideoModel("kling-v2-1-master", None, _BOTH),
-    VideoModel("kling-v2-5-turbo", "kling-2.5-turbo", _BOTH, _BOTH),
-    VideoModel("kling-v2-6", "kling-2.6", _BOTH, frozenset({_T2V, _I2V, Route.MOTION_CONTROL})),
-    VideoModel("kling-v3", "kling-3.0", _BOTH, frozenset({_T2V, _I2V, Route.MOTION_CONTROL})),
-    VideoModel(None, "kling-3.0-turbo", frozenset(), _BOTH),  # 2026-06-17, new API only
-    VideoModel("kling-v3-omni", "kling-3.0-omni", _OMNI, _OMNI),
-    VideoModel("kling-video-o1", "kling-o1", _OMNI, _OMNI),
-)
-_BY_NAME: Mapping[str, VideoModel] = MappingProxyType(
-    {name: m for m in MODELS for name in (m.legacy, m.new) if name is not None}
-)
 #: The model a video request without ``model_name`` gets on the ``/v1`` routes (capabilities.py).
 DEFAULT_MODEL = "kling-v1"
 
@@ -143,7 +88,7 @@ def model(name: str) -> VideoModel | None:
     >>> model("kling-3.0") == model("kling-v3")
     True
     """
-    return _BY_NAME.get(name.strip().lower())
+    return SPELLINGS.get(name.strip().lower())
 
 
 def normalise(name: str) -> str:
