@@ -12,8 +12,6 @@ many slots and is charged that many images.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from functools import cache
@@ -22,7 +20,7 @@ from typing import Any, NoReturn
 
 from kbatch.provider.catalogue import JobKind
 from kbatch.simulator.answers import Refused
-from kbatch.simulator.rules import MAX_IMAGE_BYTES, TEXT_LIMIT, Picture, Request, picture_of
+from kbatch.simulator.rules import TEXT_LIMIT, Picture, Request, image_of
 
 KINDS = frozenset({JobKind.OMNI_IMAGE, JobKind.VIDEO_EFFECTS})
 _COMMON = frozenset({"callback_url", "external_task_id"})
@@ -77,20 +75,6 @@ def _choice(body: dict[str, Any], name: str, choices: tuple[str, ...]) -> None:
         _refuse(name, f"must be one of {', '.join(choices)}, not {body[name]!r}")
 
 
-def _image(value: Any, name: str) -> Picture:
-    if not isinstance(value, str) or not value:
-        _refuse(name, "must be an image URL or raw base64")
-    if value.startswith(("http://", "https://")):
-        return Picture(None, 1024, 768)  # never fetched
-    if value[:5].lower() == "data:":
-        _refuse(name, "must be raw base64 without a data: prefix")
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        _refuse(name, "is neither a URL nor valid base64")
-    return picture_of(data, name, main=True, max_bytes=MAX_IMAGE_BYTES)
-
-
 def _omni(body: dict[str, Any], pictures: dict[str, Picture]) -> int:
     """The rules of an omni-image create; the number of images it makes."""
     prompt = body.get("prompt")
@@ -113,7 +97,9 @@ def _omni(body: dict[str, Any], pictures: dict[str, Picture]) -> int:
     for index, item in enumerate(images):
         if not isinstance(item, dict) or set(item) != {"image"}:
             _refuse(f"image_list[{index}]", 'must be {"image": <image>}')
-        pictures[f"image_list[{index}]"] = _image(item["image"], f"image_list[{index}].image")
+        pictures[f"image_list[{index}]"] = image_of(
+            item["image"], f"image_list[{index}].image", main=True
+        )
     for index, item in enumerate(elements):
         if not isinstance(item, dict) or not isinstance(item.get("element_id"), int):
             _refuse(f"element_list[{index}]", 'must be {"element_id": <integer>}')
@@ -146,13 +132,13 @@ def _effects(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
     if wanted == 1:
         if set(given) != {"image"}:
             _refuse("input", f"{scene} takes one image: {{image}}")
-        pictures["image"] = _image(given["image"], "input.image")
+        pictures["image"] = image_of(given["image"], "input.image", main=True)
         return
     pair = given.get("images")
     if set(given) != {"images"} or not isinstance(pair, list) or len(pair) != 2:
         _refuse("input.images", f"{scene} takes exactly two images: {{images: [left, right]}}")
-    pictures["image"] = _image(pair[0], "input.images[0]")
-    pictures["images[1]"] = _image(pair[1], "input.images[1]")
+    pictures["image"] = image_of(pair[0], "input.images[0]", main=True)
+    pictures["images[1]"] = image_of(pair[1], "input.images[1]", main=True)
 
 
 __all__ = ["FIELDS", "KINDS", "check", "scenes"]

@@ -29,6 +29,7 @@ from kbatch.simulator.config import SimulatorConfig
 from kbatch.simulator.faults import Injected, Op
 from kbatch.simulator.journal import TaskJournal
 from kbatch.simulator.products import CAPABILITIES, PRODUCTS
+from kbatch.simulator.rules import Request
 from kbatch.simulator.tasks import UNSAFE, SimTask, TaskStore
 
 DAY_MS = 24 * 3600 * 1000
@@ -50,6 +51,28 @@ class Host(Protocol):
     async def serve(
         self, request: web.Request, op: Op, kind: JobKind | None, act: Act, *, fresh: bool
     ) -> web.StreamResponse: ...
+
+
+def accept(host: Host, checked: Request, *, taken: str) -> SimTask | web.Response:
+    """A checked create taken as Kling takes it, on either API: refused for an unsafe prompt
+    (1301), an external id in use (1201: ``taken``, with ``{external}`` and ``{task}``, in the
+    route's words) or full slots (1303); else the task, followed by callbacks, on file before
+    the answer, and counted by its external id."""
+    if UNSAFE in str(checked.fields.get("prompt", "")):
+        return envelope_error(1301)
+    external = checked.fields.get("external_task_id")
+    if external and external in host.store.by_external:
+        used = host.store.by_external[external]
+        return envelope_error(1201, taken.format(external=external, task=used))
+    if not host.store.has_room(checked):
+        return envelope_error(1303)
+    task = host.store.add(checked)
+    host.callbacks.follow(task)
+    if host.journal is not None:
+        host.journal.add(task)  # on file before the answer, as at Kling
+    if external:
+        host.creates[external] += 1
+    return task
 
 
 class PathApi:
@@ -107,21 +130,8 @@ class PathApi:
             checked = await pathrules.check(product, body, strict=self.host.config.strict)
         except Refused as refused:
             return envelope_error(refused.code, refused.message)
-        host = self.host
-        if UNSAFE in str(checked.fields.get("prompt", "")):
-            return envelope_error(1301)
-        external = checked.fields.get("external_task_id")
-        if external and external in host.store.by_external:
-            return envelope_error(1201, f"external_task_id {external} already exists")
-        if not host.store.has_room(checked):
-            return envelope_error(1303)
-        task = host.store.add(checked)
-        host.callbacks.follow(task)
-        if host.journal is not None:
-            host.journal.add(task)  # on file before the answer, as at Kling
-        if external:
-            host.creates[external] += 1
-        return envelope(views.created(task))
+        task = accept(self.host, checked, taken="external_task_id {external} already exists")
+        return task if isinstance(task, web.Response) else envelope(views.created(task))
 
     async def _batch(self, request: web.Request) -> web.Response:
         query = request.query

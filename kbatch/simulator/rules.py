@@ -190,7 +190,8 @@ def _choice(body: dict[str, Any], name: str, choices: tuple[str, ...]) -> None:
         _refuse(name, f"must be one of {', '.join(choices)}, not {body[name]!r}")
 
 
-def _image(value: Any, name: str, *, main: bool) -> Picture:
+def image_of(value: Any, name: str, *, main: bool) -> Picture:
+    """An image field's picture: a URL (never fetched) or raw base64, decoded and checked."""
     if not isinstance(value, str) or not value:
         _refuse(name, "must be an image URL or raw base64")
     if value.startswith(("http://", "https://")):
@@ -228,7 +229,7 @@ def picture_of(data: bytes, name: str, *, main: bool, max_bytes: int) -> Picture
 def _expand(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
     if "image" not in body:
         _refuse("image", "is required")
-    pictures["image"] = _image(body["image"], "image", main=True)
+    pictures["image"] = image_of(body["image"], "image", main=True)
     ratios = {}
     for side in EXPAND_SIDES:
         name = f"{side}_expansion_ratio"
@@ -248,10 +249,10 @@ def _multi(body: dict[str, Any], pictures: dict[str, Picture], *, legacy: bool) 
         where = f"subject_image_list[{index}]"
         if not isinstance(item, dict) or set(item) != {"subject_image"}:
             _refuse(where, 'must be {"subject_image": <image>}')
-        pictures[where] = _image(item["subject_image"], where, main=True)
+        pictures[where] = image_of(item["subject_image"], where, main=True)
     for name in ("scene_image", "style_image"):  # the image rules, aspect ratio too
         if name in body:
-            pictures[name] = _image(body[name], name, main=True)
+            pictures[name] = image_of(body[name], name, main=True)
     _choice(body, "model_name", LEGACY_MULTI_MODELS if legacy else MULTI_MODELS)
     _choice(body, "aspect_ratio", ASPECT_RATIOS)
 
@@ -260,7 +261,7 @@ def _text2image(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
     if not body.get("prompt"):
         _refuse("prompt", "is required")
     if "image" in body:
-        pictures["image"] = _image(body["image"], "image", main=True)
+        pictures["image"] = image_of(body["image"], "image", main=True)
     _choice(body, "model_name", TEXT2IMAGE_MODELS)
     _choice(body, "aspect_ratio", ASPECT_RATIOS)
     _choice(body, "resolution", ("1k", "2k"))
@@ -302,7 +303,7 @@ def _video(body: dict[str, Any], pictures: dict[str, Picture]) -> None:
         _refuse("image", "is required (or image_tail)")
     for name in ("image", "image_tail", "static_mask"):
         if name in body:
-            pictures[name] = _image(body[name], name, main=name == "image")
+            pictures[name] = image_of(body[name], name, main=name == "image")
     _choice(body, "model_name", VIDEO_MODELS)
     _video_settings(body)
     groups = [
@@ -332,7 +333,7 @@ def _masks(masks: Any, pictures: dict[str, Picture]) -> None:
         where = f"dynamic_masks[{index}]"
         if not isinstance(item, dict) or set(item) != {"mask", "trajectories"}:
             _refuse(where, 'must be {"mask": <image>, "trajectories": [...]}')
-        pictures[where] = _image(item["mask"], f"{where}.mask", main=False)
+        pictures[where] = image_of(item["mask"], f"{where}.mask", main=False)
         points = item["trajectories"]
         if not isinstance(points, list) or not 2 <= len(points) <= 77:
             _refuse(f"{where}.trajectories", "must hold 2 to 77 points")

@@ -47,8 +47,8 @@ from kbatch.simulator.callbacks import CallbackSender
 from kbatch.simulator.config import GATEWAY_PREFIX, Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, Injected, Op
 from kbatch.simulator.journal import TaskJournal
-from kbatch.simulator.paths import PathApi
-from kbatch.simulator.tasks import UNSAFE, TaskStore
+from kbatch.simulator.paths import PathApi, accept
+from kbatch.simulator.tasks import TaskStore
 
 
 class Simulator:
@@ -257,21 +257,11 @@ class Simulator:
                 checked = rules.check(kind, body, legacy=legacy, strict=self.config.strict)
         except Refused as refused:
             return envelope_error(refused.code, refused.message)
-        if UNSAFE in str(checked.fields.get("prompt", "")):
-            return envelope_error(1301)
+        taken = "Invalid parameter external_task_id: already used by task {task}"
+        task = accept(self, checked, taken=taken)
+        if isinstance(task, web.Response):
+            return task
         external = checked.fields.get("external_task_id")
-        if external and external in self.store.by_external:
-            used = self.store.by_external[external]
-            message = f"Invalid parameter external_task_id: already used by task {used}"
-            return envelope_error(1201, message)
-        if not self.store.has_room(checked):
-            return envelope_error(1303)
-        task = self.store.add(checked)
-        self.callbacks.follow(task)
-        if self.journal is not None:
-            self.journal.add(task)  # on file before the answer, as at Kling
-        if external:
-            self.creates[external] += 1
         data = {
             "task_id": task.task_id,
             "task_status": "submitted",
