@@ -50,8 +50,7 @@ def cost(task: Task, estimate: float) -> Cost:
     cash = [c for c in task.charges if c.type is ChargeType.CASH]
     if units is None and not cash:
         return Cost.estimated(estimate)
-    amounts = [_number(c.amount) for c in cash]
-    known = [a for a in amounts if a is not None]
+    known = [c.value for c in cash if c.value is not None]
     return Cost(
         units or 0.0,
         Charged.REPORTED,
@@ -60,13 +59,6 @@ def cost(task: Task, estimate: float) -> Cost:
         round(sum(known), 9) if known else None,
         next((c.currency for c in cash if c.currency), None),
     )
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _said(cost: Cost) -> str:

@@ -97,14 +97,17 @@ class Charge:
     list_price: str | None = None
 
     @property
-    def units(self) -> float | None:
-        """The units this charge took from a pack; None for cash (or an unreadable amount)."""
-        if self.type is not ChargeType.UNIT:
-            return None
+    def value(self) -> float | None:
+        """The amount as a number (None when it is unreadable)."""
         try:
             return float(self.amount)
         except ValueError:
             return None
+
+    @property
+    def units(self) -> float | None:
+        """The units this charge took from a pack; None for cash (or an unreadable amount)."""
+        return self.value if self.type is ChargeType.UNIT else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +126,11 @@ class Task:
 
     @property
     def units(self) -> float | None:
-        """Units charged, once the task has finished: the unit charges, else
-        ``final_unit_deduction`` as a number; None when the provider has not said."""
+        """Units charged, once the task has finished: the unit charges (``billing[]``, or
+        ``final_unit_deduction``, which :func:`parse_task` reads as one); None when the provider
+        has not said."""
         units = [c.units for c in self.charges if c.units is not None]
-        if units:
-            return sum(units)
-        if self.final_unit_deduction in (None, ""):
-            return None
-        try:
-            return float(str(self.final_unit_deduction))
-        except ValueError:
-            return None
+        return sum(units) if units else None
 
 
 def parse_task(obj: Any) -> Task:
