@@ -6,7 +6,6 @@ against the job ids.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path
 from kbatch import pricing
 from kbatch.engine.options import RunOptions
 from kbatch.errors import ConfigError, ManifestError
-from kbatch.manifest import Manifest, read_settings, validate
+from kbatch.manifest import Manifest, validate
 from kbatch.manifest.jobs import Job
 from kbatch.provider import models
 from kbatch.provider.auth import key_problem
@@ -34,7 +33,11 @@ class SeenJob:
     kind: JobKind
     slots: int
     price: pricing.Key
-    target: Target  # its kind's route, or a model's path on Kling's new API
+    model: str | None  # the model it asks for (None: not a video job)
+
+    def target(self, api: Api) -> Target:
+        """Its kind's route, or its model's path on Kling's new API (``provider.api``)."""
+        return models.target_of(self.kind, self.model, api)
 
 
 Seen = dict[str, SeenJob]  # job id -> what the state needs of it, in the manifest's order
@@ -45,22 +48,18 @@ def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
     for the manifest's price table, so only the few fields its price depends on are kept."""
     seen: Seen = {}
     keys: dict[pricing.Key, pricing.Key] = {}  # one tuple per distinct price key
-    paths: dict[Target, Target] = {}  # likewise for targets
-    api: list[Api] = []  # the manifest's provider.api, once its settings are read
+    names: dict[str | None, str | None] = {}  # likewise for model names
 
     def keep(job: Job) -> None:
-        price = pricing.key(job.kind, job.request)
-        target = models.choose(job.kind, job.request, api[0] if api else Api.AUTO)
+        price, name = pricing.key(job.kind, job.request), models.requested(job.kind, job.request)
         seen[job.id] = SeenJob(
             job.fingerprint,
             job.kind,
             job.slots,
             keys.setdefault(price, price),
-            paths.setdefault(target, target),
+            names.setdefault(name, name),
         )
 
-    with contextlib.suppress(ManifestError):  # broken settings: validate says so, in full
-        api.append(read_settings(path).provider.api)
     validation = validate(path, keep=0, on_job=keep)
     if validation.manifest is None:
         raise ManifestError(validation.issues)
@@ -88,7 +87,8 @@ def check_credentials(
 ) -> None:
     """Jobs bound for Kling's new API need its API key (a JWT pair opens only the /v1 routes):
     ConfigError naming the variable to set, before anything is written or sent."""
-    targets = (job.target for job_id, job in seen.items() if options.selects(job_id))
+    api = manifest.provider.api
+    targets = (job.target(api) for job_id, job in seen.items() if options.selects(job_id))
     problem = key_problem(manifest.provider, targets, os.environ if env is None else env)
     if problem is not None:
         raise ConfigError(problem)

@@ -152,7 +152,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     ]
     pending = sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
     keys = {job_id: job.price for job_id, job in seen.items()}
-    targets = {i: job.target for i, job in seen.items() if job.target != job.kind}
+    api = manifest.provider.api
+    targets = {i: t for i, job in seen.items() if (t := job.target(api)) != job.kind}
     unsettled = 0
     if store.shared is not None:  # taken over by claims when no live lease holds them
         resumed, unsettled = [], len(resumed)

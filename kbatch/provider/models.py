@@ -131,11 +131,11 @@ def choose(kind: JobKind, request: Mapping[str, Any], api: Api = Api.AUTO) -> Ta
     >>> choose(JobKind.IMAGE2VIDEO, {"model_name": "kling-3.0"})
     <JobKind.IMAGE2VIDEO: 'image2video'>
     """
-    return _target(kind, requested(kind, request), api)
+    return target_of(kind, requested(kind, request), api)
 
 
 @functools.lru_cache(maxsize=1024)
-def _target(kind: JobKind, name: str | None, api: Api) -> Target:
+def target_of(kind: JobKind, name: str | None, api: Api) -> Target:
     """:func:`choose` by the only things it depends on: a manifest of 100,000 jobs asks for a
     handful of (kind, model, api), once each."""
     if name is not None and kind in NEW_KIND_DEFAULTS:
@@ -206,4 +206,5 @@ __all__ = [
     "only_on_new",
     "requested",
     "spec",
+    "target_of",
 ]
