@@ -20,38 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
+from jpegs import make
 
 # Every round decodes afresh: remembered checks (kbatch.checked) would make later rounds free.
 os.environ["KBATCH_NO_CACHE"] = "1"
 
 from kbatch.manifest import loader
 from kbatch.manifest.loader import validate
-
-MANIFEST = """\
-version: 1
-name: decode
-provider: simulator
-jobs:
-  - kind: image2video
-    id: clip-${id}
-    foreach: rows.csv
-    image: ${image}
-"""
-
-
-def make(folder: Path, count: int, side: int) -> Path:
-    base = Image.effect_noise((side, side * 3 // 4), 40).convert("RGB")
-    (folder / "img").mkdir()
-    rows = ["id,image"]
-    for number in range(count):
-        path = folder / "img" / f"{number:05}.jpg"
-        base.rotate(number % 360).save(path, "JPEG", quality=85)
-        rows.append(f"{number},img/{number:05}.jpg")
-    (folder / "rows.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    manifest = folder / "m.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
-    return manifest
 
 
 def timed(manifest: Path, *, decode: bool) -> float:

@@ -22,34 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
+import jpegs
 
 from kbatch.checked import SETTLE
 from kbatch.manifest.loader import validate
 
-MANIFEST = """\
-version: 1
-name: cache
-provider: simulator
-jobs:
-  - kind: image2video
-    id: clip-${id}
-    foreach: rows.csv
-    image: ${image}
-"""
-
 
 def make(folder: Path, count: int, side: int) -> Path:
-    base = Image.effect_noise((side, side * 3 // 4), 40).convert("RGB")
-    (folder / "img").mkdir(parents=True)
-    rows = ["id,image"]
-    for number in range(count):
-        path = folder / "img" / f"{number:05}.jpg"
-        base.rotate(number % 360).save(path, "JPEG", quality=85)
-        rows.append(f"{number},img/{number:05}.jpg")
-    (folder / "rows.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    manifest = folder / "m.yaml"
-    manifest.write_text(MANIFEST, encoding="utf-8")
+    """The images and their manifest (:func:`jpegs.make`), once they may be remembered."""
+    manifest = jpegs.make(folder, count, side)
     # A file changed in the last SETTLE seconds is not remembered (see kbatch.checked).
     time.sleep(SETTLE + 0.1)
     return manifest
