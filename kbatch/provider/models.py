@@ -160,12 +160,8 @@ def only_on_new(kind: JobKind, request: Mapping[str, Any]) -> str | None:
     >>> only_on_new(JobKind.TEXT2VIDEO, {"model_name": "kling-3.0"}) is None
     True
     """
-    name = requested(kind, request)
-    found = None if name is None else model(name)
-    if found is None or found.new is None:
-        return None
-    route = KIND_ROUTES[kind]
-    return name if route in found.new_routes and route not in found.legacy_routes else None
+    name = requested(kind, request)  # what api: auto sends to the new API is only served there
+    return name if isinstance(target_of(kind, name, Api.AUTO), ModelPath) else None
 
 
 def new_only(kind: JobKind, name: str) -> ModelPath:
