@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -30,6 +31,17 @@ from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import signing, views
 from kbatch.simulator.config import SimulatorConfig
 from kbatch.simulator.tasks import SimTask, TaskStore
+
+
+class Followed(Protocol):
+    """A task callbacks are posted for: a :class:`SimTask`, or a building block's task."""
+
+    task_id: str
+    callback_url: str | None
+
+    def status(self, now: float) -> TaskStatus: ...
+
+    def to_json(self, now: float, base_url: str) -> dict[str, Any]: ...
 
 
 def loopback_host(host: str) -> bool:
@@ -60,7 +72,7 @@ class CallbackSender:
         self._random = random.Random(config.seed)
         self._running: asyncio.Task[None] | None = None
         self._told: dict[str, TaskStatus] = {}  # the last status posted, per task
-        self._waiting: dict[str, SimTask] = {}  # tasks whose end is not posted yet
+        self._waiting: dict[str, Followed] = {}  # tasks whose end is not posted yet
         #: Callbacks posted and answered with 2xx, failed (refused, no answer), and not sent
         #: because the address was not loopback.
         self.counts: Counter[str] = Counter()
@@ -75,7 +87,7 @@ class CallbackSender:
                 await self._running
             self._running = None
 
-    def follow(self, task: SimTask) -> None:
+    def follow(self, task: Followed) -> None:
         if task.callback_url:
             self._waiting[task.task_id] = task
 
@@ -96,13 +108,16 @@ class CallbackSender:
                     for _ in range(times):
                         await self._post(session, task, now)
 
-    async def _post(self, session: aiohttp.ClientSession, task: SimTask, now: float) -> None:
+    async def _post(self, session: aiohttp.ClientSession, task: Followed, now: float) -> None:
         url = task.callback_url or ""
         if not loopback(url):
             self.counts["refused"] += 1
             return
         base = self.base_url()
-        shown = task.to_json(now, base) if task.path is None else views.task_json(task, now, base)
+        if isinstance(task, SimTask) and task.path is not None:
+            shown = views.task_json(task, now, base)
+        else:
+            shown = task.to_json(now, base)
         body = json.dumps(shown).encode()
         headers = {"Content-Type": "application/json"}
         if self.secret:

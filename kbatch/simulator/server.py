@@ -43,6 +43,7 @@ from kbatch.simulator.answers import (
     ranged,
     truncated,
 )
+from kbatch.simulator.blockroutes import BlockApi
 from kbatch.simulator.callbacks import CallbackSender
 from kbatch.simulator.config import GATEWAY_PREFIX, Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, Injected, Op
@@ -90,6 +91,7 @@ class Simulator:
         self._media: OrderedDict[tuple[str, str], tuple[bytes, str]] = OrderedDict()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
+        self.blocks = BlockApi(self)  # elements, voices, speech, sound, avatar, lip-sync, ...
         self.app = self._build()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -117,6 +119,7 @@ class Simulator:
             self._runner = None
         if self.journal is not None:
             self.journal.close()
+        self.blocks.close()
 
     def forget(self, task_id: str) -> None:
         """Know a task no more (expired, or lost by a gateway), in the journal too."""
@@ -141,6 +144,7 @@ class Simulator:
         app.router.add_get("/media/{task_id}/{name}", self._media_route)
         samples.install(app)
         PathApi(self).install(app)
+        self.blocks.install(app)
         return app
 
     def _route(

@@ -5,15 +5,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import av
 import pytest
 from aiohttp import web
 from PIL import Image
 
-from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, media, running
+from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, audio, media, running
 from tests.conftest import IMAGES
 
 B64 = base64.b64encode((IMAGES / "ok.png").read_bytes()).decode()
@@ -101,10 +103,44 @@ class Files:
         return f"{self.base}/{name}"
 
 
+def sized_clip(seconds: int, width: int, height: int) -> bytes:
+    """A real MP4 of that many seconds and that size, one frame a second (made once)."""
+    key = (seconds, width, height)
+    if key not in _SIZED:
+        out = io.BytesIO()
+        with av.open(out, mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=1)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            frame = Image.new("RGB", (width, height), (90, 120, 150))
+            for _ in range(seconds):
+                for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        _SIZED[key] = out.getvalue()
+    return _SIZED[key]
+
+
+_SIZED: dict[tuple[int, int, int], bytes] = {}
+_SIZED_NAME = re.compile(r"video(\d+)-(\d+)x(\d+)\.mp4")
+_AUDIO_NAME = re.compile(r"audio(\d+(?:\.\d+)?)\.(mp3|wav)")
+
+
 async def _file(request: web.Request) -> web.Response:
+    """``video<N>.mp4``, ``video<N>-<W>x<H>.mp4``, ``audio<N>.mp3|wav`` (N seconds) or an
+    image of tests/manifests/images."""
     name = request.match_info["name"]
     if name.startswith("video") and name.endswith(".mp4") and name[5:-4].isdigit():
         return web.Response(body=clip(int(name[5:-4])), content_type="video/mp4")
+    sized = _SIZED_NAME.fullmatch(name)
+    if sized:
+        seconds, width, height = (int(part) for part in sized.groups())
+        return web.Response(body=sized_clip(seconds, width, height), content_type="video/mp4")
+    sound = _AUDIO_NAME.fullmatch(name)
+    if sound:
+        seconds = float(sound.group(1))
+        made = audio.mp3(seconds) if sound.group(2) == "mp3" else audio.wav(seconds)
+        return web.Response(body=made, content_type=f"audio/{sound.group(2)}")
     path = IMAGES / name
     if name.endswith((".png", ".jpg")) and path.is_file():
         return web.Response(body=path.read_bytes(), content_type="image/png")
