@@ -51,7 +51,12 @@ async def fetch(url: str, name: str, *, limit: int = MAX_VIDEO_BYTES) -> bytes:
             if answer.status != 200:
                 message = f"the URL answered {answer.status}: {url}"
                 raise Refused(1201, f"Invalid parameter {name}: {message}")
-            data = await answer.content.read(limit + 1)
+            got = bytearray()  # content.read(n) gives what has arrived, not n bytes
+            async for chunk in answer.content.iter_chunked(1 << 16):
+                got += chunk
+                if len(got) > limit:
+                    break
+            data = bytes(got)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         message = f"the URL cannot be fetched ({type(exc).__name__}): {url}"
         raise Refused(1201, f"Invalid parameter {name}: {message}") from None

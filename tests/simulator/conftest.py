@@ -7,7 +7,7 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import av
@@ -107,13 +107,13 @@ def sized_clip(seconds: int, width: int, height: int) -> bytes:
     """A real MP4 of that many seconds and that size, one frame a second (made once)."""
     key = (seconds, width, height)
     if key not in _SIZED:
-        out = io.BytesIO()
-        with av.open(out, mode="w", format="mp4") as container:
+        out, pyav = io.BytesIO(), cast(Any, av)
+        with pyav.open(out, mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=1)
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             frame = Image.new("RGB", (width, height), (90, 120, 150))
             for _ in range(seconds):
-                for packet in stream.encode(av.VideoFrame.from_image(frame)):
+                for packet in stream.encode(pyav.VideoFrame.from_image(frame)):
                     container.mux(packet)
             for packet in stream.encode():
                 container.mux(packet)
@@ -138,8 +138,8 @@ async def _file(request: web.Request) -> web.Response:
         return web.Response(body=sized_clip(seconds, width, height), content_type="video/mp4")
     sound = _AUDIO_NAME.fullmatch(name)
     if sound:
-        seconds = float(sound.group(1))
-        made = audio.mp3(seconds) if sound.group(2) == "mp3" else audio.wav(seconds)
+        length = float(sound.group(1))
+        made = audio.mp3(length) if sound.group(2) == "mp3" else audio.wav(length)
         return web.Response(body=made, content_type=f"audio/{sound.group(2)}")
     path = IMAGES / name
     if name.endswith((".png", ".jpg")) and path.is_file():
