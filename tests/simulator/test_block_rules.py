@@ -16,7 +16,7 @@ from tests.simulator.conftest import Files, Raw, resolve
 TTS = {"text": "hello there", "voice_id": "oversea_male1"}
 AVATAR = {"image": "{files}/ok.png", "sound_file": "{files}/audio3.wav"}
 IMAGES = {"frontal_image": "{files}/ok.png", "refer_images": [{"image_url": "{files}/ok.jpg"}]}
-ELEMENT = {"element_name": "hero", "element_description": "a hero"}
+ELEMENT: dict[str, Any] = {"element_name": "hero", "element_description": "a hero"}
 ELEMENT |= {"reference_type": "image_refer", "element_image_list": IMAGES}
 
 
@@ -173,7 +173,11 @@ async def session(raw: Raw, files: Files, seconds: int = 5) -> str:
     return str(data["session_id"])
 
 
-FACE = {"face_id": "0", "sound_file": "{files}/audio4.mp3", "sound_insert_time": 1000}
+FACE: dict[str, Any] = {
+    "face_id": "0",
+    "sound_file": "{files}/audio4.mp3",
+    "sound_insert_time": 1000,
+}
 FACE |= {"sound_start_time": 0, "sound_end_time": 3000}
 
 
