@@ -243,5 +243,5 @@ async def test_strict_refuses_what_kling_ignores(clock: ManualClock, files: File
         body = TTS | {"external_task_id": "mine"}
         message = await refused(client, files, "/v1/audio/tts", body)
         assert message == "Invalid parameter external_task_id: unknown field"
-        body = {"prompt": "p", "duration": 3.25}
-        assert "one decimal" in await refused(client, files, "/v1/audio/text-to-audio", body)
+        precise = {"prompt": "p", "duration": 3.25}
+        assert "one decimal" in await refused(client, files, "/v1/audio/text-to-audio", precise)
