@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from aiohttp import web
 from PIL import Image
 
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import audio, blockrules, lipsync, media
 from kbatch.simulator.answers import (
@@ -152,6 +152,10 @@ class BlockApi:
         if holder is not None:
             message = f"Invalid parameter external_task_id: already used by task {holder}"
             return envelope_error(1201, message)
+        pack = PackType(BLOCKS[block].pack)
+        store = self.host.store
+        if not BLOCKS[block].sync and store.slots_in_use(pack) >= store.parallel_limit:
+            return envelope_error(1303, "parallel task over resource pack limit")
         task = self.made.add(block, checked.fields, length=checked.length)
         task.made.update(checked.made)
         self.made.keep(task)

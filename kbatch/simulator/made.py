@@ -63,11 +63,13 @@ class BlockStore:
         self.by_external: dict[str, str] = {}
         self.voices: dict[str, BlockTask] = {}  # custom voice id -> the task that made it
         self.elements: dict[int, BlockTask] = {}
+        self._active: dict[str, BlockTask] = {}  # tasks that may still hold a slot
         self._ids = itertools.count(1 + secrets.randbelow(10**14) * 1000)
         self._journal = journal
         self._file: IO[str] | None = None
         if journal is not None and journal.exists():
             self._load(journal)
+        store.held_elsewhere = self.slots
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -96,6 +98,8 @@ class BlockStore:
     def keep(self, task: BlockTask) -> None:
         """File a task (new, or read back) under its ids."""
         self.tasks[task.task_id] = task
+        if not task.status(self.store.clock()).finished:
+            self._active[task.task_id] = task
         if task.external_task_id:
             self.by_external[task.external_task_id] = task.task_id
             self.store.by_external.setdefault(task.external_task_id, task.task_id)
@@ -116,6 +120,14 @@ class BlockStore:
                 task.made["auto_voice"] = True
             if task.made.get("auto_voice"):
                 self.voices[str(task.made["voice"]["voice_id"])] = task
+
+    def slots(self, pack: PackType) -> int:
+        """Slots of ``pack`` the unfinished block tasks hold: one each (answers given at once
+        hold none), from submitted until they end, failures included."""
+        now = self.store.clock()
+        active = [task for task in self._active.values() if not task.status(now).finished]
+        self._active = {task.task_id: task for task in active}
+        return sum(1 for task in active if BLOCKS[task.block].pack == pack.value)
 
     def taken(self, external: str) -> str | None:
         """The task that holds an external id, on any route of the account."""

@@ -187,6 +187,8 @@ class TaskStore:
         default_factory=lambda: itertools.count(1 + secrets.randbelow(10**14) * 1000)
     )
     _flaked: set[str] = field(default_factory=set)  # FLAKY prompts whose first task failed
+    #: Slots held by tasks this store does not keep (the building blocks', :mod:`made`).
+    held_elsewhere: Callable[[PackType], int] = field(default=lambda pack: 0)
     _random: random.Random = field(init=False)
     _wall_offset: float = field(init=False)
 
@@ -202,7 +204,8 @@ class TaskStore:
         now = self.clock()
         for task_id in [t for t, task in self._active.items() if task.status(now).finished]:
             del self._active[task_id]
-        return sum(task.slots for task in self._active.values() if PACK[task.kind] is pack)
+        held = sum(task.slots for task in self._active.values() if PACK[task.kind] is pack)
+        return held + self.held_elsewhere(pack)
 
     def has_room(self, request: Request) -> bool:
         needed = request.n if PACK[request.kind] is PackType.IMAGE else 1

@@ -342,3 +342,22 @@ async def test_callbacks_of_a_block_task(
     await asyncio.wait_for(ended.wait(), 10)
     assert got[-1]["task_result"]["audios"][0]["url_mp3"].endswith("/0.mp3")
     assert got[-1]["final_unit_deduction"] == "0.25"
+
+
+async def test_block_tasks_hold_their_packs_slots(clock: ManualClock, files: Files) -> None:
+    """An unfinished block task holds one slot of its pack, shared with the other kinds';
+    speech, answered at once, holds none."""
+    config = SimulatorConfig(task_seconds=10, clock=clock, parallel_limit=1)
+    async with running(config) as sim, aiohttp.ClientSession() as session:
+        account = Account(Raw(sim, session), files, clock)
+        await account.ok("/v1/audio/text-to-audio", SOUND)
+        for route, body in [
+            ("/v1/videos/image2video", IMAGE2VIDEO),
+            ("/v1/audio/text-to-audio", SOUND),
+        ]:
+            status, answer = await account.post(route, body)
+            assert (status, answer["code"]) == (429, 1303)
+        await account.ok("/v1/audio/tts", TTS)
+        await account.ok("/v1/general/ai-multi-shot", {"element_frontal_image": "{files}/ok.png"})
+        clock.advance(11)
+        await account.ok("/v1/videos/image2video", IMAGE2VIDEO)
