@@ -351,10 +351,11 @@ async def test_block_tasks_hold_their_packs_slots(clock: ManualClock, files: Fil
     async with running(config) as sim, aiohttp.ClientSession() as session:
         account = Account(Raw(sim, session), files, clock)
         await account.ok("/v1/audio/text-to-audio", SOUND)
-        for route, body in [
+        full: list[tuple[str, dict[str, Any]]] = [
             ("/v1/videos/image2video", IMAGE2VIDEO),
             ("/v1/audio/text-to-audio", SOUND),
-        ]:
+        ]
+        for route, body in full:
             status, answer = await account.post(route, body)
             assert (status, answer["code"]) == (429, 1303)
         await account.ok("/v1/audio/tts", TTS)
