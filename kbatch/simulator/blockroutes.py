@@ -94,11 +94,8 @@ class BlockApi:
             general = f"{prefix}/general"
             for name, answer in self._extras().items():
                 method, _, path = name.partition(" ")
-                route = f"{general}/{path}"
-                handler = self._handler(f"{method} {route}", Op.CREATE, answer)
-                if method == "GET":
-                    handler = self._handler(f"GET {route}", Op.LIST, answer)
-                app.router.add_route(method, route, handler)
+                route, op = f"{general}/{path}", Op.LIST if method == "GET" else Op.CREATE
+                app.router.add_route(method, route, self._handler(f"{method} {route}", op, answer))
         app.router.add_get("/media/blocks/{task_id}/{name}", self._media_route)
 
     def close(self) -> None:
