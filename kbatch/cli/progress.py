@@ -31,12 +31,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from kbatch.cli import charges
 from kbatch.cli.log import Format, stamp
 from kbatch.engine.events import PROBLEMS, Event
 from kbatch.engine.options import Snapshot
 from kbatch.engine.scheduler import Scheduler
-from kbatch.pricing import Units, show_units
+from kbatch.pricing import show_units
+from kbatch.reports import totals as spent
 from kbatch.store import JobRow, JobState, StateLocation
 
 #: Events shown even with --quiet: something went wrong or the run stopped early.
@@ -282,7 +282,7 @@ def summary_record(
     counts: dict[JobState, int],
     rows: Iterable[JobRow],
     *,
-    units: Units,
+    totals: spent.Totals,
     elapsed: float,
     state: StateLocation | None = None,
 ) -> dict[str, object]:
@@ -294,8 +294,7 @@ def summary_record(
         "event": "summary",
         "manifest": str(manifest),
         "counts": {job_state.value: count for job_state, count in counts.items()},
-        "units": {pack.value: amount for pack, amount in sorted(units.items())},
-        **charges.document(*charges.of_rows(rows)),
+        "totals": totals.record(),
         "elapsed": round(elapsed, 1),
         "failures": [
             {
@@ -337,7 +336,7 @@ def summary(
     counts: dict[JobState, int],
     rows: Iterable[JobRow],
     *,
-    units: Units,
+    totals: spent.Totals,
     elapsed: float,
     state: StateLocation | None = None,
 ) -> None:
@@ -350,11 +349,10 @@ def summary(
             table.add_row(job_state.value, str(count))
     table.add_row("total", str(sum(counts.values())), style="bold")
     console.print(table)
-    spent = show_units(units)
-    console.print(f"units spent: {spent}   wall time: {_clock(elapsed)}", highlight=False)
+    console.print(f"wall time: {_clock(elapsed)}", highlight=False)
+    for said in spent.lines(totals):
+        console.print(said, highlight=False)
     rows = list(rows)
-    for said in charges.lines(*charges.of_rows(rows)):
-        console.print(f"  {said}", highlight=False)
     groups = failures(rows)
     if not groups:
         return

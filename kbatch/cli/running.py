@@ -20,8 +20,10 @@ from kbatch.errors import ConfigError
 from kbatch.preview import preview
 from kbatch.provider.config import Listen
 from kbatch.provider.transport import Timeouts
+from kbatch.reports import totals as spent
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 from kbatch.store.seats import LEASE, Role
+from kbatch.words import plural
 
 
 @cli.command("run")
@@ -207,21 +209,22 @@ def _run(plan: Plan, manifest: Path, shown: Shown) -> RunResult:
     finally:
         display.flush()  # event lines of the run's last moments, before the summary
     rows = [plan.rows[job_id] for job_id in plan.ids]
+    totals = spent.of_rows(plan.rows.values())  # removed jobs too: what the state ever paid
     elapsed = time.monotonic() - started
     # the retry commands name the state only when the run was told it (--state, KBATCH_STATE)
     state = plan.location if plan.options.state_path is not None else None
     if shown.json:
         end = progress.summary_record(
-            manifest, result.counts, rows, units=result.units, elapsed=elapsed, state=state
+            manifest, result.counts, rows, totals=totals, elapsed=elapsed, state=state
         )
         end.update(done=result.done, selected=result.selected, message=result.message or "")
         end = {"time": stamp(time.time()), **end}
         end["reports"] = [str(path) for path in result.reports]
         click.echo(json.dumps(end, ensure_ascii=False))
         return result
-    console.print(f"{manifest}: {result.done} of {result.selected} jobs done")
+    console.print(f"{manifest}: {result.done} of {plural(result.selected, 'job')} done")
     progress.summary(
-        console, manifest, result.counts, rows, units=result.units, elapsed=elapsed, state=state
+        console, manifest, result.counts, rows, totals=totals, elapsed=elapsed, state=state
     )
     return result
 

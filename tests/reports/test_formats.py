@@ -113,6 +113,13 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
     document = json.loads(report.render(ran.report(), "json"))
 
     assert document["name"] == "t" and document["generated"] == "2027-01-15T09:00:00Z"
+    spent = {
+        "jobs": 5,
+        "units": {"image": 0.5, "video": 2.0},  # per pack: never one sum of both
+        "charged_units": {"image": 0.5, "video": 2.0},  # all reported by the simulator
+        "estimated_units": {},
+        "cash": {},
+    }
     assert document["summary"] == {
         "jobs": 5,
         "by_state": {
@@ -128,16 +135,13 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
             "image2video": {"downloaded": 2, "failed": 2},
             "image_expand": {"downloaded": 1},
         },
-        "units": {"video": 2.0, "image": 0.5},  # per pack: never one sum of both
         "done": 3,
         "started": "2027-01-15T08:01:00Z",
         "finished": "2027-01-15T08:05:42Z",
         "wall_seconds": 282.5,
         "jobs_per_hour": 38.2,  # 3 done in 282.5 s
         "removed": 0,
-        "charged_units": {"video": 2.0, "image": 0.5},  # all reported by the simulator
-        "estimated_units": {},
-        "charged_amount": {},
+        "totals": {"current": spent, "paid": spent},  # no job removed: the same
     }
     rows = list(csv.DictReader(io.StringIO(EXPECTED_CSV)))
     assert [job["id"] for job in document["jobs"]] == [row["id"] for row in rows]
@@ -194,7 +198,8 @@ def test_every_run_writes_the_three_reports_into_the_output_folder(ran: Ran) -> 
     written = list(csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8"))))
     assert written == list(csv.DictReader(io.StringIO(report.render(fresh, "csv"))))
     summary = json.loads((out / "report.json").read_text(encoding="utf-8"))["summary"]
-    assert summary["by_state"]["failed"] == 2 and summary["units"] == {"video": 2.0, "image": 0.5}
+    assert summary["by_state"]["failed"] == 2
+    assert summary["totals"]["current"]["units"] == {"video": 2.0, "image": 0.5}
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.count('<article class="job"') == 5
     assert not list(out.glob(".report*")), "a temporary report file was left behind"
