@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from kbatch.cli import progress, render
+from kbatch.cli import progress, render, summary
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
@@ -117,9 +117,10 @@ def run_command(
     looked up and followed, never paid for twice. On a terminal a live panel shows
     progress; otherwise a progress line comes every 30 s. The end shows a summary and
     the failures by reason; report.csv, report.json and index.html land in the output
-    folder. Exit 0 when every job is done, 1 when some failed or wait for another run,
-    2 for an invalid manifest, 3 when another run holds the state file, 130 when
-    interrupted (the state is saved).
+    folder. Exit 0 when every job is done, 1 when some failed in this run or wait for
+    another run, 2 for an invalid manifest, 3 when another run holds the state file, 4
+    when nothing new failed but jobs that failed in earlier runs remain (for cron), 130
+    when interrupted (the state is saved).
 
     \b
     Example:
@@ -214,7 +215,7 @@ def _run(plan: Plan, manifest: Path, shown: Shown) -> RunResult:
     # the retry commands name the state only when the run was told it (--state, KBATCH_STATE)
     state = plan.location if plan.options.state_path is not None else None
     if shown.json:
-        end = progress.summary_record(
+        end = summary.summary_record(
             manifest, result.counts, rows, totals=totals, elapsed=elapsed, state=state
         )
         end.update(done=result.done, selected=result.selected, message=result.message or "")
@@ -223,7 +224,7 @@ def _run(plan: Plan, manifest: Path, shown: Shown) -> RunResult:
         click.echo(json.dumps(end, ensure_ascii=False))
         return result
     console.print(f"{manifest}: {result.done} of {plural(result.selected, 'job')} done")
-    progress.summary(
+    summary.summary(
         console, manifest, result.counts, rows, totals=totals, elapsed=elapsed, state=state
     )
     return result
