@@ -162,8 +162,8 @@ def summary(
         elif group.count <= NAMED:
             command = retry_command(manifest, group.ids, state)
             console.print(f"retry {group.reason}: {command}", highlight=False, soft_wrap=True)
-    if (command := _every(manifest, groups, state)) is not None:
-        console.print(f"retry every failed job: {command}", highlight=False, soft_wrap=True)
+    if (every := _every(manifest, groups, state)) is not None:
+        console.print(f"retry every failed job: {every}", highlight=False, soft_wrap=True)
 
 
 __all__ = ["FailureGroup", "failures", "retry_command", "summary", "summary_record"]

@@ -26,9 +26,9 @@ def test_only_old_failures_exit_4_and_a_new_failure_exits_1(
 ) -> None:
     project = Project(tmp_path, threaded, [video("good"), video("bad", prompt=f"{FAIL} x")])
 
-    assert run(project)[0] == ExitCode.FAILED == 1  # bad failed in this run
+    assert run(project)[0] == ExitCode.FAILED.value == 1  # bad failed in this run
     code, output = run(project)
-    assert code == ExitCode.OLD_FAILURES == 4, output  # the same old failure, nothing new
+    assert code == ExitCode.OLD_FAILURES.value == 4, output  # the same old failure, nothing new
     assert "1 of 2 jobs done" in output
 
     project.jobs.append(video("refused", prompt=f"{UNSAFE} y"))

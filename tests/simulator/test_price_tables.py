@@ -19,7 +19,9 @@ VIDEO_URL = "https://example.com/v.mp4"
 VIDEO_ROWS: list[tuple[str, JobKind, dict[str, Any], tuple[str, str, str], float]] = []
 
 
-def _video(row: str, kind: JobKind, request: dict[str, Any], sim: tuple[str, ...], per: float):
+def _video(
+    row: str, kind: JobKind, request: dict[str, Any], sim: tuple[str, ...], per: float
+) -> None:
     model, feature, resolution = sim
     VIDEO_ROWS.append((row, kind, request, (model, feature, resolution), per))
 
