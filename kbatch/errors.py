@@ -38,9 +38,14 @@ class ExitCode(enum.IntEnum):
     """What ``kbatch`` returns."""
 
     OK = 0
-    FAILED = 1  # some jobs failed or wait for another run; or the state cannot be used
+    #: some job failed in this run, or waits for another run (budget, slots, a stop); or
+    #: the state cannot be used
+    FAILED = 1
     INVALID = 2  # invalid input: the manifest, an option, a missing credential
     LOCKED = 3  # another run holds the state's lock
+    #: nothing new failed: every job not done had failed for good before this run began (an
+    #: hourly cron can tell "the same old failures" from 1, "something new went wrong")
+    OLD_FAILURES = 4
     INTERRUPTED = 130  # SIGINT/SIGTERM: the state is saved
 
 

@@ -21,6 +21,7 @@ from kbatch.provider.auth import key_problem
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.protocol import Target
+from kbatch.words import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,9 @@ def check_selection(options: RunOptions, seen: Seen) -> None:
     """``--only`` that matches no job is a mistake: say so before anything is written."""
     if options.only and not any(options.selects(job_id) for job_id in seen):
         globs = " ".join(repr(glob) for glob in options.only)
+        jobs = plural(len(seen), "job")
         raise ConfigError(
-            f"--only {globs} matches none of the manifest's {len(seen)} jobs: nothing to run "
+            f"--only {globs} matches none of the manifest's {jobs}: nothing to run "
             "(kbatch plan lists their ids)"
         )
 

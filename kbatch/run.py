@@ -4,7 +4,7 @@
 
     with prepare("manifests/demo.yaml", RunOptions()) as plan:   # validate, lock, sync the state
         result = asyncio.run(execute(plan, on_event=print))       # submit, poll, download
-    result.exit_code                                              # 0, 1 or 130
+    result.exit_code                                              # 0, 1, 4 or 130
 
 :func:`prepare` checks the manifest, takes the state's run lock and brings the state in line with
 the manifest: new jobs become ``pending``; an edited job (new fingerprint) starts afresh and its
@@ -61,12 +61,16 @@ class RunResult:
     message: str | None = None
     reports: tuple[Path, ...] = ()  # written into the output folder after the run
     report_error: str | None = None  # why they could not be
+    #: Every selected job not done had failed for good before this run began (none new).
+    old_failures: bool = False
 
     @property
     def exit_code(self) -> ExitCode:
         if self.stop is StopReason.INTERRUPTED:
             return ExitCode.INTERRUPTED
-        return ExitCode.OK if self.done == self.selected else ExitCode.FAILED
+        if self.done == self.selected:
+            return ExitCode.OK
+        return ExitCode.OLD_FAILURES if self.old_failures else ExitCode.FAILED
 
 
 @dataclass
@@ -80,6 +84,8 @@ class Plan:
     pending: int  # selected jobs to submit
     #: A shared state: jobs at the provider or waiting for a download, whoever holds them.
     unsettled: int = 0
+    #: The jobs that had failed for good when the run began (not retried by this run).
+    failed_before: frozenset[str] = frozenset()
 
     @property
     def manifest(self) -> Manifest:
@@ -158,7 +164,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     if store.shared is not None:  # taken over by claims when no live lease holds them
         resumed, unsettled = [], len(resumed)
     batch = Batch(manifest, store, options, list(seen), rows, resumed, keys, targets)
-    return Plan(batch, store, where, pending, unsettled)
+    failed = frozenset(i for i in seen if rows[i].state is JobState.FAILED)
+    return Plan(batch, store, where, pending, unsettled, failed)
 
 
 def open_state(
@@ -245,15 +252,22 @@ def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunRe
     rows = plan.rows
     counts = dict.fromkeys(JobState, 0)
     done = selected = 0
+    old = True  # every selected job not done failed before this run
     download_wanted = plan.options.downloads(plan.manifest.output.download)
     for job_id in plan.ids:
         row = rows[job_id]
         counts[row.state] += 1
         if plan.options.selects(job_id):
             selected += 1
-            done += row.state.done(download_wanted)
+            finished = row.state.done(download_wanted)
+            done += finished
+            old = old and (finished or _failed_before(plan, row))
     units = pricing.by_pack((row.kind, row.units) for row in rows.values())  # as store.units()
-    return RunResult(counts, done, selected, units, stop, message)
+    return RunResult(counts, done, selected, units, stop, message, old_failures=old)
+
+
+def _failed_before(plan: Plan, row: JobRow) -> bool:
+    return row.state is JobState.FAILED and row.id in plan.failed_before
 
 
 async def execute(

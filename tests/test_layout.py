@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "kbatch.pricing": 1,
     "kbatch.errors": 0,
     "kbatch.version": 0,
+    "kbatch.words": 0,  # a count with its noun in the right number
     "kbatch.provider.catalogue": 0,
     "kbatch.provider.capabilities": 0,
 }

@@ -127,7 +127,9 @@ async def test_plan_shows_what_the_state_holds(tmp_path: Path, live: Simulator) 
 
     assert result.exit_code == 0, result.output
     state = next(line for line in result.stdout.splitlines() if line.startswith("state:"))
-    assert state == (f"state: 2 downloaded; units spent: image 0.5, video 1 ({project.state_file})")
+    assert state == f"state: 2 downloaded ({project.state_file})"
+    spent = "units spent by the manifest's current jobs: image 16, video 1"  # outpainting: 8 each
+    assert spent in result.stdout.splitlines()
 
 
 def test_sound_and_kling_v3_are_priced_and_sound_costs_more() -> None:

@@ -4,7 +4,8 @@ Commands parse options, call the library and render (:mod:`kbatch.cli.render`). 
 :class:`~kbatch.errors.KbatchError` a command raises is handled in one place,
 :meth:`Kbatch.invoke`: printed as ``Kind: message`` (every issue, for a manifest) and turned into
 its :class:`~kbatch.errors.ExitCode`: 0 for success, 1 when some jobs failed, 2 for invalid input,
-3 when another run holds the state, 130 when interrupted. Anything else is a bug and shows its
+3 when another run holds the state, 4 when only failures of earlier runs remain, 130 when
+interrupted. Anything else is a bug and shows its
 traceback.
 """
 

@@ -8,13 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kbatch.cli import charges
-from kbatch.images import ImageInput, ImageSource
+from kbatch.images import ImageInput
 from kbatch.manifest import Validation
 from kbatch.manifest.issues import Issue
 from kbatch.manifest.jobs import Job
 from kbatch.pricing import Units
 from kbatch.provider.catalogue import PACK
+from kbatch.reports.sources import given
+from kbatch.reports.totals import Totals
 from kbatch.store import AttemptRow, JobRow, MediaRow, StateStatus
 
 
@@ -44,7 +45,7 @@ def validation(result: Validation) -> dict[str, Any]:
     }
 
 
-def plan(result: Validation, state: StateStatus | None) -> dict[str, Any]:
+def plan(result: Validation, held: tuple[StateStatus, Totals] | None) -> dict[str, Any]:
     settings, summary = result.manifest, result.summary
     assert settings is not None
     units = summary.units_by_kind(settings.pricing)
@@ -64,7 +65,7 @@ def plan(result: Validation, state: StateStatus | None) -> dict[str, Any]:
         "budget_units": _units(settings.limits.budget_units),
         "largest_task": summary.largest_task,
         "first": [job_line(job) for job in summary.first],
-        "state": None if state is None else status(state),
+        "state": None if held is None else status(*held),
     }
 
 
@@ -73,14 +74,13 @@ def job_line(job: Job) -> dict[str, Any]:
     return {"id": job.id, "kind": job.kind.value, "slots": job.slots, "prompt": prompt}
 
 
-def status(state: StateStatus) -> dict[str, Any]:
+def status(state: StateStatus, totals: Totals) -> dict[str, Any]:
     holder = state.holder
     return {
         "counts": {job_state.value: count for job_state, count in state.counts.items()},
         "removed": state.removed,
         "in_flight_slots": state.in_flight_slots,
-        "units_spent": _units(state.units),
-        **charges.document(state.charged_units, state.estimated_units, state.charged_cash),
+        "totals": totals.record(),
         "running": None
         if holder is None
         else {"pid": holder.pid, "host": holder.host, "since": holder.since},
@@ -167,14 +167,13 @@ def job(
     }
 
 
-def request_echo(request: Mapping[str, Any]) -> dict[str, Any]:
-    """A job's request as it goes out, its images as the manifest gave them."""
+def request_echo(request: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """A job's request as it goes out, its images as the manifest gave them (a file relative
+    to the manifest's folder ``base_dir``, a URL as written, base64 as its length)."""
 
     def echo(value: Any) -> Any:
         if isinstance(value, ImageInput):
-            if value.source is ImageSource.BASE64:
-                return f"<base64, {len(value.value)} characters>"
-            return value.value
+            return given(value, base_dir)
         if isinstance(value, Mapping):
             return {key: echo(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

@@ -9,6 +9,7 @@ import click
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.reports.export import FORMATS, export
+from kbatch.words import plural
 
 
 @cli.command("export")
@@ -58,6 +59,15 @@ def export_command(manifest: Path, fmt: str, output: Path, state_file: str | Non
     if not done.rows:
         click.echo(f"{output}: nothing downloaded yet to export (kbatch status shows why)")
         return
-    parts = [f"{output / name}: {count} files" for name, count in done.rows.items()]
+    parts = [f"{output / name}: {plural(count, 'file')}" for name, count in done.rows.items()]
     click.echo("\n".join(parts))
     click.echo(f"{done.linked} linked, {done.copied} copied ({FORMATS[fmt]} in each folder)")
+    click.echo("to load it: pip install datasets (Hugging Face), then in Python:")
+    click.echo("  import datasets")
+    for name in done.rows:
+        loader = LOADERS[name]
+        click.echo(f"  datasets.load_dataset({loader!r}, data_dir={str(output / name)!r})")
+
+
+#: The dataset loader of each export folder (Hugging Face ``datasets``).
+LOADERS = {"images": "imagefolder", "videos": "videofolder"}

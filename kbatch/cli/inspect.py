@@ -16,7 +16,9 @@ from kbatch.manifest import Validation, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
 from kbatch.pricing import show_units
+from kbatch.reports import totals
 from kbatch.store import StateLocation, StateStatus
+from kbatch.words import plural
 
 #: ``--state`` (or ``KBATCH_STATE``), the same on every command that reads or writes a state:
 #: given as it is, :func:`kbatch.store.locate` tells a file from a database with the manifest.
@@ -133,7 +135,8 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
     limit = settings.limits.max_in_flight
     packs = ", ".join(f"{pack.value} {n}" for pack, n in summary.slots_by_pack().items())
     click.echo(f"slot-tasks by pack: {packs}")
-    click.echo(f"largest task: {summary.largest_task} slots (limits.max_in_flight: {limit})")
+    largest = plural(summary.largest_task, "slot")
+    click.echo(f"largest task: {largest} (limits.max_in_flight: {limit})")
     where = store.locate(settings.output.dir, state_file)
     try:
         render.print_state_line(where, read_status(where, settings.name))
@@ -156,14 +159,16 @@ def _plan_document(validation: Validation, state_file: str | None) -> None:
     click.echo(documents.dump(documents.plan(validation, status)))
 
 
-def read_status(where: StateLocation, manifest_name: str) -> StateStatus | None:
+def read_status(
+    where: StateLocation, manifest_name: str
+) -> tuple[StateStatus, totals.Totals] | None:
     """What a state holds for ``plan``: None when nothing has run yet (no state file, or a
     database that has not seen the manifest)."""
     if not where.exists():
         return None
     try:
         with where.read(manifest_name=manifest_name) as state:
-            return state.status()
+            return state.status(), totals.of_rows(state.load().values())
     except StateMissing:
         return None
 
@@ -184,11 +189,12 @@ def status_command(manifest: Path, state_file: str | None, fmt: str) -> None:
     settings = read_settings(manifest)
     where = store.locate(settings.output.dir, state_file)
     with where.read(manifest_name=settings.name) as state:
-        status = state.status()
+        status, spent = state.status(), totals.of_rows(state.load().values())
     if fmt == "json":
-        click.echo(documents.dump({"manifest": str(manifest), **documents.status(status)}))
+        doc = documents.status(status, spent)
+        click.echo(documents.dump({"manifest": str(manifest), **doc}))
         return
-    render.print_status(manifest, status)
+    render.print_status(manifest, status, spent)
 
 
 @cli.command("show")
@@ -212,7 +218,8 @@ def show_command(manifest: Path, job_id: str, state_file: str | None, fmt: str) 
             raise NotFound(f"{where} holds no job {job_id!r} (kbatch report lists them)")
         attempts, media = state.attempts(job_id), state.media(job_id)
     found: list[dict[str, object]] = []
-    validate(manifest, keep=0, on_job=lambda job: _keep(job, job_id, found))
+    base = manifest.resolve().parent  # images are shown as the manifest gave them
+    validate(manifest, keep=0, on_job=lambda job: _keep(job, job_id, found, base))
     request = found[0] if found else None
     doc = documents.job(row, attempts, media, request, settings.output.dir)
     if fmt == "json":
@@ -221,9 +228,9 @@ def show_command(manifest: Path, job_id: str, state_file: str | None, fmt: str) 
         render.print_job(doc)
 
 
-def _keep(job: Job, job_id: str, found: list[dict[str, object]]) -> None:
+def _keep(job: Job, job_id: str, found: list[dict[str, object]], base_dir: Path) -> None:
     if job.id == job_id:
-        found.append(documents.request_echo(job.request))
+        found.append(documents.request_echo(job.request, base_dir))
 
 
 @cli.command("report")
@@ -265,7 +272,7 @@ def report_command(manifest: Path, fmt: str, output: Path | None, state_file: st
             click.echo(reports.render(built, fmt), nl=False)
         else:
             reports.write_file(built, fmt, output)
-            click.echo(f"{output}: {len(built.jobs)} jobs", err=True)
+            click.echo(f"{output}: {plural(len(built.jobs), 'job')}", err=True)
     except OSError as exc:
         click.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
         sys.exit(1)

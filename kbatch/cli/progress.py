@@ -9,8 +9,7 @@ Four modes, chosen by :func:`choose`:
 - ``log``: ``--no-progress``. The event log only.
 - ``quiet``: ``--quiet``. Only what went wrong (failures, stops), and the summary.
 
-The summary is a short table of jobs by state, units and wall time, then the failures grouped
-by reason with a count, an example and the command that retries them.
+The summary at the run's end is :mod:`kbatch.cli.summary`'s.
 """
 
 from __future__ import annotations
@@ -18,26 +17,21 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-import shlex
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from kbatch.cli import charges
 from kbatch.cli.log import Format, stamp
 from kbatch.engine.events import PROBLEMS, Event
 from kbatch.engine.options import Snapshot
 from kbatch.engine.scheduler import Scheduler
-from kbatch.pricing import Units, show_units
-from kbatch.store import JobRow, JobState, StateLocation
+from kbatch.pricing import show_units
+from kbatch.store import JobState
 
 #: Events shown even with --quiet: something went wrong or the run stopped early.
 
@@ -69,7 +63,7 @@ class Figures:
     eta: float | None  # seconds, from the pace of finished jobs so far
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
@@ -78,11 +72,11 @@ def _clock(seconds: float) -> str:
 def line(figures: Figures) -> str:
     """The plain progress line of ``lines`` mode."""
     snap = figures.snapshot
-    eta = "-" if figures.eta is None else _clock(figures.eta)
+    eta = "-" if figures.eta is None else clock(figures.eta)
     return (
         f"progress: {figures.done}/{snap.selected} done, {figures.failed} failed, "
         f"slots {_slots(snap)}, {figures.per_minute:.1f} submits/min, "
-        f"units {show_units(snap.units)}, elapsed {_clock(figures.elapsed)}, ETA {eta}"
+        f"units {show_units(snap.units)}, elapsed {clock(figures.elapsed)}, ETA {eta}"
     )
 
 
@@ -120,10 +114,10 @@ def panel(figures: Figures, title: str) -> Table:
     snap = figures.snapshot
     states = Text("  ".join(f"{state} {n}" for state, n in snap.counts.items() if n))
     count = Text(f" {figures.done}/{snap.selected} done, {figures.failed} failed")
-    eta = "-" if figures.eta is None else _clock(figures.eta)
+    eta = "-" if figures.eta is None else clock(figures.eta)
     facts = Text(
         f"slots {_slots(snap)} · {figures.per_minute:.1f} submits/min"
-        f" · units {show_units(snap.units)} · elapsed {_clock(figures.elapsed)} · ETA {eta}"
+        f" · units {show_units(snap.units)} · elapsed {clock(figures.elapsed)} · ETA {eta}"
     )
     table = Table.grid(padding=(0, 1))
     table.add_row(Text(title, style="bold"))
@@ -247,145 +241,13 @@ class Display:
                 self.flush()
 
 
-# -- the end of a run ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FailureGroup:
-    """Failed jobs that share a reason and code."""
-
-    reason: str
-    code: str | None
-    ids: tuple[str, ...]
-    example: str
-
-    @property
-    def count(self) -> int:
-        return len(self.ids)
-
-
-def failures(rows: Iterable[JobRow]) -> list[FailureGroup]:
-    """Failed jobs grouped by reason and code, the largest group first."""
-    groups: dict[tuple[str, str | None], list[JobRow]] = {}
-    for row in rows:
-        if row.state is JobState.FAILED:
-            groups.setdefault((row.error_reason or "unknown", row.error_code), []).append(row)
-    out = [
-        FailureGroup(reason, code, tuple(r.id for r in group), group[0].error_message or "")
-        for (reason, code), group in groups.items()
-    ]
-    return sorted(out, key=lambda group: (-group.count, group.reason))
-
-
-def summary_record(
-    manifest: Path,
-    counts: dict[JobState, int],
-    rows: Iterable[JobRow],
-    *,
-    units: Units,
-    elapsed: float,
-    state: StateLocation | None = None,
-) -> dict[str, object]:
-    """The end of a run as one JSON object (``--log-format json``): what :func:`summary`
-    prints, with the retry commands."""
-    rows = list(rows)
-    groups = failures(rows)
-    return {
-        "event": "summary",
-        "manifest": str(manifest),
-        "counts": {job_state.value: count for job_state, count in counts.items()},
-        "units": {pack.value: amount for pack, amount in sorted(units.items())},
-        **charges.document(*charges.of_rows(rows)),
-        "elapsed": round(elapsed, 1),
-        "failures": [
-            {
-                "reason": group.reason,
-                "code": group.code,
-                "jobs": list(group.ids),
-                "example": group.example,
-                "retry": retry_command(manifest, group.ids, state),
-            }
-            for group in groups
-        ],
-        "retry": retry_command(manifest, (), state) if groups else None,
-    }
-
-
-def retry_command(
-    manifest: Path, ids: Sequence[str] = (), state: StateLocation | None = None
-) -> str:
-    """The command that gives these failed jobs (all, if none named) new attempts."""
-    parts = ["kbatch", "run", _quoted(str(manifest)), "--retry-failed"]
-    if state is not None:
-        parts += ["--state", _quoted(state.describe())]  # a database URL without its password
-    for job_id in ids:
-        parts += ["--only", _quoted(job_id)]
-    return " ".join(parts)
-
-
-def _quoted(text: str) -> str:
-    return shlex.quote(text)
-
-
-#: A group this small gets its own retry command with --only.
-NAMED = 3
-
-
-def summary(
-    console: Console,
-    manifest: Path,
-    counts: dict[JobState, int],
-    rows: Iterable[JobRow],
-    *,
-    units: Units,
-    elapsed: float,
-    state: StateLocation | None = None,
-) -> None:
-    """Print the end-of-run table, the failures by reason, and how to retry them."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("state")
-    table.add_column("jobs", justify="right")
-    for job_state, count in counts.items():
-        if count:
-            table.add_row(job_state.value, str(count))
-    table.add_row("total", str(sum(counts.values())), style="bold")
-    console.print(table)
-    spent = show_units(units)
-    console.print(f"units spent: {spent}   wall time: {_clock(elapsed)}", highlight=False)
-    rows = list(rows)
-    for said in charges.lines(*charges.of_rows(rows)):
-        console.print(f"  {said}", highlight=False)
-    groups = failures(rows)
-    if not groups:
-        return
-    console.print()
-    reasons = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
-    reasons.add_column("failed: reason")
-    reasons.add_column("code")
-    reasons.add_column("jobs", justify="right")
-    reasons.add_column("example")
-    for group in groups:
-        example = f"{group.ids[0]}: {group.example}"
-        reasons.add_row(group.reason, group.code or "", str(group.count), example)
-    console.print(reasons)
-    for group in groups:
-        if group.count <= NAMED:
-            command = retry_command(manifest, group.ids, state)
-            console.print(f"retry {group.reason}: {command}", highlight=False, soft_wrap=True)
-    command = retry_command(manifest, (), state)
-    console.print(f"retry every failed job: {command}", highlight=False, soft_wrap=True)
-
-
 __all__ = [
     "Display",
-    "FailureGroup",
     "Figures",
     "Mode",
     "bar",
     "choose",
-    "failures",
+    "clock",
     "line",
     "panel",
-    "retry_command",
-    "summary",
 ]

@@ -10,14 +10,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from kbatch.cli import charges
 from kbatch.manifest import Validation
 from kbatch.manifest.jobs import Job
 from kbatch.preview import Preview
-from kbatch.pricing import show_units
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.provider.config import Api
+from kbatch.reports import totals as spent
 from kbatch.store import StateLocation, StateStatus
+from kbatch.words import plural
 
 
 def counts(validation: Validation) -> str:
@@ -96,17 +96,17 @@ def print_table(table: Table) -> None:
     click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
-def print_state_line(where: StateLocation, status: StateStatus | None) -> None:
+def print_state_line(where: StateLocation, held: tuple[StateStatus, spent.Totals] | None) -> None:
     """What the state holds already (None: nothing has run yet)."""
-    if status is None:
+    if held is None:
         click.echo("state: none yet (nothing has run)")
         return
+    status, totals = held
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
-    spent = show_units(status.units)
-    if any(status.estimated_units.values()):
-        spent += f", of them estimated: {show_units(status.estimated_units)}"
     removed = f"; {status.removed} removed from the manifest" if status.removed else ""
-    click.echo(f"state: {by_state or 'no jobs'}{removed}; units spent: {spent} ({where})")
+    click.echo(f"state: {by_state or 'no jobs'}{removed} ({where})")
+    for said in spent.lines(totals):
+        click.echo(said)
 
 
 def print_job(doc: dict[str, Any]) -> None:
@@ -121,7 +121,7 @@ def print_job(doc: dict[str, Any]) -> None:
     click.echo("attempts:")
     for attempt in doc["attempts"]:
         outcome = attempt["outcome"] or "open"
-        units = "" if attempt["units"] is None else f", {attempt['units']:g} units"
+        units = "" if attempt["units"] is None else f", {plural(attempt['units'], 'unit')}"
         units += _charged(attempt) if attempt["units"] is not None else ""
         message = f": {attempt['message']}" if attempt["message"] else ""
         task = attempt["task_id"] or "-"
@@ -148,19 +148,20 @@ def _charged(doc: dict[str, Any]) -> str:
     return said.get(str(doc["charged"] or ""), "") + cash
 
 
-def print_status(manifest: Path, status: StateStatus) -> None:
+def print_status(manifest: Path, status: StateStatus, totals: spent.Totals) -> None:
     total = sum(status.counts.values())
     by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
-    click.echo(f"{manifest}: {total} jobs: {by_state or 'none yet'}")
+    click.echo(f"{manifest}: {plural(total, 'job')}: {by_state or 'none yet'}")
     if status.removed:
+        were = "was" if status.removed == 1 else "were"
         click.echo(
-            f"removed: {status.removed} jobs of earlier runs are no longer in the manifest "
-            "(kept in the state and reports, not counted)"
+            f"removed: {plural(status.removed, 'job')} of earlier runs {were} taken out of the "
+            "manifest (kept in the state and reports; their units count only in what this "
+            "state ever paid)"
         )
-    click.echo(f"in flight: {status.in_flight_slots} slots")
-    click.echo(f"units spent: {show_units(status.units)}")
-    for said in charges.lines(status.charged_units, status.estimated_units, status.charged_cash):
-        click.echo(f"  {said}")
+    click.echo(f"in flight: {plural(status.in_flight_slots, 'slot')}")
+    for said in spent.lines(totals):
+        click.echo(said)
     if status.account is None:
         click.echo(f"running: {status.holder}" if status.holder else "running: no")
     else:
@@ -184,15 +185,16 @@ def print_account(status: StateStatus) -> None:
         lapsed = "" if runner.alive else " (lease lapsed: its jobs are taken over)"
         click.echo(
             f"  {runner.host} pid {runner.pid} ({runner.role}, manifest {runner.manifest}): "
-            f"heartbeat {runner.heartbeat_age:.0f}s ago, holds {runner.held} jobs{lapsed}"
+            f"heartbeat {runner.heartbeat_age:.0f}s ago, holds {plural(runner.held, 'job')}{lapsed}"
         )
 
 
 def print_preview(manifest: Path, preview: Preview) -> None:
-    click.echo(f"{manifest}: {preview.total} jobs ({preview.new} new, {preview.edited} edited)")
+    jobs = plural(preview.total, "job")
+    click.echo(f"{manifest}: {jobs} ({preview.new} new, {preview.edited} edited)")
     click.echo(f"  would submit:        {preview.submit} (estimated units: {preview.estimate})")
     for job_id, kind, estimate in preview.first:
-        click.echo(f"    {job_id}  {kind}  {estimate:g} units")
+        click.echo(f"    {job_id}  {kind}  {plural(estimate, 'unit')}")
     if preview.submit > len(preview.first):
         click.echo(f"    ... and {preview.submit - len(preview.first)} more")
     for pack, held in sorted(preview.held.items()):

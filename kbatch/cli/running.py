@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from kbatch.cli import progress, render
+from kbatch.cli import progress, render, summary
 from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
@@ -20,8 +20,10 @@ from kbatch.errors import ConfigError
 from kbatch.preview import preview
 from kbatch.provider.config import Listen
 from kbatch.provider.transport import Timeouts
+from kbatch.reports import totals as spent
 from kbatch.run import Plan, RunOptions, RunResult, execute, prepare
 from kbatch.store.seats import LEASE, Role
+from kbatch.words import plural
 
 
 @cli.command("run")
@@ -115,9 +117,10 @@ def run_command(
     looked up and followed, never paid for twice. On a terminal a live panel shows
     progress; otherwise a progress line comes every 30 s. The end shows a summary and
     the failures by reason; report.csv, report.json and index.html land in the output
-    folder. Exit 0 when every job is done, 1 when some failed or wait for another run,
-    2 for an invalid manifest, 3 when another run holds the state file, 130 when
-    interrupted (the state is saved).
+    folder. Exit 0 when every job is done, 1 when some failed in this run or wait for
+    another run, 2 for an invalid manifest, 3 when another run holds the state file, 4
+    when nothing new failed but jobs that failed in earlier runs remain (for cron), 130
+    when interrupted (the state is saved).
 
     \b
     Example:
@@ -207,21 +210,22 @@ def _run(plan: Plan, manifest: Path, shown: Shown) -> RunResult:
     finally:
         display.flush()  # event lines of the run's last moments, before the summary
     rows = [plan.rows[job_id] for job_id in plan.ids]
+    totals = spent.of_rows(plan.rows.values())  # removed jobs too: what the state ever paid
     elapsed = time.monotonic() - started
     # the retry commands name the state only when the run was told it (--state, KBATCH_STATE)
     state = plan.location if plan.options.state_path is not None else None
     if shown.json:
-        end = progress.summary_record(
-            manifest, result.counts, rows, units=result.units, elapsed=elapsed, state=state
+        end = summary.summary_record(
+            manifest, result.counts, rows, totals=totals, elapsed=elapsed, state=state
         )
         end.update(done=result.done, selected=result.selected, message=result.message or "")
         end = {"time": stamp(time.time()), **end}
         end["reports"] = [str(path) for path in result.reports]
         click.echo(json.dumps(end, ensure_ascii=False))
         return result
-    console.print(f"{manifest}: {result.done} of {result.selected} jobs done")
-    progress.summary(
-        console, manifest, result.counts, rows, units=result.units, elapsed=elapsed, state=state
+    console.print(f"{manifest}: {result.done} of {plural(result.selected, 'job')} done")
+    summary.summary(
+        console, manifest, result.counts, rows, totals=totals, elapsed=elapsed, state=state
     )
     return result
 

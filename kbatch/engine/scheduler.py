@@ -38,6 +38,7 @@ from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.protocol import Provider
 from kbatch.store.records import FailureReason, JobRow, JobState
+from kbatch.words import noun
 
 
 class Scheduler:
@@ -161,7 +162,8 @@ class Scheduler:
         for pack, held in sorted(run.state.held_by_budget.items()):
             budget = run.budgets[pack]
             self.notice = (
-                f"{held} {pack} jobs were not started: they could take spending past the {pack} "
+                f"{held} {pack} {noun(held, 'job')} {'was' if held == 1 else 'were'} not started: "
+                f"they could take spending past the {pack} "
                 f"budget of {budget.limit or 0:g} units ({budget.spent:g} spent)"
             )
             run.emit(EventName.BUDGET, None, self.notice)

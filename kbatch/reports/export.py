@@ -9,7 +9,10 @@
 
 One row per result file of a downloaded job that the manifest still has: ``file_name``
 (relative to its metadata file, as the folder loaders want it), the job's ``id``, the result's
-``index`` and the job's ``kind``, then the job's source columns
+``index`` and the job's ``kind``, what the job cost (``units``, ``charged``,
+``charged_units``, ``charged_amount``, ``charged_currency``: on the row of the job's first file
+only, null on its other files, so that summing a column gives what the jobs cost and never
+counts a job once per file), then the job's source columns
 (:mod:`kbatch.reports.sources`). ``parquet`` writes ``metadata.parquet`` (pyarrow, the
 ``kbatch[parquet]`` extra) in place of ``metadata.jsonl``; the loaders read either.
 
@@ -24,6 +27,8 @@ removed, so that a second export of the same state is identical to the first.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -43,6 +48,8 @@ FORMATS = {"hf": "metadata.jsonl", "parquet": "metadata.parquet"}
 #: The folder of each pack's results inside the export.
 FOLDERS = {"image": "images", "video": "videos"}
 MARKER = ".kbatch-export"
+#: A job's charge: on the row of its first file, null on the others (never counted twice).
+CHARGE_COLUMNS = ("units", "charged", "charged_units", "charged_amount", "charged_currency")
 
 
 @dataclass(frozen=True)
@@ -66,26 +73,35 @@ def rows_of(
         if row.state is not JobState.DOWNLOADED or row.removed:
             continue
         source = sources.rows.get(job_id)
-        for item in media.get(job_id, ()):
-            if item.variant or not item.path:
-                continue
+        files = [item for item in media.get(job_id, ()) if not item.variant and item.path]
+        for item in files:
             folder = FOLDERS.get(item.kind) or FOLDERS[PACK[row.kind].value]
             record: dict[str, Any] = {
                 "file_name": item.path,
                 "id": job_id,
                 "index": item.index,
                 "kind": row.kind.value,
-                "units": row.units,
-                "charged": None if row.charged is None else row.charged.value,
-                "charged_units": row.charged_units,
-                "charged_amount": row.charged_amount,
-                "charged_currency": row.charged_currency,
+                **_charge(row, first=item is files[0]),
             }
             for name in names:
                 value = source.get(name) if source is not None else None
                 record[name] = list(value) if isinstance(value, tuple) else value
             out.setdefault(folder, []).append((item, record))
     return out
+
+
+def _charge(row: JobRow, *, first: bool) -> dict[str, Any]:
+    """What the job cost, on the row of its first file only (null on its other files), so
+    that a column sums to what the jobs cost, as ``kbatch status`` and the reports say."""
+    if not first:
+        return dict.fromkeys(CHARGE_COLUMNS)
+    return {
+        "units": row.units,
+        "charged": None if row.charged is None else row.charged.value,
+        "charged_units": row.charged_units,
+        "charged_amount": row.charged_amount,
+        "charged_currency": row.charged_currency,
+    }
 
 
 def uniform(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -131,10 +147,16 @@ def prepare_folder(target: Path) -> None:
 
 
 def place(source: Path, target: Path, item: MediaRow) -> bool:
-    """Put one result file into the export: a hard link, else a copy. True if linked. A file
-    already there with the recorded size is kept (a second export rewrites nothing)."""
-    if target.is_file() and item.size is not None and target.stat().st_size == item.size:
-        return target.stat().st_ino == source.stat().st_ino
+    """Put one result file into the export: a hard link, else a copy. True if linked. A link
+    to the result already there is kept (a second export rewrites nothing), and so is a copy
+    with the recorded size and digest (the file system cannot link); any other file there is
+    an earlier result (the job was edited since) and is replaced, linked like the first time."""
+    if target.is_file():
+        if target.stat().st_ino == source.stat().st_ino:
+            return True
+        same = item.sha256 is not None and target.stat().st_size == item.size
+        if same and hashlib.sha256(target.read_bytes()).hexdigest() == item.sha256:
+            return _linked(source, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
     try:
@@ -144,6 +166,17 @@ def place(source: Path, target: Path, item: MediaRow) -> bool:
         with replacing(target) as temporary:
             shutil.copyfile(source, temporary)
         return False
+
+
+def _linked(source: Path, target: Path) -> bool:
+    """A copy already there: linked now if the file system allows, else kept as it is."""
+    with contextlib.suppress(OSError):
+        link = target.with_name(f".{target.name}.link")
+        link.unlink(missing_ok=True)
+        os.link(source, link)
+        link.replace(target)
+        return True
+    return False
 
 
 def write_metadata(records: list[dict[str, Any]], fmt: str, path: Path) -> None:

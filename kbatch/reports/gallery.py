@@ -18,6 +18,7 @@ from html import escape
 from typing import TextIO
 from urllib.parse import quote
 
+from kbatch.reports import totals
 from kbatch.reports.model import Input, JobReport, Report, ReportTotals
 
 
@@ -111,14 +112,16 @@ def write(report: Report, stream: TextIO, *, limit: int) -> None:
 
 
 def _charged(summary: ReportTotals) -> list[tuple[str, str]]:
-    """The summary's figures of what was estimated (no charge reported) and cash charged."""
-    out = []
-    if summary.estimated_units:
-        guessed = ", ".join(f"{p} {u:g}" for p, u in sorted(summary.estimated_units.items()))
-        out.append(("of them estimated (no charge reported)", guessed))
-    if summary.charged_amount:
-        cash = ", ".join(f"{a:g} {c}" for c, a in sorted(summary.charged_amount.items()))
-        out.append(("cash charged", cash))
+    """The summary's figures of what was spent (:mod:`kbatch.reports.totals`)."""
+    current, paid = summary.totals.current, summary.totals.paid
+    out = [(f"units spent by {totals.CURRENT}", totals.show(current.units))]
+    if current.estimated:
+        out.append(("of them estimated (no charge reported)", totals.show(current.estimated)))
+    if current.cash:
+        out.append(("cash charged", totals.show_cash(current.cash)))
+    if paid.units != current.units or paid.cash != current.cash:
+        cash = f"; cash {totals.show_cash(paid.cash)}" if paid.cash else ""
+        out.append((totals.PAID, totals.show(paid.units) + cash))
     return out
 
 
@@ -131,7 +134,6 @@ def _head(report: Report, limit: int) -> str:
         ("jobs", str(summary.jobs)),
         ("done", str(summary.done)),
         ("failed", str(summary.by_state.get("failed", 0))),
-        ("units spent", ", ".join(f"{p} {u:g}" for p, u in sorted(summary.units.items())) or "0"),
         *_charged(summary),
         ("wall time", "-" if summary.wall_seconds is None else f"{summary.wall_seconds:g} s"),
         ("jobs per hour", "-" if summary.jobs_per_hour is None else f"{summary.jobs_per_hour:g}"),

@@ -17,7 +17,9 @@ moved) and result URLs, and the error of a failed job; ``removed`` marks a job o
 that the manifest no longer has (kept, but left out of the summary). When the manifest's jobs
 are known, each job's source columns follow (:mod:`kbatch.reports.sources`: the request fields
 it sent, its foreach row and matrix values). JSON adds a summary: counts by state and by kind,
-units, wall time and throughput. Nothing here reads a credential; the state holds none.
+wall time, throughput and the totals of what was spent (:mod:`kbatch.reports.totals`: the
+manifest's current jobs, and everything this state ever paid). Nothing here reads a
+credential; the state holds none.
 
 The formats and the files are in :mod:`kbatch.reports.formats`, the HTML in
 :mod:`kbatch.reports.gallery`.
@@ -37,6 +39,7 @@ from kbatch.errors import ManifestError
 from kbatch.manifest import Manifest
 from kbatch.provider.catalogue import PACK
 from kbatch.reports.sources import Input, SourceRow, Sources
+from kbatch.reports.totals import Totals, of_rows
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
 
 #: The report's columns, in order.
@@ -121,21 +124,20 @@ class ReportTotals:
     jobs: int  # the manifest's: jobs removed from it are counted apart
     by_state: dict[str, int]
     by_kind: dict[str, dict[str, int]]
-    units: dict[str, float]  # per pack: video and image units are different currencies
     done: int
     started: str | None
     finished: str | None
     wall_seconds: float | None
     jobs_per_hour: float | None
     removed: int = 0
-    #: Of ``units``, per pack: what the provider reported it charged, and estimates (the
-    #: attempts it reported no charge for); cash charged, per currency.
-    charged_units: dict[str, float] = field(default_factory=dict)
-    estimated_units: dict[str, float] = field(default_factory=dict)
-    charged_amount: dict[str, float] = field(default_factory=dict)
+    #: What was spent: by the manifest's current jobs, and all this state ever paid
+    #: (:mod:`kbatch.reports.totals`, the figures every surface shows).
+    totals: Totals = field(default_factory=Totals)
 
     def record(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out["totals"] = self.totals.record()
+        return out
 
 
 @dataclass(frozen=True)
@@ -218,31 +220,10 @@ def job_report(
     )
 
 
-def _add(totals: dict[str, float], key: str, amount: float | None) -> None:
-    if amount is not None:
-        totals[key] = round(totals.get(key, 0.0) + amount, 6)
-
-
-def charges(rows: Iterable[JobRow]) -> tuple[dict[str, float], ...]:
-    """Per pack, the units the provider reported it charged and those estimated in place of a
-    charge it never reported; per currency, the cash it charged."""
-    charged: dict[str, float] = {}
-    estimated: dict[str, float] = {}
-    cash: dict[str, float] = {}
-    for row in rows:
-        pack = PACK[row.kind].value
-        _add(charged, pack, row.charged_units)
-        if row.estimated_units:
-            _add(estimated, pack, row.estimated_units)
-        _add(cash, row.charged_currency or "unknown currency", row.charged_amount)
-    return charged, estimated, cash
-
-
 def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     rows = list(rows)
     by_state = dict.fromkeys((s.value for s in JobState), 0)
     by_kind: dict[str, dict[str, int]] = {}
-    units: dict[str, float] = {}
     total = done = removed = 0
     first: float | None = None
     last: float | None = None
@@ -254,8 +235,6 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
         by_state[row.state.value] += 1
         kind = by_kind.setdefault(row.kind.value, {})
         kind[row.state.value] = kind.get(row.state.value, 0) + 1
-        pack = PACK[row.kind].value
-        units[pack] = round(units.get(pack, 0.0) + row.units, 6)
         done += row.state.done(download)
         if row.submitted_at is not None:
             first = row.submitted_at if first is None else min(first, row.submitted_at)
@@ -264,21 +243,17 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
     wall = round(last - first, 1) if first is not None and last is not None else None
     rate = round(done * 3600 / wall, 1) if wall else None
     ordered = {kind: by_kind[kind] for kind in sorted(by_kind)}
-    charged, estimated, cash = charges(row for row in rows if not row.removed)
     return ReportTotals(
         total,
         by_state,
         ordered,
-        units,
         done,
         stamp(first),
         stamp(last),
         wall,
         rate,
         removed,
-        charged,
-        estimated,
-        cash,
+        of_rows(rows),
     )
 
 
@@ -324,7 +299,6 @@ __all__ = [
     "JobReport",
     "Report",
     "ReportTotals",
-    "charges",
     "collect",
     "job_report",
     "job_sources",

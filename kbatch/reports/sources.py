@@ -10,7 +10,8 @@ and matrix values, as the OpenAI Batch API echoes ``custom_id``.
     #  'row.prompt': 'The cat yawns', 'matrix.mode': 'pro'}
 
 The request fields come first, under fixed names (:data:`REQUEST_COLUMNS`); ``inputs`` lists
-the job's images as the manifest gave them (a file relative to the manifest's folder, a URL as
+the job's images (and a reference ``video``: omni_video, motion_control) as the manifest
+gave them (a file relative to the manifest's folder, a URL as
 written, base64 as its length) and ``input_fields`` the field each sits in. A foreach column
 or matrix key keeps its own name unless that name is taken (by a report column, a request
 column, or a column of the row when it is a matrix key), in which case it is ``row.<name>`` or
@@ -38,6 +39,8 @@ REQUEST_COLUMNS = (
     "mode",
     "duration",
     "aspect_ratio",
+    "resolution",
+    "n",
     "inputs",
     "input_fields",
 )
@@ -64,6 +67,9 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
         if isinstance(image, ImageInput):
             inputs.append(given(image, base_dir))
             fields.append(".".join(str(part) for part in path))
+    if isinstance(video := request.get("video"), str):  # omni_video, motion_control: a URL
+        inputs.append(video)
+        fields.append("video")
     out: Source = {
         "prompt": request.get("prompt"),
         "negative_prompt": request.get("negative_prompt"),
@@ -71,6 +77,8 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
         "mode": request.get("mode"),
         "duration": request.get("duration"),
         "aspect_ratio": request.get("aspect_ratio"),
+        "resolution": request.get("resolution"),
+        "n": request.get("n"),
         "inputs": tuple(inputs),
         "input_fields": tuple(fields),
     }

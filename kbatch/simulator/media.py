@@ -2,8 +2,9 @@
 
 - Expansion: the original in the middle of a canvas grown by the requested ratios (a 400x300
   image with 0.25 on each side gives 600x450), the new area a blurred stretch of the original.
-- Multi-image: a canvas of the requested ``aspect_ratio`` (1024 px on the long side), the scene
-  (or a gradient) behind the subjects.
+- Text to image, multi-image, omni image: a canvas of the requested ``aspect_ratio`` and
+  ``resolution`` (:func:`pixels`: 1k about a megapixel, 2k four), the scene (or a gradient)
+  behind the subjects.
 - Video: a short H.264 MP4 of the input image slowly zooming, 8 frames a second for the
   requested duration, encoded with PyAV (the optional extra ``kbatch[video]``). Without PyAV a
   bundled one-second clip is served instead, so the simulator still works on a light install.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import io
+import math
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -31,7 +33,8 @@ except ImportError:  # pragma: no cover - the test install has it; covered by a 
 
 FPS = 8
 MAX_VIDEO_SIDE = 480
-LONG_SIDE = 1024
+#: The side of a square image at each resolution Kling makes images in.
+SQUARE_SIDES = {"1k": 1024, "2k": 2048, "4k": 4096}
 _TINTS = [(0, 0, 0), (40, 90, 160), (160, 90, 40), (60, 140, 60), (140, 60, 140)]
 
 
@@ -49,7 +52,8 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
     if task.kind is JobKind.TEXT2IMAGE:
         reference = pictures.get("image")
         backdrop = None if reference is None or reference.data is None else _open(reference)
-        image = composed([], backdrop, str(fields.get("aspect_ratio", "16:9")), index)
+        ratio, resolution = str(fields.get("aspect_ratio", "16:9")), _resolution(fields)
+        image = composed([], backdrop, ratio, index, resolution)
     elif task.kind is JobKind.IMAGE_EXPAND:
         ratios = {side: float(fields[f"{side}_expansion_ratio"]) for side in EXPAND_SIDES}
         image = expanded(_open(pictures["image"]), ratios, index)
@@ -58,8 +62,13 @@ def render(task: SimTask, name: str, *, video_encoder: bool = True) -> tuple[byt
         subjects = [_open(p) for key, p in pictures.items() if key.startswith(listed)]
         scene = pictures.get("scene_image")
         ratio = str(fields.get("aspect_ratio", "16:9")).replace("auto", "1:1")
-        image = composed(subjects, None if scene is None else _open(scene), ratio, index)
+        backdrop = None if scene is None else _open(scene)
+        image = composed(subjects, backdrop, ratio, index, _resolution(fields))
     return _png(image), "image/png"
+
+
+def _resolution(fields: Any) -> str:
+    return str(fields.get("resolution") or "1k")
 
 
 def _open(picture: Picture | None) -> Image.Image:
@@ -84,14 +93,33 @@ def expanded(image: Image.Image, ratios: dict[str, float], index: int = 0) -> Im
     return canvas
 
 
-def composed(
-    subjects: list[Image.Image], scene: Image.Image | None, aspect_ratio: str, index: int = 0
-) -> Image.Image:
+def pixels(resolution: str, aspect_ratio: str) -> tuple[int, int]:
+    """The width and height of an image made at ``resolution`` (1k, 2k, 4k) in ``aspect_ratio``:
+    about 1, 4 or 16 megapixels (a square of 1024, 2048 or 4096 px) in that ratio, sides a
+    multiple of 16. The vendor's pages name the resolutions without their pixels; this is the
+    reading kbatch takes (2k 16:9 is 2736x1536, 1k 1:1 is 1024x1024).
+
+    >>> pixels("1k", "16:9"), pixels("2k", "16:9"), pixels("1k", "1:1"), pixels("2k", "9:16")
+    ((1360, 768), (2736, 1536), (1024, 1024), (1536, 2736))
+    """
+    side = SQUARE_SIDES.get(resolution.lower(), SQUARE_SIDES["1k"])
     across, down = (int(part) for part in aspect_ratio.split(":"))
-    if across >= down:
-        size = (LONG_SIDE, round(LONG_SIDE * down / across))
-    else:
-        size = (round(LONG_SIDE * across / down), LONG_SIDE)
+    width = math.sqrt(side * side * across / down)
+    return _sixteen(width), _sixteen(width * down / across)
+
+
+def _sixteen(length: float) -> int:
+    return max(16, round(length / 16) * 16)
+
+
+def composed(
+    subjects: list[Image.Image],
+    scene: Image.Image | None,
+    aspect_ratio: str,
+    index: int = 0,
+    resolution: str = "1k",
+) -> Image.Image:
+    size = pixels(resolution, aspect_ratio)
     if scene is not None:
         canvas = ImageOps.fit(scene, size)
     else:

@@ -1,6 +1,8 @@
 """What a simulated task costs, in resource-pack units, at the vendor's prices
-(``kling-pricing-video.md``, 2026-09): one table, read by the new API's ``billing[]`` and the
-old routes' ``final_unit_deduction`` alike, so the two can never disagree.
+(``kling-pricing-video.md`` and ``kling-pricing-image.md``, 2026-09): one table per pack,
+read by the new API's ``billing[]`` and the old routes' ``final_unit_deduction`` alike, so the
+two can never disagree. Written from the pages on its own, not from :mod:`kbatch.pricing`
+(the estimator): ``tests/simulator/test_price_tables.py`` holds the two against each other.
 
 >>> per_second("kling-3.0-turbo", "silent", "1080p")
 1.0
@@ -43,23 +45,59 @@ LEGACY_MODES: Mapping[str, str] = {"std": "720p", "pro": "1080p", "4k": "4k"}
 
 #: Older video models (not on the pricing page any more): units per 5 s by mode, as before.
 CLASSIC_PER_5S: Mapping[str, float] = {"std": 1.0, "pro": 3.5}
-#: Image tasks: units per image made.
-IMAGE_UNITS = 0.25
 
-
-#: Omni image: units per image (kling-pricing-image.md), and kling-v3-omni's at 4k.
-OMNI_IMAGE_UNITS = 8.0
-OMNI_4K_UNITS = 16.0
+#: Image tasks: units per image made, by (kind, model, variant), from kling-pricing-image.md
+#: (2026-09), row by row. The variant is "text" or "image" (text-to-image, image-to-image)
+#: for text2image, the resolution for omni image, "" where the price has none.
+IMAGE_UNITS: Mapping[tuple[str, str, str], float] = {
+    # Kling Image 3.0 | Text-to-Image, Image-to-Image | 1K, 2K | 8 Units / image
+    ("text2image", "kling-v3", "text"): 8.0,
+    ("text2image", "kling-v3", "image"): 8.0,
+    # Kling Image 2.1 | Text-to-Image | 4 Units; Image-to-Image | 8 Units
+    ("text2image", "kling-v2-1", "text"): 4.0,
+    ("text2image", "kling-v2-1", "image"): 8.0,
+    # Kling Image 2.1 | Multi-image to Image | 16 Units / image
+    ("multi_image2image", "kling-v2-1", ""): 16.0,
+    # General | Outpainting | 1K | 8 Units / image
+    ("image_expand", "", ""): 8.0,
+    # Kling Image 3.0 Omni | 1K, 2K | 8 Units; 4K | 16 Units
+    ("omni_image", "kling-v3-omni", "1k"): 8.0,
+    ("omni_image", "kling-v3-omni", "2k"): 8.0,
+    ("omni_image", "kling-v3-omni", "4k"): 16.0,
+    # Kling Image O1 | 1K, 2K | 8 Units / image
+    ("omni_image", "kling-image-o1", "1k"): 8.0,
+    ("omni_image", "kling-image-o1", "2k"): 8.0,
+}
+#: The model Kling uses when a request names none, per kind (the pages' defaults).
+IMAGE_DEFAULT_MODELS: Mapping[str, str] = {
+    "text2image": "kling-v3",
+    "multi_image2image": "kling-v2-1",
+    "omni_image": "kling-image-o1",
+}
 #: Video effects: units per effect video (the pages give no per-effect prices; kbatch's default).
 EFFECT_UNITS = 3.5
 
 
+def image_units(kind: str, fields: Mapping[str, object]) -> float:
+    """Units per image of an image task (:data:`IMAGE_UNITS`)."""
+    model = str(fields.get("model_name") or IMAGE_DEFAULT_MODELS.get(kind, ""))
+    if kind == "text2image":
+        variant = "image" if fields.get("image") else "text"
+    elif kind == "omni_image":
+        variant = str(fields.get("resolution") or "1k")
+    else:
+        variant = ""
+    found = IMAGE_UNITS.get((kind, model, variant)) or IMAGE_UNITS.get((kind, "", variant))
+    if found is None:  # off the page: the kind's dearest price
+        found = max(units for (row, _, _), units in IMAGE_UNITS.items() if row == kind)
+    return found
+
+
 def own_kind(kind: object, fields: Mapping[str, object], images: int) -> str:
-    """``final_unit_deduction`` of an omni-image task (per image made) or an effect video."""
+    """``final_unit_deduction`` of an image task (per image made) or an effect video."""
     if str(kind) == "video_effects":
         return amount(EFFECT_UNITS)
-    uhd = fields.get("model_name") == "kling-v3-omni" and fields.get("resolution") == "4k"
-    return amount((OMNI_4K_UNITS if uhd else OMNI_IMAGE_UNITS) * images)
+    return amount(image_units(str(kind), fields) * images)
 
 
 def per_second(model: str, feature: str, resolution: str) -> float:
@@ -92,10 +130,9 @@ __all__ = [
     "EFFECT_UNITS",
     "IMAGE_UNITS",
     "LEGACY_MODELS",
-    "OMNI_4K_UNITS",
-    "OMNI_IMAGE_UNITS",
     "UNITS_PER_SECOND",
     "amount",
+    "image_units",
     "legacy_video",
     "per_second",
 ]

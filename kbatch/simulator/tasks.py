@@ -84,11 +84,9 @@ class SimTask:
             model = self.path.partition("/")[2]
             rate = prices.per_second(model, str(fields["feature"]), str(fields["resolution"]))
             return prices.amount(rate * int(str(fields["duration"])))
-        if self.kind in (JobKind.OMNI_IMAGE, JobKind.VIDEO_EFFECTS):
-            return prices.own_kind(self.kind, fields, self.request.n)
-        if PACK[self.kind] is PackType.VIDEO:
+        if PACK[self.kind] is PackType.VIDEO and self.kind is not JobKind.VIDEO_EFFECTS:
             return prices.legacy_video(fields)
-        return prices.amount(prices.IMAGE_UNITS * self.request.n)
+        return prices.own_kind(self.kind, fields, self.request.n)
 
     def media_names(self) -> list[str]:
         """The result files, and their watermarked copies when watermark_info asked for them."""

@@ -20,6 +20,8 @@ from tests.conftest import in_a_thread
 from tests.project import Project, video
 
 #: kling-v1 std 5 s: the simulator charges 1 unit (its price); the manifest expects 3.
+#: How the summary and ``kbatch status`` begin their totals (kbatch.reports.totals).
+SPENT = "units spent by the manifest's current jobs: "
 PRICING = {"pricing": {"image2video": {"kling-v1": {"std": 3}}}}
 
 
@@ -63,8 +65,8 @@ def test_the_budget_counts_what_the_provider_charged_not_the_estimate(
     # c never does (2 + 3). Counted on estimates, only a would ever run.
     run(project)
     second = run(project)
-    assert "video jobs were not started" in second
-    assert "units spent: video 2 " in second  # the charges, not the estimates of 3
+    assert "1 video job was not started" in second
+    assert SPENT + "video 2\n" in second  # the charges, not the estimates of 3
     assert "of them charged: video 2 (as the provider reported)" in second
     rows = project.rows()
     assert [rows[i].state.value for i in "abc"] == ["downloaded", "downloaded", "pending"]
@@ -86,10 +88,10 @@ def test_a_provider_that_reports_no_charge_leaves_the_estimate_counted_and_said(
     project = budgeted(tmp_path, silent)
 
     first = run(project)
-    assert "units spent: video 3 " in first  # a's estimate: never counted as free
+    assert SPENT + "video 3\n" in first  # a's estimate: never counted as free
     assert "of them estimated: video 3 (the provider reported no charge)" in first
     second = run(project)  # 3 estimated + 3 for b exceeds 4: nothing more starts
-    assert "video jobs were not started" in second and "units spent: video 3 " in second
+    assert "video jobs were not started" in second and SPENT + "video 3\n" in second
 
     rows = project.rows()
     assert (rows["a"].units, rows["a"].charged, rows["a"].charged_units) == (
@@ -101,19 +103,20 @@ def test_a_provider_that_reports_no_charge_leaves_the_estimate_counted_and_said(
     assert attempt == ("estimated", None, 3.0)
 
     code, status = invoke("status", str(project.manifest))
-    assert code == 0 and "units spent: video 3\n" in status
+    assert code == 0 and SPENT + "video 3\n" in status
     assert "of them estimated: video 3 (the provider reported no charge)" in status
     code, output = invoke("status", str(project.manifest), "--format", "json")
     document = json.loads(output)
-    assert document["units_spent"] == {"video": 3.0}
-    assert document["estimated_units"] == {"video": 3.0}
-    assert document["charged_units"] == {"video": 0.0}
+    current = document["totals"]["current"]
+    assert current["units"] == {"video": 3.0}
+    assert current["estimated_units"] == {"video": 3.0}
+    assert current["charged_units"] == {}
 
     code, logged = invoke("run", str(project.manifest), "--log-format", "json")
     lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
     (end,) = [line for line in lines if line["event"] == "summary"]
-    assert end["units"] == {"video": 3.0}
-    assert (end["charged_units"], end["estimated_units"]) == ({"video": 0.0}, {"video": 3.0})
+    assert end["totals"]["current"] == current
+    assert end["totals"]["paid"] == current
 
     code, shown = invoke("show", str(project.manifest), "a")
     assert code == 0 and "units: 3 (estimated: the provider reported no charge)" in shown
@@ -121,4 +124,4 @@ def test_a_provider_that_reports_no_charge_leaves_the_estimate_counted_and_said(
 
     report = json.loads((project.out / "report.json").read_text(encoding="utf-8"))
     assert report["jobs"][0]["charged"] == "estimated"
-    assert report["summary"]["estimated_units"] == {"video": 3.0}
+    assert report["summary"]["totals"]["current"] == current

@@ -128,11 +128,20 @@ def test_reports_the_gallery_and_the_export_show_the_videos(
     rows = {row["id"]: row for row in json.loads(output)["jobs"]}
     assert {row["kind"] for row in rows.values()} == {"omni_video", "motion_control"}
     assert all(row["state"] == "downloaded" for row in rows.values())
+    # the reference video is an input of the job, as given, beside its images
+    assert (rows["motion-26"]["inputs"], rows["motion-26"]["input_fields"]) == (
+        ["ok.png", f"{cdn}/dance.mp4"],
+        ["image", "video"],
+    )
+    assert rows["motion-30"]["mode"] == "pro" and f"{cdn}/long.mp4" in rows["motion-30"]["inputs"]
+    assert rows["o1-feature"]["inputs"][-1] == f"{cdn}/dance.mp4"
     gallery = (project.out / "index.html").read_text(encoding="utf-8")
     assert gallery.count("<video controls") == 3 and 'data-kind="motion_control"' in gallery
     code, output = invoke("export", str(project.manifest), "-o", str(tmp_path / "dataset"))
     assert code == 0, output
     lines = (tmp_path / "dataset" / "videos" / "metadata.jsonl").read_text().splitlines()
+    exported = {json.loads(line)["id"]: json.loads(line) for line in lines}
+    assert exported["motion-26"]["inputs"] == ["ok.png", f"{cdn}/dance.mp4"]
     assert sorted(json.loads(line)["kind"] for line in lines) == [
         "motion_control",
         "motion_control",

@@ -17,7 +17,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from rich.console import Console
 
-from kbatch.cli import progress
+from kbatch.cli import progress, summary
 from kbatch.cli.app import cli
 from kbatch.cli.log import text
 from kbatch.engine.events import Event, EventName
@@ -158,11 +158,12 @@ def test_the_summary_groups_failures_and_its_retry_command_works(
         if line.startswith("retry ")
     )
     manifest = shlex.quote(str(project.manifest))
-    assert retries == {
-        "rejected": f"kbatch run {manifest} --retry-failed --only bad0 --only bad1",
+    assert retries == {  # a refused prompt is never offered a retry as written
         "provider_failed": f"kbatch run {manifest} --retry-failed --only flaky",
-        "every failed job": f"kbatch run {manifest} --retry-failed",
+        "every failed job": f"kbatch run {manifest} --retry-failed --only flaky",
     }
+    assert "rejected 1301: Kling's content policy refused these prompts (code 1301): edit " in out
+    assert "an edited job runs again on the next kbatch run, with no --retry-failed" in out
 
     # The flaky job's own retry command gives it a new attempt, which succeeds.
     command = shlex.split(retries["provider_failed"])
@@ -185,7 +186,7 @@ def test_failures_are_grouped_by_reason_and_code_largest_first() -> None:
         failed("c", "rejected", "1301"),
         failed("d", "rejected", "1201"),
     ]
-    groups = progress.failures(rows)
+    groups = summary.failures(rows)
     assert [(g.reason, g.code, g.ids) for g in groups] == [
         ("rejected", "1301", ("a", "c")),
         ("provider_failed", None, ("b",)),
@@ -244,11 +245,11 @@ def test_a_terminal_shows_only_the_problems_unless_verbose() -> None:
 
 def test_a_retry_command_names_the_state_it_was_given_without_its_password() -> None:
     shared = locate(Path("out"), "postgresql://kb:s3cret@db.example/kbatch")
-    command = progress.retry_command(Path("shots.yaml"), ("a",), shared)
+    command = summary.retry_command(Path("shots.yaml"), ("a",), shared)
     assert command == (
         "kbatch run shots.yaml --retry-failed --state 'postgresql://kb:***@db.example/kbatch' "
         "--only a"
     )
-    assert progress.retry_command(Path("shots.yaml"), (), locate(Path("out"), "my state.db")) == (
+    assert summary.retry_command(Path("shots.yaml"), (), locate(Path("out"), "my state.db")) == (
         "kbatch run shots.yaml --retry-failed --state 'my state.db'"
     )

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from kbatch.cli.app import cli
 from kbatch.simulator import FAIL, UNSAFE, Simulator
 from kbatch.store import SqliteStore
+from tests.cli.test_charges import SPENT
 from tests.project import IMAGES, Project, video
 
 
@@ -33,7 +34,7 @@ def test_run_prints_a_line_per_event_and_exits_0(project: Project) -> None:
     assert code == 0, output
     assert "submitted   a: task " in output and "downloaded  b: 1 file in " in output
     assert f"{project.manifest}: 2 of 2 jobs done" in output
-    assert "units spent: video 2 " in output
+    assert SPENT + "video 2\n" in output
     assert output.rstrip().endswith(f"{project.out / 'index.html'}")
 
 
@@ -86,7 +87,7 @@ def test_status_counts_jobs_by_state_and_units(project: Project) -> None:
     invoke("run", str(project.manifest))
     code, output = invoke("status", str(project.manifest))
     assert code == 0
-    assert "2 jobs: 2 downloaded" in output and "units spent: video 2\n" in output
+    assert "2 jobs: 2 downloaded" in output and SPENT + "video 2\n" in output
     assert "running: no" in output
 
 
@@ -214,7 +215,7 @@ def test_validate_plan_and_status_speak_json(project: Project) -> None:
     assert plan["state"]["counts"]["downloaded"] == 2
     code, output = invoke("status", str(project.manifest), "--format", "json")
     status = json.loads(output)
-    assert status["units_spent"] == {"video": 2.0} and status["running"] is None
+    assert status["totals"]["current"]["units"] == {"video": 2.0} and status["running"] is None
 
 
 def test_show_gives_one_job_s_joblog_request_and_files(project: Project) -> None:
@@ -225,7 +226,7 @@ def test_show_gives_one_job_s_joblog_request_and_files(project: Project) -> None
     assert [a["outcome"] for a in job["attempts"]] == ["succeed"]
     assert job["files"][0]["path"] == str(project.out / "a" / "0.mp4")
     assert job["request"]["prompt"] == "a cat yawns"
-    assert job["request"]["image"] == str(project.root / "ok.png")  # as given, not base64
+    assert job["request"]["image"] == "ok.png"  # as the manifest gave it: not absolute, not base64
     code, text = invoke("show", str(project.manifest), "a")
     assert code == 0 and "1. task " in text and "succeed" in text
     code, text = invoke("show", str(project.manifest), "nope")
@@ -241,7 +242,7 @@ def test_a_dry_run_applies_the_budget_lists_the_jobs_and_writes_nothing(project:
 
     assert code == 0
     assert "would submit:        2 (estimated units: video 2)" in output
-    assert "    a  image2video  1 units" in output and "    b  image2video  1 units" in output
+    assert "    a  image2video  1 unit\n" in output and "    b  image2video  1 unit\n" in output
     assert "held by the video budget: 1" in output
     assert "nothing was sent or written" in output and not project.state_file.exists()
 
@@ -260,7 +261,8 @@ def test_with_json_logs_every_line_on_stdout_is_a_json_object(project: Project) 
         assert result.exit_code == 0 and lines
         end = lines[-1]
         assert end["event"] == "summary" and (end["done"], end["selected"]) == (2, 2)
-        assert end["counts"]["downloaded"] == 2 and end["units"] == {"video": 2.0}
+        assert end["counts"]["downloaded"] == 2
+        assert end["totals"]["current"]["units"] == {"video": 2.0}
         assert end["reports"] and end["failures"] == []
     events = [line["event"] for line in lines]
     assert events == ["summary"]  # the rerun sent nothing and logged nothing else
@@ -290,12 +292,10 @@ def test_plan_reads_the_state_that_state_or_kbatch_state_names(project: Project)
     code, output = invoke("plan", str(project.manifest))
     assert code == 0 and "state: none yet (nothing has run)" in output  # the folder's own file
     code, output = invoke("plan", str(project.manifest), "--state", str(elsewhere))
-    assert code == 0 and f"state: 2 downloaded; units spent: video 2 ({elsewhere})" in output
+    assert code == 0 and f"state: 2 downloaded ({elsewhere})" in output
+    assert SPENT + "video 2\n" in output
     runner = CliRunner(env={"KBATCH_STATE": str(elsewhere)})
     result = runner.invoke(cli, ["plan", str(project.manifest)])
-    assert (
-        result.exit_code == 0
-        and f"state: 2 downloaded; units spent: video 2 ({elsewhere})" in result.output
-    )
+    assert result.exit_code == 0 and f"state: 2 downloaded ({elsewhere})" in result.output
     result = runner.invoke(cli, ["plan", str(project.manifest), "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.output)["state"]["counts"]["downloaded"] == 2

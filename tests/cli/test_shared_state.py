@@ -181,7 +181,7 @@ def test_plan_reads_the_shared_state_without_showing_its_password(
     assert invoke("run", manifest, "--state", pg_state, "--no-progress")[0] == 0
     code, output = invoke("plan", manifest, env={"KBATCH_STATE": pg_state})
 
-    assert code == 0 and "state: 2 downloaded; units spent: video 2 (postgresql://" in output
+    assert code == 0 and "state: 2 downloaded (postgresql://" in output
     secret = urlsplit(pg_state).password
     assert secret and secret not in output and ":***@" in output
     code, output = invoke("plan", manifest, "--state", pg_state, "--format", "json")

@@ -37,7 +37,8 @@ async def test_every_kind_runs_to_downloaded_files_with_the_served_bytes(
     names = [event.name for event in project.events if event.job == "cat"]
     assert names[0] == "submitted" and names[-2:] == ["succeeded", "downloaded"]
     # per pack: video and image units are different currencies, never added up
-    assert result.units == {PackType.VIDEO: 1, PackType.IMAGE: pytest.approx(0.5 + 0.25)}
+    # (the vendor's prices: outpainting 8 an image, multi-image 16)
+    assert result.units == {PackType.VIDEO: 1, PackType.IMAGE: pytest.approx(2 * 8 + 16)}
 
 
 async def test_a_finished_manifest_sends_no_request_at_all(tmp_path: Path, live: Simulator) -> None:

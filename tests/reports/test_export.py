@@ -165,7 +165,7 @@ def test_removed_jobs_are_marked_in_status_and_reports_and_not_counted(
 
     code, status = invoke("status", str(project.manifest))
     assert "6 jobs: 6 downloaded" in status
-    assert "removed: 1 jobs of earlier runs are no longer in the manifest" in status
+    assert "removed: 1 job of earlier runs was taken out of the manifest" in status
     code, text = invoke("status", str(project.manifest), "--format", "json")
     assert json.loads(text)["removed"] == 1
 

@@ -101,7 +101,7 @@ ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15
 flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,reported,1,,,flaky/0.mp4,render-1,https://cdn.example/flaky/0.mp4,,,
 broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,reported,0,,,,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
 refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,,,,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
-wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,0.5,reported,0.5,,,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
+wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,16,reported,16,,,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
 """  # noqa: E501
 
 
@@ -113,6 +113,13 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
     document = json.loads(report.render(ran.report(), "json"))
 
     assert document["name"] == "t" and document["generated"] == "2027-01-15T09:00:00Z"
+    spent = {
+        "jobs": 5,
+        "units": {"image": 16.0, "video": 2.0},  # per pack: never one sum of both
+        "charged_units": {"image": 16.0, "video": 2.0},  # all reported (outpainting: 8 each)
+        "estimated_units": {},
+        "cash": {},
+    }
     assert document["summary"] == {
         "jobs": 5,
         "by_state": {
@@ -128,16 +135,13 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
             "image2video": {"downloaded": 2, "failed": 2},
             "image_expand": {"downloaded": 1},
         },
-        "units": {"video": 2.0, "image": 0.5},  # per pack: never one sum of both
         "done": 3,
         "started": "2027-01-15T08:01:00Z",
         "finished": "2027-01-15T08:05:42Z",
         "wall_seconds": 282.5,
         "jobs_per_hour": 38.2,  # 3 done in 282.5 s
         "removed": 0,
-        "charged_units": {"video": 2.0, "image": 0.5},  # all reported by the simulator
-        "estimated_units": {},
-        "charged_amount": {},
+        "totals": {"current": spent, "paid": spent},  # no job removed: the same
     }
     rows = list(csv.DictReader(io.StringIO(EXPECTED_CSV)))
     assert [job["id"] for job in document["jobs"]] == [row["id"] for row in rows]
@@ -194,7 +198,8 @@ def test_every_run_writes_the_three_reports_into_the_output_folder(ran: Ran) -> 
     written = list(csv.DictReader(io.StringIO((out / "report.csv").read_text(encoding="utf-8"))))
     assert written == list(csv.DictReader(io.StringIO(report.render(fresh, "csv"))))
     summary = json.loads((out / "report.json").read_text(encoding="utf-8"))["summary"]
-    assert summary["by_state"]["failed"] == 2 and summary["units"] == {"video": 2.0, "image": 0.5}
+    assert summary["by_state"]["failed"] == 2
+    assert summary["totals"]["current"]["units"] == {"video": 2.0, "image": 16.0}
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.count('<article class="job"') == 5
     assert not list(out.glob(".report*")), "a temporary report file was left behind"

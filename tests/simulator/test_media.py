@@ -79,7 +79,7 @@ async def test_n_images_are_n_different_files(raw: Raw, clock: ManualClock) -> N
 
 @pytest.mark.parametrize(
     ("aspect_ratio", "expected"),
-    [("16:9", (1024, 576)), ("9:16", (576, 1024)), ("1:1", (1024, 1024)), ("21:9", (1024, 439))],
+    [("16:9", (1360, 768)), ("9:16", (768, 1360)), ("1:1", (1024, 1024)), ("21:9", (1568, 672))],
 )
 async def test_a_multi_image_result_follows_the_aspect_ratio(
     raw: Raw, clock: ManualClock, aspect_ratio: str, expected: tuple[int, int]

@@ -131,7 +131,13 @@ OLD: list[tuple[str, str, dict[str, Any], str]] = [
         {"image": B64, "model_name": "kling-v2-5-turbo", "mode": "pro"},
         "2.5",
     ),
-    ("text2image n 4", "text2image", {"prompt": "a", "n": 4}, "1"),
+    ("text2image n 4: Image 3.0, 8 each", "text2image", {"prompt": "a", "n": 4}, "32"),
+    (
+        "text2image Image 2.1 n 2: 4 each",
+        "text2image",
+        {"prompt": "a", "n": 2, "model_name": "kling-v2-1"},
+        "8",
+    ),
 ]
 
 
