@@ -170,7 +170,7 @@ def boxes(depth: int) -> st.SearchStrategy[bytes]:
     return whole | lying
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(boxes(3), max_size=5).map(b"".join), st.integers(min_value=0, max_value=400))
 def test_any_moov_parses_to_values_or_unknowns_never_an_exception(data: bytes, cut: int) -> None:
     for moov in (data, data[: len(data) - cut]):
