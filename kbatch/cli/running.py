@@ -61,6 +61,12 @@ from kbatch.store.seats import LEASE, Role
     help="The URL the provider reaches --listen by (default: http://HOST:PORT).",
 )
 @click.option(
+    "--webhook-secret-env",
+    metavar="NAME",
+    help="With --listen: the environment variable holding the webhook secret (default: the "
+    "manifest's callbacks.secret_env, else KLING_WEBHOOK_SECRET).",
+)
+@click.option(
     "--role",
     type=click.Choice([role.value for role in Role]),
     default=Role.ALL.value,
@@ -102,6 +108,7 @@ def run_command(
     log_format: str,
     listen: str | None,
     public_url: str | None,
+    webhook_secret_env: str | None,
     role: str,
     lease: float,
     request_timeout: float | None,
@@ -128,8 +135,13 @@ def run_command(
     """
     if public_url is not None and listen is None:
         raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
+    if webhook_secret_env is not None and listen is None:
+        raise ConfigError("--webhook-secret-env needs --listen HOST:PORT")
+    listening = Listen.parse(listen, public_url) if listen else None
+    if listening is not None and webhook_secret_env:
+        listening = replace(listening, secret_env=webhook_secret_env)
     options = RunOptions(
-        listen=Listen.parse(listen, public_url) if listen else None,
+        listen=listening,
         max_in_flight=max_in_flight,
         budget=budget,
         only=only,
