@@ -114,6 +114,8 @@ class Receiver:
         except web.HTTPRequestEntityTooLarge:
             self.counts["refused"] += 1
             return web.json_response({"ok": False, "error": "too large"}, status=413)
+        except ConnectionError:  # dropped before its body was in (the doorman's deadline)
+            return web.Response(status=408)
         if self.doorman is not None:
             self.doorman.received(request.transport)
         if self._secret is not None:
