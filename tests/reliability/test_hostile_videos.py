@@ -170,8 +170,22 @@ def boxes(depth: int) -> st.SearchStrategy[bytes]:
     return whole | lying
 
 
+def headers_near_their_size() -> st.SearchStrategy[bytes]:
+    """A ``trak`` with a ``tkhd``, an ``mvex`` with a ``mehd``: their bodies about as long as
+    the fields they should hold, either version."""
+    version = st.sampled_from([b"\x00", b"\x01"])
+    tkhd = st.tuples(version, st.binary(min_size=80, max_size=100)).map(b"".join)
+    mehd = st.tuples(version, st.binary(max_size=16)).map(b"".join)
+    return tkhd.map(lambda b: box(b"trak", box(b"tkhd", b))) | mehd.map(
+        lambda b: box(b"mvex", box(b"mehd", b))
+    )
+
+
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(boxes(3), max_size=5).map(b"".join), st.integers(min_value=0, max_value=400))
+@given(
+    st.lists(boxes(3) | headers_near_their_size(), max_size=5).map(b"".join),
+    st.integers(min_value=0, max_value=400),
+)
 def test_any_moov_parses_to_values_or_unknowns_never_an_exception(data: bytes, cut: int) -> None:
     for moov in (data, data[: len(data) - cut]):
         duration, width, height = parse_moov(moov)
