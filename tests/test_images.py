@@ -271,7 +271,8 @@ def test_an_inode_past_64_signed_bits_is_remembered(
     of = FileKey.of.__func__  # type: ignore[attr-defined]
 
     def huge(cls: type[FileKey], path: str, stat: os.stat_result) -> FileKey:
-        return replace(of(cls, path, stat), inode=2**64 - 1, device=2**63)
+        key: FileKey = of(cls, path, stat)
+        return replace(key, inode=2**64 - 1, device=2**63)
 
     monkeypatch.setattr(FileKey, "of", classmethod(huge))
     path = write("a.png", PNG)

@@ -133,15 +133,8 @@ def run_command(
       kbatch run shots.yaml --listen 0.0.0.0:8099 --public-url https://hooks.example.com
       KBATCH_STATE=postgresql://kbatch@db.internal/kbatch kbatch run shots.yaml --role download
     """
-    if public_url is not None and listen is None:
-        raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
-    if webhook_secret_env is not None and listen is None:
-        raise ConfigError("--webhook-secret-env needs --listen HOST:PORT")
-    listening = Listen.parse(listen, public_url) if listen else None
-    if listening is not None and webhook_secret_env:
-        listening = replace(listening, secret_env=webhook_secret_env)
     options = RunOptions(
-        listen=listening,
+        listen=_listening(listen, public_url, webhook_secret_env),
         max_in_flight=max_in_flight,
         budget=budget,
         only=only,
@@ -157,6 +150,21 @@ def run_command(
         return
     shown = Shown(log_format, no_progress=no_progress, quiet=quiet, verbose=verbose)
     sys.exit(_run_and_sum_up(manifest, options, shown))
+
+
+def _listening(
+    listen: str | None, public_url: str | None, secret_env: str | None
+) -> Listen | None:
+    """``--listen``, ``--public-url`` and ``--webhook-secret-env`` as a Listen (None: no
+    ``--listen``; the manifest's ``callbacks:`` may still ask for one)."""
+    if public_url is not None and listen is None:
+        raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
+    if secret_env is not None and listen is None:
+        raise ConfigError("--webhook-secret-env needs --listen HOST:PORT")
+    if listen is None:
+        return None
+    listening = Listen.parse(listen, public_url)
+    return replace(listening, secret_env=secret_env) if secret_env else listening
 
 
 @dataclass(frozen=True)

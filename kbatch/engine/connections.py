@@ -30,6 +30,7 @@ import asyncio
 import resource
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 #: Seconds a callback may take to arrive in full (a real one takes milliseconds).
 REQUEST_TIMEOUT = 10.0
@@ -122,15 +123,15 @@ class _Guarded(asyncio.Protocol):
     def __init__(self, doorman: Doorman, inner: asyncio.Protocol) -> None:
         self._doorman = doorman
         self._inner = inner
-        self.transport: asyncio.BaseTransport | None = None
+        self.transport: asyncio.Transport | None = None
         self.answering = False  # a whole request is in; its answer is on its way
         self._made = False  # aiohttp's protocol was told of the connection
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a TCP server's
         if not self._doorman._opened(self, transport):
-            transport.abort()
+            self.transport.abort()
             return
         self.arm()
         self._inner.connection_made(transport)

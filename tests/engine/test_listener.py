@@ -150,9 +150,8 @@ def test_the_signature_covers_the_timestamp_header_as_sent() -> None:
     assert secret.check(signed, TASK, now=STAMP) is None
     assert secret.sign("m", str(STAMP), TASK) == secret.sign("m", STAMP, TASK)
     for stamp in (f"+000{STAMP}", f" {STAMP}", f"{STAMP}.0", "9" * 400):
-        assert secret.check({**signed, "webhook-timestamp": stamp}, TASK, now=STAMP) in (
-            "malformed"
-        )
+        found = secret.check({**signed, "webhook-timestamp": stamp}, TASK, now=STAMP)
+        assert found == "malformed", stamp
 
 
 async def test_listen_uses_the_manifests_secret_variable(
@@ -200,3 +199,15 @@ def test_the_command_line_names_another_variable() -> None:
     given = Listen("0.0.0.0", 9000, "https://hooks.example", "THEIRS")
     assert Listen.chosen(given, ours) == given
     assert Listen.chosen(None, ours) == ours
+
+
+def test_the_secret_option_needs_listen(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from kbatch.cli.app import cli
+    from tests.conftest import REPO
+
+    demo = str(REPO / "manifests" / "demo.yaml")
+    result = CliRunner().invoke(cli, ["run", demo, "--webhook-secret-env", "OUR_SECRET"])
+    assert result.exit_code == 2
+    assert "--webhook-secret-env needs --listen HOST:PORT" in result.output
