@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from kbatch.cli.app import cli
 from kbatch.movie import MOST_REQUESTS, children, parse_moov
-from kbatch.videos import DEADLINE
+from kbatch.videos import DEADLINE, VideoUnreachable, inspect_video
 from tests.clips import box, clip
 from tests.conftest import HEADER
 from tests.reliability.conftest import FIGURES
@@ -40,6 +40,7 @@ class Hostile:
     times: list[float] = field(default_factory=list)
     #: name -> (status, headers, body) for a GET; absent: the drip of 8-byte free boxes
     files: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before each drip: the server's own pace
 
     async def head(self, request: web.Request) -> web.Response:
         return web.Response(status=405)  # as many presigned URLs do: the GETs tell
@@ -50,6 +51,8 @@ class Hostile:
         if name in self.files:
             status, headers, body = self.files[name]
             return web.Response(status=status, headers=headers, body=body)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         start = int(request.headers["Range"].removeprefix("bytes=").partition("-")[0])
         headers = {"Content-Range": f"bytes {start}-{start + 7}/1000000000"}
         return web.Response(status=206, headers=headers, body=FREE, content_type="video/mp4")
@@ -115,6 +118,16 @@ def test_a_server_dripping_8_byte_boxes_is_a_located_problem_within_bounds(
     assert len(hostile.times) == MOST_REQUESTS  # the first read tells the type: no HEAD
     assert hostile.seconds < DEADLINE and took < 30.0
     FIGURES["hostile video: requests sent"] += len(hostile.times)
+    FIGURES["hostile video: ms until the problem was said"] += round(took * 1000)
+
+
+def test_a_server_slow_in_all_is_let_go_at_the_deadline(hostile: Hostile) -> None:
+    """Each answer in time (0.1 s; a request may take 10), but the header never complete: the
+    check ends at its deadline for the whole URL (20 s; 0.5 here)."""
+    hostile.delay = 0.1
+    with pytest.raises(VideoUnreachable, match=r"did not give its header within 0\.5 s \(\d+ "):
+        asyncio.run(inspect_video(f"{hostile.url}/slow.mp4", deadline=0.5))
+    assert 3 <= len(hostile.times) <= 6
 
 
 @pytest.mark.parametrize(
