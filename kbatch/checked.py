@@ -226,9 +226,7 @@ class CheckCache:
             if version > VERSION:  # a newer kbatch's: left to it
                 raise sqlite3.DatabaseError(f"cache format {version}")
             if version < VERSION:  # none yet, or an older format: the cache starts again
-                db.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"
-                )
+                _create(db)
         except Exception:  # (no cache is better than a failed check)
             if db is not None:
                 db.close()
@@ -244,6 +242,23 @@ class CheckCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """The table, made (or made again over an older format's) in one transaction, by whichever
+    process gets there first: another that was waiting finds it made and leaves it be."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def _identity(key: FileKey) -> str:
