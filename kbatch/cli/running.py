@@ -152,9 +152,7 @@ def run_command(
     sys.exit(_run_and_sum_up(manifest, options, shown))
 
 
-def _listening(
-    listen: str | None, public_url: str | None, secret_env: str | None
-) -> Listen | None:
+def _listening(listen: str | None, public_url: str | None, secret_env: str | None) -> Listen | None:
     """``--listen``, ``--public-url`` and ``--webhook-secret-env`` as a Listen (None: no
     ``--listen``; the manifest's ``callbacks:`` may still ask for one)."""
     if public_url is not None and listen is None:
