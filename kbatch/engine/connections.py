@@ -10,10 +10,11 @@ a file limit of 256 left the run's own requests to Kling failing with "Too many 
 ``web.Server`` is a protocol factory; each connection gets a :class:`_Guarded` around it):
 
 - a request must arrive in full (request line, headers and body) within ``timeout`` seconds of
-  the connection opening or of the previous request's end; else the connection is closed;
-- at most ``cap`` connections are open at once: at the cap the oldest one still waiting for its
-  request is closed to make room, and only when every connection is being answered is the new
-  one refused;
+  the connection opening or of the previous request's end; else the connection is closed (so
+  is a kept-alive connection idle that long);
+- at most ``cap`` connections are open at once: at the cap the one waiting longest (for its
+  request, or idle) is closed to make room, and only when every connection is being answered
+  is the new one refused;
 - the cap derives from the process's file limit (:func:`connection_cap`), leaving the run what
   it needs for its own client connections, its state and its files.
 
@@ -73,8 +74,8 @@ class Doorman:
         self._open: dict[_Guarded, None] = {}
         self._by_transport: dict[asyncio.BaseTransport, _Guarded] = {}
         #: What became of connections: opened, slow (its request not in within the timeout),
-        #: dropped (the oldest waiting, to make room at the cap), refused (at the cap, none
-        #: could be dropped).
+        #: idle (no next request within it), dropped (the oldest waiting, to make room at the
+        #: cap), refused (at the cap, every one was being answered).
         self.counts: Counter[str] = Counter()
         self.peak = 0
 
@@ -90,7 +91,10 @@ class Doorman:
         request has ``timeout`` s from now."""
         guarded = self._by_transport.get(transport) if transport is not None else None
         if guarded is not None:
-            guarded.answering = True
+            guarded.answering = guarded.idle = True
+            # The handler answers without waiting: its answer is written before the loop
+            # runs what is scheduled next. An idle connection can make room at the cap.
+            asyncio.get_running_loop().call_soon(guarded.answered)
             self._open.pop(guarded, None)
             self._open[guarded] = None  # the newest of those waiting again
             guarded.arm()
@@ -125,6 +129,7 @@ class _Guarded(asyncio.Protocol):
         self._inner = inner
         self.transport: asyncio.Transport | None = None
         self.answering = False  # a whole request is in; its answer is on its way
+        self.idle = False  # a request was answered, and nothing sent since
         self._made = False  # aiohttp's protocol was told of the connection
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -138,7 +143,7 @@ class _Guarded(asyncio.Protocol):
         self._made = True
 
     def data_received(self, data: bytes) -> None:
-        self.answering = False  # the next request has begun (its deadline runs already)
+        self.answering = self.idle = False  # the next request has begun (its deadline runs)
         self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
@@ -165,8 +170,11 @@ class _Guarded(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(self._doorman.timeout, self._expire)
 
+    def answered(self) -> None:
+        self.answering = False
+
     def _expire(self) -> None:
-        self._doorman.counts["slow"] += 1
+        self._doorman.counts["idle" if self.idle else "slow"] += 1
         self.close()
 
     def close(self) -> None:

@@ -113,6 +113,18 @@ async def test_at_the_cap_the_oldest_waiting_connection_makes_room(receiver: Rec
     assert receiver.counts["hinted"] == 1
 
 
+async def test_kept_alive_connections_make_room_too(receiver: Receiver) -> None:
+    """Four clients each answered once and then idle (HTTP/1.1 keeps the connection): a fifth
+    is let in, the longest idle dropped, none refused."""
+    for _ in range(4):
+        kept = await connect(receiver, post(receiver, ""))
+        assert b" 200 " in await asyncio.wait_for(kept.readline(), 5.0)
+    assert await answer(receiver, post(receiver, "")) == 200
+    assert receiver.doorman is not None
+    assert receiver.doorman.counts["dropped"] == 1 and receiver.doorman.counts["refused"] == 0
+    assert receiver.counts["hinted"] == 5
+
+
 @pytest.mark.parametrize("receiver", [SECRET], indirect=True)
 async def test_headers_that_cannot_be_read_are_4xx_and_counted(receiver: Receiver) -> None:
     secret = WebhookSecret.parse(SECRET)
