@@ -5,8 +5,11 @@ a body. The ``moov`` box says how long the movie is (``mvhd``) and how large eac
 (``tkhd``); the media data (``mdat``) is most of the file, and most encoders write ``moov`` after
 it. :func:`read_movie` walks the top-level boxes by their headers only, so that reaching a
 ``moov`` at the end costs one more ranged read, and parses it; :class:`RangeReader` serves those
-reads from as few requests as it can and never reads more than its budget. Written by hand (about
-a hundred lines) rather than taken from a media library: kbatch needs four numbers, not a demuxer.
+reads from as few requests as it can and never reads more than its budget, nor sends more than
+:data:`MOST_REQUESTS` (a server answering each read with 8 bytes must not be asked for ever).
+Whatever its bytes say, the parser raises nothing (a box too short for its fields is read as
+absent). Written by hand (about a hundred lines) rather than taken from a media library: kbatch
+needs four numbers, not a demuxer.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ refused, as many presigned URLs do), then the MP4/MOV header (:mod:`kbatch.movie
 ranged reads: the first 64 KiB, and when the ``moov`` box sits after the media data (as most
 encoders leave it), one more read where it starts. At most ``budget`` bytes are read in all; a
 server that ignores ``Range`` is read from the start and let go at the budget. Whatever could not
-be learnt within it is None (unknown), never a guess.
+be learnt within it is None (unknown), never a guess. A server that dribbles its header out (64
+ranged reads without it, or :data:`DEADLINE` seconds in all) or answers with a malformed header
+is a :class:`VideoProblem`, as a refusal is.
 
 ::
 
