@@ -14,10 +14,11 @@ couple of seconds (:data:`SETTLE`) is not remembered at all: with coarse timesta
 in the same tick would keep every part of the key (git calls this "racily clean").
 
 The cache is a convenience, never a source of errors: a folder that cannot be created, a file that
-is not a database, a disk that is full or a lock held too long turn it off for the rest of the
-process, and checks run as they would without it (``KBATCH_NO_CACHE=1`` turns it off too). Two
-processes may share it (WAL, busy timeout); each transaction is atomic, so a crash leaves the file
-as it was or with the whole batch.
+is not a database, a disk that is full, a lock held too long or any other failure turn it off for
+the rest of the process (what it would have answered is a miss), and checks run as they would
+without it (``KBATCH_NO_CACHE=1`` turns it off too). Two processes may share it (WAL, busy
+timeout); each transaction is atomic, so a crash leaves the file as it was or with the whole
+batch.
 """
 
 from __future__ import annotations
@@ -44,19 +45,22 @@ KEEP = 90 * 86400
 #: Buffered rows written in one transaction once there are this many.
 BATCH = 500
 FILE_NAME = "checked.sqlite3"
-VERSION = 1
+#: 2: the file's identity is one text column (1 had integer columns, which SQLite holds to 64
+#: signed bits: an inode of 2**63 or more, as mergerfs, NFS, SMB and FUSE mounts report, did not
+#: fit). A cache of an older format is dropped and started again; a newer one is left alone.
+VERSION = 2
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS checked (
-    path TEXT PRIMARY KEY, device INTEGER NOT NULL, inode INTEGER NOT NULL,
-    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
-    checker TEXT NOT NULL, format TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+DROP TABLE IF EXISTS checked;
+CREATE TABLE checked (
+    path TEXT PRIMARY KEY, identity TEXT NOT NULL, checker TEXT NOT NULL,
+    format TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
     sha256 TEXT NOT NULL, problem TEXT, decoded INTEGER NOT NULL, damage TEXT,
     written REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS checked_by_age ON checked (written);
 """
-_COLUMNS = "device, inode, size, mtime_ns, ctime_ns, checker, format, width, height, sha256, "
+_COLUMNS = "identity, checker, format, width, height, sha256, "
 _COLUMNS += "problem, decoded, damage"
 
 
@@ -154,12 +158,12 @@ class CheckCache:
                 row = db.execute(
                     f"SELECT {_COLUMNS} FROM checked WHERE path = ?", (key.path,)
                 ).fetchone()
-            except sqlite3.Error:
+            except Exception:  # (any failure of the cache is a miss, never an error)
                 self._fail()
                 return None
-        if row is None or tuple(row[:6]) != (*_identity(key), CHECKER):
+        if row is None or tuple(row[:2]) != (_identity(key), CHECKER):
             return None
-        fmt, width, height, sha256, problem, decoded, damage = row[6:]
+        fmt, width, height, sha256, problem, decoded, damage = row[2:]
         return Outcome(fmt, width, height, sha256, problem, bool(decoded), damage)
 
     def put(self, key: FileKey, outcome: Outcome) -> None:
@@ -181,7 +185,7 @@ class CheckCache:
                 return
             try:
                 self._write(db, rows)
-            except sqlite3.Error:
+            except Exception:  # (a value SQLite refuses too: OverflowError, ...)
                 self._fail()
 
     def close(self) -> None:
@@ -194,12 +198,12 @@ class CheckCache:
 
     def _write(self, db: sqlite3.Connection, rows: list[tuple[FileKey, Outcome]]) -> None:
         now = time.time()
-        values = [(key.path, *_identity(key), CHECKER, *_fields(o), now) for key, o in rows]
+        values = [(key.path, _identity(key), CHECKER, *_fields(o), now) for key, o in rows]
         with db:  # one transaction: all of it or none
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 f"INSERT OR REPLACE INTO checked (path, {_COLUMNS}, written) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
             if not self._pruned:
@@ -219,13 +223,11 @@ class CheckCache:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")  # a cache: a power cut may lose a batch
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, VERSION):
+            if version > VERSION:  # a newer kbatch's: left to it
                 raise sqlite3.DatabaseError(f"cache format {version}")
-            if version == 0:
-                db.executescript(
-                    f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"
-                )
-        except (sqlite3.Error, OSError):
+            if version < VERSION:  # none yet, or an older format: the cache starts again
+                _create(db)
+        except Exception:  # (no cache is better than a failed check)
             if db is not None:
                 db.close()
             self._fail()
@@ -242,8 +244,26 @@ class CheckCache:
             self._db = None
 
 
-def _identity(key: FileKey) -> tuple[int, int, int, int, int]:
-    return key.device, key.inode, key.size, key.mtime_ns, key.ctime_ns
+def _create(db: sqlite3.Connection) -> None:
+    """The table, made (or made again over an older format's) in one transaction, by whichever
+    process gets there first: another that was waiting finds it made and leaves it be."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] < VERSION:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _identity(key: FileKey) -> str:
+    """The version of a file as text: any stat value fits, however large (or negative)."""
+    return f"{key.device}:{key.inode}:{key.size}:{key.mtime_ns}:{key.ctime_ns}"
 
 
 def _fields(o: Outcome) -> tuple[str, int, int, str, str | None, int, str | None]:

@@ -5,12 +5,16 @@ a body. The ``moov`` box says how long the movie is (``mvhd``) and how large eac
 (``tkhd``); the media data (``mdat``) is most of the file, and most encoders write ``moov`` after
 it. :func:`read_movie` walks the top-level boxes by their headers only, so that reaching a
 ``moov`` at the end costs one more ranged read, and parses it; :class:`RangeReader` serves those
-reads from as few requests as it can and never reads more than its budget. Written by hand (about
-a hundred lines) rather than taken from a media library: kbatch needs four numbers, not a demuxer.
+reads from as few requests as it can and never reads more than its budget, nor sends more than
+:data:`MOST_REQUESTS` (a server answering each read with 8 bytes must not be asked for ever).
+Whatever its bytes say, the parser raises nothing (a box too short for its fields is read as
+absent). Written by hand (about a hundred lines) rather than taken from a media library: kbatch
+needs four numbers, not a demuxer.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import struct
 from collections.abc import Iterator
@@ -20,14 +24,31 @@ import aiohttp
 
 #: Bytes asked for at each new place in the file: the first boxes, or a whole small moov.
 WINDOW = 64 * 1024
+#: Ranged GETs sent for one video at most: a real header takes two or three; a server that
+#: answers each with a few bytes would otherwise be asked until the byte budget ran out.
+MOST_REQUESTS = 64
 #: Top-level QuickTime atoms a MOV may start with when it has no ``ftyp``.
 _QUICKTIME_FIRST = frozenset({b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"})
 _UNKNOWN_DURATIONS = frozenset({0, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF})
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
+#: A Content-Range; offsets of at most 19 digits (a 64-bit size): a longer one is no header of a
+#: real file, and ``int()`` of 4,300 digits or more raises.
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d{1,19})-\d{1,19}|\*)/(\d{1,19}|\*)$")
 
 
 class OverBudget(Exception):
     """Reading on would pass the budget of bytes: what is not known stays unknown."""
+
+
+class TooManyRequests(Exception):
+    """The header was not found within :data:`MOST_REQUESTS` ranged reads."""
+
+    def __init__(self, requests: int) -> None:
+        super().__init__(f"{requests} requests")
+        self.requests = requests
+
+
+class Malformed(Exception):
+    """The server's answer or the file's header cannot be read; the message says what."""
 
 
 class HttpRefused(Exception):
@@ -60,20 +81,25 @@ class RangeReader:
         url: str,
         timeout: aiohttp.ClientTimeout,
         budget: int,
+        *,
+        requests: int = MOST_REQUESTS,
     ) -> None:
         self._session, self._url, self._timeout, self._budget = session, url, timeout, budget
-        self._spans: list[tuple[int, bytes]] = []
+        self._most = requests
+        self._starts: list[int] = []  # where each span read starts, sorted
+        self._data: list[bytes] = []  # its bytes, in the same order
         self._stream: aiohttp.ClientResponse | None = None  # a whole-file answer, held open
         self._prefix = b""  # what was read of it
         self.fetched = 0
+        self.requests = 0  # ranged GETs sent
         self.content_type: str | None = None
         self.size: int | None = None
 
     async def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes at ``offset`` (fewer at the end of the file)."""
-        for start, data in self._spans:
-            if start <= offset and offset + length <= start + len(data):
-                return data[offset - start : offset - start + length]
+        cached = self._cached(offset, length)
+        if cached is not None:
+            return cached
         if self._stream is not None:
             return await self._from_stream(offset, length)
         if self.size is not None and offset >= self.size:
@@ -87,12 +113,30 @@ class RangeReader:
             want = min(want, self.size - offset)
         return await self._fetch(offset, want, length)
 
+    def _cached(self, offset: int, length: int) -> bytes | None:
+        """The bytes asked for, if one span read already holds them: the span that starts last
+        at or before ``offset`` (spans are kept sorted by start, so this is a bisection)."""
+        at = bisect.bisect_right(self._starts, offset) - 1
+        if at < 0:
+            return None
+        start, data = self._starts[at], self._data[at]
+        if offset + length <= start + len(data):
+            return data[offset - start : offset - start + length]
+        return None
+
     async def _fetch(self, offset: int, want: int, length: int) -> bytes:
+        if self.requests >= self._most:  # tiny answers: the byte budget alone would allow
+            raise TooManyRequests(self.requests)  # hundreds of thousands of requests
+        self.requests += 1
         headers = {"Range": f"bytes={offset}-{offset + want - 1}", "Accept-Encoding": "identity"}
         response = await self._session.get(
             self._url, headers=headers, timeout=self._timeout, allow_redirects=True
         )
-        self._learn(response)
+        try:
+            self._learn(response)
+        except Malformed:
+            response.release()
+            raise
         if response.status == 200:  # Range ignored: the whole file, from its first byte
             self._stream = response
             return await self._from_stream(offset, length)
@@ -107,14 +151,19 @@ class RangeReader:
         finally:
             response.release()
         self.fetched += len(data)
-        self._spans.append((offset, data))
+        at = bisect.bisect_right(self._starts, offset)
+        self._starts.insert(at, offset)
+        self._data.insert(at, data)
         return data[:length]
 
     def _learn(self, response: aiohttp.ClientResponse) -> None:
         if self.content_type is None and response.status in (200, 206):
             self.content_type = response.headers.get("Content-Type", "").partition(";")[0]
             self.content_type = self.content_type.strip().lower()
-        match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+        given = response.headers.get("Content-Range")
+        match = _CONTENT_RANGE.match(given or "")
+        if given is not None and match is None and response.status == 206:
+            raise Malformed("was answered with a malformed Content-Range header")
         if match and match.group(2) != "*":
             self.size = int(match.group(2))
         elif response.status == 200 and response.content_length is not None:
@@ -247,7 +296,7 @@ def _video_size(trak: bytes) -> tuple[int | None, int | None]:
     size: tuple[int, int] | None = None
     for kind, body in children(trak):
         long = body[:1] == b"\x01"
-        if kind == b"tkhd" and len(body) >= (92 if long else 84):
+        if kind == b"tkhd" and len(body) >= (96 if long else 84):  # width, height end there
             matrix = struct.unpack_from(">9i", body, 52 if long else 40)
             width, height = struct.unpack_from(">II", body, 88 if long else 76)
             size = (width >> 16, height >> 16)
@@ -269,6 +318,7 @@ def _handler(mdia: bytes) -> bytes | None:
 
 def _fragments(mvex: bytes) -> int | None:
     for kind, body in children(mvex):
-        if kind == b"mehd" and len(body) >= 8:
-            return int(struct.unpack_from(">Q" if body[0] == 1 else ">I", body, 4)[0])
+        long = body[:1] == b"\x01"  # version 1: a 64-bit duration
+        if kind == b"mehd" and len(body) >= (12 if long else 8):
+            return int(struct.unpack_from(">Q" if long else ">I", body, 4)[0])
     return None

@@ -6,7 +6,9 @@ refused, as many presigned URLs do), then the MP4/MOV header (:mod:`kbatch.movie
 ranged reads: the first 64 KiB, and when the ``moov`` box sits after the media data (as most
 encoders leave it), one more read where it starts. At most ``budget`` bytes are read in all; a
 server that ignores ``Range`` is read from the start and let go at the budget. Whatever could not
-be learnt within it is None (unknown), never a guess.
+be learnt within it is None (unknown), never a guess. A server that dribbles its header out (64
+ranged reads without it, or :data:`DEADLINE` seconds in all) or answers with a malformed header
+is a :class:`VideoProblem`, as a refusal is.
 
 ::
 
@@ -20,6 +22,7 @@ problems do; they never carry the URL, whose query may hold a signature.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,11 +32,24 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from kbatch.movie import HttpRefused, Movie, RangeReader, children, parse_moov, read_movie
+from kbatch.movie import (
+    MOST_REQUESTS,
+    HttpRefused,
+    Malformed,
+    Movie,
+    RangeReader,
+    TooManyRequests,
+    children,
+    parse_moov,
+    read_movie,
+)
 
 MB = 1_000_000
 #: At most this many bytes of a video are read to learn its duration and size.
 BUDGET = 2 * 1024 * 1024
+#: Seconds one video's check may take in all, however its server answers (each request has its
+#: own ``timeout`` too): a server that drips its header out is a problem, not a wait.
+DEADLINE = 20.0
 #: Content types that may hold an MP4 or MOV (the bytes decide for the generic ones).
 VIDEO_TYPES = frozenset({"video/mp4", "video/quicktime", "video/x-m4v", "application/mp4"})
 GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", ""})
@@ -179,24 +195,41 @@ async def inspect_video(
     session: aiohttp.ClientSession | None = None,
     timeout: float = 10.0,
     budget: int = BUDGET,
+    deadline: float = DEADLINE,
+    requests: int = MOST_REQUESTS,
 ) -> VideoInfo:
-    """What ``url`` serves: type and size, and duration and pixels from its header."""
+    """What ``url`` serves: type and size, and duration and pixels from its header. At most
+    ``requests`` ranged reads and ``deadline`` seconds in all (VideoProblem past either)."""
     url = video_url(url)
     if session is None:
         async with aiohttp.ClientSession() as own:
-            return await inspect_video(url, session=own, timeout=timeout, budget=budget)
+            return await inspect_video(
+                url,
+                session=own,
+                timeout=timeout,
+                budget=budget,
+                deadline=deadline,
+                requests=requests,
+            )
     limit = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 5.0))
-    reader = RangeReader(session, url, limit, budget)
+    reader = RangeReader(session, url, limit, budget, requests=requests)
     try:
-        content_type, size = await _head(session, url, limit)
-        if content_type is None:  # HEAD refused: the first ranged read tells instead
-            await reader.read(0, 8)
-            content_type, size = reader.content_type, reader.size
-        _check_type(content_type)
-        movie = await read_movie(reader, size)
+        async with asyncio.timeout(deadline) as within:
+            content_type, size, movie = await _read(session, url, limit, reader)
     except HttpRefused as exc:
         raise _refused(exc.status) from None
+    except TooManyRequests as exc:
+        raise VideoProblem(
+            f"did not give its MP4/MOV header within {exc.requests} ranged reads "
+            "(its server answers each with a few bytes)"
+        ) from None
+    except Malformed as exc:
+        raise VideoProblem(str(exc)) from None
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        if within.expired():
+            raise VideoUnreachable(
+                f"did not give its header within {deadline:g} s ({reader.requests} requests)"
+            ) from None
         raise _unreachable(exc, timeout) from None
     finally:
         await reader.close()
@@ -204,6 +237,22 @@ async def inspect_video(
         raise VideoProblem("is not an MP4 or MOV video: its first bytes are not such a header")
     size = size if size is not None else reader.size
     return _info(content_type or "", size, movie, reader.fetched)
+
+
+async def _read(
+    session: aiohttp.ClientSession, url: str, limit: aiohttp.ClientTimeout, reader: RangeReader
+) -> tuple[str | None, int | None, Movie | None]:
+    """The content type, the size and the movie's header, read by ``reader``."""
+    content_type, size = await _head(session, url, limit)
+    if content_type is None:  # HEAD refused: the first ranged read tells instead
+        await reader.read(0, 8)
+        content_type, size = reader.content_type, reader.size
+    _check_type(content_type)
+    try:
+        movie = await read_movie(reader, size)
+    except (struct.error, ValueError, OverflowError, IndexError):  # what no header should hold
+        raise Malformed("has a damaged MP4/MOV header") from None
+    return content_type, size, movie
 
 
 def _info(content_type: str, size: int | None, movie: Movie, fetched: int) -> VideoInfo:

@@ -7,12 +7,13 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from kbatch.checked import CheckCache, cache_folder
+from kbatch.checked import CheckCache, FileKey, Outcome, cache_folder
 from kbatch.images import (
     MAX_BYTES,
     Encoder,
@@ -259,6 +260,60 @@ def test_a_broken_cache_changes_nothing_but_speed(
         inspector, info, damaged = _check(path, cache)
         assert isinstance(info, ImageInfo) and damaged == {} and inspector.reads == 1
     assert not cache.working
+
+
+def test_an_inode_past_64_signed_bits_is_remembered(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mergerfs' hashed inodes and some NFS, SMB and FUSE mounts report numbers of 2**63 and
+    more, which SQLite's integers cannot hold. Faked at the cache's boundary (the stat result
+    as the cache reads it): no filesystem here makes one."""
+    of = FileKey.of.__func__  # type: ignore[attr-defined]
+
+    def huge(cls: type[FileKey], path: str, stat: os.stat_result) -> FileKey:
+        key: FileKey = of(cls, path, stat)
+        return replace(key, inode=2**64 - 1, device=2**63)
+
+    monkeypatch.setattr(FileKey, "of", classmethod(huge))
+    path = write("a.png", PNG)
+    cache = _cache(tmp_path)
+    _, info, _ = _check(path, cache)
+    cache.close()
+    assert cache.working
+
+    later, remembered, _ = _check(path, _cache(tmp_path))
+
+    assert (later.reads, later.decodes) == (0, 0) and remembered == info
+
+
+def test_any_failure_of_the_cache_is_a_miss(tmp_path: Path) -> None:
+    """A path SQLite cannot bind (a lone surrogate: a file name that is not UTF-8, as
+    ``os.fsdecode`` or a YAML escape gives it) fails with UnicodeEncodeError, not an
+    sqlite3.Error: the cache turns off and answers nothing, it raises nothing."""
+    cache = _cache(tmp_path)
+    key = FileKey("a\udcff.png", 1, 2, 3, 4, 5)
+    cache.put(key, Outcome("PNG", 8, 8, "0" * 64))
+    cache.flush()
+    assert cache.get(key) is None and not cache.working
+
+
+def test_a_cache_of_the_older_format_starts_again(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Format 1 held the key in integer columns: such a file is emptied and used again."""
+    old = tmp_path / "cache" / "checked.sqlite3"
+    old.parent.mkdir()
+    with sqlite3.connect(old) as db:
+        db.execute("CREATE TABLE checked (path TEXT PRIMARY KEY, inode INTEGER)")
+        db.execute("INSERT INTO checked VALUES ('a.png', 1)")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    path = write("a.png", PNG)
+    cache = _cache(tmp_path)
+    _check(path, cache)
+    cache.close()
+    later, _, _ = _check(path, _cache(tmp_path))
+    assert cache.working and (later.reads, later.decodes) == (0, 0)
 
 
 def test_processes_share_the_cache(write: Callable[..., Path], tmp_path: Path) -> None:

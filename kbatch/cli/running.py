@@ -63,6 +63,12 @@ from kbatch.words import plural
     help="The URL the provider reaches --listen by (default: http://HOST:PORT).",
 )
 @click.option(
+    "--webhook-secret-env",
+    metavar="NAME",
+    help="With --listen: the environment variable holding the webhook secret (default: the "
+    "manifest's callbacks.secret_env, else KLING_WEBHOOK_SECRET).",
+)
+@click.option(
     "--role",
     type=click.Choice([role.value for role in Role]),
     default=Role.ALL.value,
@@ -104,6 +110,7 @@ def run_command(
     log_format: str,
     listen: str | None,
     public_url: str | None,
+    webhook_secret_env: str | None,
     role: str,
     lease: float,
     request_timeout: float | None,
@@ -129,10 +136,8 @@ def run_command(
       kbatch run shots.yaml --listen 0.0.0.0:8099 --public-url https://hooks.example.com
       KBATCH_STATE=postgresql://kbatch@db.internal/kbatch kbatch run shots.yaml --role download
     """
-    if public_url is not None and listen is None:
-        raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
     options = RunOptions(
-        listen=Listen.parse(listen, public_url) if listen else None,
+        listen=_listening(listen, public_url, webhook_secret_env),
         max_in_flight=max_in_flight,
         budget=budget,
         only=only,
@@ -148,6 +153,19 @@ def run_command(
         return
     shown = Shown(log_format, no_progress=no_progress, quiet=quiet, verbose=verbose)
     sys.exit(_run_and_sum_up(manifest, options, shown))
+
+
+def _listening(listen: str | None, public_url: str | None, secret_env: str | None) -> Listen | None:
+    """``--listen``, ``--public-url`` and ``--webhook-secret-env`` as a Listen (None: no
+    ``--listen``; the manifest's ``callbacks:`` may still ask for one)."""
+    if public_url is not None and listen is None:
+        raise ConfigError("--public-url needs --listen HOST:PORT (where to receive callbacks)")
+    if secret_env is not None and listen is None:
+        raise ConfigError("--webhook-secret-env needs --listen HOST:PORT")
+    if listen is None:
+        return None
+    listening = Listen.parse(listen, public_url)
+    return replace(listening, secret_env=secret_env) if secret_env else listening
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from kbatch.engine.options import Snapshot, StopReason
 from kbatch.errors import ManifestError, StateError
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
+from kbatch.provider.config import Listen
 from kbatch.provider.protocol import Provider
 from kbatch.store.records import FailureReason, JobRow, JobState
 from kbatch.words import noun
@@ -106,7 +107,7 @@ class Scheduler:
     async def _listen(self) -> Receiver | None:
         """Start the callback receiver, if asked for (ConfigError before anything is sent)."""
         run = self.run_context
-        listen = self.batch.options.listen or self.batch.manifest.callbacks
+        listen = Listen.chosen(self.batch.options.listen, self.batch.manifest.callbacks)
         if listen is None:
             return None
         secret = signatures.from_environment(os.environ, listen.secret_env)

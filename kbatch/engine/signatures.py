@@ -9,8 +9,11 @@ has a webhook secret (``whsec_`` + base64 key).
 The signature is ``v1,`` + base64(HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}")); the
 ``webhook-signature`` header lists one or more, space-separated (two while a secret is rotated);
 any match passes, compared in constant time, and a timestamp more than 300 s from now is refused
-(a replay). Twenty lines of the standard library: the ``standardwebhooks`` package would bring
-httpx, attrs and dateutil along for them.
+(a replay). What is signed is the ``webhook-timestamp`` header exactly as sent, as the standard
+says: ``+0001781080794`` is not ``1781080794``; a timestamp that is not plain digits (at most
+:data:`STAMP_DIGITS`), or headers that are not ASCII text, are ``malformed``. Thirty lines of
+the standard library: the ``standardwebhooks`` package would bring httpx, attrs and dateutil
+along for them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ PREFIX = "whsec_"
 SECRET_ENV = "KLING_WEBHOOK_SECRET"
 #: Seconds a callback's timestamp may be from now (Kling's and the standard's window).
 TOLERANCE = 300.0
+#: The most digits a timestamp has (seconds since 1970: 10 until the year 2286).
+STAMP_DIGITS = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,27 +58,29 @@ class WebhookSecret:
             raise ConfigError(f"{variable} is not a webhook secret: expected whsec_ and base64")
         return cls(key)
 
-    def sign(self, message_id: str, timestamp: int, body: bytes) -> str:
-        """The ``v1,...`` signature of a callback (what the provider sends)."""
+    def sign(self, message_id: str, timestamp: int | str, body: bytes) -> str:
+        """The ``v1,...`` signature of a callback (what the provider sends): over the
+        ``webhook-timestamp`` header as sent (an int is written in plain digits)."""
         signed = f"{message_id}.{timestamp}.".encode() + body
         digest = hmac.new(self.key, signed, hashlib.sha256).digest()
         return "v1," + base64.b64encode(digest).decode()
 
     def check(self, headers: Mapping[str, str], body: bytes, *, now: float) -> str | None:
-        """None when the callback verifies; else why not (``unsigned``, ``stale`` or ``forged``).
-        ``headers`` must be case-insensitive (aiohttp's are)."""
+        """None when the callback verifies; else why not (``unsigned``, ``malformed``,
+        ``stale`` or ``forged``). ``headers`` must be case-insensitive (aiohttp's are)."""
         message_id = headers.get("webhook-id", "")
         stamp = headers.get("webhook-timestamp", "")
         offered = headers.get("webhook-signature", "")
         if not (message_id and stamp and offered):
             return "unsigned"
-        try:
-            timestamp = int(stamp)
-        except ValueError:
-            return "forged"
-        if abs(now - timestamp) > TOLERANCE:
+        texts = (message_id, stamp, offered)
+        if not all(text.isascii() and text.isprintable() for text in texts):
+            return "malformed"  # bytes that are not text (aiohttp keeps them as surrogates)
+        if not (stamp.isdigit() and len(stamp) <= STAMP_DIGITS):
+            return "malformed"  # "+000...", "1e9", 400 digits: no timestamp a sender writes
+        if abs(now - int(stamp)) > TOLERANCE:
             return "stale"
-        expected = self.sign(message_id, timestamp, body).encode()
+        expected = self.sign(message_id, stamp, body).encode()
         for candidate in offered.split():
             if hmac.compare_digest(candidate.encode(), expected):
                 return None
@@ -88,4 +95,4 @@ def from_environment(env: Mapping[str, str], variable: str | None = None) -> Web
     return WebhookSecret.parse(text, variable=name) if text else None
 
 
-__all__ = ["PREFIX", "SECRET_ENV", "TOLERANCE", "WebhookSecret", "from_environment"]
+__all__ = ["PREFIX", "SECRET_ENV", "STAMP_DIGITS", "TOLERANCE", "WebhookSecret", "from_environment"]

@@ -68,7 +68,27 @@ class Listen:
     public_url: str
     #: The name of the environment variable that holds the webhook secret (callbacks signed
     #: the Standard Webhooks way); the engine reads the variable, a manifest only names it.
+    #: None: not said (``--listen`` without ``--webhook-secret-env``).
     secret_env: str | None = None
+
+    @staticmethod
+    def chosen(given: Listen | None, manifest: Listen | None) -> Listen | None:
+        """Where a run listens: the command line's ``--listen`` over the manifest's
+        ``callbacks:``, the secret's variable taken from the manifest unless the command line
+        named one (else :data:`DEFAULT_SECRET_ENV`, which the engine reads for None).
+
+        >>> cli = Listen("0.0.0.0", 9000, "https://hooks.example")
+        >>> ours = Listen("127.0.0.1", 8099, "http://127.0.0.1:8099", "OUR_SECRET")
+        >>> Listen.chosen(cli, ours).secret_env, Listen.chosen(cli, ours).port
+        ('OUR_SECRET', 9000)
+        >>> Listen.chosen(replace(cli, secret_env="MINE"), ours).secret_env
+        'MINE'
+        """
+        if given is None:
+            return manifest
+        if given.secret_env is None and manifest is not None:
+            return replace(given, secret_env=manifest.secret_env)
+        return given
 
     @classmethod
     def parse(cls, address: str, public_url: str | None) -> Listen:

@@ -20,8 +20,9 @@ import hmac
 PREFIX = "whsec_"
 
 
-def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` value for one message."""
+def signature(secret: str, message_id: str, timestamp: int | str, body: bytes) -> str:
+    """The ``webhook-signature`` value for one message: over the ``webhook-timestamp`` header
+    exactly as sent (:func:`headers` writes an int in plain digits)."""
     key = base64.b64decode(secret.removeprefix(PREFIX))
     signed = f"{message_id}.{timestamp}.".encode() + body
     digest = hmac.new(key, signed, hashlib.sha256).digest()
@@ -30,10 +31,11 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
 def headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The three Standard Webhooks headers of one message."""
+    stamp = str(timestamp)
     return {
         "webhook-id": message_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, message_id, timestamp, body),
+        "webhook-timestamp": stamp,
+        "webhook-signature": signature(secret, message_id, stamp, body),
     }
 
 
