@@ -2,12 +2,13 @@
 
 - ``on_config``: the kinds' section of the navigation lists every kind the schema has.
 - ``on_files``: a kind with no page under ``docs/kinds/`` gets a generated one.
-- ``on_page_markdown``: markers in pages written by hand are filled from the code's tables
+- ``on_page_markdown``: CHANGELOG.md into the changelog page; markers in pages written by hand are filled from the code's tables
   (:mod:`kbatch.docsite.pages`); a page that must hold a marker and does not fails the build.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mkdocs.config.defaults import MkDocsConfig
@@ -45,7 +46,14 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     return files
 
 
+#: Where the changelog page takes CHANGELOG.md (the repository's, beside mkdocs.yml).
+CHANGELOG = "<!-- kbatch:changelog -->"
+
+
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    if CHANGELOG in markdown:
+        changelog = Path(config.config_file_path).parent / "CHANGELOG.md"
+        markdown = markdown.replace(CHANGELOG, changelog.read_text(encoding="utf-8"))
     try:
         return pages.fill(page.file.src_uri, markdown)
     except ValueError as exc:
