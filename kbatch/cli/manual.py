@@ -63,7 +63,8 @@ def serve(site_dir: Path, port: int) -> None:
 def docs_command(output: Path | None, port: int, build_only: bool) -> None:
     """Build the documentation site (warnings fail it) and serve it on 127.0.0.1.
 
-    The built site also works opened from disk (its search included).
+    Search runs in the browser on an index built with the site: no network is needed, but
+    the browser wants the site served (as here), not opened from disk.
 
     \b
     Example:

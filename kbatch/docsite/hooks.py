@@ -2,8 +2,9 @@
 
 - ``on_config``: the kinds' section of the navigation lists every kind the schema has.
 - ``on_files``: a kind with no page under ``docs/kinds/`` gets a generated one.
-- ``on_page_markdown``: CHANGELOG.md into the changelog page; markers in pages written by hand are filled from the code's tables
-  (:mod:`kbatch.docsite.pages`); a page that must hold a marker and does not fails the build.
+- ``on_page_markdown``: CHANGELOG.md into the changelog page; markers in pages written by
+  hand filled from the code's tables (:mod:`kbatch.docsite.pages`); a page that must hold a
+  marker and does not fails the build.
 """
 
 from __future__ import annotations

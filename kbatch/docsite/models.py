@@ -52,13 +52,14 @@ def model_names(kind: JobKind) -> list[str]:
         return names + [f"{name} (new API only)" for name in only_new]
     if kind in caps.IMAGE_MODELS:
         return [
-            f"{name} (legacy)" if legacy else name for name, legacy in caps.IMAGE_MODELS[kind].items()
+            f"{name} (legacy)" if legacy else name
+            for name, legacy in caps.IMAGE_MODELS[kind].items()
         ]
-    route = KIND_ROUTES.get(kind)
-    if route is None:
+    served = KIND_ROUTES.get(kind)
+    if served is None:
         return []
     default = NEW_KIND_DEFAULTS.get(kind)
-    found = [m.name for m in MODELS if route in m.new_routes or route in m.legacy_routes]
+    found = [m.name for m in MODELS if served in m.new_routes or served in m.legacy_routes]
     return [f"{name} (default)" if name == default else name for name in found]
 
 

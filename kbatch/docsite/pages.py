@@ -9,7 +9,7 @@ added to the catalogue and the schema gets its page with no edit here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from kbatch.docsite import codes, commands
@@ -47,7 +47,7 @@ def cell(text: object) -> str:
     return " ".join(str(text).replace("|", "\\|").split())
 
 
-def table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -68,11 +68,9 @@ def field_table(kind: str) -> str:
         kind_of, limits = describe(node, defs)
         models = models_column(job, name) if job is not None else ""
         rows.append((f"`{name}`", kind_of, limits, models, description(node, defs)))
-    head = ("field", "type", "limits", "models", "notes")
-    if not any(row[3] for row in rows):
-        head = ("field", "type", "limits", "notes")
-        rows = [(a, b, c, e) for a, b, c, _, e in rows]
-    return table(head, rows)
+    if any(row[3] for row in rows):
+        return table(("field", "type", "limits", "models", "notes"), rows)
+    return table(("field", "type", "limits", "notes"), [(a, b, c, e) for a, b, c, _, e in rows])
 
 
 def _facts(kind: JobKind) -> str:
@@ -151,7 +149,9 @@ def kind_body(kind: str) -> str:
     if job is not None:
         parts.append(_facts(job))
     parts.append("## Fields\n\nBesides `kind`, `id`, `foreach` and `matrix` (see ")
-    parts[-1] += "[the manifest](../manifest.md#jobs)); any field may also hold a `${placeholder}`.\n\n"
+    parts[-1] += (
+        "[the manifest](../manifest.md#jobs)); any field may also hold a `${placeholder}`.\n\n"
+    )
     parts.append(field_table(kind))
     if job is not None:
         parts.append(_text_limits(job))

@@ -1,6 +1,6 @@
 """A JSON Schema node in words: its type and its limits, for the field tables.
 
->>> node = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 9}, {"$ref": "#/$defs/template"}]}
+>>> node = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 9}, {"$ref": TEMPLATE}]}
 >>> describe(node, {})
 ('integer', '1 to 9')
 >>> describe({"enum": ["std", "pro"]}, {})

@@ -53,7 +53,10 @@ def test_an_unknown_command_or_option_is_reported(tmp_path: Path) -> None:
 def test_the_readme_is_short_gives_the_two_commands_and_links_into_the_docs() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert len(readme.split("\n")) < 200
-    demo = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/kbatch run manifests/demo.yaml"
+    demo = (
+        "python3 -m venv .venv && .venv/bin/pip install . "
+        "&& .venv/bin/kbatch run manifests/demo.yaml"
+    )
     tests = (
         "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && bash tests/browser.sh "
         '&& eval "$(bash tests/postgres.sh)" && .venv/bin/python -m pytest'
