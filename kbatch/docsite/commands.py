@@ -6,6 +6,8 @@ True
 
 from __future__ import annotations
 
+import inspect
+
 import click
 
 from kbatch.cli import cli
@@ -14,7 +16,7 @@ from kbatch.cli import cli
 def _option_rows(command: click.Command, ctx: click.Context) -> list[str]:
     rows = []
     for param in command.get_params(ctx):
-        record = param.get_help_record(ctx)
+        record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
         if record is None:
             continue
         names, text = record
@@ -27,7 +29,7 @@ def command_section(name: str, command: click.Command) -> str:
     """A command's usage, help text and options, as Markdown."""
     ctx = click.Context(command, info_name=f"kbatch {name}")
     usage = " ".join(command.collect_usage_pieces(ctx))
-    text = (command.help or "").replace("\b\n", "").strip()
+    text = inspect.cleandoc((command.help or "").replace("\b\n", ""))
     lines = [f"## `kbatch {name}`", "", "```text", f"kbatch {name} {usage}".rstrip(), ""]
     lines += [text, "```", ""]
     rows = _option_rows(command, ctx)

@@ -78,17 +78,17 @@ def _facts(kind: JobKind) -> str:
     slots = "1 per task" if pack is PackType.VIDEO else "`n` per task (one per image it makes)"
     route = ENDPOINTS.get((kind, Dialect.OFFICIAL))
     paths = list(kind_paths(kind))
-    rows = [("pack", f"`{pack.value}` (its units and its parallel-task slots)"), ("slots", slots)]
+    rows = [("Pack", f"`{pack.value}` (its units and its parallel-task slots)"), ("Slots", slots)]
     if route is not None:
-        rows.append(("route (`/v1`)", f"`{route.route}`"))
+        rows.append(("Route on `/v1`", f"`{route.route}`"))
     if paths:
-        rows.append(("new API paths", ", ".join(f"`{path}`" for path in paths)))
+        rows.append(("Paths on the new API", ", ".join(f"`{path}`" for path in paths)))
     if IMAGE_FIELDS.get(kind):
-        rows.append(("image fields", ", ".join(f"`{f}`" for f in IMAGE_FIELDS[kind])))
+        rows.append(("Image fields", ", ".join(f"`{f}`" for f in IMAGE_FIELDS[kind])))
     unserved = [p.name.value for p in PROVIDERS.values() if kind in p.unserved]
     if unserved:
-        rows.append(("not served by", ", ".join(unserved)))
-    return table(("", ""), rows)
+        rows.append(("Not served by", ", ".join(unserved)))
+    return "\n".join(f"- **{name}:** {value}" for name, value in rows) + "\n"
 
 
 def _text_limits(kind: JobKind) -> str:

@@ -94,8 +94,9 @@ def describe(node: Node, defs: Mapping[str, Node]) -> tuple[str, str]:
 
 
 def description(node: Node, defs: Mapping[str, Node]) -> str:
-    """The schema's own words about a field (its description, or that of what it refers to)."""
+    """The schema's own words about a field (its description, or that of what it refers to), for
+    a Markdown table: ``<`` and ``>`` as entities."""
     found = node.get("description") or resolve(node, defs).get("description")
     if not found:
         found = next((f["description"] for f in alternatives(node) if "description" in f), "")
-    return str(found)
+    return str(found).replace("<", "&lt;").replace(">", "&gt;")  # <<<image_1>>> is text
