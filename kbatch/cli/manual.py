@@ -39,13 +39,25 @@ def build_site(config_file: Path, site_dir: Path) -> None:
         raise ConfigError(f"the docs did not build: {exc}") from None
 
 
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    """Serves files; logs nothing per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def server(site_dir: Path, port: int) -> http.server.ThreadingHTTPServer:
+    """An HTTP server of a built site on 127.0.0.1 (``port`` 0: any free one), not yet serving."""
+    handler = functools.partial(_Quiet, directory=str(site_dir))
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
 def serve(site_dir: Path, port: int) -> None:
     """Serve a built site on 127.0.0.1 until Ctrl-C."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site_dir))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
-        click.echo(f"serving {site_dir} at http://127.0.0.1:{server.server_port}/ (Ctrl-C stops)")
+    with server(site_dir, port) as running:
+        click.echo(f"serving {site_dir} at http://127.0.0.1:{running.server_port}/ (Ctrl-C stops)")
         try:
-            server.serve_forever()
+            running.serve_forever()
         except KeyboardInterrupt:
             click.echo("stopped")
 

@@ -9,8 +9,6 @@ its own generated page.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
 import threading
@@ -20,22 +18,18 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from kbatch.cli.manual import server
 from tests.reports.test_gallery_browser import FLAGS, chromium
-
-
-class Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def served(site: Path) -> Iterator[str]:
-    handler = functools.partial(Quiet, directory=str(site))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+    """The site served as ``kbatch docs`` serves it."""
+    with server(site, 0) as running:
+        thread = threading.Thread(target=running.serve_forever, daemon=True)
         thread.start()
-        yield f"http://127.0.0.1:{server.server_port}/"
-        server.shutdown()
+        yield f"http://127.0.0.1:{running.server_port}/"
+        running.shutdown()
         thread.join()
 
 
