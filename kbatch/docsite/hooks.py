@@ -52,7 +52,7 @@ CHANGELOG = "<!-- kbatch:changelog -->"
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
-    if CHANGELOG in markdown:
+    if CHANGELOG in markdown.split("\n"):
         changelog = Path(config.config_file_path).parent / "CHANGELOG.md"
         markdown = markdown.replace(CHANGELOG, changelog.read_text(encoding="utf-8"))
     try:

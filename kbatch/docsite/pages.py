@@ -203,19 +203,18 @@ def required_marker(path: str) -> str | None:
 
 
 def fill(path: str, markdown: str) -> str:
-    """A page with its markers replaced by what they stand for; ValueError when a page that
-    must hold a marker lacks it (a table written by hand there would go stale)."""
+    """A page with its markers (each alone on a line) replaced by what they stand for;
+    ValueError when a page that must hold a marker lacks it (a table written by hand there
+    would go stale)."""
+    lines = markdown.split("\n")
     needed = required_marker(path)
-    if needed is not None and needed not in markdown:
+    if needed is not None and needed not in lines:
         raise ValueError(
             f"docs/{path} must hold {needed} where its generated tables go: they are made from "
             "the code's tables, never written by hand"
         )
     kind = path.removesuffix(".md").split("/")[-1]
-    for marker, make in MARKERS.items():
-        if marker in markdown:
-            markdown = markdown.replace(marker, make(kind))
-    return markdown
+    return "\n".join(MARKERS[line](kind) if line in MARKERS else line for line in lines)
 
 
 def generated_pages(existing: set[str]) -> Iterator[tuple[str, str]]:
