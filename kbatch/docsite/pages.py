@@ -14,7 +14,7 @@ from typing import Any
 
 from kbatch.docsite import codes, commands
 from kbatch.docsite.models import kind_paths, model_names, models_column, video_table
-from kbatch.docsite.schematext import Node, describe, description
+from kbatch.docsite.schematext import Node, alternatives, describe, description
 from kbatch.manifest.schema import schema
 from kbatch.provider import capabilities as caps
 from kbatch.provider.catalogue import (
@@ -174,6 +174,9 @@ def kinds_index() -> str:
         job = JobKind(kind) if kind in JobKind.__members__.values() else None
         pack = PACK[job].value if job is not None else ""
         models = ", ".join(model_names(job)) if job is not None else ""
+        if not models:  # a kind whose models only the schema lists
+            node = _fields(kind).get("model_name", {})
+            models = ", ".join(next((f["enum"] for f in alternatives(node) if "enum" in f), []))
         rows.append((f"[`{kind}`]({kind}.md)", pack, models))
     return table(("kind", "pack", "models"), rows)
 
