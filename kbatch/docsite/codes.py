@@ -39,8 +39,8 @@ ADVICE: Mapping[int, str] = {
     "sent a JWT: it takes `KLING_API_KEY` only.",
     Code.ACCOUNT_ABNORMAL: "Look at the account in Kling's console.",
     Code.ACCOUNT_IN_ARREARS: "Top the account up in Kling's console, then run again.",
-    Code.PACK_EXHAUSTED: "Only jobs of that pack (video or image) stop; `kbatch account MANIFEST` "
-    "shows what is left in each pack.",
+    Code.PACK_EXHAUSTED: "kbatch stops submitting jobs of that pack (video or image) only; "
+    "`kbatch account MANIFEST` shows what is left in each pack.",
     Code.NO_PERMISSION: "The account may not use this API or model: choose another `model_name`, "
     "or ask Kling to open it.",
     Code.INVALID_PARAMETERS: "Kling's message names the field. `kbatch validate` checks what "
@@ -63,8 +63,7 @@ def codes_page() -> str:
     """One section per code, in the order of the codes."""
     sections = []
     for code, (outcome, meaning) in CODES.items():
-        name = Code(code).name.lower().replace("_", " ")
-        lines = [f"## {int(code)}: {meaning}", "", f"`{Code(code).name}` ({name}).", ""]
+        lines = [f"## {int(code)}: {meaning}", "", f"`{Code(code).name}`", ""]
         lines.append(f"**What kbatch does.** {DOES.get(outcome, '')}")
         if code in RESIGN_CODES:
             lines.append(
