@@ -45,10 +45,12 @@ def test_the_wheel_contains_the_schema_and_py_typed(tmp_path: Path) -> None:
     assert not any(name.startswith(("tests/", "manifests/", "bench/")) for name in names)
 
 
-def test_the_readme_python_examples_run(tmp_path: Path) -> None:
-    """Every ```python block of the README runs as written, from the repository root."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+def test_the_docs_python_examples_run(tmp_path: Path) -> None:
+    """Every ```python block of the README and the docs runs as written, from the repository
+    root."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) >= 2
     for number, block in enumerate(blocks):
         script = tmp_path / f"example{number}.py"
@@ -62,7 +64,7 @@ def test_the_readme_python_examples_run(tmp_path: Path) -> None:
             timeout=120,
             env=offline,
         )
-        assert done.returncode == 0, f"README example {number} failed:\n{done.stderr}"
+        assert done.returncode == 0, f"docs example {number} failed:\n{done.stderr}"
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
@@ -76,4 +78,5 @@ def test_the_shell_completion_the_readme_shows_is_produced(shell: str) -> None:
         timeout=60,
     )
     assert done.returncode == 0 and "_KBATCH_COMPLETE" in done.stdout
-    assert f"_KBATCH_COMPLETE={shell}_source kbatch" in (REPO / "README.md").read_text()
+    shown = (REPO / "docs" / "commands.md").read_text()
+    assert f"_KBATCH_COMPLETE={shell}_source kbatch" in shown

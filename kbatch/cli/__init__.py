@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kbatch.cli import account, exporting, inspect, running, simulate
+from kbatch.cli import account, exporting, inspect, manual, running, simulate
 from kbatch.cli.app import cli, main
 
-__all__ = ["account", "cli", "exporting", "inspect", "main", "running", "simulate"]
+__all__ = ["account", "cli", "exporting", "inspect", "main", "manual", "running", "simulate"]
