@@ -114,7 +114,7 @@ def command_problems(files: list[Path]) -> list[str]:
             words = line.split()
         if len(words) < 2:
             continue  # kbatch alone (a shell's completion line)
-        name = words[1]
+        name = words[1].rstrip(",.;:")  # prose: "the next kbatch run, with ..."
         command = cli.commands.get(name)
         if command is None:
             if not name.startswith("-"):
