@@ -87,6 +87,7 @@ class Cost:
     pack: str | None = None
     amount: float | None = None
     currency: str | None = None
+    cash_type: str | None = None  # the balance the cash came from: balance, test_balance
 
     @classmethod
     def reported(cls, units: float) -> Cost:
@@ -152,6 +153,10 @@ class JobRow:
     charged_units: float | None = None
     charged_amount: float | None = None
     charged_currency: str | None = None
+    #: Where the current attempt was sent (:func:`kbatch.provider.protocol.target_text`): its
+    #: task is followed there whatever the manifest's ``provider.api`` says now. None: not
+    #: recorded (an attempt of an older kbatch), the manifest's choice stands.
+    target: str | None = None
 
     @property
     def estimated_units(self) -> float:
@@ -159,31 +164,50 @@ class JobRow:
         return round(max(0.0, self.units - (self.charged_units or 0.0)), 9)
 
     def _costing(self, cost: Cost) -> JobRow:
+        amount, currency = self.charged_amount, self.charged_currency
+        if cost.amount is not None:
+            key = cash_key(cost.currency, cost.cash_type)
+            if amount is None or currency == key:
+                amount, currency = _plus(amount, cost.amount), key
+            else:  # cash of another currency or balance: never one figure (attempts keep each)
+                amount, currency = None, MIXED_CASH
         return replace(
             self,
             units=round(self.units + cost.units, 9),
             charged=cost.charged.joined(self.charged),
             charged_units=_plus(self.charged_units, cost.charged_units),
-            charged_amount=_plus(self.charged_amount, cost.amount),
-            charged_currency=cost.currency or self.charged_currency,
+            charged_amount=amount,
+            charged_currency=currency,
         )
 
     # -- transitions ---------------------------------------------------------------------------
 
-    def start_attempt(self, salt: str, *, now: float) -> tuple[JobRow, AttemptRow]:
-        """The next attempt: the ``submitting`` row with its external task id, and the attempt's
-        record. Both are made durable before the create is sent (the exactly-once promise)."""
+    def start_attempt(
+        self, salt: str, *, now: float, target: str | None = None
+    ) -> tuple[JobRow, AttemptRow]:
+        """The next attempt: the ``submitting`` row with its external task id and where it is
+        sent (``target``), and the attempt's record. Both are made durable before the create
+        is sent (the exactly-once promise)."""
         external = external_task_id(salt, self.id, self.fingerprint, self.attempt + 1)
-        row = self.submitting(external, now=now)
-        return row, AttemptRow(row.id, row.attempt, external, started_at=row.updated_at)
+        row = self.submitting(external, now=now, target=target)
+        attempt = AttemptRow(
+            row.id,
+            row.attempt,
+            external,
+            started_at=row.updated_at,
+            fingerprint=row.fingerprint,
+            target=target,
+        )
+        return row, attempt
 
-    def submitting(self, external_task_id: str, *, now: float) -> JobRow:
+    def submitting(self, external_task_id: str, *, now: float, target: str | None = None) -> JobRow:
         """A new attempt: its external task id, recorded before the create is sent."""
         return replace(
             self,
             state=JobState.SUBMITTING,
             attempt=self.attempt + 1,
             external_task_id=external_task_id,
+            target=target,
             task_id=None,
             submitted_at=None,
             finished_at=None,
@@ -282,6 +306,9 @@ class JobRow:
             charged_pack=None if cost is None else cost.pack,
             charged_amount=None if cost is None else cost.amount,
             charged_currency=None if cost is None else cost.currency,
+            fingerprint=self.fingerprint,
+            target=self.target,
+            charged_cash_type=None if cost is None else cost.cash_type,
         )
 
 
@@ -308,8 +335,12 @@ class MediaRow:
 class AttemptRow:
     """One create of a job: its external task id, and what became of it. ``units`` is what the
     budget counted for it; the ``charged_*`` fields what the provider reported (units of
-    ``charged_pack``, cash of ``charged_currency``), and ``charged`` whether ``units`` is that
-    charge or, the provider having reported none, the estimate."""
+    ``charged_pack``, cash of ``charged_currency`` from the ``charged_cash_type`` balance), and
+    ``charged`` whether ``units`` is that charge or, the provider having reported none, the
+    estimate. An attempt is keyed by its job, the job's version (``fingerprint``: an edited job
+    is a new version, whose attempts count from 1 again) and its number, so no attempt ever
+    overwrites another; ``fingerprint`` "" is an attempt recorded before versions were (its
+    version unknown). ``target`` is where it was sent (None: not recorded)."""
 
     job_id: str
     attempt: int
@@ -325,9 +356,26 @@ class AttemptRow:
     charged_pack: str | None = None
     charged_amount: float | None = None
     charged_currency: str | None = None
+    fingerprint: str = ""
+    target: str | None = None
+    charged_cash_type: str | None = None
 
 
 Record = JobRow | MediaRow | AttemptRow
+
+#: A job's ``charged_currency`` when its attempts paid cash in more than one currency (or from
+#: both ``balance`` and ``test_balance``): its ``charged_amount`` is then None, never one sum.
+MIXED_CASH = "mixed"
+
+
+def cash_key(currency: str | None, cash_type: str | None) -> str:
+    """How cash is kept apart: by currency, and test quota apart from the real balance.
+
+    >>> cash_key("USD", "balance"), cash_key("USD", "test_balance"), cash_key(None, None)
+    ('USD', 'USD test_balance', '')
+    """
+    test = cash_type is not None and cash_type != "balance"
+    return f"{currency or ''} {cash_type}".strip() if test else currency or ""
 
 
 def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> str:
@@ -345,6 +393,7 @@ def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> 
 
 
 __all__ = [
+    "MIXED_CASH",
     "AttemptOutcome",
     "AttemptRow",
     "Charged",
@@ -354,5 +403,6 @@ __all__ = [
     "JobState",
     "MediaRow",
     "Record",
+    "cash_key",
     "external_task_id",
 ]
