@@ -226,7 +226,13 @@ class JobLife:
         self.row = row = self.row.accepted(task.task_id, submitted_at=submitted, now=now)
         assert row.external_task_id is not None
         attempt = AttemptRow(
-            row.id, row.attempt, row.external_task_id, task.task_id, started_at=submitted
+            row.id,
+            row.attempt,
+            row.external_task_id,
+            task.task_id,
+            started_at=submitted,
+            fingerprint=row.fingerprint,
+            target=row.target,
         )
         run.recorder.post(row, attempt)
         run.state.submitted += not adopted
