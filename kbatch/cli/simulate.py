@@ -140,14 +140,6 @@ def _secrets(auth: str, sign_callbacks: bool) -> tuple[dict[str, str], str | Non
     is_flag=True,
     help="Sign every callback (Standard Webhooks) with the whsec_ secret in $KLING_WEBHOOK_SECRET.",
 )
-@click.option(
-    "--payment",
-    type=(click.Choice(["units", "cash", "split"]), click.Choice(["USD", "CNY"])),
-    default=("units", "USD"),
-    show_default=True,
-    help="How the account pays for a task: from its resource packs, from its cash balance in "
-    "that currency, or half of each (to try how a budget counts cash).",
-)
 def simulator_command(
     host: str,
     port: int,
@@ -163,7 +155,6 @@ def simulator_command(
     auth: str,
     strict: bool,
     sign_callbacks: bool,
-    payment: tuple[str, str],
 ) -> None:
     """Run the built-in Kling simulator as a server, until Ctrl-C.
 
@@ -194,8 +185,6 @@ def simulator_command(
         secret_key=keys.get("KLING_SECRET_KEY"),
         strict=strict,
         webhook_secret=secret,
-        payment=payment[0],
-        currency=payment[1],
     )
 
     async def serve() -> None:

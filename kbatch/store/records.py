@@ -190,15 +190,8 @@ class JobRow:
         is sent (the exactly-once promise)."""
         external = external_task_id(salt, self.id, self.fingerprint, self.attempt + 1)
         row = self.submitting(external, now=now, target=target)
-        attempt = AttemptRow(
-            row.id,
-            row.attempt,
-            external,
-            started_at=row.updated_at,
-            fingerprint=row.fingerprint,
-            target=target,
-        )
-        return row, attempt
+        started = AttemptRow(row.id, row.attempt, external, started_at=row.updated_at)
+        return row, replace(started, fingerprint=row.fingerprint, target=target)
 
     def submitting(self, external_task_id: str, *, now: float, target: str | None = None) -> JobRow:
         """A new attempt: its external task id, recorded before the create is sent."""
@@ -337,10 +330,9 @@ class AttemptRow:
     budget counted for it; the ``charged_*`` fields what the provider reported (units of
     ``charged_pack``, cash of ``charged_currency`` from the ``charged_cash_type`` balance), and
     ``charged`` whether ``units`` is that charge or, the provider having reported none, the
-    estimate. An attempt is keyed by its job, the job's version (``fingerprint``: an edited job
-    is a new version, whose attempts count from 1 again) and its number, so no attempt ever
-    overwrites another; ``fingerprint`` "" is an attempt recorded before versions were (its
-    version unknown). ``target`` is where it was sent (None: not recorded)."""
+    estimate. Keyed by job, version (``fingerprint``: an edit makes a new one, counting from 1
+    again; "" not recorded) and number, no attempt overwrites another. ``target``: where it
+    was sent (None: not recorded)."""
 
     job_id: str
     attempt: int
