@@ -148,10 +148,12 @@ class SqlStore(abc.ABC, Generic[Note]):
 
     def charges(self) -> tuple[dict[PackType, float], dict[PackType, float], dict[str, float]]:
         """Of the units spent, per pack: those the provider reported it charged and those
-        estimated (no charge reported); the cash it charged, per currency."""
+        estimated (no charge reported); the cash it charged, per currency. The rest of the units
+        spent were paid in cash, counted at their price."""
         rows = self._query(
             "SELECT kind, COALESCE(SUM(charged_units), 0), "
-            f"COALESCE(SUM(units - COALESCE(charged_units, 0)), 0) FROM jobs{self.dialect.where()} "
+            "COALESCE(SUM(CASE WHEN charged = 'reported' THEN 0 "
+            f"ELSE units - COALESCE(charged_units, 0) END), 0) FROM jobs{self.dialect.where()} "
             "GROUP BY kind",
             self._scope,
         )

@@ -160,8 +160,10 @@ class JobRow:
 
     @property
     def estimated_units(self) -> float:
-        """The part of ``units`` that is kbatch's estimate, not a reported charge."""
-        return round(max(0.0, self.units - (self.charged_units or 0.0)), 9)
+        """The part of ``units`` that is kbatch's estimate, not a reported charge (units paid
+        in cash, counted at their price, are reported: a job all reported has none)."""
+        reported = self.charged is Charged.REPORTED
+        return 0.0 if reported else round(max(0.0, self.units - (self.charged_units or 0.0)), 9)
 
     def _costing(self, cost: Cost) -> JobRow:
         amount, currency = self.charged_amount, self.charged_currency
@@ -185,9 +187,8 @@ class JobRow:
     def start_attempt(
         self, salt: str, *, now: float, target: str | None = None
     ) -> tuple[JobRow, AttemptRow]:
-        """The next attempt: the ``submitting`` row with its external task id and where it is
-        sent (``target``), and the attempt's record. Both are made durable before the create
-        is sent (the exactly-once promise)."""
+        """The next attempt: the ``submitting`` row (external task id, ``target`` it is sent
+        to) and its record, both durable before the create is sent (exactly-once)."""
         external = external_task_id(salt, self.id, self.fingerprint, self.attempt + 1)
         row = self.submitting(external, now=now, target=target)
         started = AttemptRow(row.id, row.attempt, external, started_at=row.updated_at)
@@ -355,8 +356,7 @@ class AttemptRow:
 
 Record = JobRow | MediaRow | AttemptRow
 
-#: A job's ``charged_currency`` when its attempts paid cash in more than one currency (or from
-#: both ``balance`` and ``test_balance``): its ``charged_amount`` is then None, never one sum.
+#: A job's ``charged_currency`` when it paid cash of several currencies or balances: no sum.
 MIXED_CASH = "mixed"
 
 

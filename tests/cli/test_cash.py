@@ -57,6 +57,7 @@ def test_a_task_paid_in_cash_counts_its_price_against_the_units_budget(
     for _ in range(2):
         code, output = invoke("run", str(project.manifest), "--no-progress")
         assert code == 1 and "video jobs were not started" in output, output
+        assert "estimated" not in output  # paid in cash is a charge reported, not an estimate
 
     assert sum(cashier.creates.values()) == 1  # one task started, over both runs
     rows = project.rows()
