@@ -134,24 +134,8 @@ def job(
         "error": None
         if row.error_reason is None
         else {"reason": row.error_reason, "code": row.error_code, "message": row.error_message},
-        "attempts": [
-            {
-                "attempt": a.attempt,
-                "external_task_id": a.external_task_id,
-                "task_id": a.task_id,
-                "started": a.started_at,
-                "ended": a.ended_at,
-                "outcome": a.outcome,
-                "units": a.units,
-                "charged": a.charged,
-                "charged_units": a.charged_units,
-                "charged_pack": a.charged_pack,
-                "charged_amount": a.charged_amount,
-                "charged_currency": a.charged_currency,
-                "message": a.message,
-            }
-            for a in attempts
-        ],
+        "attempts": [_attempt(a, row.fingerprint) for a in attempts],
+        "versions": versions(attempts, row.fingerprint),
         "files": [
             {
                 "index": m.index,
@@ -165,6 +149,46 @@ def job(
         ],
         "request": request,
     }
+
+
+def _attempt(a: AttemptRow, current: str) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt,
+        "version": a.fingerprint or None,
+        "current_version": a.fingerprint == current,
+        "sent_to": a.target,
+        "external_task_id": a.external_task_id,
+        "task_id": a.task_id,
+        "started": a.started_at,
+        "ended": a.ended_at,
+        "outcome": a.outcome,
+        "units": a.units,
+        "charged": a.charged,
+        "charged_units": a.charged_units,
+        "charged_pack": a.charged_pack,
+        "charged_amount": a.charged_amount,
+        "charged_currency": a.charged_currency,
+        "charged_cash_type": a.charged_cash_type,
+        "message": a.message,
+    }
+
+
+def versions(attempts: list[AttemptRow], current: str) -> list[dict[str, Any]]:
+    """A job's attempts grouped by the version of the job (its fingerprint) they were sent for,
+    in the order given (the store's: oldest version first); a version not recorded (attempts
+    an older kbatch kept) is ``None``.
+
+    >>> tried = [AttemptRow("a", 1, "kb-1", fingerprint="old"), AttemptRow("a", 1, "kb-2")]
+    >>> [(v["version"], v["current"], len(v["attempts"])) for v in versions(tried, "new")]
+    [('old', False, 1), (None, False, 1)]
+    """
+    out: list[dict[str, Any]] = []
+    for a in attempts:
+        version = a.fingerprint or None
+        if not out or out[-1]["version"] != version:
+            out.append({"version": version, "current": a.fingerprint == current, "attempts": []})
+        out[-1]["attempts"].append(_attempt(a, current))
+    return out
 
 
 def request_echo(request: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:

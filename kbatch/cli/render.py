@@ -119,13 +119,12 @@ def print_job(doc: dict[str, Any]) -> None:
         code = f" {error['code']}" if error["code"] else ""
         click.echo(f"error: {error['reason']}{code}: {error['message']}")
     click.echo("attempts:")
-    for attempt in doc["attempts"]:
-        outcome = attempt["outcome"] or "open"
-        units = "" if attempt["units"] is None else f", {plural(attempt['units'], 'unit')}"
-        units += _charged(attempt) if attempt["units"] is not None else ""
-        message = f": {attempt['message']}" if attempt["message"] else ""
-        task = attempt["task_id"] or "-"
-        click.echo(f"  {attempt['attempt']}. task {task}, {outcome}{units}{message}")
+    for number, version in enumerate(doc["versions"], start=1):
+        name = f"fingerprint {version['version'][:12]}" if version["version"] else "not recorded"
+        now = ", as the manifest has it now" if version["current"] else ", edited since"
+        click.echo(f"  version {number} ({name}{now}):")
+        for attempt in version["attempts"]:
+            click.echo(f"    {_attempt(attempt)}")
     click.echo("files:")
     for item in doc["files"]:
         click.echo(f"  {item['path'] or '(not downloaded) ' + item['url']}")
@@ -135,11 +134,23 @@ def print_job(doc: dict[str, Any]) -> None:
             click.echo(f"  {name}: {value}")
 
 
+def _attempt(attempt: dict[str, Any]) -> str:
+    """One attempt of ``kbatch show``: its task, where it was sent, its end, what it cost."""
+    outcome = attempt["outcome"] or "open"
+    units = "" if attempt["units"] is None else f", {plural(attempt['units'], 'unit')}"
+    units += _charged(attempt) if attempt["units"] is not None else ""
+    message = f": {attempt['message']}" if attempt["message"] else ""
+    task = attempt["task_id"] or "-"
+    sent = {None: "", "v1": " (/v1)"}.get(attempt["sent_to"], f" ({attempt['sent_to']})")
+    return f"{attempt['attempt']}. task {task}{sent}, {outcome}{units}{message}"
+
+
 def _charged(doc: dict[str, Any]) -> str:
     """What a job's or an attempt's units are: the provider's charge, an estimate, a mix."""
     cash = ""
     if doc["charged_amount"] is not None:
-        cash = f"; cash {doc['charged_amount']:g} {doc['charged_currency'] or ''}".rstrip()
+        test = " test_balance" if doc.get("charged_cash_type") == "test_balance" else ""
+        cash = f"; cash {doc['charged_amount']:g} {doc['charged_currency'] or ''}{test}".rstrip()
     said = {
         "reported": " (as the provider charged)",
         "estimated": " (estimated: the provider reported no charge)",

@@ -39,9 +39,10 @@ class Admission(Protocol):
         """Feed the manifest's jobs and let their lives end, until nothing is left to do."""
         ...
 
-    async def start(self, row: JobRow) -> JobRow | None:
-        """The job's next attempt, ``submitting`` and durable; None when it is not this runner's
-        to send (another runner has it, or the budget has no room)."""
+    async def start(self, row: JobRow, target: str) -> JobRow | None:
+        """The job's next attempt, ``submitting`` and durable, with where it is sent
+        (``target``, :func:`~kbatch.provider.protocol.target_text`); None when it is not this
+        runner's to send (another runner has it, or the budget has no room)."""
         ...
 
     async def before_create(self, job_id: str) -> None:
@@ -80,8 +81,9 @@ class Private:
         await feed(None)
         await settle()
 
-    async def start(self, row: JobRow) -> JobRow | None:
-        started, attempt = row.start_attempt(self._recorder.store.salt, now=self._clock.time())
+    async def start(self, row: JobRow, target: str) -> JobRow | None:
+        salt = self._recorder.store.salt
+        started, attempt = row.start_attempt(salt, now=self._clock.time(), target=target)
         await self._recorder.record(started, attempt)
         return started
 

@@ -30,9 +30,9 @@ from kbatch.errors import ApiError, RetryLater, RunFatal
 from kbatch.manifest import Manifest
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, JobKind, PackType
-from kbatch.provider.protocol import Provider, Target
+from kbatch.provider.protocol import Provider, Target, parse_target
 from kbatch.provider.wire import Task
-from kbatch.store.records import JobRow, MediaRow
+from kbatch.store.records import JobRow, JobState, MediaRow
 
 
 @dataclass
@@ -113,6 +113,11 @@ class RunContext:
         return self.options.downloads(self.manifest.output.download)
 
     def target(self, row: JobRow) -> Target:
+        """Where the job's task is: where its current attempt was sent, as the state recorded
+        it (whatever ``provider.api`` now picks); for a job about to start an attempt, or one
+        an older kbatch sent, where the manifest sends it."""
+        if row.target is not None and row.state is not JobState.PENDING:
+            return parse_target(row.kind, row.target)
         return self.targets.get(row.id, row.kind)
 
     def backoff(self) -> Backoff:

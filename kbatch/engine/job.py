@@ -28,6 +28,7 @@ from kbatch.errors import (
 )
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
+from kbatch.provider.protocol import target_text
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, FailureReason, JobRow, JobState
 
@@ -119,7 +120,7 @@ class JobLife:
         state the record is a claim, which another runner may have won (False)."""
         run = self.run
         await run.rate()
-        started = await run.admission.start(self.row)
+        started = await run.admission.start(self.row, target_text(run.target(self.row)))
         if started is None:
             return False
         self.row = started
@@ -225,7 +226,13 @@ class JobLife:
         self.row = row = self.row.accepted(task.task_id, submitted_at=submitted, now=now)
         assert row.external_task_id is not None
         attempt = AttemptRow(
-            row.id, row.attempt, row.external_task_id, task.task_id, started_at=submitted
+            row.id,
+            row.attempt,
+            row.external_task_id,
+            task.task_id,
+            started_at=submitted,
+            fingerprint=row.fingerprint,
+            target=row.target,
         )
         run.recorder.post(row, attempt)
         run.state.submitted += not adopted

@@ -38,26 +38,38 @@ def cost(task: Task, estimate: float) -> Cost:
     cash of a currency), else the attempt's estimate, marked estimated: a charge never reported
     must not count as free, or the budget would undercount.
 
+    A task paid in cash, wholly or in part (units and cash), counts against the units budget
+    at its price in Kling's table (its estimate), or at the units it reported if those are
+    more: the cash paid for the rest of that price. The cash itself is kept as reported.
+
     >>> from kbatch.provider.wire import Charge, TaskStatus
     >>> cost(Task("t", TaskStatus.SUCCEED), 2.5).charged
     <Charged.ESTIMATED: 'estimated'>
     >>> paid = Charge(ChargeType.UNIT, "1.6", "video"), Charge(ChargeType.CASH, "2", currency="USD")
     >>> paid = cost(Task("t", TaskStatus.SUCCEED, charges=paid), 2.5)
-    >>> paid.charged.value, paid.units, paid.pack, paid.amount, paid.currency
-    ('reported', 1.6, 'video', 2.0, 'USD')
+    >>> paid.charged.value, paid.units, paid.charged_units, paid.pack, paid.amount, paid.currency
+    ('reported', 2.5, 1.6, 'video', 2.0, 'USD')
+    >>> cash = Charge(ChargeType.CASH, "0.56", currency="USD", cash_type="balance"),
+    >>> cash = cost(Task("t", TaskStatus.SUCCEED, charges=cash), 4.0)
+    >>> cash.units, cash.charged_units, cash.amount, cash.cash_type
+    (4.0, None, 0.56, 'balance')
     """
     units = task.units
     cash = [c for c in task.charges if c.type is ChargeType.CASH]
     if units is None and not cash:
         return Cost.estimated(estimate)
     known = [c.value for c in cash if c.value is not None]
+    counted = units or 0.0
+    if cash and (known and sum(known) > 0):  # paid in cash: the price in units is counted
+        counted = max(counted, estimate)
     return Cost(
-        units or 0.0,
+        counted,
         Charged.REPORTED,
         units,
         next((c.package_type for c in task.charges if c.package_type), None),
         round(sum(known), 9) if known else None,
         next((c.currency for c in cash if c.currency), None),
+        next((c.cash_type for c in cash if c.cash_type), None),
     )
 
 

@@ -116,8 +116,9 @@ class Slots:
 class Budget:
     """Units: spent plus reserved for tasks that may still charge. Spent counts each finished
     attempt's charge as the provider reported it (``billing[]``, ``final_unit_deduction``) or,
-    when it reported none, its estimate (never nothing: outcomes.cost). A job is admitted only
-    if its estimate fits under the limit with both."""
+    when it reported none, its estimate (never nothing: outcomes.cost); a task paid from the
+    cash balance, wholly or in part, counts its price in units (its estimate), so one budget
+    holds whatever paid. A job is admitted only if its estimate fits under the limit with both."""
 
     def __init__(self, limit: float | None, spent: float) -> None:
         self.limit = limit

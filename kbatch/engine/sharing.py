@@ -117,7 +117,7 @@ class Sharing:
 
     # -- claims --------------------------------------------------------------------------------
 
-    async def start(self, row: JobRow) -> JobRow | None:
+    async def start(self, row: JobRow, target: str) -> JobRow | None:
         """Start the next attempt of a pending job by a claim, waiting while the account's slots
         or rate have no room; None when the job is not this runner's to send (another runner
         has it, it changed, or the budget has no room). Halted if the run stops meanwhile."""
@@ -129,7 +129,7 @@ class Sharing:
         def make(current: JobRow) -> tuple[JobRow, AttemptRow] | None:
             if current.fingerprint != row.fingerprint:
                 return None
-            return current.start_attempt(salt, now=crew.clock.time())
+            return current.start_attempt(salt, now=crew.clock.time(), target=target)
 
         async with self._claiming:
             while True:

@@ -60,8 +60,24 @@ def parse_new_task(obj: Any) -> Task:
         created_at=int_or_none(obj.get("create_time")),
         updated_at=int_or_none(obj.get("update_time")),
         media=_media(obj.get("outputs")),
-        charges=parse_billing(obj.get("billing")),
+        charges=_charges(status, obj.get("billing")),
     )
+
+
+def _charges(status: TaskStatus, billing: Any) -> tuple[Charge, ...]:
+    """A task's charges. A failed task's empty ``billing: []`` says it was not charged: 0
+    units, as the ``/v1`` routes say ``final_unit_deduction: "0"`` of the same failure (Kling
+    deducts for what it generated; a failed task generated nothing). An absent ``billing``, or
+    an empty one of a task not failed, says nothing (the estimate then counts).
+
+    >>> _charges(TaskStatus.FAILED, [])[0].units, _charges(TaskStatus.FAILED, None)
+    (0.0, ())
+    >>> _charges(TaskStatus.SUCCEED, [])
+    ()
+    """
+    if status is TaskStatus.FAILED and isinstance(billing, list) and not billing:
+        return (Charge(ChargeType.UNIT, "0"),)
+    return parse_billing(billing)
 
 
 def parse_either(obj: Any) -> Task:

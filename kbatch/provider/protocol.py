@@ -59,6 +59,32 @@ def kind_of(target: Target) -> JobKind:
     return target.kind if isinstance(target, ModelPath) else target
 
 
+#: How a target on the ``/v1`` routes is written in the state (a path is written as itself).
+LEGACY_TEXT = "v1"
+
+
+def target_text(target: Target) -> str:
+    """Where an attempt was sent, as the state keeps it: ``v1`` for the kind's ``/v1`` route,
+    else the new API's path.
+
+    >>> path = ModelPath(JobKind.TEXT2VIDEO, "text-to-video/kling-3.0")
+    >>> target_text(JobKind.TEXT2VIDEO), target_text(path)
+    ('v1', 'text-to-video/kling-3.0')
+    """
+    return target.path if isinstance(target, ModelPath) else LEGACY_TEXT
+
+
+def parse_target(kind: JobKind, text: str) -> Target:
+    """The target a job of ``kind`` was sent to, from :func:`target_text`.
+
+    >>> parse_target(JobKind.TEXT2VIDEO, "v1")
+    <JobKind.TEXT2VIDEO: 'text2video'>
+    >>> parse_target(JobKind.TEXT2VIDEO, "text-to-video/kling-3.0").path
+    'text-to-video/kling-3.0'
+    """
+    return kind if text == LEGACY_TEXT else ModelPath(kind, text)
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """A page of the list route: the tasks asked for, and how many the page held in all."""
@@ -136,4 +162,14 @@ class Provider(Protocol):
         ...
 
 
-__all__ = ["Download", "ModelPath", "Page", "Provider", "Target", "kind_of"]
+__all__ = [
+    "LEGACY_TEXT",
+    "Download",
+    "ModelPath",
+    "Page",
+    "Provider",
+    "Target",
+    "kind_of",
+    "parse_target",
+    "target_text",
+]

@@ -63,6 +63,11 @@ class SimulatorConfig:
     #: Say what each finished task cost (``final_unit_deduction``, ``billing[]``); False: say
     #: nothing, as a gateway that does not pass the charge on.
     charges: bool = True
+    #: How the account pays: "units" from its packs, "cash" from its balance, "split" (half
+    #: of each); cash in ``currency`` from the ``cash_type`` balance (balance, test_balance).
+    payment: str = "units"
+    currency: str = "USD"
+    cash_type: str = "balance"
 
 
 @dataclass(frozen=True, slots=True)

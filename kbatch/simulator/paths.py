@@ -194,7 +194,8 @@ class PathApi:
         for task in host.store.tasks.values():
             if task.status(now).finished:
                 pack = PACK[task.kind].value
-                charged[pack] = charged.get(pack, 0.0) + float(task.units())
+                units = task.payment.parts(float(task.units()))[0]  # cash leaves packs be
+                charged[pack] = charged.get(pack, 0.0) + units
         return envelope(
             {"code": 0, "msg": "", "resource_pack_subscribe_infos": self._packs(charged)}
         )

@@ -49,7 +49,7 @@ from kbatch.simulator.config import GATEWAY_PREFIX, Exchange, SimulatorConfig
 from kbatch.simulator.faults import Fault, Injected, Op
 from kbatch.simulator.journal import TaskJournal
 from kbatch.simulator.paths import PathApi, accept
-from kbatch.simulator.tasks import TaskStore
+from kbatch.simulator.tasks import Payment, TaskStore
 
 
 class Simulator:
@@ -65,6 +65,7 @@ class Simulator:
             parallel_limit=self.config.parallel_limit,
             fail_rate=self.config.fail_rate,
             charges=self.config.charges,
+            payment=Payment(self.config.payment, self.config.currency, self.config.cash_type),
             seed=self.config.seed,
         )
         self.journal = TaskJournal(self.config.tasks_file) if self.config.tasks_file else None

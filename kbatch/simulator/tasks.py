@@ -31,6 +31,33 @@ FLAKY = "sim:flaky"
 EMPTY_URL = "sim:empty-url"
 
 
+#: Cash per unit by currency: USD is the pricing page's list price ($0.14 a unit); the pages
+#: give no CNY price, so the simulator's is an assumption of its own.
+CASH_PER_UNIT: dict[str, float] = {"USD": 0.14, "CNY": 1.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """How the simulated account pays for a task: ``units`` from its resource pack, ``cash``
+    from its balance (``currency``, ``cash_type`` balance or test_balance), or ``split``: half
+    the units from the pack, the rest in cash."""
+
+    how: str = "units"
+    currency: str = "USD"
+    cash_type: str = "balance"
+
+    def parts(self, units: float) -> tuple[float, float | None]:
+        """The units from the pack, and the cash (None: none) of a task priced ``units``.
+
+        >>> Payment("split").parts(4.0)
+        (2.0, 0.28)
+        """
+        if self.how == "units" or units <= 0:
+            return units, None
+        paid = units / 2 if self.how == "split" else 0.0
+        return paid, round((units - paid) * CASH_PER_UNIT.get(self.currency, 1.0), 4)
+
+
 class ManualClock:
     """A clock that moves only when told: ``clock.advance(5)``."""
 
@@ -56,6 +83,7 @@ class SimTask:
     fail_message: str | None
     callback_url: str | None = None
     charged: bool = True  # its answers say what it cost (SimulatorConfig.charges)
+    payment: Payment = Payment()
     #: When a client was first told the task had finished (clock seconds): the task log.
     seen_finished: float | None = None
 
@@ -88,6 +116,28 @@ class SimTask:
             return prices.legacy_video(fields)
         return prices.own_kind(self.kind, fields, self.request.n)
 
+    def billing(self) -> list[dict[str, Any]]:
+        """The new API's ``billing[]`` of a finished task: units of its pack, cash, or both
+        (a failed task is charged nothing: an empty list)."""
+        units, cash = self.payment.parts(float(self.units()))
+        pack = PACK[self.kind].value
+        bills: list[dict[str, Any]] = []
+        if units > 0 or cash is None:
+            bills.append(
+                {"charge_type": "unit", "amount": prices.amount(units), "package_type": pack}
+            )
+        if cash is not None:
+            bills.append(
+                {
+                    "charge_type": "cash",
+                    "amount": str(cash),
+                    "cash_type": self.payment.cash_type,
+                    "currency": self.payment.currency,
+                    "list_price": str(cash),
+                }
+            )
+        return bills if self.charged and not self.fail_message else []
+
     def media_names(self) -> list[str]:
         """The result files, and their watermarked copies when watermark_info asked for them."""
         names = ["0.mp4"] if PACK[self.kind] is PackType.VIDEO else []
@@ -116,7 +166,10 @@ class SimTask:
             "task_result": {},
         }
         if status.finished and self.charged:
-            out["final_unit_deduction"] = self.units()
+            units, cash = self.payment.parts(float(self.units()))
+            out["final_unit_deduction"] = prices.amount(units)
+            if cash is not None:
+                out["final_balance_deduction"] = {"quota": str(cash), "list_price": str(cash)}
         if status is TaskStatus.SUCCEED:
             out["task_result"] = self._result(base_url)
         return out
@@ -174,6 +227,7 @@ class TaskStore:
     parallel_limit: int = 20
     fail_rate: float = 0.0
     charges: bool = True
+    payment: Payment = Payment()
     seed: int | None = None
     tasks: dict[str, SimTask] = field(default_factory=dict)
     by_external: dict[str, str] = field(default_factory=dict)
@@ -233,6 +287,7 @@ class TaskStore:
             fail_message=fail,
             callback_url=request.fields.get("callback_url") or None,
             charged=self.charges,
+            payment=self.payment,
         )
         self.tasks[task.task_id] = task
         self._active[task.task_id] = task

@@ -50,8 +50,8 @@ def task_json(task: SimTask, now: float, base_url: str) -> dict[str, Any]:
     }
     if status is TaskStatus.SUCCEED:
         out["outputs"] = [_video(task, base_url)]
-        bill = {"charge_type": "unit", "amount": task.units(), "package_type": "video"}
-        out["billing"] = [bill] if task.charged else []
+    if status.finished:
+        out["billing"] = task.billing()
     return out
 
 

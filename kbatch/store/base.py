@@ -31,7 +31,7 @@ from kbatch.provider.catalogue import JobKind, PackType
 from kbatch.store.commit import GroupCommit
 from kbatch.store.mapping import AT_PROVIDER, MEDIA_ORDER, Dialect, columns, job, quoted, record
 from kbatch.store.protocol import StateStatus
-from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record
+from kbatch.store.records import AttemptRow, JobRow, JobState, MediaRow, Record, cash_key
 from kbatch.store.seats import RunnerView
 
 #: What else a backend's commits carry, in order with the records (PostgreSQL: the account's
@@ -122,12 +122,22 @@ class SqlStore(abc.ABC, Generic[Note]):
         return out
 
     def attempts(self, job_id: str) -> list[AttemptRow]:
+        """Every attempt the job ever had, of every version (fingerprint): the versions in the
+        order they were first tried (one whose fingerprint was not recorded first), each
+        version's attempts by number."""
         rows = self._query(
             f"SELECT {columns(AttemptRow)} FROM attempts{self.dialect.where('job_id')} "
             "ORDER BY attempt",
             (*self._scope, job_id),
         )
-        return [record(AttemptRow, values) for values in rows]
+        attempts = [record(AttemptRow, values) for values in rows]
+        first: dict[str, float] = {}
+        for item in attempts:
+            first[item.fingerprint] = min(
+                first.get(item.fingerprint, item.started_at), item.started_at
+            )
+        first[""] = float("-inf")
+        return sorted(attempts, key=lambda a: (first[a.fingerprint], a.fingerprint, a.attempt))
 
     def units(self) -> dict[PackType, float]:
         rows = self._query(
@@ -138,23 +148,34 @@ class SqlStore(abc.ABC, Generic[Note]):
 
     def charges(self) -> tuple[dict[PackType, float], dict[PackType, float], dict[str, float]]:
         """Of the units spent, per pack: those the provider reported it charged and those
-        estimated (no charge reported); the cash it charged, per currency."""
+        estimated (no charge reported); the cash it charged, per currency. The rest of the units
+        spent were paid in cash, counted at their price."""
         rows = self._query(
             "SELECT kind, COALESCE(SUM(charged_units), 0), "
-            f"COALESCE(SUM(units - COALESCE(charged_units, 0)), 0) FROM jobs{self.dialect.where()} "
+            "COALESCE(SUM(CASE WHEN charged = 'reported' THEN 0 "
+            f"ELSE units - COALESCE(charged_units, 0) END), 0) FROM jobs{self.dialect.where()} "
             "GROUP BY kind",
             self._scope,
         )
         charged = pricing.by_pack((JobKind(kind), float(units)) for kind, units, _ in rows)
         guessed = pricing.by_pack((JobKind(kind), float(units)) for kind, _, units in rows)
-        cash = self._query(
-            "SELECT COALESCE(charged_currency, ''), SUM(charged_amount) FROM jobs"
-            f"{self.dialect.where(also='charged_amount IS NOT NULL')} "
-            "GROUP BY COALESCE(charged_currency, '') ORDER BY 1",
-            self._scope,
-        )
         estimated = {pack: units for pack, units in guessed.items() if units > 1e-9}
-        return charged, estimated, {str(c): round(float(a), 9) for c, a in cash}
+        return charged, estimated, self.cash()
+
+    def cash(self) -> dict[str, float]:
+        """Cash charged by every attempt, per currency (:func:`~kbatch.store.records.cash_key`:
+        ``test_balance`` apart from ``balance``; "" where none was named), never summed across
+        currencies: read from the attempts, since one job may have paid in several."""
+        cash: dict[str, float] = {}
+        for currency, cash_type, amount in self._query(
+            "SELECT charged_currency, charged_cash_type, SUM(charged_amount) FROM attempts"
+            f"{self.dialect.where(also='charged_amount IS NOT NULL')} "
+            "GROUP BY charged_currency, charged_cash_type",
+            self._scope,
+        ):
+            key = cash_key(currency, cash_type)
+            cash[key] = round(cash.get(key, 0.0) + float(amount), 9)
+        return dict(sorted(cash.items()))
 
     def revision(self) -> str:
         """Every write sets ``updated_at``: the count and the latest change tell a revision."""

@@ -159,7 +159,7 @@ async def _take(
             "lease_until = now() + %s * interval '1 second' "
             "WHERE manifest = %s AND id = %s RETURNING epoch), "
             f"tried AS (INSERT INTO attempts ({columns}) VALUES ({marks}) "
-            "ON CONFLICT (manifest, job_id, attempt) DO NOTHING), "
+            "ON CONFLICT (manifest, job_id, fingerprint, attempt) DO NOTHING), "
             "paced AS (UPDATE accounts SET next_submit_at = "
             "GREATEST(next_submit_at, clock_timestamp()) + %s * interval '1 second' "
             "WHERE account = %s AND pack = %s) "

@@ -46,7 +46,7 @@ TABLES: dict[type[Record], str] = {JobRow: "jobs", MediaRow: "media", AttemptRow
 KEYS: dict[type[Record], tuple[str, ...]] = {
     JobRow: ("id",),
     MediaRow: ("job_id", "index", "variant"),
-    AttemptRow: ("job_id", "attempt"),
+    AttemptRow: ("job_id", "fingerprint", "attempt"),  # every version's attempts kept
 }
 #: Each record's columns by name, in its fields' order: rows are read and written by name.
 NAMES: dict[type[Record], tuple[str, ...]] = {

@@ -19,7 +19,7 @@ from kbatch.errors import StateError
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
-VERSION = 2
+VERSION = 3
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
 
@@ -91,6 +91,19 @@ _MIGRATIONS: tuple[str, ...] = (
             WHERE a.manifest = jobs.manifest AND a.job_id = jobs.id
               AND a.outcome IN ('succeed', 'failed')
         );
+    """,
+    # 3: an attempt is keyed by its job's version too (an edited job's attempts never overwrite
+    # the earlier version's), and keeps where it was sent and the balance its cash came from;
+    # a job keeps where its current attempt was sent. An attempt numbered past its job's
+    # attempts is an earlier version's, whose fingerprint was not recorded: "".
+    """
+    ALTER TABLE attempts ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '',
+        ADD COLUMN target TEXT, ADD COLUMN charged_cash_type TEXT;
+    UPDATE attempts AS a SET fingerprint = j.fingerprint FROM jobs AS j
+        WHERE j.manifest = a.manifest AND j.id = a.job_id AND a.attempt <= j.attempt;
+    ALTER TABLE attempts DROP CONSTRAINT attempts_pkey,
+        ADD PRIMARY KEY (manifest, job_id, fingerprint, attempt);
+    ALTER TABLE jobs ADD COLUMN target TEXT;
     """,
 )
 assert len(_MIGRATIONS) == VERSION

@@ -87,6 +87,7 @@ class Cost:
     pack: str | None = None
     amount: float | None = None
     currency: str | None = None
+    cash_type: str | None = None  # the balance the cash came from: balance, test_balance
 
     @classmethod
     def reported(cls, units: float) -> Cost:
@@ -152,38 +153,55 @@ class JobRow:
     charged_units: float | None = None
     charged_amount: float | None = None
     charged_currency: str | None = None
+    #: Where the current attempt was sent (:func:`kbatch.provider.protocol.target_text`): its
+    #: task is followed there whatever the manifest's ``provider.api`` says now. None: not
+    #: recorded (an attempt of an older kbatch), the manifest's choice stands.
+    target: str | None = None
 
     @property
     def estimated_units(self) -> float:
-        """The part of ``units`` that is kbatch's estimate, not a reported charge."""
-        return round(max(0.0, self.units - (self.charged_units or 0.0)), 9)
+        """The part of ``units`` that is kbatch's estimate, not a reported charge (units paid
+        in cash, counted at their price, are reported: a job all reported has none)."""
+        reported = self.charged is Charged.REPORTED
+        return 0.0 if reported else round(max(0.0, self.units - (self.charged_units or 0.0)), 9)
 
     def _costing(self, cost: Cost) -> JobRow:
+        amount, currency = self.charged_amount, self.charged_currency
+        if cost.amount is not None:
+            key = cash_key(cost.currency, cost.cash_type)
+            if amount is None or currency == key:
+                amount, currency = _plus(amount, cost.amount), key
+            else:  # cash of another currency or balance: never one figure (attempts keep each)
+                amount, currency = None, MIXED_CASH
         return replace(
             self,
             units=round(self.units + cost.units, 9),
             charged=cost.charged.joined(self.charged),
             charged_units=_plus(self.charged_units, cost.charged_units),
-            charged_amount=_plus(self.charged_amount, cost.amount),
-            charged_currency=cost.currency or self.charged_currency,
+            charged_amount=amount,
+            charged_currency=currency,
         )
 
     # -- transitions ---------------------------------------------------------------------------
 
-    def start_attempt(self, salt: str, *, now: float) -> tuple[JobRow, AttemptRow]:
-        """The next attempt: the ``submitting`` row with its external task id, and the attempt's
-        record. Both are made durable before the create is sent (the exactly-once promise)."""
+    def start_attempt(
+        self, salt: str, *, now: float, target: str | None = None
+    ) -> tuple[JobRow, AttemptRow]:
+        """The next attempt: the ``submitting`` row (external task id, ``target`` it is sent
+        to) and its record, both durable before the create is sent (exactly-once)."""
         external = external_task_id(salt, self.id, self.fingerprint, self.attempt + 1)
-        row = self.submitting(external, now=now)
-        return row, AttemptRow(row.id, row.attempt, external, started_at=row.updated_at)
+        row = self.submitting(external, now=now, target=target)
+        started = AttemptRow(row.id, row.attempt, external, started_at=row.updated_at)
+        return row, replace(started, fingerprint=row.fingerprint, target=target)
 
-    def submitting(self, external_task_id: str, *, now: float) -> JobRow:
+    def submitting(self, external_task_id: str, *, now: float, target: str | None = None) -> JobRow:
         """A new attempt: its external task id, recorded before the create is sent."""
         return replace(
             self,
             state=JobState.SUBMITTING,
             attempt=self.attempt + 1,
             external_task_id=external_task_id,
+            target=target,
             task_id=None,
             submitted_at=None,
             finished_at=None,
@@ -282,6 +300,9 @@ class JobRow:
             charged_pack=None if cost is None else cost.pack,
             charged_amount=None if cost is None else cost.amount,
             charged_currency=None if cost is None else cost.currency,
+            fingerprint=self.fingerprint,
+            target=self.target,
+            charged_cash_type=None if cost is None else cost.cash_type,
         )
 
 
@@ -308,8 +329,11 @@ class MediaRow:
 class AttemptRow:
     """One create of a job: its external task id, and what became of it. ``units`` is what the
     budget counted for it; the ``charged_*`` fields what the provider reported (units of
-    ``charged_pack``, cash of ``charged_currency``), and ``charged`` whether ``units`` is that
-    charge or, the provider having reported none, the estimate."""
+    ``charged_pack``, cash of ``charged_currency`` from the ``charged_cash_type`` balance), and
+    ``charged`` whether ``units`` is that charge or, the provider having reported none, the
+    estimate. Keyed by job, version (``fingerprint``: an edit makes a new one, counting from 1
+    again; "" not recorded) and number, no attempt overwrites another. ``target``: where it
+    was sent (None: not recorded)."""
 
     job_id: str
     attempt: int
@@ -325,9 +349,25 @@ class AttemptRow:
     charged_pack: str | None = None
     charged_amount: float | None = None
     charged_currency: str | None = None
+    fingerprint: str = ""
+    target: str | None = None
+    charged_cash_type: str | None = None
 
 
 Record = JobRow | MediaRow | AttemptRow
+
+#: A job's ``charged_currency`` when it paid cash of several currencies or balances: no sum.
+MIXED_CASH = "mixed"
+
+
+def cash_key(currency: str | None, cash_type: str | None) -> str:
+    """How cash is kept apart: by currency, and test quota apart from the real balance.
+
+    >>> cash_key("USD", "balance"), cash_key("USD", "test_balance"), cash_key(None, None)
+    ('USD', 'USD test_balance', '')
+    """
+    test = cash_type is not None and cash_type != "balance"
+    return f"{currency or ''} {cash_type}".strip() if test else currency or ""
 
 
 def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> str:
@@ -345,6 +385,7 @@ def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> 
 
 
 __all__ = [
+    "MIXED_CASH",
     "AttemptOutcome",
     "AttemptRow",
     "Charged",
@@ -354,5 +395,6 @@ __all__ = [
     "JobState",
     "MediaRow",
     "Record",
+    "cash_key",
     "external_task_id",
 ]

@@ -38,7 +38,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 5
+VERSION = 6
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -103,6 +103,34 @@ _MIGRATIONS: tuple[str, ...] = (
             SELECT 1 FROM attempts AS a
             WHERE a.job_id = jobs.id AND a.outcome IN ('succeed', 'failed')
         );
+    """,
+    # 6: an attempt is keyed by its job's version too (an edited job's attempts never overwrite
+    # the earlier version's), and keeps where it was sent and the balance its cash came from;
+    # a job keeps where its current attempt was sent. An attempt numbered past its job's
+    # attempts is an earlier version's, whose fingerprint was not recorded: "".
+    """
+    CREATE TABLE attempts_v6 (
+        job_id TEXT NOT NULL, attempt INTEGER NOT NULL, external_task_id TEXT NOT NULL,
+        task_id TEXT, started_at REAL NOT NULL, ended_at REAL, outcome TEXT, units REAL,
+        message TEXT, charged TEXT, charged_units REAL, charged_pack TEXT, charged_amount REAL,
+        charged_currency TEXT, fingerprint TEXT NOT NULL DEFAULT '', target TEXT,
+        charged_cash_type TEXT,
+        PRIMARY KEY (job_id, fingerprint, attempt)
+    );
+    INSERT INTO attempts_v6 (
+        job_id, attempt, external_task_id, task_id, started_at, ended_at, outcome, units,
+        message, charged, charged_units, charged_pack, charged_amount, charged_currency,
+        fingerprint
+    )
+        SELECT a.job_id, a.attempt, a.external_task_id, a.task_id, a.started_at, a.ended_at,
+            a.outcome, a.units, a.message, a.charged, a.charged_units, a.charged_pack,
+            a.charged_amount, a.charged_currency,
+            COALESCE((SELECT j.fingerprint FROM jobs AS j
+                      WHERE j.id = a.job_id AND a.attempt <= j.attempt), '')
+        FROM attempts AS a;
+    DROP TABLE attempts;
+    ALTER TABLE attempts_v6 RENAME TO attempts;
+    ALTER TABLE jobs ADD COLUMN target TEXT;
     """,
 )
 assert len(_MIGRATIONS) == VERSION

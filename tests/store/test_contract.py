@@ -126,6 +126,7 @@ FULL_JOB = JobRow(
     charged_units=1.75,
     charged_amount=0.42,
     charged_currency="USD",
+    target="text-to-video/kling-3.0",
 )
 FULL_MEDIA = MediaRow(
     "full", 2, "image", "http://127.0.0.1/x.png", "png", "full/2.png", 99, "ab", "watermark", "h"
@@ -145,6 +146,9 @@ FULL_ATTEMPT = AttemptRow(
     charged_pack="video",
     charged_amount=0.07,
     charged_currency="CNY",
+    fingerprint="fp-1",
+    target="v1",
+    charged_cash_type="test_balance",
 )
 
 
@@ -310,22 +314,44 @@ async def test_status_counts_jobs_by_state_and_removed_ones_apart(state: Store) 
 
 async def test_status_parts_units_into_charged_and_estimated_per_pack(state: Store) -> None:
     """``units`` is what the budget counts; of it, what the provider reported it charged and
-    what kbatch estimated for attempts it reported no charge for; cash per currency."""
+    what kbatch estimated for attempts it reported no charge for; cash per currency, summed
+    from the attempts: a job that paid in two currencies (or from the test balance) is never
+    one figure in the last one."""
     start = job("x").submitting("kb-1", now=1.0)
-    paid = Cost(1.5, Charged.REPORTED, 1.5, "video", 0.2, "USD")
+    paid = Cost(1.5, Charged.REPORTED, 1.5, "video", 0.2, "USD", "balance")
+    ended = AttemptOutcome.SUCCEEDED
+    x, y = start.succeeded(units=paid, now=2.0), replace(start, id="y")
+    z = replace(start, id="z", kind=JobKind.TEXT2IMAGE)
+    w = replace(start, id="w").succeeded(units=replace(paid, amount=0.1), now=2.0)
+    w2 = w.submitting("kb-2", now=3.0)
+    in_yuan = replace(paid, amount=0.7, currency="CNY")
+    test_quota = replace(paid, amount=5.0, cash_type="test_balance")
+    v = replace(start, id="v")
     await state.write(
-        start.succeeded(units=paid, now=2.0),
-        replace(start, id="y").succeeded(units=Cost.estimated(3.0), now=2.0),
-        replace(start, id="z", kind=JobKind.TEXT2IMAGE).succeeded(units=0.5, now=2.0),
-        replace(start, id="w").succeeded(units=replace(paid, amount=0.1), now=2.0),
+        x,
+        start.ended(ended, units=paid, message=None, now=2.0),
+        y.succeeded(units=Cost.estimated(3.0), now=2.0),
+        z.succeeded(units=0.5, now=2.0),
+        w2.succeeded(units=in_yuan, now=4.0),
+        replace(start, id="w").ended(ended, units=replace(paid, amount=0.1), message=None, now=2),
+        w2.ended(ended, units=in_yuan, message=None, now=4.0),
+        v.succeeded(units=test_quota, now=2.0),
+        v.ended(ended, units=test_quota, message=None, now=2.0),
     )
 
     status = state.status()
 
-    assert status.units == {PackType.VIDEO: 6.0, PackType.IMAGE: 0.5}
-    assert status.charged_units == {PackType.VIDEO: 3.0, PackType.IMAGE: 0.5}
+    assert status.units == {PackType.VIDEO: 9.0, PackType.IMAGE: 0.5}
+    assert status.charged_units == {PackType.VIDEO: 6.0, PackType.IMAGE: 0.5}
     assert status.estimated_units == {PackType.VIDEO: 3.0}
-    assert status.charged_cash == {"USD": pytest.approx(0.3)}
+    assert status.charged_cash == {
+        "CNY": pytest.approx(0.7),
+        "USD": pytest.approx(0.3),
+        "USD test_balance": pytest.approx(5.0),
+    }
+    rows = state.load()
+    assert (rows["w"].charged_amount, rows["w"].charged_currency) == (None, "mixed")
+    assert (rows["v"].charged_amount, rows["v"].charged_currency) == (5.0, "USD test_balance")
 
 
 async def test_media_come_in_order_and_a_jobs_files_can_be_replaced(state: Store) -> None:
@@ -350,3 +376,25 @@ async def test_attempts_come_in_order(state: Store) -> None:
 
     assert [a.attempt for a in state.attempts("a")] == [1, 2, 3]
     assert state.attempts("b") == []
+
+
+async def test_every_version_keeps_its_attempts_oldest_version_first(state: Store) -> None:
+    """An edited job (a new fingerprint) counts its attempts from 1 again: they are kept
+    beside the earlier version's, never over them; versions come in the order first tried
+    (attempts of an unrecorded version first), each version's attempts by number."""
+
+    def tried(version: str, number: int, at: float) -> AttemptRow:
+        return AttemptRow("a", number, f"kb-{version}{number}", started_at=at, fingerprint=version)
+
+    await state.write(
+        tried("new", 2, 60.0),
+        tried("old", 1, 10.0),
+        tried("new", 1, 50.0),
+        tried("old", 2, 20.0),
+        tried("", 4, 5.0),
+    )
+    await state.write(replace(tried("old", 2, 20.0), units=4.0))  # its end: the same attempt
+
+    seen = [(a.fingerprint, a.attempt) for a in state.attempts("a")]
+    assert seen == [("", 4), ("old", 1), ("old", 2), ("new", 1), ("new", 2)]
+    assert state.attempts("a")[2].units == 4.0

@@ -355,3 +355,4 @@ def test_a_version_1_schema_keeps_its_units_as_reported_charges(pg_state: str) -
     assert (new.charged, new.charged_units) == (None, None)
     assert (first.charged, first.charged_units) == (Charged.REPORTED, 0.5)
     assert (second.charged, second.charged_units, second.units) == (None, None, None)
+    assert (first.fingerprint, second.fingerprint, first.target) == ("f", "f", None)

@@ -26,7 +26,7 @@ def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None
     with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert state._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 5
+        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 6
 
 
 def test_a_version_1_state_file_is_migrated_and_keeps_its_results(tmp_path: Path) -> None:
@@ -143,3 +143,31 @@ def test_a_version_4_state_file_keeps_its_units_as_reported_charges(tmp_path: Pa
     assert (new.charged, new.charged_units) == (None, None)
     assert (attempt.units, attempt.charged, attempt.charged_units) == (1.5, Charged.REPORTED, 1.5)
     assert (attempt.charged_amount, attempt.charged_currency) == (None, None)
+
+
+def test_a_version_5_state_file_keeps_its_attempts_under_their_versions(tmp_path: Path) -> None:
+    """Version 6 keys attempts by their job's version: those a job's current version has made
+    are labelled with its fingerprint, one numbered past them is an earlier version's ("");
+    where a task was sent is unknown (None: the manifest's choice stands)."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        for script in _MIGRATIONS[:5]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 5")
+        db.execute("INSERT INTO meta VALUES ('manifest', 'm'), ('salt', 'abc')")
+        db.execute(
+            "INSERT INTO jobs (id, kind, fingerprint, state, attempt, failures, slots, estimate,"
+            " units, created_at, updated_at) VALUES "
+            "('a', 'image2video', 'f2', 'submitted', 1, 0, 1, 2.0, 0, 1, 1)"
+        )
+        db.execute(
+            "INSERT INTO attempts (job_id, attempt, external_task_id, started_at, outcome,"
+            " units, charged_amount, charged_currency) VALUES ('a', 1, 'kb-1', 5, NULL, NULL,"
+            " NULL, NULL), ('a', 2, 'kb-old', 1, 'failed', 2.0, 0.28, 'USD')"
+        )
+    with SqliteStore.read(path) as state:
+        rows = state.load()
+        seen = [(a.fingerprint, a.attempt, a.target) for a in state.attempts("a")]
+        cash = state.status().charged_cash
+    assert seen == [("", 2, None), ("f2", 1, None)]
+    assert rows["a"].target is None and cash == {"USD": 0.28}
