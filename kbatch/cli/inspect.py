@@ -168,7 +168,7 @@ def read_status(
         return None
     try:
         with where.read(manifest_name=manifest_name) as state:
-            return state.status(), totals.of_rows(state.load().values())
+            return state.status(), totals.of_state(state)
     except StateMissing:
         return None
 
@@ -189,7 +189,7 @@ def status_command(manifest: Path, state_file: str | None, fmt: str) -> None:
     settings = read_settings(manifest)
     where = store.locate(settings.output.dir, state_file)
     with where.read(manifest_name=settings.name) as state:
-        status, spent = state.status(), totals.of_rows(state.load().values())
+        status, spent = state.status(), totals.of_state(state)
     if fmt == "json":
         doc = documents.status(status, spent)
         click.echo(documents.dump({"manifest": str(manifest), **doc}))

@@ -228,7 +228,8 @@ def _run(plan: Plan, manifest: Path, shown: Shown) -> RunResult:
     finally:
         display.flush()  # event lines of the run's last moments, before the summary
     rows = [plan.rows[job_id] for job_id in plan.ids]
-    totals = spent.of_rows(plan.rows.values())  # removed jobs too: what the state ever paid
+    # removed jobs too: what the state ever paid
+    totals = spent.of_rows(plan.rows.values(), plan.store.cash_by_job())
     elapsed = time.monotonic() - started
     # the retry commands name the state only when the run was told it (--state, KBATCH_STATE)
     state = plan.location if plan.options.state_path is not None else None

@@ -220,7 +220,12 @@ def job_report(
     )
 
 
-def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
+def summarize(
+    rows: Iterable[JobRow],
+    *,
+    download: bool = True,
+    cash: Mapping[str, Mapping[str, float]] | None = None,
+) -> ReportTotals:
     rows = list(rows)
     by_state = dict.fromkeys((s.value for s in JobState), 0)
     by_kind: dict[str, dict[str, int]] = {}
@@ -253,7 +258,7 @@ def summarize(rows: Iterable[JobRow], *, download: bool = True) -> ReportTotals:
         wall,
         rate,
         removed,
-        of_rows(rows),
+        of_rows(rows, cash),
     )
 
 
@@ -276,7 +281,7 @@ def collect(
     jobs = tuple(
         job_report(row, media.get(i, ()), output_dir, base, found.get(i)) for i, row in rows.items()
     )
-    summary = summarize(rows.values(), download=download)
+    summary = summarize(rows.values(), download=download, cash=state.cash_by_job())
     generated = stamp(time.time() if now is None else now) or ""
     seen = {
         job_id: tuple(_placed(item, base) for item in items)

@@ -14,7 +14,8 @@ never one sum) and per currency for cash (never USD with CNY, nor ``test_balance
 ``balance``). Units are what the budget counts: the provider's charge where it reported one,
 else kbatch's estimate; ``charged`` and ``estimated`` part them.
 
-    >>> from kbatch.store import JobRow, JobKind
+    >>> from kbatch.provider.catalogue import JobKind
+    >>> from kbatch.store import JobRow
     >>> done = JobRow("a", JobKind.TEXT2IMAGE, "f", units=8.0, charged_units=8.0)
     >>> gone = JobRow("b", JobKind.TEXT2IMAGE, "f", units=0.5, charged_units=0.5, removed=True)
     >>> totals = of_rows([done, gone])
@@ -24,12 +25,12 @@ else kbatch's estimate; ``charged`` and ``estimated`` part them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kbatch.provider.catalogue import PACK
-from kbatch.store import JobRow
+from kbatch.store import JobRow, StateStore
 
 #: The labels every surface gives the two totals.
 CURRENT = "the manifest's current jobs"
@@ -41,10 +42,16 @@ def _add(totals: dict[str, float], key: str, amount: float | None) -> None:
         totals[key] = round(totals.get(key, 0.0) + amount, 9)
 
 
-def cash_of(row: JobRow) -> Iterator[tuple[str, float]]:
+def cash_of(row: JobRow, by_job: Mapping[str, Mapping[str, float]] | None = None) -> Iterator[
+    tuple[str, float]
+]:
     """The cash a job was charged, as (currency, amount) pairs: the one place that reads a
-    job's cash, so that a record keeping cash per currency (or per cash type) is read here.
-    A ``test_balance`` (where the record names it) is its own currency, never added to cash."""
+    job's cash. ``by_job`` (the store's :meth:`cash_by_job`, from every attempt) keeps each
+    currency of a job that paid in several; without it the job row's one figure is read. A
+    ``test_balance`` is its own currency, never added to cash."""
+    if by_job is not None:
+        yield from by_job.get(row.id, {}).items()
+        return
     amount = row.charged_amount
     if amount is None:
         return
@@ -66,14 +73,14 @@ class Spend:
     estimated: dict[str, float] = field(default_factory=dict)
     cash: dict[str, float] = field(default_factory=dict)
 
-    def adding(self, row: JobRow) -> Spend:
+    def adding(self, row: JobRow, by_job: Mapping[str, Mapping[str, float]] | None = None) -> Spend:
         pack = PACK[row.kind].value
         units, charged = dict(self.units), dict(self.charged)
         estimated, cash = dict(self.estimated), dict(self.cash)
         _add(units, pack, row.units)
         _add(charged, pack, row.charged_units)
         _add(estimated, pack, row.estimated_units)
-        for currency, amount in cash_of(row):
+        for currency, amount in cash_of(row, by_job):
             _add(cash, currency, amount)
         return Spend(self.jobs + 1, units, charged, estimated, cash)
 
@@ -111,14 +118,22 @@ class Totals:
         return {"current": self.current.record(), "paid": self.paid.record()}
 
 
-def of_rows(rows: Iterable[JobRow]) -> Totals:
-    """The totals of a state's job rows (all of them: removed ones count in ``paid``)."""
+def of_rows(
+    rows: Iterable[JobRow], cash: Mapping[str, Mapping[str, float]] | None = None
+) -> Totals:
+    """The totals of a state's job rows (all of them: removed ones count in ``paid``); ``cash``
+    is the state's cash per job and currency (``StateStore.cash_by_job``), where it was read."""
     current = paid = Spend()
     for row in rows:
-        paid = paid.adding(row)
+        paid = paid.adding(row, cash)
         if not row.removed:
-            current = current.adding(row)
+            current = current.adding(row, cash)
     return Totals(current, paid)
+
+
+def of_state(state: StateStore) -> Totals:
+    """The totals of everything a state holds: its rows, and the cash of every attempt."""
+    return of_rows(state.load().values(), state.cash_by_job())
 
 
 def show(amounts: dict[str, float]) -> str:
@@ -156,4 +171,15 @@ def lines(totals: Totals) -> list[str]:
     return out
 
 
-__all__ = ["CURRENT", "PAID", "Spend", "Totals", "cash_of", "lines", "of_rows", "show", "show_cash"]
+__all__ = [
+    "CURRENT",
+    "PAID",
+    "Spend",
+    "Totals",
+    "cash_of",
+    "lines",
+    "of_rows",
+    "of_state",
+    "show",
+    "show_cash",
+]

@@ -177,6 +177,21 @@ class SqlStore(abc.ABC, Generic[Note]):
             cash[key] = round(cash.get(key, 0.0) + float(amount), 9)
         return dict(sorted(cash.items()))
 
+    def cash_by_job(self) -> dict[str, dict[str, float]]:
+        """Cash charged per job, per currency (as :meth:`cash` keeps them apart), read from the
+        attempts: a job that paid in several currencies keeps each."""
+        found: dict[str, dict[str, float]] = {}
+        for job_id, currency, cash_type, amount in self._query(
+            "SELECT job_id, charged_currency, charged_cash_type, SUM(charged_amount) FROM attempts"
+            f"{self.dialect.where(also='charged_amount IS NOT NULL')} "
+            "GROUP BY job_id, charged_currency, charged_cash_type",
+            self._scope,
+        ):
+            cash = found.setdefault(str(job_id), {})
+            key = cash_key(currency, cash_type)
+            cash[key] = round(cash.get(key, 0.0) + float(amount), 9)
+        return found
+
     def revision(self) -> str:
         """Every write sets ``updated_at``: the count and the latest change tell a revision."""
         ((count, latest),) = self._query(

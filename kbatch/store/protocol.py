@@ -124,6 +124,10 @@ class StateStore(Protocol):
 
     def attempts(self, job_id: str) -> list[AttemptRow]: ...
 
+    def cash_by_job(self) -> dict[str, dict[str, float]]:
+        """Cash charged per job and currency, from every attempt."""
+        ...
+
     def units(self) -> dict[PackType, float]:
         """Units spent by every job, every attempt, per pack (never one sum of both)."""
         ...
