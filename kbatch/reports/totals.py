@@ -42,9 +42,9 @@ def _add(totals: dict[str, float], key: str, amount: float | None) -> None:
         totals[key] = round(totals.get(key, 0.0) + amount, 9)
 
 
-def cash_of(row: JobRow, by_job: Mapping[str, Mapping[str, float]] | None = None) -> Iterator[
-    tuple[str, float]
-]:
+def cash_of(
+    row: JobRow, by_job: Mapping[str, Mapping[str, float]] | None = None
+) -> Iterator[tuple[str, float]]:
     """The cash a job was charged, as (currency, amount) pairs: the one place that reads a
     job's cash. ``by_job`` (the store's :meth:`cash_by_job`, from every attempt) keeps each
     currency of a job that paid in several; without it the job row's one figure is read. A
