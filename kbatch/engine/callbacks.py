@@ -50,8 +50,10 @@ class Receiver:
         hint: Callable[[str], bool],
         secret: WebhookSecret | None = None,
         now: Callable[[], float] = time.time,
+        routes: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.listen = listen
+        self._routes = routes  # more routes on the same listener (media: {serve: true})
         self._hint = hint
         self._secret = secret
         self._now = now
@@ -69,6 +71,8 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(self._path, self._receive)
+        if self._routes is not None:
+            self._routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         try:

@@ -118,6 +118,11 @@ class JobLife:
         """Record the attempt's external task id, durably, then send the create. In a shared
         state the record is a claim, which another runner may have won (False)."""
         run = self.run
+        media = run.state.media
+        unsendable = await media.ready(job) if media is not None else None
+        if unsendable is not None:  # before the attempt: nothing is sent or paid for
+            self.fail(FailureReason.MEDIA, unsendable, None)
+            return True
         await run.rate()
         started = await run.admission.start(self.row)
         if started is None:
@@ -132,6 +137,8 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         request = job.request
+        if run.state.media is not None:  # local files as fresh URLs, kept nowhere
+            request = run.state.media.sent(request)
         callback_url = run.state.callback_url
         if callback_url and "callback_url" not in request:  # the job's own is kept
             request = {**request, "callback_url": callback_url}

@@ -32,7 +32,9 @@ from kbatch.engine.clock import Clock, SystemClock
 from kbatch.engine.context import Hold
 from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
+from kbatch.engine.mediaserve import Served
 from kbatch.engine.options import Snapshot, StopReason
+from kbatch.engine.uploads import open_media, serving
 from kbatch.errors import ManifestError, StateError
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
@@ -95,21 +97,37 @@ class Scheduler:
     # -- the run -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        receiver = await self._listen()
+        run, media = self.run_context, self.batch.manifest.media
+        listen = self.batch.options.listen or self.batch.manifest.callbacks
+        served = serving(media, listen.public_url if listen else None)
+        receiver = await self._listen(served)
+        run.state.media = open_media(
+            media,
+            self.batch.store,
+            clock=run.clock,
+            backoff=run.backoff,
+            emit=lambda message: run.emit(EventName.UPLOAD, None, message),
+            served=served,
+        )
         try:
             await self._run()
         finally:
+            await run.state.media.close()
             if receiver is not None:
                 await receiver.close()
 
-    async def _listen(self) -> Receiver | None:
-        """Start the callback receiver, if asked for (ConfigError before anything is sent)."""
+    async def _listen(self, served: Served | None = None) -> Receiver | None:
+        """Start the callback receiver, if asked for (ConfigError before anything is sent);
+        ``served``: the run's media served on the same listener."""
         run = self.run_context
         listen = self.batch.options.listen or self.batch.manifest.callbacks
         if listen is None:
             return None
         secret = signatures.from_environment(os.environ, listen.secret_env)
-        self.receiver = receiver = Receiver(listen, hint=run.poller.hint, secret=secret)
+        routes = served.install if served is not None else None
+        self.receiver = receiver = Receiver(
+            listen, hint=run.poller.hint, secret=secret, routes=routes
+        )
         await receiver.start()
         run.state.callback_url = receiver.callback_url
         run.poller.callbacks = True
@@ -223,6 +241,8 @@ class Scheduler:
                     return
                 if only is not None and job.id not in only:
                     continue
+                if run.state.media is not None and run.options.selects(job.id):
+                    run.state.media.prefetch(job)  # uploads start ahead of the job's slots
                 await self._offer(job, again=only is not None)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")

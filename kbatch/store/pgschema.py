@@ -19,7 +19,7 @@ from kbatch.errors import StateError
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
-VERSION = 2
+VERSION = 3
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
 
@@ -91,6 +91,15 @@ _MIGRATIONS: tuple[str, ...] = (
             WHERE a.manifest = jobs.manifest AND a.job_id = jobs.id
               AND a.outcome IN ('succeed', 'failed')
         );
+    """,
+    # 3: the local files uploaded to a media store, by content (media: {store: ...}), for every
+    # manifest of the database (a bucket is shared); a row 'claimed' while one runner uploads.
+    """
+    CREATE TABLE uploads (
+        store TEXT NOT NULL, name TEXT NOT NULL, size BIGINT NOT NULL, state TEXT NOT NULL,
+        claimed_at DOUBLE PRECISION NOT NULL, done_at DOUBLE PRECISION,
+        PRIMARY KEY (store, name)
+    );
     """,
 )
 assert len(_MIGRATIONS) == VERSION

@@ -38,7 +38,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 5
+VERSION = 6
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -103,6 +103,14 @@ _MIGRATIONS: tuple[str, ...] = (
             SELECT 1 FROM attempts AS a
             WHERE a.job_id = jobs.id AND a.outcome IN ('succeed', 'failed')
         );
+    """,
+    # 6: the local files uploaded to a media store, by content (media: {store: ...}); a row
+    # 'claimed' while one runner uploads it, 'done' once the object is in the bucket.
+    """
+    CREATE TABLE uploads (
+        store TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
+        claimed_at REAL NOT NULL, done_at REAL, PRIMARY KEY (store, name)
+    );
     """,
 )
 assert len(_MIGRATIONS) == VERSION

@@ -1,0 +1,133 @@
+"""The manifest's ``media:`` section, and local files in fields Kling takes by URL only.
+
+::
+
+    media:
+      store: s3://my-bucket/kbatch      # or serve: true (the run's --listen and --public-url)
+      images: url                       # local images by the store's URL too (default base64)
+      expires: 24h                      # how long a sent URL stays valid
+      uploads_at_once: 4
+
+With a store (or ``serve``), a local path in omni video's or motion control's ``video`` is
+taken relative to the manifest, written ``local:<absolute path>`` and checked from its own bytes
+(:func:`kbatch.media.local_video_info`); without either, it is refused where it is named, with
+the way to send it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kbatch.manifest.document import Document
+from kbatch.manifest.issues import IssueLog
+from kbatch.manifest.jobs import Job
+from kbatch.media import (
+    DEFAULT_AT_ONCE,
+    DEFAULT_EXPIRY,
+    INSTALL_S3,
+    NO_STORE,
+    ImagesBy,
+    MediaSettings,
+    StoreUrl,
+    files_of,
+    is_local,
+    local_value,
+    media_file,
+)
+from kbatch.provider.catalogue import JobKind
+
+#: The fields that take a video by URL only, per kind.
+URL_ONLY: Mapping[JobKind, tuple[str, ...]] = {
+    JobKind.OMNI_VIDEO: ("video",),
+    JobKind.MOTION_CONTROL: ("video",),
+}
+
+
+def read_media(
+    document: Document, given: Any, log: IssueLog, seconds: Callable[[Any], float]
+) -> MediaSettings | None:
+    """``media:`` as settings (the schema checked its shape; ``seconds`` reads "24h" as the
+    loader does); None when absent or broken."""
+    if not isinstance(given, dict):
+        return None
+    store = None
+    if "store" in given:
+        try:
+            store = StoreUrl.parse(str(given["store"]))
+        except ValueError as exc:
+            log.add(document.issue(("media", "store"), f"{given['store']!r} {exc}"))
+            return None
+        if importlib.util.find_spec("obstore") is None:
+            message = f"a media store needs the s3 extra, which is not installed: {INSTALL_S3}"
+            log.add(document.issue(("media", "store"), message))
+            return None
+    serve = bool(given.get("serve", False))
+    if store is not None and serve:
+        log.add(document.issue(("media", "serve"), "give store or serve, not both"))
+        return None
+    if store is None and not serve:
+        log.add(document.issue(("media",), "media needs store: s3://bucket/prefix or serve: true"))
+        return None
+    try:
+        expires = seconds(given.get("expires", DEFAULT_EXPIRY))
+    except ValueError as exc:
+        log.add(document.issue(("media", "expires"), str(exc)))
+        return None
+    if expires < 60:
+        log.add(document.issue(("media", "expires"), "at least 60 s: Kling fetches it later"))
+        return None
+    images = ImagesBy(given.get("images", ImagesBy.BASE64.value))
+    at_once = int(given.get("uploads_at_once", DEFAULT_AT_ONCE))
+    return MediaSettings(store, serve, images, expires, at_once)
+
+
+def localized(
+    kind: JobKind, request: dict[str, Any], base_dir: Path, media: MediaSettings | None
+) -> dict[str, Any]:
+    """The request with each local video in a URL-only field written ``local:<path>`` (when the
+    manifest can send it); else unchanged, and the video check refuses the path."""
+    if media is None or not media.active:
+        return request
+    out = request
+    for name in URL_ONLY.get(kind, ()):
+        value = request.get(name)
+        if isinstance(value, str) and is_local(value):
+            path = (base_dir / Path(value.strip()).expanduser()).resolve()
+            out = {**out, name: local_value(path)}
+    return out
+
+
+@dataclass
+class Uploads:
+    """The distinct local files a manifest's jobs send by URL: how many, how many bytes."""
+
+    sizes: dict[str, int] = field(default_factory=dict)  # sha256 -> bytes
+    paths: dict[str, str] = field(default_factory=dict)  # sha256 -> the first path naming it
+
+    def add(self, jobs: Iterable[Job], media: MediaSettings | None) -> None:
+        if media is None or not media.active:
+            return
+        images = media.images is ImagesBy.URL
+        for job in jobs:
+            for path in files_of(job.request, images=images):
+                try:
+                    found = media_file(path)
+                except OSError:
+                    continue
+                self.sizes.setdefault(found.sha256, found.size)
+                self.paths.setdefault(found.sha256, path)
+
+    @property
+    def count(self) -> int:
+        return len(self.sizes)
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.sizes.values())
+
+
+__all__ = ["NO_STORE", "URL_ONLY", "Uploads", "localized", "read_media"]
