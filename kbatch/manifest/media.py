@@ -107,10 +107,12 @@ class Uploads:
 
     sizes: dict[str, int] = field(default_factory=dict)  # sha256 -> bytes
     paths: dict[str, str] = field(default_factory=dict)  # sha256 -> the first path naming it
+    media: MediaSettings | None = None
 
     def add(self, jobs: Iterable[Job], media: MediaSettings | None) -> None:
         if media is None or not media.active:
             return
+        self.media = media
         images = media.images is ImagesBy.URL
         for job in jobs:
             for path in files_of(job.request, images=images):
@@ -128,6 +130,22 @@ class Uploads:
     @property
     def bytes(self) -> int:
         return sum(self.sizes.values())
+
+    def lines(self, *, most: int = 10) -> list[str]:
+        """What a run will upload (or serve), for ``validate``, ``plan`` and ``--dry-run``:
+        the count, the bytes, and the first ``most`` files. Nothing is asked of the store."""
+        if self.media is None or not self.count:
+            return []
+        files = "file" if self.count == 1 else "files"
+        size = f"{self.count} local {files} ({self.bytes:,} bytes)"
+        if self.media.store is not None:
+            head = f"media: {size} will be uploaded to {self.media.store} (once each, by "
+            head += "content; those already there are not sent again)"
+        else:
+            head = f"media: {size} will be served from the callback listener (--public-url)"
+        shown = [f"  {path} ({self.sizes[sha]:,} bytes)" for sha, path in self.paths.items()]
+        more = [f"  ... and {self.count - most} more"] if 0 < most < self.count else []
+        return [head, *shown[:most], *more]
 
 
 __all__ = ["NO_STORE", "URL_ONLY", "Uploads", "localized", "read_media"]

@@ -1,0 +1,68 @@
+"""A real S3-compatible server on loopback for the media store's tests: moto's server app
+(``moto[server]``) under werkzeug on 127.0.0.1, port chosen by the system, with every request
+it answers counted (method, path, query), so a test can count the PUTs of an object and the
+presigned GETs of a fetcher."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class S3Server:
+    url: str
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def count(self, method: str, suffix: str = "", *, signed: bool | None = None) -> int:
+        """Requests of ``method`` whose path ends with ``suffix`` (``signed``: with a presigned
+        query, or without)."""
+        return sum(
+            1
+            for verb, path, query in self.requests
+            if verb == method
+            and path.endswith(suffix)
+            and (signed is None or ("X-Amz-Signature" in query) == signed)
+        )
+
+
+@contextmanager
+def s3_server(monkeypatch: pytest.MonkeyPatch, bucket: str) -> Iterator[S3Server]:
+    """The server, a bucket in it, and the AWS environment pointed at it."""
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    seen: list[tuple[str, str, str]] = []
+
+    def counting(environ: dict[str, Any], start_response: Any) -> Any:
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], environ["QUERY_STRING"]))
+        return app(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, counting, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": url,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    try:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{url}/{bucket}", method="PUT")).close()
+        yield S3Server(url, seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
