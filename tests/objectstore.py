@@ -34,7 +34,7 @@ class S3Server:
 @contextmanager
 def s3_server(monkeypatch: pytest.MonkeyPatch, bucket: str) -> Iterator[S3Server]:
     """The server, a bucket in it, and the AWS environment pointed at it."""
-    from moto.server import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     app = DomainDispatcherApplication(create_backend_app)

@@ -22,6 +22,7 @@ a secret) and no credential in it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,9 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
 
 class Bucket:
     """One bucket and prefix: head, put and presigned GET URLs of its objects."""
+
+    def __str__(self) -> str:
+        return str(self.where)
 
     def __init__(self, where: StoreUrl, store: Any) -> None:
         self.where = where
@@ -85,7 +89,7 @@ class Bucket:
         except FileNotFoundError:
             return False
         except Exception as exc:
-            raise StoreFailed(f"{self.where}/{name}: {_said(exc)}") from None
+            raise StoreFailed(_said(exc)) from None
         return True
 
     async def put(self, name: str, path: Path, content_type: str) -> None:
@@ -97,7 +101,7 @@ class Bucket:
                 self._store, name, path, attributes={"Content-Type": content_type}
             )
         except Exception as exc:
-            raise StoreFailed(f"{self.where}/{name}: {_said(exc)}") from None
+            raise StoreFailed(_said(exc)) from None
 
     def sign(self, name: str, seconds: float) -> str:
         """A presigned GET URL valid for ``seconds`` (made locally: no request)."""
@@ -109,11 +113,21 @@ class Bucket:
             raise StoreFailed(f"{self.where}/{name}: cannot sign: {_said(exc)}") from None
 
 
+_CODE = re.compile(r"<Code>([^<]{1,100})</Code>")
+_MESSAGE = re.compile(r"<Message>([^<]{1,300})</Message>")
+_STATUS = re.compile(r"status code: (\d{3})")
+
+
 def _said(exc: BaseException) -> str:
-    """The store's own message, first line, without anything that looks like a signed URL."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    words = ["<url>" if "X-Amz-" in word or "Signature=" in word else word for word in text.split()]
-    return " ".join(words)[:300]
+    """The store's own message: its error code and message when it sent them (S3's XML),
+    else the first line of the library's; never a URL (a signed one would be a secret)."""
+    text = str(exc).strip()
+    code, message, status = _CODE.search(text), _MESSAGE.search(text), _STATUS.search(text)
+    if code is not None:
+        said = f"{code.group(1)}: {message.group(1) if message else 'refused'}"
+        return said + (f" (HTTP {status.group(1)})" if status else "")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return " ".join("<url>" if "://" in word else word for word in first.split())[:300]
 
 
 __all__ = ["Bucket", "StoreFailed"]

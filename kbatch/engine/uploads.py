@@ -117,7 +117,7 @@ class Media:
             try:
                 await asyncio.shield(task)
             except StoreFailed as exc:
-                return f"{Path(file.path).name} could not be uploaded: {exc}"
+                return f"{Path(file.path).name} could not be uploaded to {self.bucket}: {exc}"
         return None
 
     def sent(self, request: Any) -> Any:

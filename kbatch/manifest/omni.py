@@ -267,8 +267,8 @@ def shown(text: str) -> str:
     except ValueError:
         return show(text)
     path = local_path(text)
-    if path is not None:
-        return show(path)
+    if path is not None:  # the location says where; the name says which file
+        return show(path.rpartition("/")[2])
     if not parts.scheme or not parts.hostname:
         return show(text)
     tail = "?…" if parts.query or parts.fragment else ""  # a user:password@ is left out too
