@@ -89,6 +89,7 @@ class Scheduler:
             slots={pack: (run.slots[pack].used, run.slots[pack].target) for pack in self._packs},
             units={pack: budget.spent for pack, budget in run.budgets.items()},
             submitted=run.state.submitted,
+            uploads=run.state.media.progress if run.state.media is not None else None,
         )
 
     def interrupt(self) -> None:

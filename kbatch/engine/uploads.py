@@ -67,6 +67,15 @@ class Media:
         return self.settings is not None and self.settings.active
 
     @property
+    def progress(self) -> tuple[int, int, int] | None:
+        """(files ready in the store, files started, bytes uploaded); None without uploads."""
+        if not self._uploads:
+            return None
+        done = [task for task in self._uploads.values() if task.done() and not task.cancelled()]
+        ready = sum(1 for task in done if task.exception() is None)
+        return ready, len(self._uploads), self.counts["bytes"]
+
+    @property
     def _images(self) -> bool:
         return self.settings is not None and self.settings.images is ImagesBy.URL
 
