@@ -67,8 +67,9 @@ def kept_texts(proj: Project) -> str:
 
 
 def test_each_local_file_is_uploaded_once_fetched_by_url_and_a_rerun_sends_nothing(
-    tmp_path: Path, threaded: Simulator, s3: S3Server
+    tmp_path: Path, threaded: Simulator, s3: S3Server, backend: str
 ) -> None:
+    """On a state file and on a shared PostgreSQL state (its uploads table)."""
     proj = project(tmp_path, threaded, {"store": f"s3://{BUCKET}/runs", "images": "url"})
     for command in (["validate"], ["plan"], ["run", "--dry-run"]):
         result = CliRunner().invoke(cli, [*command, str(proj.manifest)])
