@@ -6,6 +6,7 @@ presigned GETs of a fetcher."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pytest
 @dataclass
 class S3Server:
     url: str
+    bucket: str
     requests: list[tuple[str, str, str]] = field(default_factory=list)
 
     def count(self, method: str, suffix: str = "", *, signed: bool | None = None) -> int:
@@ -32,8 +34,10 @@ class S3Server:
 
 
 @contextmanager
-def s3_server(monkeypatch: pytest.MonkeyPatch, bucket: str) -> Iterator[S3Server]:
-    """The server, a bucket in it, and the AWS environment pointed at it."""
+def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
+    """The server, a bucket in it, and the AWS environment pointed at it. moto keeps its
+    buckets in the process: each server's bucket has a name of its own."""
+    bucket = f"kbatch-{uuid.uuid4().hex[:12]}"
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
@@ -61,7 +65,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch, bucket: str) -> Iterator[S3Server
         import urllib.request
 
         urllib.request.urlopen(urllib.request.Request(f"{url}/{bucket}", method="PUT")).close()
-        yield S3Server(url, seen)
+        yield S3Server(url, bucket, seen)
     finally:
         server.shutdown()
         server.server_close()

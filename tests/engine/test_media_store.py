@@ -28,12 +28,10 @@ from tests.clips import clip
 from tests.objectstore import S3Server, s3_server
 from tests.project import Project
 
-BUCKET = "kbatch-media"
-
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
-    with s3_server(monkeypatch, BUCKET) as server:
+    with s3_server(monkeypatch) as server:
         yield server
 
 
@@ -70,7 +68,7 @@ def test_each_local_file_is_uploaded_once_fetched_by_url_and_a_rerun_sends_nothi
     tmp_path: Path, threaded: Simulator, s3: S3Server, backend: str
 ) -> None:
     """On a state file and on a shared PostgreSQL state (its uploads table)."""
-    proj = project(tmp_path, threaded, {"store": f"s3://{BUCKET}/runs", "images": "url"})
+    proj = project(tmp_path, threaded, {"store": f"s3://{s3.bucket}/runs", "images": "url"})
     for command in (["validate"], ["plan"], ["run", "--dry-run"]):
         result = CliRunner().invoke(cli, [*command, str(proj.manifest)])
         assert result.exit_code == 0, result.output
@@ -83,7 +81,7 @@ def test_each_local_file_is_uploaded_once_fetched_by_url_and_a_rerun_sends_nothi
     # Once per file: two videos and the image, named by content under the prefix.
     assert s3.count("PUT", ".mp4", signed=False) == 2
     assert s3.count("PUT", ".png", signed=False) == 1
-    assert all(path.startswith(f"/{BUCKET}/runs/") for verb, path, _ in s3.requests[1:])
+    assert all(path.startswith(f"/{s3.bucket}/runs/") for verb, path, _ in s3.requests[1:])
     # The simulator fetched each URL it was sent: three videos, two images.
     assert s3.count("GET", ".mp4", signed=True) == 3
     assert s3.count("GET", ".png", signed=True) == 2
@@ -104,10 +102,10 @@ def test_an_object_already_in_the_bucket_is_not_sent_again(
     tmp_path: Path, threaded: Simulator, s3: S3Server
 ) -> None:
     """A second project (another state) on the same bucket: HEAD finds each object."""
-    first = project(tmp_path / "one", threaded, {"store": f"s3://{BUCKET}/shared"})
+    first = project(tmp_path / "one", threaded, {"store": f"s3://{s3.bucket}/shared"})
     asyncio.run(first.run())
     assert s3.count("PUT", ".mp4") == 2
-    second = project(tmp_path / "two", threaded, {"store": f"s3://{BUCKET}/shared"})
+    second = project(tmp_path / "two", threaded, {"store": f"s3://{s3.bucket}/shared"})
     outcome = asyncio.run(second.run())
     assert outcome.counts[JobState.DOWNLOADED] == 3
     assert s3.count("PUT", ".mp4") == 2  # none more
@@ -117,7 +115,7 @@ def test_an_object_already_in_the_bucket_is_not_sent_again(
 def test_a_video_kling_would_refuse_is_never_uploaded(
     tmp_path: Path, threaded: Simulator, s3: S3Server
 ) -> None:
-    proj = project(tmp_path, threaded, {"store": f"s3://{BUCKET}/runs"})
+    proj = project(tmp_path, threaded, {"store": f"s3://{s3.bucket}/runs"})
     (tmp_path / "clips" / "dance.mp4").write_bytes(clip(40))  # motion control takes 3..10 s
     result = CliRunner().invoke(cli, ["run", str(proj.manifest), "--no-progress"])
     assert result.exit_code != 0
@@ -130,7 +128,7 @@ def test_an_upload_that_keeps_failing_fails_only_the_jobs_that_need_it(
     tmp_path: Path, threaded: Simulator, s3: S3Server
 ) -> None:
     """The bucket is not there for the omni job's prefix: motion jobs go on."""
-    proj = project(tmp_path, threaded, {"store": f"s3://{BUCKET}-gone/runs"})
+    proj = project(tmp_path, threaded, {"store": f"s3://{s3.bucket}-gone/runs"})
     proj.jobs = [{**job, "video": "clips/dance.mp4"} for job in local_jobs()[:1]]
     proj.jobs.append({"id": "plain", "kind": "text2video", "prompt": "a fox"})
     proj.save()
