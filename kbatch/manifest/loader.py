@@ -249,8 +249,8 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
     if not isinstance(jobs, list) or not isinstance(data.get("defaults", {}), dict):
         return None, [], None
     poll_sound = _check_poll(document, data, broken, log)
-    given = data.get("media") if _sound("media", broken) else None
-    media = read_media(document, given, log, parse_duration)
+    sound = _sound("media", broken)
+    media = read_media(document, data.get("media"), log, parse_duration, sound=sound)
     settings = _settings(path, document, data, broken, log) if poll_sound else None
     defaults = {
         kind: value

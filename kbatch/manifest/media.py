@@ -47,39 +47,52 @@ URL_ONLY: Mapping[JobKind, tuple[str, ...]] = {
 }
 
 
+#: What a broken ``media:`` section stands for while the jobs are checked: their local videos
+#: are checked from their bytes, not refused a second time for want of a store.
+UNSOUND = MediaSettings(serve=True)
+
+
 def read_media(
-    document: Document, given: Any, log: IssueLog, seconds: Callable[[Any], float]
+    document: Document,
+    given: Any,
+    log: IssueLog,
+    seconds: Callable[[Any], float],
+    *,
+    sound: bool = True,
 ) -> MediaSettings | None:
-    """``media:`` as settings (the schema checked its shape; ``seconds`` reads "24h" as the
-    loader does); None when absent or broken."""
+    """``media:`` as settings (the schema checked its shape, ``sound`` says whether it found it
+    right; ``seconds`` reads "24h" as the loader does); None when absent, :data:`UNSOUND` when
+    broken (the problem is said once, here, and the jobs' local videos are still checked)."""
     if not isinstance(given, dict):
         return None
+    if not sound:
+        return UNSOUND
     store = None
     if "store" in given:
         try:
             store = StoreUrl.parse(str(given["store"]))
         except ValueError as exc:
             log.add(document.issue(("media", "store"), f"{given['store']!r} {exc}"))
-            return None
+            return UNSOUND
         if importlib.util.find_spec("obstore") is None:
             message = f"a media store needs the s3 extra, which is not installed: {INSTALL_S3}"
             log.add(document.issue(("media", "store"), message))
-            return None
+            return UNSOUND
     serve = bool(given.get("serve", False))
     if store is not None and serve:
         log.add(document.issue(("media", "serve"), "give store or serve, not both"))
-        return None
+        return UNSOUND
     if store is None and not serve:
         log.add(document.issue(("media",), "media needs store: s3://bucket/prefix or serve: true"))
-        return None
+        return UNSOUND
     try:
         expires = seconds(given.get("expires", DEFAULT_EXPIRY))
     except ValueError as exc:
         log.add(document.issue(("media", "expires"), str(exc)))
-        return None
+        return UNSOUND
     if expires < 60:
         log.add(document.issue(("media", "expires"), "at least 60 s: Kling fetches it later"))
-        return None
+        return UNSOUND
     images = ImagesBy(given.get("images", ImagesBy.BASE64.value))
     at_once = int(given.get("uploads_at_once", DEFAULT_AT_ONCE))
     return MediaSettings(store, serve, images, expires, at_once)
