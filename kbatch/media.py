@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,6 +114,17 @@ class MediaFile:
         return _TYPES.get(self.suffix) or (
             mimetypes.guess_type(f"x{self.suffix}")[0] or "application/octet-stream"
         )
+
+
+_SIGNED_QUERY = re.compile(r"\?[^\s\"'<>]*(?:Signature|X-Amz-|X-Goog-)[^\s\"'<>]*", re.IGNORECASE)
+_SERVED_TOKEN = re.compile(r"/kbatch/media/[^/\s\"'<>]+/")
+
+
+def unsigned(message: str) -> str:
+    """``message`` without the secret parts of a URL it quotes: a presigned query, a served
+    path's token. A provider may quote the URL it could not fetch; it is kept nowhere."""
+    message = _SIGNED_QUERY.sub("?…", message)
+    return _SERVED_TOKEN.sub("/kbatch/media/…/", message)
 
 
 def local_value(path: Path) -> str:
@@ -284,5 +296,6 @@ __all__ = [
     "local_value",
     "local_video_info",
     "media_file",
+    "unsigned",
     "with_urls",
 ]

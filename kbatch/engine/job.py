@@ -27,6 +27,7 @@ from kbatch.errors import (
     TaskNotFound,
 )
 from kbatch.manifest.jobs import Job
+from kbatch.media import unsigned
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, FailureReason, JobRow, JobState
@@ -330,10 +331,12 @@ class JobLife:
         self.row = outcomes.succeeded(self.run, self.row, self.hold, task)
 
     def _attempt_failed(self, message: str, charged: Task | float) -> None:
+        message = unsigned(message)  # a provider may quote the URL it could not fetch
         self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, charged)
 
     def fail(self, reason: FailureReason, message: str, code: int | str | None) -> JobRow:
         """The job fails for good (until --retry-failed)."""
+        message = unsigned(message)
         self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code)
         return self.row
 

@@ -91,3 +91,14 @@ def test_the_fingerprint_follows_the_file_not_its_folder(tmp_path: Path) -> None
     (two / "dance.mp4").write_bytes(clip(7))
     third = validate(two / "m.yaml", keep=1).summary.first[0]
     assert third.fingerprint != first.fingerprint
+
+
+def test_a_quoted_url_loses_its_secret_parts() -> None:
+    """A provider may quote the URL it could not fetch: what the state keeps has no signature."""
+    from kbatch.media import unsigned
+
+    said = "the URL answered 403: http://h/b/x.mp4?X-Amz-Date=1&X-Amz-Signature=ab12 (expired)"
+    assert unsigned(said) == "the URL answered 403: http://h/b/x.mp4?… (expired)"
+    served = "cannot fetch http://h:1/kbatch/media/99.f00d/x.mp4"
+    assert unsigned(served) == "cannot fetch http://h:1/kbatch/media/…/x.mp4"
+    assert unsigned("see http://h/a?page=2") == "see http://h/a?page=2"
