@@ -102,3 +102,22 @@ def test_a_quoted_url_loses_its_secret_parts() -> None:
     served = "cannot fetch http://h:1/kbatch/media/99.f00d/x.mp4"
     assert unsigned(served) == "cannot fetch http://h:1/kbatch/media/…/x.mp4"
     assert unsigned("see http://h/a?page=2") == "see http://h/a?page=2"
+
+
+def test_validate_json_names_the_files_a_run_sends(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from kbatch.cli.app import cli
+
+    path = manifest(tmp_path, {"serve": True})
+    result = CliRunner().invoke(cli, ["validate", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    media = json.loads(result.output)["manifests"][0]["media"]
+    size = (tmp_path / "dance.mp4").stat().st_size
+    assert media == {
+        "files": 1,
+        "bytes": size,
+        "paths": [{"path": str(tmp_path / "dance.mp4"), "bytes": size}],
+    }
