@@ -83,14 +83,14 @@ class Media:
         """The local files the job sends by URL (OSError if one is gone since validation)."""
         if not self.active:
             return []
-        found = []
-        for path in files_of(job.request, images=self._images):
-            if path not in self._files:
-                self._files[path] = media_file(path)
-                if self.served is not None:
-                    self.served.allow(self._files[path])
-            found.append(self._files[path])
-        return found
+        return [self._file(path) for path in files_of(job.request, images=self._images)]
+
+    def _file(self, path: str) -> MediaFile:
+        if path not in self._files:
+            self._files[path] = media_file(path)
+            if self.served is not None:
+                self.served.allow(self._files[path])
+        return self._files[path]
 
     def prefetch(self, job: Job) -> None:
         """Start the uploads of the job's files that have not started (no wait)."""
@@ -133,7 +133,12 @@ class Media:
         """The request with each local file as a fresh URL (never kept, never logged)."""
         if not self.active:
             return request
-        urls = {path: self._url(file) for path, file in self._files.items()}
+        urls = {}
+        for path in files_of(request, images=self._images):
+            try:  # a job an earlier run left unanswered is sent again without ready()
+                urls[path] = self._url(self._file(path))
+            except OSError:
+                continue  # gone since: sent as it is, and the provider refuses it
         return with_urls(request, urls, images=self._images)
 
     def _url(self, file: MediaFile) -> str:
