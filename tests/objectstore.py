@@ -20,6 +20,8 @@ class S3Server:
     url: str
     bucket: str
     requests: list[tuple[str, str, str]] = field(default_factory=list)
+    #: How many object PUTs to refuse (403 AccessDenied, as S3 says it) before taking them.
+    refuse_puts: list[int] = field(default_factory=lambda: [0])
 
     def count(self, method: str, suffix: str = "", *, signed: bool | None = None) -> int:
         """Requests of ``method`` whose path ends with ``suffix`` (``signed``: with a presigned
@@ -33,6 +35,12 @@ class S3Server:
         )
 
 
+DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
+
+
 @contextmanager
 def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     """The server, a bucket in it, and the AWS environment pointed at it. moto keeps its
@@ -44,8 +52,15 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     app = DomainDispatcherApplication(create_backend_app)
     seen: list[tuple[str, str, str]] = []
 
+    refuse = [0]
+
     def counting(environ: dict[str, Any], start_response: Any) -> Any:
-        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], environ["QUERY_STRING"]))
+        method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        seen.append((method, path, environ["QUERY_STRING"]))
+        if method == "PUT" and path.count("/") > 1 and refuse[0] > 0:
+            refuse[0] -= 1
+            start_response("403 Forbidden", [("Content-Type", "application/xml")])
+            return [DENIED]
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, counting, threaded=True)
@@ -65,7 +80,7 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
         import urllib.request
 
         urllib.request.urlopen(urllib.request.Request(f"{url}/{bucket}", method="PUT")).close()
-        yield S3Server(url, bucket, seen)
+        yield S3Server(url, bucket, seen, refuse)
     finally:
         server.shutdown()
         server.server_close()

@@ -146,6 +146,22 @@ def test_an_upload_that_keeps_failing_fails_only_the_jobs_that_need_it(
     assert proj.query("SELECT COUNT(*) FROM uploads") == [(0,)]  # the claim was given back
 
 
+def test_a_refused_upload_is_tried_again_with_backoff(
+    tmp_path: Path, threaded: Simulator, s3: S3Server
+) -> None:
+    """The store refuses the first two PUTs: the third goes through (the tests' pacing gives up
+    at the third failure in a row), and the job runs."""
+    proj = project(tmp_path, threaded, {"store": f"s3://{s3.bucket}/runs"})
+    proj.jobs = local_jobs()[:1]
+    proj.save()
+    s3.refuse_puts[0] = 2
+    outcome = asyncio.run(proj.run())
+    assert outcome.counts[JobState.DOWNLOADED] == 1
+    assert s3.count("PUT", ".mp4") == 3
+    waits = [e.message for e in proj.named("upload") if "trying the upload again" in e.message]
+    assert len(waits) == 2 and all("AccessDenied: Access Denied" in w for w in waits)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
