@@ -242,11 +242,20 @@ class Scheduler:
                     return
                 if only is not None and job.id not in only:
                     continue
-                if run.state.media is not None and run.options.selects(job.id):
-                    run.state.media.prefetch(job)  # uploads start ahead of the job's slots
+                self._prefetch(job)
                 await self._offer(job, again=only is not None)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
+
+    def _prefetch(self, job: Job) -> None:
+        """Start the uploads of a job this run will send, ahead of its slots (a job done
+        already needs none: a rerun asks the store nothing)."""
+        run = self.run_context
+        row = run.recorder.rows.get(job.id)
+        if run.state.media is None or row is None or not run.options.selects(job.id):
+            return
+        if row.state is JobState.PENDING:
+            run.state.media.prefetch(job)
 
     async def _offer(self, job: Job, *, again: bool = False) -> None:
         """Admit one job. ``again``: the shared state said it is pending, whatever this

@@ -217,7 +217,9 @@ def _make_job(
 
         note_image_users(kind, request, values, locate, context.image_users)
     # The fingerprint is the request's as written; what is sent leaves out what the route ignores.
-    return Job(job_id, kind, unsent(kind, request), fingerprint(kind, fingerprinted(view)), origin)
+    if context.media is not None:  # local videos by content: the folder may move
+        view = fingerprinted(view)
+    return Job(job_id, kind, unsent(kind, request), fingerprint(kind, view), origin)
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:
