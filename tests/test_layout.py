@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "kbatch.checked": 0,  # image checks remembered across runs
     "kbatch.movie": 0,  # an MP4/MOV header read from a few bytes
     "kbatch.videos": 0,  # video URLs checked before paying
+    "kbatch.media": 1,  # local files sent by URL: settings, content addresses, local checks
     "kbatch.pricing": 1,
     "kbatch.errors": 0,
     "kbatch.version": 0,

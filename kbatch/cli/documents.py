@@ -42,7 +42,17 @@ def validation(result: Validation) -> dict[str, Any]:
         "jobs": summary.total,
         "by_kind": {kind.value: count for kind, count in sorted(summary.by_kind.items())},
         "issues": [issue(item) for item in result.issues],
+        **_media(result),
     }
+
+
+def _media(result: Validation) -> dict[str, Any]:
+    """The local files a run sends by URL (media:), when there are any: count, bytes, paths."""
+    uploads = result.uploads
+    if not uploads.count:
+        return {}
+    files = [{"path": path, "bytes": uploads.sizes[sha]} for sha, path in uploads.paths.items()]
+    return {"media": {"files": uploads.count, "bytes": uploads.bytes, "paths": files}}
 
 
 def plan(result: Validation, held: tuple[StateStatus, Totals] | None) -> dict[str, Any]:

@@ -69,6 +69,8 @@ def validate_command(manifests: tuple[Path, ...], fmt: str) -> None:
             click.echo(str(issue))
         if validation.ok:
             click.echo(f"{path}: valid, {render.counts(validation)}")
+            for line in validation.uploads.lines():
+                click.echo(line)
         else:
             invalid += 1
             count = len(validation.issues)
@@ -122,6 +124,8 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
         f"{manifest}: {render.counts(validation)} for provider {settings.provider.name.value}"
     )
     click.echo(f"output: {settings.output.dir}")
+    for line in validation.uploads.lines(most=0):
+        click.echo(line)
     if (where_to := render.apis(validation)) is not None:
         click.echo(where_to)
     click.echo("")

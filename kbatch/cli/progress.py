@@ -124,6 +124,9 @@ def panel(figures: Figures, title: str) -> Table:
     table.add_row(states)
     table.add_row(bar(figures.done, snap.selected) + count)
     table.add_row(facts)
+    if snap.uploads is not None:
+        ready, started, sent = snap.uploads
+        table.add_row(Text(f"media: {ready}/{started} files in the store, {sent:,} bytes sent"))
     return table
 
 

@@ -17,6 +17,7 @@ from kbatch.cli.app import cli
 from kbatch.cli.inspect import state_option
 from kbatch.cli.log import FORMATS, stamp
 from kbatch.errors import ConfigError
+from kbatch.manifest import validate
 from kbatch.preview import preview
 from kbatch.provider.config import Listen
 from kbatch.provider.transport import Timeouts
@@ -150,6 +151,8 @@ def run_command(
     )
     if dry_run:
         render.print_preview(manifest, preview(manifest, options, account=True))
+        for line in validate(manifest, keep=0).uploads.lines(most=0):  # nothing is uploaded
+            click.echo(line)
         return
     shown = Shown(log_format, no_progress=no_progress, quiet=quiet, verbose=verbose)
     sys.exit(_run_and_sum_up(manifest, options, shown))

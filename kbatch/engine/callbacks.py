@@ -60,8 +60,10 @@ class Receiver:
         now: Callable[[], float] = time.time,
         request_timeout: float = REQUEST_TIMEOUT,
         connections: int | None = None,
+        routes: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.listen = listen
+        self._routes = routes  # more routes on the same listener (media: {serve: true})
         self._timeout = request_timeout
         self._cap = connections if connections is not None else connection_cap()
         #: The listener's connections (its counts: opened, slow, dropped, refused).
@@ -84,6 +86,8 @@ class Receiver:
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(self._path, self._receive)
+        if self._routes is not None:
+            self._routes(app)
         # aiohttp's own idle timeout; a request slow to arrive is the doorman's
         self._runner = web.AppRunner(app, access_log=None, keepalive_timeout=self._timeout)
         await self._runner.setup()

@@ -26,6 +26,7 @@ from kbatch.engine.polling import Poller
 from kbatch.engine.recorder import Recorder
 from kbatch.engine.retry import Backoff
 from kbatch.engine.stops import Halted, Stops
+from kbatch.engine.uploads import Media
 from kbatch.errors import ApiError, RetryLater, RunFatal
 from kbatch.manifest import Manifest
 from kbatch.manifest.jobs import Job
@@ -63,6 +64,8 @@ class RunState:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     #: Where the provider posts callbacks, once this run receives them.
     callback_url: str | None = None
+    #: The run's local media (media: in the manifest): uploads and the URLs sent for them.
+    media: Media | None = None
     #: Per price key of a job whose slots are known only at its end (an omni-image series,
     #: ``auto``: Kling counts the images it made), the most one such task has held.
     held: dict[Hashable, int] = field(default_factory=dict)

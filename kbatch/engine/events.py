@@ -39,6 +39,7 @@ class EventName(enum.StrEnum):
     REPORT = "report"  # the reports could not be written
     TAKEN_OVER = "taken_over"  # a shared state: this runner took over a job of a lapsed lease
     LEASE_LOST = "lease_lost"  # a shared state: another runner took this one's job over
+    UPLOAD = "upload"  # a local file uploaded to the media store (or being, or failing)
 
 
 #: The events a quiet display still shows.

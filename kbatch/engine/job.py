@@ -27,6 +27,7 @@ from kbatch.errors import (
     TaskNotFound,
 )
 from kbatch.manifest.jobs import Job
+from kbatch.media import unsigned
 from kbatch.provider.catalogue import PACK
 from kbatch.provider.protocol import target_text
 from kbatch.provider.wire import Code, Task, TaskStatus
@@ -119,6 +120,11 @@ class JobLife:
         """Record the attempt's external task id, durably, then send the create. In a shared
         state the record is a claim, which another runner may have won (False)."""
         run = self.run
+        media = run.state.media
+        unsendable = await media.ready(job) if media is not None else None
+        if unsendable is not None:  # before the attempt: nothing is sent or paid for
+            self.fail(FailureReason.MEDIA, unsendable, None)
+            return True
         await run.rate()
         started = await run.admission.start(self.row, target_text(run.target(self.row)))
         if started is None:
@@ -133,6 +139,8 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         request = job.request
+        if run.state.media is not None:  # local files as fresh URLs, kept nowhere
+            request = run.state.media.sent(request)
         callback_url = run.state.callback_url
         if callback_url and "callback_url" not in request:  # the job's own is kept
             request = {**request, "callback_url": callback_url}
@@ -330,10 +338,12 @@ class JobLife:
         self.row = outcomes.succeeded(self.run, self.row, self.hold, task)
 
     def _attempt_failed(self, message: str, charged: Task | float) -> None:
+        message = unsigned(message)  # a provider may quote the URL it could not fetch
         self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, charged)
 
     def fail(self, reason: FailureReason, message: str, code: int | str | None) -> JobRow:
         """The job fails for good (until --retry-failed)."""
+        message = unsigned(message)
         self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code)
         return self.row
 

@@ -75,6 +75,9 @@ class Snapshot:
     #: Per pack the manifest's jobs use: (slots in use, target). Kling counts slots per pack,
     #: so the sums above are for a glance only; this is what fills or idles.
     slots: Mapping[PackType, tuple[int, int]] = field(default_factory=dict)
+    #: Local files for the media store (media: store): (ready, started, bytes uploaded); None
+    #: when the run uploads nothing.
+    uploads: tuple[int, int, int] | None = None
 
 
 __all__ = ["Role", "RunOptions", "Snapshot", "StopReason"]

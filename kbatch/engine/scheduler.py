@@ -32,7 +32,9 @@ from kbatch.engine.clock import Clock, SystemClock
 from kbatch.engine.context import Hold
 from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
+from kbatch.engine.mediaserve import Served
 from kbatch.engine.options import Snapshot, StopReason
+from kbatch.engine.uploads import open_media, serving
 from kbatch.errors import ManifestError, StateError
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
@@ -89,6 +91,7 @@ class Scheduler:
             slots={pack: (run.slots[pack].used, run.slots[pack].target) for pack in self._packs},
             units={pack: budget.spent for pack, budget in run.budgets.items()},
             submitted=run.state.submitted,
+            uploads=run.state.media.progress if run.state.media is not None else None,
         )
 
     def interrupt(self) -> None:
@@ -97,21 +100,37 @@ class Scheduler:
     # -- the run -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        receiver = await self._listen()
+        run, media = self.run_context, self.batch.manifest.media
+        listen = self.batch.options.listen or self.batch.manifest.callbacks
+        served = serving(media, listen.public_url if listen else None)
+        receiver = await self._listen(served)
+        run.state.media = open_media(
+            media,
+            self.batch.store,
+            clock=run.clock,
+            backoff=run.backoff,
+            emit=lambda message: run.emit(EventName.UPLOAD, None, message),
+            served=served,
+        )
         try:
             await self._run()
         finally:
+            await run.state.media.close()
             if receiver is not None:
                 await receiver.close()
 
-    async def _listen(self) -> Receiver | None:
-        """Start the callback receiver, if asked for (ConfigError before anything is sent)."""
+    async def _listen(self, served: Served | None = None) -> Receiver | None:
+        """Start the callback receiver, if asked for (ConfigError before anything is sent);
+        ``served``: the run's media served on the same listener."""
         run = self.run_context
         listen = Listen.chosen(self.batch.options.listen, self.batch.manifest.callbacks)
         if listen is None:
             return None
         secret = signatures.from_environment(os.environ, listen.secret_env)
-        self.receiver = receiver = Receiver(listen, hint=run.poller.hint, secret=secret)
+        routes = served.install if served is not None else None
+        self.receiver = receiver = Receiver(
+            listen, hint=run.poller.hint, secret=secret, routes=routes
+        )
         await receiver.start()
         run.state.callback_url = receiver.callback_url
         run.poller.callbacks = True
@@ -226,9 +245,20 @@ class Scheduler:
                     return
                 if only is not None and job.id not in only:
                     continue
+                self._prefetch(job)
                 await self._offer(job, again=only is not None)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
+
+    def _prefetch(self, job: Job) -> None:
+        """Start the uploads of a job this run will send, ahead of its slots (a job done
+        already needs none: a rerun asks the store nothing)."""
+        run = self.run_context
+        row = run.recorder.rows.get(job.id)
+        if run.state.media is None or row is None or not run.options.selects(job.id):
+            return
+        if row.state is JobState.PENDING:
+            run.state.media.prefetch(job)
 
     async def _offer(self, job: Job, *, again: bool = False) -> None:
         """Admit one job. ``again``: the shared state said it is pending, whatever this

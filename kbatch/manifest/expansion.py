@@ -23,8 +23,10 @@ from kbatch.manifest.entries import ID, ID_HINT, JobTemplate
 from kbatch.manifest.inputs import ImageUsers, note_image_users
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
 from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
+from kbatch.manifest.media import localized
 from kbatch.manifest.sources import SourceFormat
 from kbatch.manifest.template import TemplateError, render
+from kbatch.media import MediaSettings, fingerprinted
 from kbatch.provider import catalogue
 from kbatch.provider.config import Api
 
@@ -41,6 +43,7 @@ class Context:
     checker: schema.FieldChecker = field(default_factory=schema.FieldChecker)
     image_users: ImageUsers = field(default_factory=dict)  # where each local file is named
     api: Api = Api.AUTO  # provider.api: which rules a video job is held to (its target's)
+    media: MediaSettings | None = None  # media: local videos sent by URL when it is active
     #: Warnings of an entry's field located once: the same one for its other jobs is counted.
     warned: dict[tuple[int, tuple[str | int, ...], str], Issue] = field(default_factory=dict)
 
@@ -188,13 +191,14 @@ def _make_job(
     job_id = _job_id(template, variables, problems)
     if problems.count:
         return None
-    request = normalize(kind, values)
+    written = normalize(kind, values)
+    request = localized(kind, written, context.base_dir, context.media)
     for field_path, message in check_request(
         kind, request, context.provider, context.max_in_flight, context.api
     ):
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if job_id is None:
-        job_id = derived_id(kind, request)
+        job_id = derived_id(kind, written)  # the paths as written: the folder may move
     request, view, image_problems = resolve_images(
         kind, request, context.base_dir, context.inspector
     )
@@ -213,6 +217,8 @@ def _make_job(
 
         note_image_users(kind, request, values, locate, context.image_users)
     # The fingerprint is the request's as written; what is sent leaves out what the route ignores.
+    if context.media is not None:  # local videos by content: the folder may move
+        view = fingerprinted(view)
     return Job(job_id, kind, unsent(kind, request), fingerprint(kind, view), origin)
 
 

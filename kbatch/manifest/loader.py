@@ -32,7 +32,9 @@ from kbatch.manifest.forbidden import refuse_forbidden_keys
 from kbatch.manifest.inputs import damaged_images
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
+from kbatch.manifest.media import Uploads, read_media
 from kbatch.manifest.summary import Summary
+from kbatch.media import MediaSettings
 from kbatch.pricing import DEFAULT as DEFAULT_PRICES
 from kbatch.pricing import PriceTable
 from kbatch.provider import catalogue
@@ -119,6 +121,7 @@ class Manifest:
     document: Document = field(repr=False)
     pricing: PriceTable = field(default=DEFAULT_PRICES, repr=False)
     callbacks: Listen | None = None  # where to receive the provider's callbacks
+    media: MediaSettings | None = None  # local files sent by URL (media: store or serve)
 
     def jobs(self) -> Iterator[Job]:
         """Stream the jobs; raise ManifestError if a problem turns up (a file changed since)."""
@@ -129,7 +132,8 @@ class Manifest:
 
     def _context(self, *, decode: bool = False) -> Context:
         spec, slots = self.provider.spec, self.limits.max_in_flight
-        return _context(self.path, self.document, spec, slots, decode=decode, api=self.provider.api)
+        api, media = self.provider.api, self.media
+        return _context(self.path, self.document, spec, slots, decode=decode, api=api, media=media)
 
 
 def _context(
@@ -140,11 +144,13 @@ def _context(
     *,
     decode: bool,
     api: Api = Api.AUTO,
+    media: MediaSettings | None = None,
 ) -> Context:
     """With ``decode`` (validation), every local image is decoded in full, not only its header;
     a run's own expansion (after validation) reads headers only."""
     base = path.parent.resolve()
-    return Context(document, base, provider, slots, Inspector(decode=decode), api=api)
+    inspector = Inspector(decode=decode)
+    return Context(document, base, provider, slots, inspector, api=api, media=media)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class Validation:
     issues: tuple[Issue, ...]
     summary: Summary
     warnings: tuple[Issue, ...] = ()
+    uploads: Uploads = field(default_factory=Uploads)  # local files the run sends by URL
 
     @property
     def ok(self) -> bool:
@@ -176,6 +183,7 @@ def validate(
         return Validation(path, None, exc.issues, summary)
     log = IssueLog()
     manifest, templates, context = _build(path, document, log, decode=True)
+    uploads = Uploads()
     if context is not None:
         summary.api = context.api
         scenes = effects.read_scenes(document, context.base_dir, log)
@@ -183,11 +191,13 @@ def validate(
             if not effects.admit(job, scenes, document, log):
                 continue
             summary.add(job)
+            uploads.add((job,), context.media)
             if on_job is not None:
                 on_job(job)
         damaged_images(context.inspector, context.image_users, log)
     valid = manifest if not len(log) else None
-    return Validation(path, valid, tuple(log.issues()), summary, tuple(log.warnings()))
+    warnings = tuple(log.warnings())
+    return Validation(path, valid, tuple(log.issues()), summary, warnings, uploads)
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -239,6 +249,8 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
     if not isinstance(jobs, list) or not isinstance(data.get("defaults", {}), dict):
         return None, [], None
     poll_sound = _check_poll(document, data, broken, log)
+    sound = _sound("media", broken)
+    media = read_media(document, data.get("media"), log, parse_duration, sound=sound)
     settings = _settings(path, document, data, broken, log) if poll_sound else None
     defaults = {
         kind: value
@@ -254,23 +266,32 @@ def _build(path: Path, document: Document, log: IssueLog, *, decode: bool = Fals
     }
     templates = build_templates(document, defaults, entries, log, schema.FieldChecker())
     if settings is None:
-        provider_spec = catalogue.PROVIDERS[_provider_name(data, broken)]
-        limits_given = data.get("limits")
-        slots = Limits().max_in_flight
-        if isinstance(limits_given, dict):
-            slots = limits_given.get("max_in_flight", slots)
-        if not _sound("limits", broken):
-            slots = _NO_SLOT_CHECK
-        api = _api(data, broken)
-        context = _context(path, document, provider_spec, slots, decode=decode, api=api)
-        return None, templates, context
+        return None, templates, _unsound(path, document, data, broken, decode, media)
     name, provider, limits, output = settings
     pricing = DEFAULT_PRICES.override(data.get("pricing", {}))
     listen = _listen(document, data.get("callbacks"), log)
     manifest = Manifest(
-        path, name, provider, limits, output, tuple(templates), document, pricing, listen
+        path, name, provider, limits, output, tuple(templates), document, pricing, listen, media
     )
     return manifest, templates, manifest._context(decode=decode)
+
+
+def _unsound(
+    path: Path,
+    document: Document,
+    data: Mapping[str, Any],
+    broken: set[PathKey],
+    decode: bool,
+    media: MediaSettings | None,
+) -> Context:
+    """Jobs' checks with broken settings: official limits; no slot check if limits broke."""
+    provider_spec = catalogue.PROVIDERS[_provider_name(data, broken)]
+    given, slots = data.get("limits"), Limits().max_in_flight
+    slots = given.get("max_in_flight", slots) if isinstance(given, dict) else slots
+    if not _sound("limits", broken):
+        slots = _NO_SLOT_CHECK
+    api = _api(data, broken)
+    return _context(path, document, provider_spec, slots, decode=decode, api=api, media=media)
 
 
 def _listen(document: Document, given: Any, log: IssueLog) -> Listen | None:

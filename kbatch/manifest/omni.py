@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kbatch.manifest.issues import show
+from kbatch.media import NO_STORE, is_local, local_path, local_video_info
 from kbatch.provider.capabilities import canonical
 from kbatch.videos import (
     O1_REFERENCE,
@@ -231,6 +232,8 @@ def check_shots(prompt: str, duration: int) -> list[Problem]:
 def reference_video(text: Any, limits: VideoLimits, where: FieldPath) -> list[Problem]:
     """A reference video checked by its URL for one use (local paths are refused: Kling takes
     videos by URL only). The URL is shown without its query, which may hold a signature."""
+    if is_local(str(text)):  # no media: in the manifest (else it would be local:)
+        return [(where, f"{shown(str(text))} {NO_STORE}")]
     found = measured(str(text), limits)
     if isinstance(found, VideoProblem):
         return [(where, f"{shown(str(text))} {found}")]
@@ -244,6 +247,9 @@ def measured(text: str, limits: VideoLimits) -> VideoInfo | VideoProblem:
     try:
         if text.strip().startswith(SAMPLE_SCHEME):  # the simulator's own sample
             return sample_info(text, limits)
+        path = local_path(text)
+        if path is not None:  # sent through the media store: checked from its bytes
+            return local_video_info(path, limits)
         return check_video_sync(video_url(text), limits)
     except VideoProblem as exc:
         return exc
@@ -260,6 +266,9 @@ def shown(text: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return show(text)
+    path = local_path(text)
+    if path is not None:  # the location says where; the name says which file
+        return show(path.rpartition("/")[2])
     if not parts.scheme or not parts.hostname:
         return show(text)
     tail = "?…" if parts.query or parts.fragment else ""  # a user:password@ is left out too

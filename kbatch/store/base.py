@@ -218,6 +218,51 @@ class SqlStore(abc.ABC, Generic[Note]):
         )
         return str(rows[0][0]) if rows else None
 
+    def claim_upload(self, store: str, name: str, size: int, *, now: float, stale: float) -> str:
+        """Claim the upload of one object: "done" (uploaded before), "mine" (this runner
+        uploads it; a claim older than ``stale`` seconds is taken over) or "busy" (another
+        runner is uploading it). One statement each: two runners never both get "mine"."""
+        mark = self.dialect.mark
+        key = f"store = {mark} AND name = {mark}"
+        taken = self._query(
+            f"INSERT INTO uploads (store, name, size, state, claimed_at) "
+            f"VALUES ({self.dialect.marks(5)}) ON CONFLICT (store, name) DO NOTHING RETURNING name",
+            (store, name, size, "claimed", now),
+        )
+        if taken:
+            return "mine"
+        rows = self._query(f"SELECT state FROM uploads WHERE {key}", (store, name))
+        if rows and rows[0][0] == "done":
+            return "done"
+        renewed = self._query(
+            f"UPDATE uploads SET claimed_at = {mark} WHERE {key} AND state = 'claimed' "
+            f"AND claimed_at < {mark} RETURNING name",
+            (now, store, name, now - stale),
+        )
+        return "mine" if renewed else "busy"
+
+    def uploaded(self, store: str, name: str, *, now: float) -> None:
+        """The object is in the store: recorded for every later run (and runner)."""
+        mark = self.dialect.mark
+        self._query(
+            f"UPDATE uploads SET state = 'done', done_at = {mark} "
+            f"WHERE store = {mark} AND name = {mark}",
+            (now, store, name),
+        )
+
+    def unclaim_upload(self, store: str, name: str) -> None:
+        """Give a claim back (the upload failed): another runner, or run, may try."""
+        mark = self.dialect.mark
+        self._query(
+            f"DELETE FROM uploads WHERE store = {mark} AND name = {mark} AND state = 'claimed'",
+            (store, name),
+        )
+
+    def uploads(self) -> list[tuple[str, str, int]]:
+        """Every object uploaded: (store, name, size)."""
+        rows = self._query("SELECT store, name, size FROM uploads WHERE state = 'done'")
+        return [(str(a), str(b), int(c)) for a, b, c in rows]
+
     def status(self) -> StateStatus:
         """The jobs' counts by state (removed ones apart), units, slots held at the provider and
         the latest error; a backend adds what else it knows."""

@@ -19,7 +19,7 @@ from kbatch.errors import StateError
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
-VERSION = 3
+VERSION = 4
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
 
@@ -104,6 +104,15 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE attempts DROP CONSTRAINT attempts_pkey,
         ADD PRIMARY KEY (manifest, job_id, fingerprint, attempt);
     ALTER TABLE jobs ADD COLUMN target TEXT;
+    """,
+    # 4: the local files uploaded to a media store, by content (media: {store: ...}), for every
+    # manifest of the database (a bucket is shared); a row 'claimed' while one runner uploads.
+    """
+    CREATE TABLE uploads (
+        store TEXT NOT NULL, name TEXT NOT NULL, size BIGINT NOT NULL, state TEXT NOT NULL,
+        claimed_at DOUBLE PRECISION NOT NULL, done_at DOUBLE PRECISION,
+        PRIMARY KEY (store, name)
+    );
     """,
 )
 assert len(_MIGRATIONS) == VERSION

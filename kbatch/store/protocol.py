@@ -147,6 +147,22 @@ class StateStore(Protocol):
 
     def status(self) -> StateStatus: ...
 
+    def claim_upload(self, store: str, name: str, size: int, *, now: float, stale: float) -> str:
+        """Claim one object's upload: "done", "mine" or "busy" (another runner uploads it)."""
+        ...
+
+    def uploaded(self, store: str, name: str, *, now: float) -> None:
+        """The object is in the store (recorded for every later run)."""
+        ...
+
+    def unclaim_upload(self, store: str, name: str) -> None:
+        """Give a failed upload's claim back."""
+        ...
+
+    def uploads(self) -> list[tuple[str, str, int]]:
+        """Every object uploaded: (store, name, size)."""
+        ...
+
     def write_now(self, records: Iterable[Record], *, delete_media: Iterable[str] = ()) -> None:
         """Write records in one transaction, from synchronous code (start-up)."""
         ...

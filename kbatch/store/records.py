@@ -54,6 +54,7 @@ class FailureReason(enum.StrEnum):
     LOST = "lost"  # the provider no longer knows a task it had accepted
     RESULT_GONE = "result_gone"  # the result files can no longer be downloaded
     PROVIDER_FAILED = "provider_failed"  # the provider failed the task on the last attempt
+    MEDIA = "media"  # a local file could not be uploaded to the media store (nothing was sent)
 
 
 class Charged(enum.StrEnum):

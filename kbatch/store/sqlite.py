@@ -38,7 +38,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 6
+VERSION = 7
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -131,6 +131,14 @@ _MIGRATIONS: tuple[str, ...] = (
     DROP TABLE attempts;
     ALTER TABLE attempts_v6 RENAME TO attempts;
     ALTER TABLE jobs ADD COLUMN target TEXT;
+    """,
+    # 7: the local files uploaded to a media store, by content (media: {store: ...}); a row
+    # 'claimed' while one runner uploads it, 'done' once the object is in the bucket.
+    """
+    CREATE TABLE uploads (
+        store TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
+        claimed_at REAL NOT NULL, done_at REAL, PRIMARY KEY (store, name)
+    );
     """,
 )
 assert len(_MIGRATIONS) == VERSION

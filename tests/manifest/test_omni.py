@@ -115,7 +115,7 @@ def test_the_reference_video_is_checked_by_url(cdn: str) -> None:
     small = check_omni(job(video=f"{cdn}/small.mp4?token=secret"))
     assert fields(small) == ["video"]
     assert "700 to 4553 px" in small[0][1] and "secret" not in small[0][1]
-    assert "not a URL" in check_omni(job(video="clips/a.mp4"))[0][1]
+    assert "is a local file" in check_omni(job(video="clips/a.mp4"))[0][1]
     assert shown("https://u:pw@cdn.example/v.mp4#t=1") == '"https://cdn.example/v.mp4?…"'
 
 
