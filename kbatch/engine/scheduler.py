@@ -158,10 +158,10 @@ class Scheduler:
         if stops.bug is not None:
             raise stops.bug
         run = self.run_context
-        for pack, held in sorted(run.state.held_by_budget.items()):
+        for pack, ids in sorted(run.state.held_by_budget.items()):
             budget = run.budgets[pack]
             self.notice = (
-                f"{held} {pack} jobs were not started: they could take spending past the {pack} "
+                f"{len(ids)} {pack} jobs were not started: they could take spending past the {pack} "
                 f"budget of {budget.limit or 0:g} units ({budget.spent:g} spent)"
             )
             run.emit(EventName.BUDGET, None, self.notice)
