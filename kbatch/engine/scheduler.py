@@ -159,9 +159,9 @@ class Scheduler:
             raise stops.bug
         run = self.run_context
         for pack, ids in sorted(run.state.held_by_budget.items()):
-            budget = run.budgets[pack]
+            budget, held = run.budgets[pack], len(ids)
             self.notice = (
-                f"{len(ids)} {pack} jobs were not started: they could take spending past the {pack} "
+                f"{held} {pack} jobs were not started: they could take spending past the {pack} "
                 f"budget of {budget.limit or 0:g} units ({budget.spent:g} spent)"
             )
             run.emit(EventName.BUDGET, None, self.notice)
