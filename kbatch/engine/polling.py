@@ -313,7 +313,7 @@ class Poller:
         for task in tasks:
             watch = self._by_id.get(task.task_id)
             if watch is not None and watch.lane is BATCHED:
-                self._observe(watch, task)
+                self._observe(watch, task, sent=self._batches.last)
         return {task.task_id for task in tasks}
 
     async def _get(self, watch: Watch) -> None:
@@ -337,7 +337,7 @@ class Poller:
         self._backoff.reset()
         self._observe(watch, task)
 
-    def _observe(self, watch: Watch, task: Task) -> None:
+    def _observe(self, watch: Watch, task: Task, sent: float | None = None) -> None:
         watch.polls += 1
         self.observations += 1
         now = self._clock.monotonic()
@@ -351,7 +351,8 @@ class Poller:
             if self.callbacks:
                 self._heard(watch, now)
             return
-        watch.due = now + self._pause(watch, now)
+        base = now if sent is None else sent  # a batch's: the next round a pace after it
+        watch.due = base + self._pause(watch, base)
 
     def _heard(self, watch: Watch, now: float) -> None:
         """Count finished tasks found without a callback (one that does not come within a

@@ -13,7 +13,7 @@ from kbatch.simulator import Op, SimulatorConfig, running
 from tests.engine.test_polling import DEFAULTS, run
 from tests.project import Project, on, video
 
-SPEED = 40.0
+SPEED = 20.0  # a request's real latency (10 ms under load) is 0.2 s here
 
 
 async def test_a_refused_batch_size_is_remembered_and_its_halves_are_paced(
@@ -39,4 +39,4 @@ async def test_a_refused_batch_size_is_remembered_and_its_halves_are_paced(
     assert len(statuses) > 20  # rounds went on for a minute: the size held across them
     assert 1 <= len(refused) <= 3, refused  # 24, then 12 and 12 (at most): the discovery
     gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
-    assert min(gaps) >= 0.8, gaps  # one status request a second (the pace), halves included
+    assert min(gaps) >= 0.7, gaps  # one status request a second (the pace), halves included
