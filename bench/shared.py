@@ -1,6 +1,10 @@
 """The shared PostgreSQL state: what a claim costs, what more runners buy, what it costs a runner.
 
-Three figures, each beside a baseline measured in the same run:
+Four figures, each beside a baseline measured in the same run:
+
+- claims under a budget: claims per second on a manifest of 2,000 jobs and of 100,000
+  (``--budget-sizes``), one runner and three; baseline: the first size (a claim reads its
+  manifest's running totals, so the figure must not fall with the size);
 
 - claims: a runner's claims per second (one transaction each: the account row lock, the job
   ``FOR UPDATE SKIP LOCKED``, the slot sum, the budget, the submitting write), alone and three
@@ -15,6 +19,7 @@ Three figures, each beside a baseline measured in the same run:
     eval "$(bash tests/postgres.sh)"        # a throwaway server; or set KBATCH_TEST_POSTGRES
     python bench/shared.py
     python bench/shared.py --repeat 3 --jobs 200 --instant 2000
+    python bench/shared.py --only-budget --repeat 3 --budget-claims 300
 
 Each measurement gets a fresh schema of its own. Not a test: it prints figures and ratios.
 """
@@ -129,19 +134,19 @@ def budget_claims(base: str, sizes: list[int], claims: int, repeat: int) -> None
     """Claims a second under a budget, by the manifest's size: a claim must not cost more
     on a big manifest than on a small one."""
     print(f"claims under a budget ({claims} claimed, median of {repeat}):")
+    figures: dict[tuple[int, int], list[float]] = {}
+    for _ in range(repeat):  # the sizes in turn each round: a machine's load weighs on all alike
+        for size in sizes:
+            for claimers in (1, 3):
+                with schema(base) as url:
+                    rate = asyncio.run(
+                        claims_per_second(url, size, claimers, budget=10.0 * size, claims=claims)
+                    )
+                figures.setdefault((size, claimers), []).append(rate)
     first: dict[int, float] = {}
     for size in sizes:
         for claimers in (1, 3):
-            figures: list[float] = []
-            for _ in range(repeat):
-                with schema(base) as url:
-                    budget = 10.0 * size
-                    figures.append(
-                        asyncio.run(
-                            claims_per_second(url, size, claimers, budget=budget, claims=claims)
-                        )
-                    )
-            rate = statistics.median(figures)
+            rate = statistics.median(figures[size, claimers])
             first.setdefault(claimers, rate)
             print(
                 f"  {size:>7,} jobs, {claimers} runner{'s' if claimers > 1 else ' '}: "
