@@ -159,6 +159,8 @@ class Scheduler:
             raise stops.bug
         run = self.run_context
         for pack, ids in sorted(run.state.held_by_budget.items()):
+            if not ids:  # every job it held back started after all
+                continue
             budget, held = run.budgets[pack], len(ids)
             self.notice = (
                 f"{held} {pack} jobs were not started: they could take spending past the {pack} "

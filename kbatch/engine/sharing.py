@@ -140,7 +140,7 @@ class Sharing:
                 )
                 if claim.row is not None:
                     self.claims += 1
-                    crew.state.held_by_budget[pack].discard(row.id)  # it fits after all
+                    crew.state.held_by_budget.get(pack, set()).discard(row.id)  # fits now
                     crew.recorder.took(claim.row)
                     return claim.row
                 if claim.refusal is Refusal.GONE:

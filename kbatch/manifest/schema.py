@@ -299,7 +299,8 @@ def _describe(error: ValidationError, path: tuple[str | int, ...]) -> list[Probl
         return _describe_any_of(error, path)
     if kind in ("additionalProperties", "unevaluatedProperties"):
         known = properties_of(node)
-        video = isinstance(instance, Mapping) and instance.get("kind") in _VIDEO_KINDS
+        kind_named = instance.get("kind") if isinstance(instance, Mapping) else None
+        video = isinstance(kind_named, str) and kind_named in _VIDEO_KINDS
         return [
             (
                 (*path, name),
