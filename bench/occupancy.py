@@ -242,9 +242,11 @@ STANDARD = [
     Scenario(20, 600.0, 60, speed=150),
     Scenario(20, 120.0, 100, speed=40, provider="cometapi"),
 ]
-#: Kling's new API: status for every watched task in one request. Tasks of 30 to 60 s.
+#: Kling's new API: status for every watched task in one request. Tasks of 30 to 60 s, and of
+#: 120 to 200 s.
 NEW_API = [
-    Scenario(10, 45.0, 80, speed=15, spread=1 / 3, api="new", shape="uniform"),
+    Scenario(10, 45.0, 80, speed=8, spread=1 / 3, api="new", shape="uniform"),
+    Scenario(10, 160.0, 60, speed=20, spread=0.25, api="new", shape="uniform"),
     Scenario(10, 45.0, 80, speed=15, spread=1 / 3, shape="uniform"),  # the /v1 routes, alike
 ]
 

@@ -1,6 +1,10 @@
 """The shared PostgreSQL state: what a claim costs, what more runners buy, what it costs a runner.
 
-Three figures, each beside a baseline measured in the same run:
+Four figures, each beside a baseline measured in the same run:
+
+- claims under a budget: claims per second on a manifest of 2,000 jobs and of 100,000
+  (``--budget-sizes``), one runner and three; baseline: the first size (a claim reads its
+  manifest's running totals, so the figure must not fall with the size);
 
 - claims: a runner's claims per second (one transaction each: the account row lock, the job
   ``FOR UPDATE SKIP LOCKED``, the slot sum, the budget, the submitting write), alone and three
@@ -15,6 +19,7 @@ Three figures, each beside a baseline measured in the same run:
     eval "$(bash tests/postgres.sh)"        # a throwaway server; or set KBATCH_TEST_POSTGRES
     python bench/shared.py
     python bench/shared.py --repeat 3 --jobs 200 --instant 2000
+    python bench/shared.py --only-budget --repeat 3 --budget-claims 300
 
 Each measurement gets a fresh schema of its own. Not a test: it prints figures and ratios.
 """
@@ -79,10 +84,17 @@ def schema(url: str) -> Iterator[str]:
 
 
 def rows(count: int, prefix: str = "j") -> list[JobRow]:
-    return [JobRow(f"{prefix}{i}", JobKind.TEXT2VIDEO, "fp", slots=1) for i in range(count)]
+    return [
+        JobRow(f"{prefix}{i}", JobKind.TEXT2VIDEO, "fp", slots=1, estimate=1.0)
+        for i in range(count)
+    ]
 
 
-async def claims_per_second(url: str, count: int, claimers: int) -> float:
+async def claims_per_second(
+    url: str, count: int, claimers: int, *, budget: float | None = None, claims: int = 0
+) -> float:
+    """``claims`` (all of them when 0) of a manifest of ``count`` jobs claimed by ``claimers``
+    runners at once, under ``budget`` units (None: no budget)."""
     stores = [
         PostgresStore.open(
             url, manifest_name="m", account="a", fingerprint="f", runner=RunnerSpec()
@@ -93,7 +105,7 @@ async def claims_per_second(url: str, count: int, claimers: int) -> float:
     for store in stores:
         assert store.runner is not None
         await store.runner.join(slot_limit=1_000_000)
-    ids = [f"j{i}" for i in range(count)]
+    ids = [f"j{i}" for i in range(claims or count)]
 
     async def claimer(store: PostgresStore, mine: list[str]) -> None:
         def make(current: JobRow) -> tuple[JobRow, AttemptRow]:
@@ -104,7 +116,7 @@ async def claims_per_second(url: str, count: int, claimers: int) -> float:
         for job_id in mine:
             assert store.runner is not None
             claim = await store.runner.claim(
-                job_id, make, pack=PackType.VIDEO, budget=None, rate_step=0.0
+                job_id, make, pack=PackType.VIDEO, budget=budget, rate_step=0.0
             )
             assert claim.row is not None, claim
 
@@ -115,7 +127,31 @@ async def claims_per_second(url: str, count: int, claimers: int) -> float:
         assert store.runner is not None
         await store.runner.leave()
         store.close()
-    return count / seconds
+    return len(ids) / seconds
+
+
+def budget_claims(base: str, sizes: list[int], claims: int, repeat: int) -> None:
+    """Claims a second under a budget, by the manifest's size: a claim must not cost more
+    on a big manifest than on a small one."""
+    print(f"claims under a budget ({claims} claimed, median of {repeat}):")
+    figures: dict[tuple[int, int], list[float]] = {}
+    for _ in range(repeat):  # the sizes in turn each round: a machine's load weighs on all alike
+        for size in sizes:
+            for claimers in (1, 3):
+                with schema(base) as url:
+                    rate = asyncio.run(
+                        claims_per_second(url, size, claimers, budget=10.0 * size, claims=claims)
+                    )
+                figures.setdefault((size, claimers), []).append(rate)
+    first: dict[int, float] = {}
+    for size in sizes:
+        for claimers in (1, 3):
+            rate = statistics.median(figures[size, claimers])
+            first.setdefault(claimers, rate)
+            print(
+                f"  {size:>7,} jobs, {claimers} runner{'s' if claimers > 1 else ' '}: "
+                f"{rate:7.0f} /s  ({rate / first[claimers]:.2f}x the first size)"
+            )
 
 
 async def sqlite_writes_per_second(folder: Path, count: int) -> float:
@@ -172,10 +208,17 @@ def main() -> None:
     parser.add_argument("--task-seconds", type=float, default=1.0)
     parser.add_argument("--instant", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--budget-sizes", default="2000,100000", help="manifest sizes")
+    parser.add_argument("--budget-claims", type=int, default=1000)
+    parser.add_argument("--only-budget", action="store_true", help="only claims under a budget")
     args = parser.parse_args()
     if not args.database:
         parser.error('no database: eval "$(bash tests/postgres.sh)" or pass --database URL')
     base: str = args.database
+    sizes = [int(size) for size in args.budget_sizes.split(",")]
+    budget_claims(base, sizes, args.budget_claims, args.repeat)
+    if args.only_budget:
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         sqlite: list[float] = []

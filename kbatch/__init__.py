@@ -1,5 +1,5 @@
-"""kbatch: run Kling jobs (image expansion, multi-image, image to video, text to video, text to
-image) in bulk from YAML."""
+"""kbatch: declarative batch runner for every Kling generation kind: images (text, multi-image,
+expansion, omni), videos (text, image, omni, motion control, effects), in bulk from YAML."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from kbatch.manifest.issues import Issue, Location
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.loader import Manifest, Validation, load_manifest, validate
 from kbatch.provider.catalogue import JobKind, PackType, ProviderName
-
-__version__ = "0.1.0"
+from kbatch.version import __version__
 
 __all__ = [
     "Issue",

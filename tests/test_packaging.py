@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import kbatch
+from kbatch.provider.catalogue import JobKind
 from tests.conftest import REPO
 
 
@@ -38,10 +40,28 @@ def test_the_wheel_contains_the_schema_and_py_typed(tmp_path: Path) -> None:
         shipped = archive.read("kbatch/schemas/manifest.schema.json")
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
+        metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "kbatch/py.typed" in names
     assert {"kbatch/simulator/server.py", "kbatch/simulator/fallback.mp4"} <= names
     assert shipped == (REPO / "schemas" / "manifest.schema.json").read_bytes()
     assert "kbatch = kbatch.cli:main" in scripts
+    # one version (kbatch/version.py), and a summary naming every kind the package runs
+    assert f"\nVersion: {kbatch.__version__}\n" in metadata
+    (summary,) = re.findall(r"^Summary: (.*)$", metadata, re.MULTILINE)
+    assert summary.startswith("Declarative batch runner for every Kling generation kind")
+    words = {
+        "text2image": "text",
+        "multi_image2image": "multi-image",
+        "image_expand": "expansion",
+        "omni_image": "omni",
+        "text2video": "text",
+        "image2video": "image",
+        "omni_video": "omni",
+        "motion_control": "motion control",
+        "video_effects": "effects",
+    }
+    assert set(words) == {kind.value for kind in JobKind}
+    assert all(word in summary for word in words.values())
     assert not any(name.startswith(("tests/", "manifests/", "bench/")) for name in names)
 
 

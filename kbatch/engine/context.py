@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,8 +54,11 @@ class RunState:
     #: The media of jobs that just succeeded: their download needs no read of the state.
     results: dict[str, list[MediaRow]] = field(default_factory=dict)
     submitted: int = 0
-    #: Jobs held back by each pack's budget.
-    held_by_budget: Counter[PackType] = field(default_factory=Counter)
+    #: Jobs held back by each pack's budget (ids: a job refused in two passes, or both by this
+    #: runner's budget and by a shared state's claim, is one job held back).
+    held_by_budget: defaultdict[PackType, set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     #: Jobs whose task is past task_timeout: still running at the provider, slots still held.
     overdue: set[str] = field(default_factory=set)
     #: Jobs waiting in admission for slots.
@@ -165,7 +168,7 @@ class RunContext:
         if not self.stops.may_submit(row.kind) or row.kind in self.stops.not_served:
             return None
         if not self.budgets[PACK[row.kind]].admit(row.estimate):
-            self.state.held_by_budget[PACK[row.kind]] += 1
+            self.state.held_by_budget[PACK[row.kind]].add(row.id)
             return None
         hold = Hold(0, row.estimate)
         slots = self.slots[PACK[row.kind]]

@@ -106,4 +106,14 @@ def next_pause(*, age: float, window: Window, floor: float, longest: float) -> f
     return min(max(pause, floor), longest)
 
 
-__all__ = ["Durations", "Window", "next_pause"]
+def batched_pause(*, age: float, window: Window, floor: float, longest: float) -> float:
+    """The same for a task whose status comes in batches (one request answers for every
+    watched task: a look costs nothing more per task): at the pace from the moment it could be
+    ending, sparsely only before (the round asks at the pace while any task could be ending,
+    less while none could)."""
+    if age < window.low:
+        return min(max(window.low - age, floor), longest)
+    return min(floor, longest)
+
+
+__all__ = ["Durations", "Window", "batched_pause", "next_pause"]

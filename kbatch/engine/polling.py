@@ -13,13 +13,13 @@ When a task is next looked at follows from how long tasks like it took
 (a kind) is never polled more often than once per ``floor`` seconds (the provider's pace, or
 ``poll_interval``), and no task waits longer than ``longest`` (``poll_max``). A task a callback
 says has ended (:meth:`Poller.hint`) is asked about at once by itself, never asked by itself
-twice within ``floor``. When a task is due
-and two or more tasks of its kind are watched, one list request (up to 500 tasks a page)
-reports them all, and every other watched task it mentions is updated for free; tasks the pages
-do not show get a single ``get``. A provider whose list route fails is asked by ``get`` only.
+twice within ``floor``. When a task is due and two or more tasks of its kind are watched, one
+list request (up to 500 tasks a page) reports them all, and every other watched task it mentions
+is updated for free; tasks the pages do not show get a single ``get``. A provider whose list
+route fails is asked by ``get`` only.
 Where the provider answers many tasks by id in one request (Kling's new API), every watched task
-of that API is asked for in one request a round (split at the provider's id limit; a batch it
-refuses is halved), all such tasks sharing one round and one pace.
+of that API is asked for in one round (:mod:`kbatch.engine.batches`), at the pace whenever one
+could be ending (:func:`~kbatch.engine.durations.batched_pause`): a round costs no more per task.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kbatch.engine.batches import BATCHED, Batched, Batches
 from kbatch.engine.clock import Clock
-from kbatch.engine.durations import Durations, next_pause
+from kbatch.engine.durations import Durations, batched_pause, next_pause
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import ApiError, JobRejected, RetryLater, RunFatal, TaskNotFound
 from kbatch.provider.catalogue import PAGE_SIZE, JobKind
@@ -40,17 +41,8 @@ from kbatch.provider.wire import Task, TaskStatus
 Update = Task | TaskNotFound
 
 
-class _Batched:
-    """The lane of every target whose status comes in batches (Kling's new API, ``GET
-    /tasks?task_ids=``): one round asks for all their tasks, at the provider's pace."""
-
-    def __repr__(self) -> str:
-        return "batched"
-
-
-BATCHED = _Batched()
 #: What rounds are paced by: a /v1 target (its kind's list route), or the batched lane.
-Lane = Target | _Batched
+Lane = Target | Batched
 
 
 @dataclass(eq=False)
@@ -132,6 +124,7 @@ class Poller:
         self._no_list: set[Lane] = set()
         self._gets = asyncio.Semaphore(16)
         self._last_round: dict[Lane, float] = {}
+        self._batches = Batches(client, floor=floor, clock=clock)
         self._by_id: dict[str, Watch] = {}
         #: Callbacks are being received: poll sparsely (the safety net) while they arrive.
         self.callbacks = False
@@ -233,9 +226,8 @@ class Poller:
         if self.sparse:
             return self._longest
         window = self.durations.expect(watch.kind, watch.key)
-        return next_pause(
-            age=now - watch.born, window=window, floor=self._floor, longest=self._longest
-        )
+        pause = batched_pause if watch.lane is BATCHED else next_pause
+        return pause(age=now - watch.born, window=window, floor=self._floor, longest=self._longest)
 
     async def _round(self, lane: Lane, due: list[Watch]) -> None:
         """Check the due tasks of a kind. While two or more of its tasks are watched, one list
@@ -243,9 +235,10 @@ class Poller:
         created apart are rarely due in the same turn, so waiting for two to be due would
         leave the list route mostly unused."""
         missing = due
-        if isinstance(lane, _Batched):
+        if isinstance(lane, Batched):
             watched = [w for w in self._watches.values() if w.lane is lane]
             seen = await self._by_batch(watched)
+            self._last_round[lane] = self._batches.last  # its requests are paced one by one
             missing = [w for w in due if w.task_id not in seen]
         elif lane not in self._no_list:
             watched_count = sum(1 for t, _ in self._watches if t == lane)
@@ -287,20 +280,24 @@ class Poller:
 
     async def _by_batch(self, watched: list[Watch]) -> set[str]:
         """Ask for every watched task of the batched lane, as many ids a request as the
-        provider takes: the ids it answered for (or that wait for the next round after a
-        failure). A batch the provider refuses as a whole is halved, never resent whole: the
-        one id it cannot take is left for a single get."""
-        size = self._client.status_batch(watched[0].target) if watched else 0
-        chunks = [watched[i : i + size] for i in range(0, len(watched), size)] if size else []
-        answered = await asyncio.gather(*(self._ask(chunk) for chunk in chunks))
-        return set().union(*answered)
+        provider takes (:class:`~kbatch.engine.batches.Batches`), one request per ``floor``:
+        the ids it answered for (or that wait for the next round after a failure). A batch the
+        provider refuses as a whole is halved, never resent whole, and the size it accepts is
+        kept for later rounds; the one id it cannot take is left for a single get."""
+        size = self._batches.size(watched[0].target) if watched else 0
+        answered: set[str] = set()
+        for start in range(0, len(watched), size or len(watched) + 1):
+            answered |= await self._ask(watched[start : start + size])
+        return answered
 
     async def _ask(self, chunk: list[Watch]) -> set[str]:
         ids = [watch.task_id for watch in chunk]
+        await self._batches.pace()
         self.requests["batch"] += 1
         try:
             tasks = await self._client.statuses(chunk[0].target, ids)
         except JobRejected:
+            self._batches.refused(len(chunk))
             if len(chunk) == 1:
                 return set()
             half = len(chunk) // 2
@@ -312,10 +309,11 @@ class Poller:
             self._failed(exc, chunk)
             return set(ids)
         self._backoff.reset()
+        self._batches.accepted(len(chunk))
         for task in tasks:
             watch = self._by_id.get(task.task_id)
             if watch is not None and watch.lane is BATCHED:
-                self._observe(watch, task)
+                self._observe(watch, task, sent=self._batches.last)
         return {task.task_id for task in tasks}
 
     async def _get(self, watch: Watch) -> None:
@@ -339,7 +337,7 @@ class Poller:
         self._backoff.reset()
         self._observe(watch, task)
 
-    def _observe(self, watch: Watch, task: Task) -> None:
+    def _observe(self, watch: Watch, task: Task, sent: float | None = None) -> None:
         watch.polls += 1
         self.observations += 1
         now = self._clock.monotonic()
@@ -353,7 +351,8 @@ class Poller:
             if self.callbacks:
                 self._heard(watch, now)
             return
-        watch.due = now + self._pause(watch, now)
+        base = now if sent is None else sent  # a batch's: the next round a pace after it
+        watch.due = base + self._pause(watch, base)
 
     def _heard(self, watch: Watch, now: float) -> None:
         """Count finished tasks found without a callback (one that does not come within a

@@ -179,8 +179,10 @@ class Scheduler:
         if stops.bug is not None:
             raise stops.bug
         run = self.run_context
-        for pack, held in sorted(run.state.held_by_budget.items()):
-            budget = run.budgets[pack]
+        for pack, ids in sorted(run.state.held_by_budget.items()):
+            if not ids:  # every job it held back started after all
+                continue
+            budget, held = run.budgets[pack], len(ids)
             self.notice = (
                 f"{held} {pack} {noun(held, 'job')} {'was' if held == 1 else 'were'} not started: "
                 f"they could take spending past the {pack} "

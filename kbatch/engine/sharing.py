@@ -140,12 +140,13 @@ class Sharing:
                 )
                 if claim.row is not None:
                     self.claims += 1
+                    crew.state.held_by_budget.get(pack, set()).discard(row.id)  # fits now
                     crew.recorder.took(claim.row)
                     return claim.row
                 if claim.refusal is Refusal.GONE:
                     return None
                 if claim.refusal is Refusal.BUDGET:
-                    crew.state.held_by_budget[pack] += 1
+                    crew.state.held_by_budget[pack].add(row.id)
                     return None
                 wait = claim.wait if claim.refusal is Refusal.RATE else SLOTS_POLL
                 await _next(self.freed, wait)  # a task of this runner ends, or the time

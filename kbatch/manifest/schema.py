@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from kbatch.manifest.issues import show
+from kbatch.provider.catalogue import PACK, JobKind, PackType
 
 KINDS = (
     "image_expand",
@@ -298,8 +299,16 @@ def _describe(error: ValidationError, path: tuple[str | int, ...]) -> list[Probl
         return _describe_any_of(error, path)
     if kind in ("additionalProperties", "unevaluatedProperties"):
         known = properties_of(node)
+        kind_named = instance.get("kind") if isinstance(instance, Mapping) else None
+        video = isinstance(kind_named, str) and kind_named in _VIDEO_KINDS
         return [
-            ((*path, name), _unknown(name, known), True) for name in instance if name not in known
+            (
+                (*path, name),
+                _VIDEO_RESOLUTION if video and name == "resolution" else _unknown(name, known),
+                True,
+            )
+            for name in instance
+            if name not in known
         ]
     if kind == "required":
         missing = [name for name in value if name not in instance]
@@ -334,6 +343,14 @@ def _describe(error: ValidationError, path: tuple[str | int, ...]) -> list[Probl
 
 def _choices(values: Iterable[Any]) -> str:
     return ", ".join(json.dumps(v) for v in values)
+
+
+#: Kinds that make videos: their resolution is a ``mode`` (on both Kling APIs, whose new API
+#: calls it ``resolution``: a user who read its pages writes that).
+_VIDEO_KINDS = frozenset(kind.value for kind in JobKind if PACK[kind] is PackType.VIDEO)
+_VIDEO_RESOLUTION = (
+    "unknown field 'resolution': on video jobs the resolution is `mode` (std 720p, pro 1080p, 4k)"
+)
 
 
 def _unknown(name: str, known: Iterable[str]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kbatch.provider.catalogue import PackType
+from kbatch.store import budgets
 from kbatch.store.ledger import ALIVE, RUNNER_ROW, SLOTS_IN_USE, runner_row
 from kbatch.store.mapping import AT_PROVIDER, NAMES, columns, job
 from kbatch.store.records import AttemptRow, JobRow, JobState
@@ -91,7 +92,9 @@ async def claim(
     if made is None:
         return Claim(refusal=Refusal.GONE)
     row, attempt = made
-    return Claim(row=row, epoch=await _take(conn, seat, row, attempt, where, rate_step))
+    epoch = await _take(conn, seat, row, attempt, where, rate_step)
+    await budgets.add(conn.cursor(), seat.manifest, budgets.change([found], [row]))
+    return Claim(row=row, epoch=epoch)
 
 
 #: Read once the account's row is locked: its target, the wait its rate asks for (by the clock
@@ -104,10 +107,6 @@ _ADMISSION = (
     f"({SLOTS_IN_USE}), "
     "{budget} FROM jobs j WHERE j.manifest = %s AND j.id = %s FOR UPDATE OF j SKIP LOCKED"
 )
-_SPENT = (
-    "(SELECT COALESCE(SUM(units), 0) + COALESCE(SUM(estimate) FILTER (WHERE state = ANY(%s)), 0) "
-    "FROM jobs WHERE manifest = %s AND pack = %s)"
-)
 
 
 async def _admissible(
@@ -117,9 +116,9 @@ async def _admissible(
     account = (seat.account, pack.value)
     params: tuple[Any, ...] = (*account, *account, *account, list(AT_PROVIDER))
     spent = "0"
-    if budget is not None:  # spent plus reserved by every runner of the manifest
-        spent = _SPENT
-        params += (list(AT_PROVIDER), seat.manifest, pack.value)
+    if budget is not None:  # spent plus reserved by every runner: the manifest's totals
+        spent = budgets.COMMITTED
+        params += (seat.manifest, pack.value)
     sql = _ADMISSION.replace("{budget}", spent)
     found = await (await conn.execute(sql, (*params, seat.manifest, job_id))).fetchone()
     if found is None:  # no such job, or another runner is claiming it right now

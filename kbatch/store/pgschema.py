@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from kbatch.errors import StateError
+from kbatch.store import budgets
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
-VERSION = 4
+VERSION = 5
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
 
@@ -114,8 +115,19 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (store, name)
     );
     """,
+    # 5: running totals of each manifest's budget per pack (kbatch.store.budgets), moved by
+    # every write of a job row in its transaction; set from the rows by migrate().
+    """
+    CREATE TABLE budgets (
+        manifest TEXT NOT NULL, pack TEXT NOT NULL,
+        spent DOUBLE PRECISION NOT NULL DEFAULT 0, reserved DOUBLE PRECISION NOT NULL DEFAULT 0,
+        PRIMARY KEY (manifest, pack)
+    );
+    """,
 )
 assert len(_MIGRATIONS) == VERSION
+#: The version that adds the budgets' totals: a migration to it or past it counts them.
+TOTALS = next(n for n, script in enumerate(_MIGRATIONS, 1) if "CREATE TABLE budgets" in script)
 
 
 def connect(url: str) -> Any:
@@ -163,6 +175,8 @@ def migrate(db: Any, url: str) -> None:
             )
         for script in _MIGRATIONS[version:]:
             db.execute(script)
+        if version < TOTALS <= VERSION:
+            budgets.recount(db)
         db.execute(
             "INSERT INTO kbatch_meta (key, value) VALUES ('schema_version', %s) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -28,9 +28,9 @@ from dataclasses import replace
 from typing import Any, Self
 
 from kbatch.errors import StateError, StateMissing
-from kbatch.store import claims, ledger
+from kbatch.store import budgets, claims, ledger
 from kbatch.store.base import SqlStore
-from kbatch.store.mapping import POSTGRES, TABLES, by_table
+from kbatch.store.mapping import POSTGRES, TABLES, by_table, job
 from kbatch.store.pgschema import connect, errors, migrate
 from kbatch.store.protocol import SharedState, StateStatus
 from kbatch.store.records import JobRow, Record
@@ -167,14 +167,21 @@ class PostgresStore(SqlStore[TargetChange]):
 
     def write_now(self, records: Iterable[Record], *, delete_media: Iterable[str] = ()) -> None:
         """Start-up writes (new, edited, retried, removed jobs): never over a held job."""
+        records = list(records)
+        ids = sorted({r.id for r in records if isinstance(r, JobRow)})
         with self._lock, errors(self.url), self._db.transaction():
             cursor = self._db.cursor()
+            before = [job(v) for v in cursor.execute(budgets.LOCK, (self.manifest, ids))]
             gone = [(self.manifest, job_id) for job_id in delete_media]
             if gone:
                 cursor.executemany("DELETE FROM media WHERE manifest = %s AND job_id = %s", gone)
             for cls, rows in by_table(records).items():
                 sql = GUARDED_JOB if cls is JobRow else UPSERT[cls]
                 cursor.executemany(sql, [POSTGRES.values(r, manifest=self.manifest) for r in rows])
+            after = [job(v) for v in cursor.execute(budgets.LOCK, (self.manifest, ids))]
+            moved = budgets.additions(self.manifest, budgets.change(before, after))
+            if moved:
+                cursor.executemany(budgets.ADD, moved)
 
     async def write(self, *records: Record) -> None:
         self._queue(records)
@@ -211,15 +218,20 @@ class PostgresStore(SqlStore[TargetChange]):
             raise StateError("the shared state is not open for a run")
         ids = {_job_id(r) for r in records if not isinstance(r, TargetChange)}
         held = {job_id: runner.held[job_id] for job_id in ids if job_id in runner.held}
+        jobs = {r.id for r in records if isinstance(r, JobRow)}
         with errors(self.url):
             async with runner.connection() as conn, conn.transaction():
                 cursor = conn.cursor()
+                before = await budgets.locked(cursor, self.manifest, jobs)  # held ones too
                 lost = await _fence(cursor, self.manifest, runner.id, held)
                 count, let_go = await _write(cursor, self.manifest, records, runner, held, lost)
                 self.records += count
                 for record in records:
                     if isinstance(record, TargetChange):
                         await claims.change_target(cursor, self.account, record)
+                if jobs:  # last: the totals' row lock after the account's (as in a claim)
+                    after = await budgets.locked(cursor, self.manifest, jobs)
+                    await budgets.add(cursor, self.manifest, budgets.change(before, after))
                 for job_id in let_go:  # before the commit: a renewal must not take a job
                     runner.held.pop(job_id, None)  # let go for one taken over
         for job_id in lost:

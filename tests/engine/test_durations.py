@@ -3,9 +3,11 @@ growing with age past it; learnt per key, borrowed from the kind, or from earlie
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
-from kbatch.engine.durations import DENSE, Durations, Window, next_pause
+from kbatch.engine.durations import DENSE, Durations, Window, batched_pause, next_pause
 from kbatch.provider.catalogue import JobKind
 
 VIDEO = JobKind.IMAGE2VIDEO
@@ -59,3 +61,16 @@ def test_earlier_runs_give_a_first_guess_until_this_run_learns() -> None:
     for value in (100, 101, 102):
         durations.observe(VIDEO, KEY, value)
     assert durations.expect(VIDEO, KEY).low == pytest.approx(90.0)
+
+
+def test_a_batched_task_is_asked_about_at_the_pace_from_the_moment_it_could_be_ending() -> None:
+    """One request answers for every batched task: no sparser while its end may come (in the
+    window, or later than any seen), and only one look at the window's start before it."""
+    window = Window(low=100.0, typical=150.0, high=200.0)
+    pause = functools.partial(batched_pause, window=window, floor=1.0, longest=60.0)
+    assert pause(age=10.0) == 60.0  # 90 s before the window: the longest pause
+    assert pause(age=70.0) == 30.0  # to the window's start
+    assert pause(age=99.8) == 1.0  # never more often than the pace
+    assert pause(age=150.0) == pause(age=400.0) == 1.0  # in the window, and past it
+    # where next_pause would wait 2% of the typical duration, then 3% of the age
+    assert next_pause(age=150.0, window=window, floor=1.0, longest=60.0) == 3.0

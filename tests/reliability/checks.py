@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from kbatch.errors import ExitCode
+from kbatch.provider.catalogue import PackType
 from kbatch.run import RunResult
 from kbatch.simulator import Simulator
-from kbatch.store import JobState
+from kbatch.store import JobRow, JobState, budgets
+from kbatch.store.mapping import columns, job
 from tests.project import Project
 from tests.reliability.conftest import FIGURES
 
@@ -41,3 +43,27 @@ def exactly_once(project: Project, sim: Simulator, files: int) -> None:
     FIGURES["files lost (must be 0)"] += lost
     assert lost == 0
     assert not list(project.out.glob("*/.*.part")), "a part file was left behind"
+
+
+def totals_agree(url: str, manifest: str) -> None:
+    """The shared state's running budget totals equal :func:`kbatch.store.budgets.share` summed
+    over the manifest's job rows (the totals are moved by every transition: after chaos they
+    must still be exact)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        kept = {
+            PackType(pack): budgets.Share(spent, reserved)
+            for pack, spent, reserved in db.execute(
+                "SELECT pack, spent, reserved FROM budgets WHERE manifest = %s", (manifest,)
+            )
+        }
+        found = db.execute(f"SELECT {columns(JobRow)} FROM jobs WHERE manifest = %s", (manifest,))
+        summed = budgets.totals(job(values) for values in found)
+    off = 0
+    for pack in {*kept, *summed}:
+        one, other = kept.get(pack, budgets.Share()), summed.get(pack, budgets.Share())
+        off += abs(one.spent - other.spent) > 1e-6 or abs(one.reserved - other.reserved) > 1e-6
+    FIGURES["budget totals off their job rows (must be 0)"] += off
+    assert off == 0, (kept, summed)
+    assert summed, "no job counted: the check checked nothing"

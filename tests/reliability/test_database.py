@@ -17,7 +17,7 @@ from kbatch.provider.transport import Timeouts
 from kbatch.run import execute, prepare
 from kbatch.simulator import SimulatorConfig, running
 from tests.project import FAST, Project, video
-from tests.reliability.checks import exactly_once, settle
+from tests.reliability.checks import exactly_once, settle, totals_agree
 from tests.reliability.conftest import FIGURES
 
 #: A lease short enough for the next run to take over soon (creates fit in it: 2 s).
@@ -119,5 +119,6 @@ async def test_a_database_lost_mid_run_stops_it_cleanly_and_the_next_run_finishe
             FIGURES["database lost mid-run: runs to finish after"] += runs
 
             exactly_once(project, sim, files=12)
+            totals_agree(pg_state, project.name)
     finally:
         relay.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.simulator import Op, Simulator, SimulatorConfig, running
 from tests.project import Project, expand, spawn, video
-from tests.reliability.checks import exactly_once, settle
+from tests.reliability.checks import exactly_once, settle, totals_agree
 from tests.reliability.conftest import FIGURES
 
 SEED = 20261201
@@ -95,6 +95,7 @@ async def test_three_runners_killed_and_paused_at_random_pay_once_and_keep_to_th
         FIGURES[f"failover: slot peak (limit {LIMIT})"] = max(slots.peak.values(), default=0)
 
         exactly_once(project, sim, files=len(project.jobs) // (VIDEOS + EXPANDS) * FILES)
+        totals_agree(pg_state, project.name)
         assert refused <= alone, "more creates sent over the account's slots than one runner"
         assert refused == 0, "a create was sent over the account's slots"
         assert max(slots.peak.values(), default=0) <= LIMIT

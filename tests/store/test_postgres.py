@@ -16,7 +16,7 @@ import pytest
 
 from kbatch.errors import StateError, StateMissing
 from kbatch.provider.catalogue import JobKind, PackType
-from kbatch.store import JobRow, JobState, MediaRow, external_task_id
+from kbatch.store import JobRow, JobState, MediaRow, budgets, external_task_id
 from kbatch.store.pgschema import _MIGRATIONS, VERSION
 from kbatch.store.postgres import PostgresStore
 from kbatch.store.records import AttemptRow, Charged
@@ -356,3 +356,54 @@ def test_a_version_1_schema_keeps_its_units_as_reported_charges(pg_state: str) -
     assert (first.charged, first.charged_units) == (Charged.REPORTED, 0.5)
     assert (second.charged, second.charged_units, second.units) == (None, None, None)
     assert (first.fingerprint, second.fingerprint, first.target) == ("f", "f", None)
+
+
+def kept_totals(url: str, manifest: str = "m") -> dict[PackType, budgets.Share]:
+    found = shared.query(
+        url, f"SELECT pack, spent, reserved FROM budgets WHERE manifest = '{manifest}'"
+    )
+    return {PackType(pack): budgets.Share(spent, reserved) for pack, spent, reserved in found}
+
+
+async def test_the_budget_totals_follow_every_write_of_a_job_row(pg_state: str) -> None:
+    """A claim reserves, a success spends its charge and frees the estimate, a retry and a
+    resend keep what was spent: at each step the totals are share() summed over the rows."""
+    async with runner(opened(pg_state), slot_limit=10) as store:
+        jobs(store, "a", "b", "c", estimate=2.0)
+        jobs(store, "i", kind=JobKind.TEXT2IMAGE, estimate=0.5)
+        a = granted(await claim(store, "a", budget=100.0))
+        b = granted(await claim(store, "b", budget=100.0))
+        assert kept_totals(pg_state)[PackType.VIDEO] == budgets.Share(0.0, 4.0)
+
+        await store.write(a.accepted("t-a", submitted_at=1.0, now=1.0))
+        await store.write(b.accepted("t-b", submitted_at=1.0, now=1.0).running(now=2.0))
+        await store.write(b.attempt_failed("no", units=0.5, last=True, now=3.0))
+        done = a.accepted("t-a", submitted_at=1.0, now=1.0).succeeded(units=1.5, now=4.0)
+        await store.write(done)
+        store.write_now([store.load()["b"].retried(estimate=2.0, now=5.0)])
+
+        rows = store.load().values()
+        kept, summed = kept_totals(pg_state), budgets.totals(rows)
+        assert kept[PackType.VIDEO] == summed[PackType.VIDEO] == budgets.Share(2.0, 0.0)
+        assert PackType.IMAGE not in kept and summed[PackType.IMAGE] == budgets.Share()
+        # what a claim checks: 2 spent + 2 for b's estimate fits 4, and no more
+        assert granted(await claim(store, "b", budget=4.0)).attempt == 2
+        assert (await claim(store, "c", budget=4.0)).refusal is Refusal.BUDGET
+
+
+def test_a_version_2_schema_gets_its_budget_totals_from_its_rows(pg_state: str) -> None:
+    with psycopg.connect(pg_state, autocommit=True) as db:
+        for script in _MIGRATIONS[:2]:
+            db.execute(script)
+        db.execute("INSERT INTO kbatch_meta VALUES ('schema_version', '2')")
+        db.execute("INSERT INTO manifests VALUES ('m', 'abc', 'acme', 'f1')")
+        db.execute(
+            "INSERT INTO jobs (manifest, id, kind, pack, fingerprint, state, attempt, failures,"
+            " slots, estimate, units, created_at, updated_at) VALUES "
+            "('m', 'done', 'image2video', 'video', 'f', 'downloaded', 1, 0, 1, 2.0, 1.5, 1, 1),"
+            "('m', 'out', 'image2video', 'video', 'f', 'running', 1, 0, 1, 2.0, 0, 1, 1),"
+            "('m', 'new', 'image2video', 'video', 'f', 'pending', 0, 0, 1, 2.0, 0, 1, 1)"
+        )
+    with PostgresStore.read(pg_state, manifest_name="m"):  # a reader migrates it
+        pass
+    assert kept_totals(pg_state) == {PackType.VIDEO: budgets.Share(1.5, 2.0)}
