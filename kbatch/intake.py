@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kbatch import pricing
@@ -63,6 +63,8 @@ def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
     validation = validate(path, keep=0, on_job=keep)
     if validation.manifest is None:
         raise ManifestError(validation.issues)
+    for job_id, merkle in validation.manifest.graph.fingerprints.items():
+        seen[job_id] = replace(seen[job_id], fingerprint=merkle)  # with its upstreams'
     return validation.manifest, seen
 
 

@@ -29,6 +29,7 @@ from kbatch.manifest.document import Document, PathKey, load_document
 from kbatch.manifest.entries import JobTemplate, build_templates
 from kbatch.manifest.expansion import Context, expand
 from kbatch.manifest.forbidden import refuse_forbidden_keys
+from kbatch.manifest.graph import Graph, GraphBuilder
 from kbatch.manifest.inputs import damaged_images
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
@@ -119,11 +120,17 @@ class Manifest:
     document: Document = field(repr=False)
     pricing: PriceTable = field(default=DEFAULT_PRICES, repr=False)
     callbacks: Listen | None = None  # where to receive the provider's callbacks
+    #: Which job takes from which (``job:<id>``), as validation found it.
+    graph: Graph = field(default_factory=Graph, repr=False)
 
     def jobs(self) -> Iterator[Job]:
-        """Stream the jobs; raise ManifestError if a problem turns up (a file changed since)."""
+        """Stream the jobs; raise ManifestError if a problem turns up (a file changed since).
+        A job that takes from others has its Merkle fingerprint (:mod:`kbatch.manifest.graph`)."""
         log = IssueLog()
-        yield from expand(self.templates, self._context(), log)
+        merkle = self.graph.fingerprints
+        for job in expand(self.templates, self._context(), log):
+            own = merkle.get(job.id)
+            yield job if own is None or own == job.fingerprint else replace(job, fingerprint=own)
         if len(log):
             raise ManifestError(log.issues())
 
@@ -176,7 +183,9 @@ def validate(
         return Validation(path, None, exc.issues, summary)
     log = IssueLog()
     manifest, templates, context = _build(path, document, log, decode=True)
+    graph = Graph()
     if context is not None:
+        context.graph = builder = GraphBuilder()
         summary.api = context.api
         scenes = effects.read_scenes(document, context.base_dir, log)
         for job in expand(templates, context, log):
@@ -186,7 +195,8 @@ def validate(
             if on_job is not None:
                 on_job(job)
         damaged_images(context.inspector, context.image_users, log)
-    valid = manifest if not len(log) else None
+        graph = builder.finish(log)
+    valid = replace(manifest, graph=graph) if manifest is not None and not len(log) else None
     return Validation(path, valid, tuple(log.issues()), summary, tuple(log.warnings()))
 
 
