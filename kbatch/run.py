@@ -224,6 +224,8 @@ def reconcile(
             )
         elif row.state is JobState.FAILED and options.retry_failed and options.selects(job_id):
             row = row.retried(estimate=estimate, now=now)
+        elif row.state is JobState.BLOCKED:  # waits again: the run blocks it if still so
+            row = row.unblocked(now=now)
         elif row.state is JobState.PENDING and row.estimate != estimate:  # pricing: changed
             row = replace(row, estimate=estimate, updated_at=now)
         elif row.removed:  # back in the manifest, unedited

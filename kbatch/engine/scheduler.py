@@ -33,6 +33,7 @@ from kbatch.engine.context import Hold
 from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
 from kbatch.engine.options import Snapshot, StopReason
+from kbatch.engine.readiness import Pipeline
 from kbatch.errors import ManifestError, StateError
 from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK
@@ -66,6 +67,7 @@ class Scheduler:
         self._selected = sum(1 for i in batch.ids if batch.options.selects(i))
         self._packs = sorted({PACK[batch.rows[i].kind] for i in batch.ids})
         self._fed = False
+        self.pipeline = Pipeline(self.run_context, batch.manifest.graph)
         self.notice: str | None = None
         self.receiver: Receiver | None = None  # when this run receives callbacks
 
@@ -221,9 +223,11 @@ class Scheduler:
             async for job in self._jobs():
                 if run.stops.reason is not None:
                     return
+                await self.pipeline.offer_ready(self._offer)  # whole rows finish first
                 if only is not None and job.id not in only:
                     continue
                 await self._offer(job, again=only is not None)
+            await self.pipeline.drain(self._offer, self._active)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
 
@@ -243,6 +247,14 @@ class Scheduler:
         if row.state is not JobState.PENDING:  # as the shared state has it now
             row = replace(row, state=JobState.PENDING)
             run.recorder.took(row)
+        if self.pipeline.hold(job):  # waits for a job it takes from, or is blocked
+            return
+        made = await self.pipeline.resolve(job)  # references: the upstreams' results
+        if isinstance(made, str):
+            JobLife(run, row, job, Hold()).fail(FailureReason.UPSTREAM, made, None)
+            self.pipeline.ended(job.id)
+            return
+        job = made
         hold = await run.admit(row)
         if hold is not None:
             self._spawn(row, job, hold)
@@ -288,6 +300,7 @@ class Scheduler:
         if self._lives.get(job_id) is worker:
             del self._lives[job_id]
         self.run_context.state.changed.set()
+        self.pipeline.ended(job_id)
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)
 

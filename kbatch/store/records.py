@@ -33,6 +33,8 @@ class JobState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     DOWNLOADED = "downloaded"
     FAILED = "failed"
+    #: A job it takes from (``job:<id>``) failed for good: never sent, until that one is retried.
+    BLOCKED = "blocked"
 
     @property
     def at_provider(self) -> bool:
@@ -54,6 +56,7 @@ class FailureReason(enum.StrEnum):
     LOST = "lost"  # the provider no longer knows a task it had accepted
     RESULT_GONE = "result_gone"  # the result files can no longer be downloaded
     PROVIDER_FAILED = "provider_failed"  # the provider failed the task on the last attempt
+    UPSTREAM = "upstream"  # a job it takes from made a result that cannot be sent
 
 
 class Charged(enum.StrEnum):
@@ -120,6 +123,7 @@ class AttemptOutcome(enum.StrEnum):
     LOST = FailureReason.LOST.value
     RESULT_GONE = FailureReason.RESULT_GONE.value
     PROVIDER_FAILED = FailureReason.PROVIDER_FAILED.value
+    UPSTREAM = FailureReason.UPSTREAM.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +243,15 @@ class JobRow:
             error_code=None if code is None else str(code),
             error_message=message,
         )
+
+    def blocked(self, upstream: str, why: str, *, now: float) -> JobRow:
+        """A job it takes from failed for good: this one is not sent (no attempt starts)."""
+        message = f"blocked: job {upstream}, which it takes from, {why}"
+        return replace(self, state=JobState.BLOCKED, error_message=message, updated_at=now)
+
+    def unblocked(self, *, now: float) -> JobRow:
+        """Its upstream may run again (``--retry-failed``): pending, waiting for it."""
+        return replace(self, state=JobState.PENDING, error_message=None, updated_at=now)
 
     def downloaded(self, *, now: float) -> JobRow:
         return replace(self, state=JobState.DOWNLOADED, updated_at=now)
