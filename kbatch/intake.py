@@ -6,6 +6,7 @@ against the job ids.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -84,6 +85,21 @@ def check_selection(options: RunOptions, seen: Seen) -> None:
         )
 
 
+def redone(options: RunOptions, manifest: Manifest, seen: Seen) -> frozenset[str]:
+    """The jobs ``--redo`` makes again: those its globs match (ConfigError if none), with every
+    job that takes from them, directly or not."""
+    if not options.redo:
+        return frozenset()
+    chosen = [i for i in seen if any(fnmatch.fnmatchcase(i, glob) for glob in options.redo)]
+    if not chosen:
+        globs = " ".join(repr(glob) for glob in options.redo)
+        raise ConfigError(
+            f"--redo {globs} matches none of the manifest's {len(seen)} jobs: nothing to make "
+            "again (kbatch plan lists their ids)"
+        )
+    return frozenset(chosen) | frozenset(manifest.graph.below(chosen))
+
+
 def check_credentials(
     manifest: Manifest, options: RunOptions, seen: Seen, env: Mapping[str, str] | None = None
 ) -> None:
@@ -103,4 +119,5 @@ __all__ = [
     "check_manifest",
     "check_selection",
     "fingerprints",
+    "redone",
 ]

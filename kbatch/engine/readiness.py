@@ -68,9 +68,7 @@ class Verdict:
     why: str = ""
 
 
-def judge(
-    upstreams: tuple[str, ...], rows: Mapping[str, JobRow], *, download: bool
-) -> Verdict:
+def judge(upstreams: tuple[str, ...], rows: Mapping[str, JobRow], *, download: bool) -> Verdict:
     """A job's standing from the rows of the jobs it takes from."""
     waiting = None
     for upstream in upstreams:

@@ -241,10 +241,11 @@ def _finish(
     return Job(job_id, kind, unsent(kind, request), own, origin)
 
 
-def _broken(context: Context, job_id: str | None) -> None:
-    """A job with a problem is not made; references to it are not said to name no job."""
+def _broken(context: Context, job_id: str | None) -> Job | None:
+    """No job (it has a problem); references to it are not said to name no job."""
     if context.graph is not None and job_id is not None:
         context.graph.broken.add(job_id)
+    return None
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:

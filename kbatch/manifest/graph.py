@@ -145,9 +145,11 @@ class GraphBuilder:
                     ups.append(site.reference.job_id)
             if ups:
                 graph.upstreams[job_id] = tuple(ups)
-        for job_id, ups in graph.upstreams.items():
-            for up in ups:
-                graph.dependents[up] = (*graph.dependents.get(up, ()), job_id)
+        dependents: dict[str, list[str]] = {}
+        for job_id, taken in graph.upstreams.items():
+            for up in taken:
+                dependents.setdefault(up, []).append(job_id)
+        graph.dependents = {up: tuple(ids) for up, ids in dependents.items()}
         for cycle in _cycles(graph.upstreams):
             site = next(s for s in nodes[cycle[0]].sites if s.reference.job_id in cycle)
             path = " -> ".join((*cycle, cycle[0]))
@@ -212,7 +214,9 @@ class GraphBuilder:
             if not ups:
                 graph.fingerprints[job_id] = node.fingerprint
                 continue
-            parts = sorted(f"{s.reference}={graph.fingerprints[s.reference.job_id]}" for s in node.sites)
+            parts = sorted(
+                f"{s.reference}={graph.fingerprints[s.reference.job_id]}" for s in node.sites
+            )
             text = "\n".join((node.fingerprint, *parts))
             graph.fingerprints[job_id] = hashlib.sha256(text.encode()).hexdigest()
 
