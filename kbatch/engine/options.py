@@ -77,6 +77,8 @@ class Snapshot:
     #: Per pack the manifest's jobs use: (slots in use, target). Kling counts slots per pack,
     #: so the sums above are for a glance only; this is what fills or idles.
     slots: Mapping[PackType, tuple[int, int]] = field(default_factory=dict)
+    #: Pending jobs that wait for a job they take from (``job:<id>``) to be done.
+    waiting: int = 0
 
 
 __all__ = ["Role", "RunOptions", "Snapshot", "StopReason"]

@@ -89,6 +89,7 @@ class Scheduler:
             slots={pack: (run.slots[pack].used, run.slots[pack].target) for pack in self._packs},
             units={pack: budget.spent for pack, budget in run.budgets.items()},
             submitted=run.state.submitted,
+            waiting=len(self.pipeline.waiting),
         )
 
     def interrupt(self) -> None:

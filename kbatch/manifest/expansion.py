@@ -235,10 +235,11 @@ def _finish(
         note_image_users(kind, request, dict(values), locate, context.image_users)
     # The fingerprint is the request's as written; what is sent leaves out what the route ignores.
     own = fingerprint(kind, view)
+    sent = unsent(kind, request)
     if context.graph is not None:
         sites = [Site(path, ref, locate(path)) for path, ref in sites_of(request)]
-        context.graph.add(job_id, node_of(kind, request, own, sites))
-    return Job(job_id, kind, unsent(kind, request), own, origin)
+        context.graph.add(job_id, node_of(kind, request, own, sites, sent))
+    return Job(job_id, kind, sent, own, origin)
 
 
 def _broken(context: Context, job_id: str | None) -> Job | None:

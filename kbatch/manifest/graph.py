@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kbatch import pricing
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.references import (
     MADE_BY,
@@ -28,7 +30,7 @@ from kbatch.manifest.references import (
     found_in,
 )
 from kbatch.provider import catalogue
-from kbatch.provider.catalogue import JobKind
+from kbatch.provider.catalogue import PACK, JobKind, PackType
 
 #: Kling's aspect-ratio rule of a main image: 1:2.5 to 2.5:1.
 _RATIO_LOW, _RATIO_HIGH = 1 / 2.5, 2.5
@@ -56,10 +58,36 @@ class Node:
     ratio: float | None  # its images' aspect ratio (width / height), when its request says
     expansion: float = 1.0  # image_expand: what its canvas multiplies the image's ratio by
     sites: tuple[Site, ...] = ()
+    slots: int = 1  # the slot-tasks it holds
+    price: pricing.Key | None = None  # what its price depends on
 
 
-def node_of(kind: JobKind, request: Mapping[str, Any], own: str, sites: Iterable[Site]) -> Node:
-    """A job's node, from its normalised request (``own``: its own fingerprint)."""
+@dataclass
+class Stage:
+    """The jobs at one depth of the graph: how many, their slot-tasks and price keys."""
+
+    jobs: int = 0
+    slots: Counter[PackType] = field(default_factory=Counter)
+    prices: Counter[pricing.Key] = field(default_factory=Counter)
+
+    def units(self, table: pricing.PriceTable) -> dict[PackType, float]:
+        """The stage's estimate per pack, one attempt per job."""
+        out: dict[PackType, float] = {}
+        for key, count in self.prices.items():
+            pack = PACK[key[0]]
+            out[pack] = out.get(pack, 0.0) + table.price(key) * count
+        return out
+
+
+def node_of(
+    kind: JobKind,
+    request: Mapping[str, Any],
+    own: str,
+    sites: Iterable[Site],
+    sent: Mapping[str, Any],
+) -> Node:
+    """A job's node, from its normalised request (``own``: its own fingerprint; ``sent``:
+    the request as it is sent, which its price is read from)."""
     outputs: int | None = int(request.get("n", 1))
     if kind is JobKind.OMNI_IMAGE and request.get("result_type") == "series":
         amount = request.get("series_amount", 4)
@@ -71,7 +99,9 @@ def node_of(kind: JobKind, request: Mapping[str, Any], own: str, sites: Iterable
     if kind is JobKind.IMAGE_EXPAND:
         up, down, left, right = (float(request.get(s, 0)) for s in catalogue.EXPANSION_SIDES)
         expansion = (1 + left + right) / (1 + up + down)
-    return Node(kind, own, outputs, _ratio(written), expansion, tuple(sites))
+    slots = catalogue.request_slots(kind, sent)
+    key = pricing.key(kind, sent)
+    return Node(kind, own, outputs, _ratio(written), expansion, tuple(sites), slots, key)
 
 
 def _ratio(written: Any) -> float | None:
@@ -94,6 +124,13 @@ class Graph:
     dependents: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stages: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    #: Every job of the manifest counted at its depth (a job in no pipeline is at 0).
+    depths: dict[int, Stage] = field(default_factory=dict)
+
+    @property
+    def piped(self) -> bool:
+        """Whether any job takes from another."""
+        return bool(self.upstreams)
 
     def stage(self, job_id: str) -> int:
         return self.stages.get(job_id, 0)
@@ -157,6 +194,13 @@ class GraphBuilder:
             log.add(Issue(site.issue.location, site.issue.path, message))
         if not len(log):
             self._stage(graph)
+            for job_id, node in nodes.items():
+                stage = graph.depths.setdefault(graph.stage(job_id), Stage())
+                stage.jobs += 1
+                stage.slots[PACK[node.kind]] += node.slots
+                if node.price is not None:
+                    stage.prices[node.price] += 1
+            graph.depths = dict(sorted(graph.depths.items()))
         return graph
 
     def _problem(self, site: Site) -> str | None:

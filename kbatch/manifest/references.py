@@ -5,7 +5,7 @@ A reference is a typed value: the job it names makes an output of one :class:`Ou
 (:data:`TAKES`). Both tables are data: a kind or a field that feeds others is a row in them.
 
 >>> parse("job:still-3#1")
-Reference(job_id='still-3', index=1)
+job:still-3#1
 >>> parse("a.png") is None, parse("job:") is None
 (True, True)
 >>> str(Reference("still-3"))
@@ -104,7 +104,7 @@ TAKES: Mapping[str, Taking] = MappingProxyType(
 RATIO_FIELDS = frozenset({"image", "subject_image", "scene_image", "style_image", "image_list"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Reference:
     """``job:<id>`` (the job's only output) or ``job:<id>#<k>`` (its k-th, 0-based)."""
 
@@ -113,6 +113,8 @@ class Reference:
 
     def __str__(self) -> str:
         return PREFIX + self.job_id + ("" if self.index is None else f"#{self.index}")
+
+    __repr__ = __str__  # as the manifest writes it (``kbatch show`` echoes requests)
 
     @property
     def position(self) -> int:

@@ -153,6 +153,10 @@ def manifest_sources(path: str | Path) -> Sources:
     return Sources(Path(path).resolve().parent, reserved=RESERVED, gallery=GALLERY_LIMIT)
 
 
+#: The states whose error message a report shows (a blocked job's names the failed upstream).
+_EXPLAINED = frozenset({JobState.FAILED, JobState.BLOCKED})
+
+
 def job_sources(manifest: Manifest) -> Sources:
     """The sources of a validated manifest's jobs, read again only when reports are written
     (a run need not hold them all the while). A file changed since validation leaves the
@@ -211,7 +215,7 @@ def job_report(
         hosts=tuple(m.host or "" for m in items if m.path),
         error_reason=row.error_reason if row.state is JobState.FAILED else None,
         error_code=row.error_code if row.state is JobState.FAILED else None,
-        error_message=row.error_message if row.state is JobState.FAILED else None,
+        error_message=row.error_message if row.state in _EXPLAINED else None,
         output_kinds=tuple(m.kind for m in items if m.path),
         removed=row.removed,
         source=source,

@@ -83,6 +83,26 @@ def test_fan_out_and_fan_in_run_end_to_end_and_a_rerun_sends_nothing(
     assert code == 0, output
     assert creates(threaded) == before
 
+    code, output = invoke("show", str(project.manifest), "duo")
+    assert "takes from: still-1, still-2" in output, output
+    code, output = invoke("show", str(project.manifest), "still-1")
+    assert "taken by: clip-1, wide-1, duo" in output, output
+    report = (project.out / "report.csv").read_text(encoding="utf-8").splitlines()
+    assert report[0].split(",")[-1] == "upstreams"  # a column of pipelines' reports
+    duo = next(line for line in report if line.startswith("duo,"))
+    assert duo.endswith(",still-1 still-2") and "job:still-1 job:still-2" in duo
+
+
+def test_plan_shows_the_stages_with_their_slot_tasks_and_estimate(
+    tmp_path: Path, threaded: Simulator
+) -> None:
+    project = pipeline(tmp_path, threaded)
+    code, output = invoke("plan", str(project.manifest))
+    assert code == 0, output
+    assert "stage 0: 2 jobs, slot-tasks image 2, estimate image 16 units" in output
+    assert "stage 1: 5 jobs, slot-tasks image 3, video 2, estimate image 32, video 3" in output
+    assert "whole pipeline: estimate image 48, video 3 units" in output
+
 
 def test_a_failed_row_blocks_its_dependents_and_retry_failed_completes_it(
     tmp_path: Path, threaded: Simulator
