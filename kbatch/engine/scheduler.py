@@ -240,8 +240,10 @@ class Scheduler:
         if row is None or row.fingerprint != job.fingerprint:
             run.emit(EventName.SKIPPED, job.id, "changed since the run started: run again")
             return
-        if job.id in self._active:
-            run.state.parked[job.id] = job  # its resumed life may need to send it again
+        if job.id in self._active:  # its resumed life may need to send it again
+            made = await self.pipeline.resolve(job)  # as its upstreams' results
+            if not isinstance(made, str):  # else it is sent no more now: the next run says why
+                run.state.parked[job.id] = made
             return
         if not run.options.selects(job.id) or (row.state is not JobState.PENDING and not again):
             return
