@@ -99,13 +99,31 @@ class Pipeline:
         self.changed = asyncio.Event()
         self.blocked = 0  # jobs this run found blocked
         self._inspector = Inspector()
+        #: A shared state: the rows as the state last had them (other runners' work too).
+        self._others: dict[str, JobRow] = {}
+
+    async def refresh(self) -> None:
+        """In a shared state, read the rows again: an upstream another runner made is done."""
+        if self.run.admission.shared and self.graph.piped:
+            self._others = await asyncio.to_thread(self.run.recorder.store.load)
+
+    def row(self, job_id: str) -> JobRow | None:
+        """A job's latest row: this runner's, or the shared state's when it is newer."""
+        mine, theirs = self.run.recorder.rows.get(job_id), self._others.get(job_id)
+        if theirs is not None and (mine is None or theirs.updated_at > mine.updated_at):
+            return theirs
+        return mine
+
+    def _judge(self, job_id: str) -> Verdict:
+        ups = self.graph.upstreams[job_id]
+        rows = {up: row for up in ups if (row := self.row(up)) is not None}
+        return judge(ups, rows, download=self.download)
 
     def hold(self, job: Job) -> bool:
         """Whether the job must not be offered now: it waits (kept here) or is blocked."""
-        ups = self.graph.upstreams.get(job.id)
-        if not ups:
+        if not self.graph.upstreams.get(job.id):
             return False
-        verdict = judge(ups, self.run.recorder.rows, download=self.download)
+        verdict = self._judge(job.id)
         if verdict.standing is Standing.READY:
             return False
         if verdict.standing is Standing.BLOCKED:
@@ -120,8 +138,7 @@ class Pipeline:
             job = self.waiting.get(dependent)
             if job is None:
                 continue
-            ups = self.graph.upstreams[dependent]
-            verdict = judge(ups, self.run.recorder.rows, download=self.download)
+            verdict = self._judge(dependent)
             if verdict.standing is Standing.WAITING:
                 continue
             del self.waiting[dependent]
@@ -164,7 +181,8 @@ class Pipeline:
     def _value(self, reference: Reference, name: str) -> Any:
         run = self.run
         upstream = reference.job_id
-        row = run.recorder.rows[upstream]
+        row = self.row(upstream)
+        assert row is not None
         taking = TAKES[name]
         media = _result(run.recorder.store.media(upstream), reference.position)
         redo = f"make it again with kbatch run --redo {upstream}"

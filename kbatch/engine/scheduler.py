@@ -220,6 +220,7 @@ class Scheduler:
         run = self.run_context
         if only is not None and not only:
             return
+        await self.pipeline.refresh()
         try:
             async for job in self._jobs():
                 if run.stops.reason is not None:
