@@ -5,9 +5,9 @@ its upstream ends; beside the same tasks run as one stage (no references).
 The pipeline is N rows of text2image (stage 0), each image then widened by image_expand
 (stage 1, ``image: job:still-${n}``): both in the image pack, one slot a task, results left
 remote (``output.download: false``: a downstream is ready when its upstream succeeded, and is
-sent its URL). The **reference** replays the run's own task log (the same tasks in kbatch's order, each
-with the duration the simulator drew) on the same slots at the same create rate with zero
-detection lag: each task starts the moment a slot is free, and a downstream the moment its
+sent its URL). The **reference** replays the run's own task log (the same tasks in kbatch's
+order, each with the duration the simulator drew) on the same slots at the same create rate
+with zero detection lag: each task starts the moment a slot is free, and a downstream the moment its
 upstream ends (if a slot is). The one-stage run sends the same tasks with every image_expand
 given a URL instead; its reference is :func:`bench.occupancy.reference` (tasks in creation
 order, zero lag). Figures: each reference's makespan as a % of kbatch's (100 = no slot idle for
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from occupancy import RATE, Scenario, config, reference
 
-from bench.occupancy import RATE, Scenario, config, reference
 from kbatch.engine.clock import ScaledClock
 from kbatch.engine.options import RunOptions
 from kbatch.run import execute, prepare
