@@ -35,6 +35,7 @@ from typing import Any
 
 from kbatch.errors import ManifestError
 from kbatch.manifest import Manifest
+from kbatch.manifest.references import parse
 from kbatch.provider.catalogue import PACK
 from kbatch.reports.sources import Input, SourceRow, Sources
 from kbatch.store import JobRow, JobState, MediaRow, StateStore
@@ -308,11 +309,29 @@ def collect(
     summary = summarize(rows.values(), download=download)
     generated = stamp(time.time() if now is None else now) or ""
     seen = {
-        job_id: tuple(_placed(item, base) for item in items)
+        job_id: tuple(_placed(_made(item, media, output_dir), base) for item in items)
         for job_id, items in (sources.inputs if sources else {}).items()
     }
     named = tuple(sources.names) if sources and found else ()
     return Report(name, generated, summary, jobs, seen, named)
+
+
+def _made(item: Input, media: Mapping[str, list[MediaRow]], output_dir: Path) -> Input:
+    """An input that is another job's output (``job:<id>``): that job's file, else its URL."""
+    reference = parse(item.src) if item.src else None
+    if reference is None:
+        return item
+    results = sorted((m for m in media.get(reference.job_id, ()) if not m.variant), key=_index)
+    if reference.position >= len(results):
+        return Input(item.field)
+    made = results[reference.position]
+    if made.path:
+        return Input(item.field, src=str(output_dir / made.path))
+    return Input(item.field, link=made.url)
+
+
+def _index(item: MediaRow) -> int:
+    return item.index
 
 
 def _placed(item: Input, base: Path | None) -> Input:

@@ -105,9 +105,12 @@ def job_inputs(job: Job) -> tuple[Input, ...]:
     """A job's input images as the gallery shows them (files by absolute path)."""
     out: list[Input] = []
     for path, image in image_slots(job.kind, dict(job.request)):
+        label = ".".join(str(part) for part in path)
+        if isinstance(image, Reference):  # the chain: the report puts the made file here
+            out.append(Input(f"{label} from {image}", src=str(image)))
+            continue
         if not isinstance(image, ImageInput):
             continue
-        label = ".".join(str(part) for part in path)
         if image.source is ImageSource.FILE:
             out.append(Input(label, src=image.value))
         elif image.source is ImageSource.URL:

@@ -91,6 +91,9 @@ def test_fan_out_and_fan_in_run_end_to_end_and_a_rerun_sends_nothing(
     assert report[0].split(",")[-1] == "upstreams"  # a column of pipelines' reports
     duo = next(line for line in report if line.startswith("duo,"))
     assert duo.endswith(",still-1 still-2") and "job:still-1 job:still-2" in duo
+    gallery = (project.out / "index.html").read_text(encoding="utf-8")
+    chain = gallery[gallery.index('<h2 title="clip-1">') :].split("</article>")[0]
+    assert 'src="still-1/0.png"' in chain and "image from job:still-1" in chain  # its image
 
 
 def test_plan_shows_the_stages_with_their_slot_tasks_and_estimate(
