@@ -23,7 +23,7 @@ from tests.reliability.test_crash import kill_at_random
 pytestmark = pytest.mark.usefixtures("backend")
 
 CYCLES = 30
-ROWS = 6
+ROWS = 4
 SEED = 20261207
 
 
