@@ -6,9 +6,10 @@ against the job ids.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kbatch import pricing
@@ -64,6 +65,8 @@ def check_manifest(path: str | Path) -> tuple[Manifest, Seen]:
     validation = validate(path, keep=0, on_job=keep)
     if validation.manifest is None:
         raise ManifestError(validation.issues)
+    for job_id, merkle in validation.manifest.graph.fingerprints.items():
+        seen[job_id] = replace(seen[job_id], fingerprint=merkle)  # with its upstreams'
     return validation.manifest, seen
 
 
@@ -82,6 +85,21 @@ def check_selection(options: RunOptions, seen: Seen) -> None:
             f"--only {globs} matches none of the manifest's {jobs}: nothing to run "
             "(kbatch plan lists their ids)"
         )
+
+
+def redone(options: RunOptions, manifest: Manifest, seen: Seen) -> frozenset[str]:
+    """The jobs ``--redo`` makes again: those its globs match (ConfigError if none), with every
+    job that takes from them, directly or not."""
+    if not options.redo:
+        return frozenset()
+    chosen = [i for i in seen if any(fnmatch.fnmatchcase(i, glob) for glob in options.redo)]
+    if not chosen:
+        globs = " ".join(repr(glob) for glob in options.redo)
+        raise ConfigError(
+            f"--redo {globs} matches none of the manifest's {len(seen)} jobs: nothing to make "
+            "again (kbatch plan lists their ids)"
+        )
+    return frozenset(chosen) | frozenset(manifest.graph.below(chosen))
 
 
 def check_credentials(
@@ -103,4 +121,5 @@ __all__ = [
     "check_manifest",
     "check_selection",
     "fingerprints",
+    "redone",
 ]

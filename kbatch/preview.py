@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kbatch.engine.pacing import Budget
 from kbatch.errors import KbatchError, StateMissing
-from kbatch.intake import check_manifest, check_selection
+from kbatch.intake import check_manifest, check_selection, redone
 from kbatch.pricing import show_units
 from kbatch.provider.account import AccountCosts, ask_costs
 from kbatch.provider.catalogue import PACK, PackType
@@ -100,7 +100,8 @@ def _preview(path: str | Path, options: RunOptions) -> tuple[Preview, ProviderCo
     except StateMissing:
         pass
     new = sum(1 for job_id in seen if job_id not in rows)
-    changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
+    redo = redone(options, manifest, seen)
+    changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time(), redo)
     rows.update((row.id, row) for row in changed)
     states = [rows[job_id].state for job_id in seen]
     download = manifest.output.download

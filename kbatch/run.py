@@ -22,7 +22,7 @@ import contextlib
 import signal
 import socket
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
@@ -42,6 +42,7 @@ from kbatch.intake import (
     check_manifest,
     check_selection,
     fingerprints,
+    redone,
 )
 from kbatch.manifest import Manifest
 from kbatch.pricing import Units
@@ -139,7 +140,8 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     store = open_state(manifest, options, seen, where)
     try:
         rows = store.load()
-        changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time())
+        redo = redone(options, manifest, seen)
+        changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time(), redo)
         for job_id in reset:  # an edited job's old results would mix with its new ones
             for media in store.media(job_id):
                 if media.path:
@@ -203,8 +205,10 @@ def reconcile(
     prices: pricing.PriceTable,
     options: RunOptions,
     now: float,
+    redo: Collection[str] = (),
 ) -> tuple[list[JobRow], list[str]]:
-    """The rows to write so the state matches the manifest, and the ids of edited jobs."""
+    """The rows to write so the state matches the manifest, and the ids of edited jobs (and of
+    those ``redo`` makes again: ``--redo``, with their dependents)."""
     changed: list[JobRow] = []
     reset: list[str] = []
     for job_id, job in seen.items():
@@ -229,8 +233,13 @@ def reconcile(
                 created_at=row.created_at,
                 updated_at=now,
             )
+        elif job_id in redo and row.state in _REDOABLE:  # made again on purpose: --redo
+            reset.append(job_id)
+            row = _redone(row, estimate, now)
         elif row.state is JobState.FAILED and options.retry_failed and options.selects(job_id):
             row = row.retried(estimate=estimate, now=now)
+        elif row.state is JobState.BLOCKED:  # waits again: the run blocks it if still so
+            row = row.unblocked(now=now)
         elif row.state is JobState.PENDING and row.estimate != estimate:  # pricing: changed
             row = replace(row, estimate=estimate, updated_at=now)
         elif row.removed:  # back in the manifest, unedited
@@ -244,6 +253,28 @@ def reconcile(
         if not row.removed and job_id not in seen
     )
     return changed, reset
+
+
+#: The states --redo makes a job again from (one at the provider is left to end).
+_REDOABLE = frozenset({JobState.SUCCEEDED, JobState.DOWNLOADED, JobState.FAILED, JobState.BLOCKED})
+
+
+def _redone(row: JobRow, estimate: float, now: float) -> JobRow:
+    """Pending again, its attempts counted on (each new attempt has a new external task id),
+    what it cost kept."""
+    return replace(
+        row,
+        state=JobState.PENDING,
+        failures=0,
+        task_id=None,
+        submitted_at=None,
+        finished_at=None,
+        estimate=estimate,
+        error_reason=None,
+        error_code=None,
+        error_message=None,
+        updated_at=now,
+    )
 
 
 def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunResult:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from kbatch import reports, store
-from kbatch.cli import documents, render
+from kbatch.cli import documents, pipelines, render
 from kbatch.cli.app import cli
 from kbatch.errors import ExitCode, KbatchError, NotFound, StateMissing
 from kbatch.manifest import Validation, read_settings, validate
@@ -141,6 +141,8 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
     click.echo(f"slot-tasks by pack: {packs}")
     largest = plural(summary.largest_task, "slot")
     click.echo(f"largest task: {largest} (limits.max_in_flight: {limit})")
+    for line in pipelines.stage_lines(validation):
+        click.echo(line)
     where = store.locate(settings.output.dir, state_file)
     try:
         render.print_state_line(where, read_status(where, settings.name))
@@ -223,13 +225,15 @@ def show_command(manifest: Path, job_id: str, state_file: str | None, fmt: str) 
         attempts, media = state.attempts(job_id), state.media(job_id)
     found: list[dict[str, object]] = []
     base = manifest.resolve().parent  # images are shown as the manifest gave them
-    validate(manifest, keep=0, on_job=lambda job: _keep(job, job_id, found, base))
+    validation = validate(manifest, keep=0, on_job=lambda job: _keep(job, job_id, found, base))
     request = found[0] if found else None
     doc = documents.job(row, attempts, media, request, settings.output.dir)
+    doc.update(pipelines.links(validation, job_id))
     if fmt == "json":
         click.echo(documents.dump(doc))
     else:
         render.print_job(doc)
+        pipelines.print_links(doc)
 
 
 def _keep(job: Job, job_id: str, found: list[dict[str, object]], base_dir: Path) -> None:

@@ -73,8 +73,10 @@ def line(figures: Figures) -> str:
     """The plain progress line of ``lines`` mode."""
     snap = figures.snapshot
     eta = "-" if figures.eta is None else clock(figures.eta)
+    blocked = snap.counts.get(JobState.BLOCKED, 0)
+    piped = f"{snap.waiting} waiting, {blocked} blocked, " if snap.waiting or blocked else ""
     return (
-        f"progress: {figures.done}/{snap.selected} done, {figures.failed} failed, "
+        f"progress: {figures.done}/{snap.selected} done, {figures.failed} failed, {piped}"
         f"slots {_slots(snap)}, {figures.per_minute:.1f} submits/min, "
         f"units {show_units(snap.units)}, elapsed {clock(figures.elapsed)}, ETA {eta}"
     )
@@ -113,6 +115,8 @@ def panel(figures: Figures, title: str) -> Table:
     """The live panel of ``live`` mode."""
     snap = figures.snapshot
     states = Text("  ".join(f"{state} {n}" for state, n in snap.counts.items() if n))
+    if snap.waiting:  # of the pending: waiting for a job they take from
+        states += Text(f"  (waiting {snap.waiting})")
     count = Text(f" {figures.done}/{snap.selected} done, {figures.failed} failed")
     eta = "-" if figures.eta is None else clock(figures.eta)
     facts = Text(

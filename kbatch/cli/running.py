@@ -39,6 +39,12 @@ from kbatch.words import plural
     "--only", multiple=True, metavar="GLOB", help="Submit only jobs whose id matches (repeatable)."
 )
 @click.option("--retry-failed", is_flag=True, help="Give failed jobs new attempts.")
+@click.option(
+    "--redo",
+    multiple=True,
+    metavar="GLOB",
+    help="Make matching jobs again, with every job that takes from them (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would run; send and write nothing.")
 @click.option(
     "--take-output",
@@ -105,6 +111,7 @@ def run_command(
     budget: float | None,
     only: tuple[str, ...],
     retry_failed: bool,
+    redo: tuple[str, ...],
     dry_run: bool,
     take_output: bool,
     state_file: str | None,
@@ -134,6 +141,7 @@ def run_command(
     Example:
       kbatch run manifests/demo.yaml
       kbatch run shots.yaml --only 'shot-0*' --budget 200 --log-format json --quiet
+      kbatch run pipeline.yaml --redo 'still-3' --dry-run
       kbatch run shots.yaml --listen 0.0.0.0:8099 --public-url https://hooks.example.com
       KBATCH_STATE=postgresql://kbatch@db.internal/kbatch kbatch run shots.yaml --role download
     """
@@ -143,6 +151,7 @@ def run_command(
         budget=budget,
         only=only,
         retry_failed=retry_failed,
+        redo=redo,
         state_path=state_file,
         take_output=take_output,
         role=Role(role),

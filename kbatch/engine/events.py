@@ -31,6 +31,7 @@ class EventName(enum.StrEnum):
     DOWNLOADED = "downloaded"
     RETRY = "retry"  # the provider failed an attempt; another one follows
     FAILED = "failed"
+    BLOCKED = "blocked"  # a job it takes from failed for good: it is not sent
     WAIT = "wait"  # a transient failure: trying again after a pause
     STOP = "stop"  # the run (or one pack's submissions) stops
     BUDGET = "budget"  # jobs held back by the budget
@@ -46,6 +47,7 @@ class EventName(enum.StrEnum):
 PROBLEMS = frozenset(
     {
         EventName.FAILED,
+        EventName.BLOCKED,
         EventName.STOP,
         EventName.BUDGET,
         EventName.MANIFEST,

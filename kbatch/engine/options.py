@@ -36,6 +36,8 @@ class RunOptions:
     budget: float | None = None  # units, for each pack
     only: tuple[str, ...] = ()
     retry_failed: bool = False
+    #: Jobs to make again on purpose (globs), with every job that takes from them.
+    redo: tuple[str, ...] = ()
     #: A file, or a postgresql:// URL (a shared state): never in a repr, it may hold a password.
     state_path: Path | str | None = field(default=None, repr=False)
     pacing: Pacing = field(default_factory=Pacing)
@@ -78,6 +80,8 @@ class Snapshot:
     #: Local files for the media store (media: store): (ready, started, bytes uploaded); None
     #: when the run uploads nothing.
     uploads: tuple[int, int, int] | None = None
+    #: Pending jobs that wait for a job they take from (``job:<id>``) to be done.
+    waiting: int = 0
 
 
 __all__ = ["Role", "RunOptions", "Snapshot", "StopReason"]

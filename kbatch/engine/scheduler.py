@@ -34,6 +34,7 @@ from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
 from kbatch.engine.mediaserve import Served
 from kbatch.engine.options import Snapshot, StopReason
+from kbatch.engine.readiness import Pipeline
 from kbatch.engine.uploads import open_media, serving
 from kbatch.errors import ManifestError, StateError
 from kbatch.manifest.jobs import Job
@@ -70,6 +71,7 @@ class Scheduler:
         self._selected = sum(1 for i in batch.ids if batch.options.selects(i))
         self._packs = sorted({PACK[batch.rows[i].kind] for i in batch.ids})
         self._fed = False
+        self.pipeline = Pipeline(self.run_context, batch.manifest.graph)
         self.notice: str | None = None
         self.receiver: Receiver | None = None  # when this run receives callbacks
 
@@ -92,6 +94,7 @@ class Scheduler:
             units={pack: budget.spent for pack, budget in run.budgets.items()},
             submitted=run.state.submitted,
             uploads=run.state.media.progress if run.state.media is not None else None,
+            waiting=len(self.pipeline.waiting),
         )
 
     def interrupt(self) -> None:
@@ -241,14 +244,17 @@ class Scheduler:
         run = self.run_context
         if only is not None and not only:
             return
+        await self.pipeline.refresh()
         try:
             async for job in self._jobs():
                 if run.stops.reason is not None:
                     return
+                await self.pipeline.offer_ready(self._offer)  # whole rows finish first
                 if only is not None and job.id not in only:
                     continue
                 self._prefetch(job)
                 await self._offer(job, again=only is not None)
+            await self.pipeline.drain(self._offer, self._active)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
 
@@ -270,14 +276,24 @@ class Scheduler:
         if row is None or row.fingerprint != job.fingerprint:
             run.emit(EventName.SKIPPED, job.id, "changed since the run started: run again")
             return
-        if job.id in self._active:
-            run.state.parked[job.id] = job  # its resumed life may need to send it again
+        if job.id in self._active:  # its resumed life may need to send it again
+            made = await self.pipeline.resolve(job)  # as its upstreams' results
+            if not isinstance(made, str):  # else it is sent no more now: the next run says why
+                run.state.parked[job.id] = made
             return
         if not run.options.selects(job.id) or (row.state is not JobState.PENDING and not again):
             return
         if row.state is not JobState.PENDING:  # as the shared state has it now
             row = replace(row, state=JobState.PENDING)
             run.recorder.took(row)
+        if self.pipeline.hold(job):  # waits for a job it takes from, or is blocked
+            return
+        made = await self.pipeline.resolve(job)  # references: the upstreams' results
+        if isinstance(made, str):
+            JobLife(run, row, job, Hold()).fail(FailureReason.UPSTREAM, made, None)
+            self.pipeline.ended(job.id)
+            return
+        job = made
         hold = await run.admit(row)
         if hold is not None:
             self._spawn(row, job, hold)
@@ -323,6 +339,7 @@ class Scheduler:
         if self._lives.get(job_id) is worker:
             del self._lives[job_id]
         self.run_context.state.changed.set()
+        self.pipeline.ended(job_id)
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)
 

@@ -39,6 +39,7 @@ from kbatch.manifest.motion import check_motion, with_seconds
 from kbatch.manifest.omni import check_omni
 from kbatch.manifest.omni_image import check_omni_image, normalize_omni_image
 from kbatch.manifest.pathrules import check_path
+from kbatch.manifest.references import Reference
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
 from kbatch.provider import capabilities, catalogue, models
@@ -315,6 +316,9 @@ def resolve_images(
     masks: list[tuple[FieldPath, str, ImageInfo]] = []
     main: ImageInfo | None = None
     for path, text in list(image_slots(kind, request)):
+        if isinstance(text, Reference):  # another job's image: checked once it is made
+            view = _replace(view, path, str(text))
+            continue
         try:
             image = parse_image(text, base_dir)
             info = inspector.inspect(image)

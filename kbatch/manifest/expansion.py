@@ -20,10 +20,12 @@ from kbatch.manifest import schema, sources
 from kbatch.manifest.checks import check_request, normalize, notices, resolve_images, unsent
 from kbatch.manifest.document import Document, json_path
 from kbatch.manifest.entries import ID, ID_HINT, JobTemplate
+from kbatch.manifest.graph import GraphBuilder, Site, node_of, sites_of
 from kbatch.manifest.inputs import ImageUsers, note_image_users
 from kbatch.manifest.issues import Issue, IssueLog, Location, show
 from kbatch.manifest.jobs import Job, Origin, derived_id, fingerprint
 from kbatch.manifest.media import localized
+from kbatch.manifest.references import mark
 from kbatch.manifest.sources import SourceFormat
 from kbatch.manifest.template import TemplateError, render
 from kbatch.media import MediaSettings, fingerprinted
@@ -46,6 +48,8 @@ class Context:
     media: MediaSettings | None = None  # media: local videos sent by URL when it is active
     #: Warnings of an entry's field located once: the same one for its other jobs is counted.
     warned: dict[tuple[int, tuple[str | int, ...], str], Issue] = field(default_factory=dict)
+    #: Validation's graph of references: every valid job is added to it.
+    graph: GraphBuilder | None = None
 
 
 def expand(templates: Iterable[JobTemplate], context: Context, log: IssueLog) -> Iterator[Job]:
@@ -188,9 +192,12 @@ def _make_job(
         for sub, message, _ in context.checker.check(kind, name, value):
             problems.add((name, *sub), message, from_row=True)
         values[name] = value
+    values, wrong = mark(values)  # job:<id> references, after the templates are filled
+    for field_path, message in wrong:
+        problems.add(field_path, message, from_row=_from_row(template, field_path))
     job_id = _job_id(template, variables, problems)
     if problems.count:
-        return None
+        return _broken(context, job_id)
     written = normalize(kind, values)
     request = localized(kind, written, context.base_dir, context.media)
     for field_path, message in check_request(
@@ -205,21 +212,47 @@ def _make_job(
     for field_path, message in image_problems:
         problems.add(field_path, message, from_row=_from_row(template, field_path))
     if template.broken:
-        return None
+        return _broken(context, job_id)
     for field_path, message in notices(kind, request):
         problems.warn(field_path, message, from_row=_from_row(template, field_path))
     if problems.count:
-        return None
+        return _broken(context, job_id)
+    return _finish(template, job_id, request, values, view, origin, problems)
+
+
+def _finish(
+    template: JobTemplate,
+    job_id: str,
+    request: dict[str, Any],
+    values: Mapping[str, Any],
+    view: Mapping[str, Any],
+    origin: Origin,
+    problems: _JobProblems,
+) -> Job:
+    """A valid job, its images' users noted, added to validation's graph."""
+    kind, context = template.kind, problems.context
+
+    def locate(field_path: tuple[str | int, ...]) -> Issue:
+        return problems.locate(field_path, "", from_row=_from_row(template, field_path))[0]
+
     if context.inspector.decoding:
-
-        def locate(field_path: tuple[str | int, ...]) -> Issue:
-            return problems.locate(field_path, "", from_row=_from_row(template, field_path))[0]
-
-        note_image_users(kind, request, values, locate, context.image_users)
+        note_image_users(kind, request, dict(values), locate, context.image_users)
     # The fingerprint is the request's as written; what is sent leaves out what the route ignores.
     if context.media is not None:  # local videos by content: the folder may move
         view = fingerprinted(view)
-    return Job(job_id, kind, unsent(kind, request), fingerprint(kind, view), origin)
+    own = fingerprint(kind, view)
+    sent = unsent(kind, request)
+    if context.graph is not None:
+        sites = [Site(path, ref, locate(path)) for path, ref in sites_of(request)]
+        context.graph.add(job_id, node_of(kind, request, own, sites, sent))
+    return Job(job_id, kind, sent, own, origin)
+
+
+def _broken(context: Context, job_id: str | None) -> Job | None:
+    """No job (it has a problem); references to it are not said to name no job."""
+    if context.graph is not None and job_id is not None:
+        context.graph.broken.add(job_id)
+    return None
 
 
 def _from_row(template: JobTemplate, field_path: tuple[str | int, ...]) -> bool:

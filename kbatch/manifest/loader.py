@@ -16,7 +16,6 @@ settings that span fields, then every job: its foreach rows, placeholders, the r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,10 +28,12 @@ from kbatch.manifest.document import Document, PathKey, load_document
 from kbatch.manifest.entries import JobTemplate, build_templates
 from kbatch.manifest.expansion import Context, expand
 from kbatch.manifest.forbidden import refuse_forbidden_keys
+from kbatch.manifest.graph import Graph, GraphBuilder
 from kbatch.manifest.inputs import damaged_images
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.media import Uploads, read_media
+from kbatch.manifest.quantities import budgets, parse_duration
 from kbatch.manifest.summary import Summary
 from kbatch.media import MediaSettings
 from kbatch.pricing import DEFAULT as DEFAULT_PRICES
@@ -57,33 +58,6 @@ __all__ = [
 
 #: max_in_flight to check jobs with when the manifest's own limits are broken: no slot check.
 _NO_SLOT_CHECK = 10**9
-_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def budgets(written: float | Mapping[str, float] | None) -> dict[PackType, float]:
-    """``budget_units`` per pack: one number is the budget of each pack.
-
-    >>> budgets(500)
-    {<PackType.IMAGE: 'image'>: 500.0, <PackType.VIDEO: 'video'>: 500.0}
-    >>> budgets({"video": 50})
-    {<PackType.VIDEO: 'video'>: 50.0}
-    """
-    if written is None:
-        return {}
-    if isinstance(written, Mapping):
-        return {PackType(pack): float(units) for pack, units in written.items()}
-    return {pack: float(written) for pack in PackType}
-
-
-def parse_duration(value: float | int | str) -> float:
-    """Seconds from a number, or from a string with a unit: ``250ms``, ``10s``, ``30m``, ``2h``."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    match = _DURATION.fullmatch(str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +96,17 @@ class Manifest:
     pricing: PriceTable = field(default=DEFAULT_PRICES, repr=False)
     callbacks: Listen | None = None  # where to receive the provider's callbacks
     media: MediaSettings | None = None  # local files sent by URL (media: store or serve)
+    #: Which job takes from which (``job:<id>``), as validation found it.
+    graph: Graph = field(default_factory=Graph, repr=False)
 
     def jobs(self) -> Iterator[Job]:
-        """Stream the jobs; raise ManifestError if a problem turns up (a file changed since)."""
+        """Stream the jobs; raise ManifestError if a problem turns up (a file changed since).
+        A job that takes from others has its Merkle fingerprint (:mod:`kbatch.manifest.graph`)."""
         log = IssueLog()
-        yield from expand(self.templates, self._context(), log)
+        merkle = self.graph.fingerprints
+        for job in expand(self.templates, self._context(), log):
+            own = merkle.get(job.id)
+            yield job if own is None or own == job.fingerprint else replace(job, fingerprint=own)
         if len(log):
             raise ManifestError(log.issues())
 
@@ -184,7 +164,9 @@ def validate(
     log = IssueLog()
     manifest, templates, context = _build(path, document, log, decode=True)
     uploads = Uploads()
+    graph = Graph()
     if context is not None:
+        context.graph = builder = GraphBuilder()
         summary.api = context.api
         scenes = effects.read_scenes(document, context.base_dir, log)
         for job in expand(templates, context, log):
@@ -195,9 +177,9 @@ def validate(
             if on_job is not None:
                 on_job(job)
         damaged_images(context.inspector, context.image_users, log)
-    valid = manifest if not len(log) else None
-    warnings = tuple(log.warnings())
-    return Validation(path, valid, tuple(log.issues()), summary, warnings, uploads)
+        graph = builder.finish(log)
+    valid = replace(manifest, graph=graph) if manifest is not None and not len(log) else None
+    return Validation(path, valid, tuple(log.issues()), summary, tuple(log.warnings()), uploads)
 
 
 def load_manifest(path: str | Path) -> Manifest:

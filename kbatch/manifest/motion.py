@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kbatch.manifest.omni import measured, reference_video
+from kbatch.manifest.references import Reference
 from kbatch.provider.capabilities import canonical
 from kbatch.videos import MOTION_IMAGE_ORIENTATION, MOTION_VIDEO_ORIENTATION, VideoLimits
 
@@ -71,6 +72,8 @@ def seconds(request: Mapping[str, Any]) -> int | None:
     the answer is remembered); None when unknown."""
     orientation = str(request.get("character_orientation", ""))
     if "video" not in request or orientation not in LIMITS:
+        return None
+    if isinstance(request["video"], Reference):  # another job's video: not measured before
         return None
     found = measured(str(request["video"]), LIMITS[orientation])
     if isinstance(found, Exception) or found.duration is None:

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kbatch.manifest.issues import show
+from kbatch.manifest.references import Reference
 from kbatch.media import NO_STORE, is_local, local_path, local_video_info
 from kbatch.provider.capabilities import canonical
 from kbatch.videos import (
@@ -232,6 +233,8 @@ def check_shots(prompt: str, duration: int) -> list[Problem]:
 def reference_video(text: Any, limits: VideoLimits, where: FieldPath) -> list[Problem]:
     """A reference video checked by its URL for one use (local paths are refused: Kling takes
     videos by URL only). The URL is shown without its query, which may hold a signature."""
+    if isinstance(text, Reference):  # another job's video: its URL once that job is done
+        return []
     if is_local(str(text)):  # no media: in the manifest (else it would be local:)
         return [(where, f"{shown(str(text))} {NO_STORE}")]
     found = measured(str(text), limits)

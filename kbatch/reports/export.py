@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from kbatch.errors import ConfigError
+from kbatch.manifest.references import parse
 from kbatch.provider.catalogue import PACK
 from kbatch.reports.formats import replacing
 from kbatch.reports.sources import Sources
@@ -87,6 +88,15 @@ def rows_of(
                 value = source.get(name) if source is not None else None
                 record[name] = list(value) if isinstance(value, tuple) else value
             out.setdefault(folder, []).append((item, record))
+            if source is not None and source.get("upstreams"):  # a job of a pipeline
+                for made in taken_from(source.get("inputs") or (), folder, media, record):
+                    out[folder].append((made, {}))  # placed beside, not a row of its own
+    for entries in out.values():  # every row of a folder has the pipeline's columns
+        extra = {k for _, r in entries for k in r if k.startswith("upstream_") and k != "upstreams"}
+        for _, record in entries:
+            for name in extra:
+                if record:
+                    record.setdefault(name, [])
     return out
 
 
@@ -102,6 +112,35 @@ def _charge(row: JobRow, *, first: bool) -> dict[str, Any]:
         "charged_amount": row.charged_amount,
         "charged_currency": row.charged_currency,
     }
+
+
+def taken_from(
+    inputs: Iterable[str], folder: str, media: Mapping[str, list[MediaRow]], record: dict[str, Any]
+) -> list[MediaRow]:
+    """The files of the jobs a job took from (its ``job:<id>`` inputs), as columns of its row:
+    ``upstream_file_names`` for those of the folder's type (the folder loaders load them with
+    the row's own file), ``upstream_<type>_paths`` for the others (paths in the folder). The
+    files to place in the folder beside the row's."""
+    same: list[str] = []
+    other: dict[str, list[str]] = {}
+    placed: list[MediaRow] = []
+    for text in inputs:
+        reference = parse(text)
+        if reference is None:
+            continue
+        results = [m for m in media.get(reference.job_id, ()) if not m.variant and m.path]
+        results.sort(key=lambda m: m.index)
+        if reference.position >= len(results):
+            continue
+        made = results[reference.position]
+        assert made.path is not None
+        kind = FOLDERS.get(made.kind, folder)
+        (same if kind == folder else other.setdefault(made.kind, [])).append(made.path)
+        placed.append(made)
+    record["upstream_file_names"] = same
+    for kind, paths in other.items():
+        record[f"upstream_{kind}_paths"] = paths
+    return placed
 
 
 def uniform(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -240,7 +279,8 @@ def export_state(
             else:
                 copied += 1
             placed.append(folder / item.path)
-            records.append(record)
+            if record:  # else an upstream's file beside a row that took from it
+                records.append(record)
         if not records:
             if folder.is_dir():
                 shutil.rmtree(folder)

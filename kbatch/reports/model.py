@@ -37,6 +37,7 @@ from typing import Any
 
 from kbatch.errors import ManifestError
 from kbatch.manifest import Manifest
+from kbatch.manifest.references import parse
 from kbatch.provider.catalogue import PACK
 from kbatch.reports.sources import Input, SourceRow, Sources
 from kbatch.reports.totals import Totals, of_rows
@@ -155,6 +156,10 @@ def manifest_sources(path: str | Path) -> Sources:
     return Sources(Path(path).resolve().parent, reserved=RESERVED, gallery=GALLERY_LIMIT)
 
 
+#: The states whose error message a report shows (a blocked job's names the failed upstream).
+_EXPLAINED = frozenset({JobState.FAILED, JobState.BLOCKED})
+
+
 def job_sources(manifest: Manifest) -> Sources:
     """The sources of a validated manifest's jobs, read again only when reports are written
     (a run need not hold them all the while). A file changed since validation leaves the
@@ -213,7 +218,7 @@ def job_report(
         hosts=tuple(m.host or "" for m in items if m.path),
         error_reason=row.error_reason if row.state is JobState.FAILED else None,
         error_code=row.error_code if row.state is JobState.FAILED else None,
-        error_message=row.error_message if row.state is JobState.FAILED else None,
+        error_message=row.error_message if row.state in _EXPLAINED else None,
         output_kinds=tuple(m.kind for m in items if m.path),
         removed=row.removed,
         source=source,
@@ -284,11 +289,29 @@ def collect(
     summary = summarize(rows.values(), download=download, cash=state.cash_by_job())
     generated = stamp(time.time() if now is None else now) or ""
     seen = {
-        job_id: tuple(_placed(item, base) for item in items)
+        job_id: tuple(_placed(_made(item, media, output_dir), base) for item in items)
         for job_id, items in (sources.inputs if sources else {}).items()
     }
     named = tuple(sources.names) if sources and found else ()
     return Report(name, generated, summary, jobs, seen, named)
+
+
+def _made(item: Input, media: Mapping[str, list[MediaRow]], output_dir: Path) -> Input:
+    """An input that is another job's output (``job:<id>``): that job's file, else its URL."""
+    reference = parse(item.src) if item.src else None
+    if reference is None:
+        return item
+    results = sorted((m for m in media.get(reference.job_id, ()) if not m.variant), key=_index)
+    if reference.position >= len(results):
+        return Input(item.field)
+    made = results[reference.position]
+    if made.path:
+        return Input(item.field, src=str(output_dir / made.path))
+    return Input(item.field, link=made.url)
+
+
+def _index(item: MediaRow) -> int:
+    return item.index
 
 
 def _placed(item: Input, base: Path | None) -> Input:

@@ -29,6 +29,7 @@ from typing import Any
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.checks import image_slots
 from kbatch.manifest.jobs import Job
+from kbatch.manifest.references import Reference, found_in
 from kbatch.reports.thumbnails import thumbnail
 
 #: The request fields every report carries, in order (None where a kind has no such field).
@@ -64,8 +65,8 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
     inputs: list[str] = []
     fields: list[str] = []
     for path, image in image_slots(job.kind, request):
-        if isinstance(image, ImageInput):
-            inputs.append(given(image, base_dir))
+        if isinstance(image, ImageInput | Reference):  # another job's image: job:<id>
+            inputs.append(str(image) if isinstance(image, Reference) else given(image, base_dir))
             fields.append(".".join(str(part) for part in path))
     if isinstance(video := request.get("video"), str):  # omni_video, motion_control: a URL
         inputs.append(video)
@@ -82,7 +83,10 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
         "inputs": tuple(inputs),
         "input_fields": tuple(fields),
     }
-    taken = {*reserved, *REQUEST_COLUMNS}
+    upstreams = tuple(dict.fromkeys(ref.job_id for _, ref in found_in(request)))
+    if upstreams:  # a job of a pipeline: the jobs it takes from
+        out["upstreams"] = upstreams
+    taken = {*reserved, *REQUEST_COLUMNS, "upstreams"}
     origin = job.origin
     _place(out, "row", origin.columns, taken)
     _place(out, "matrix", origin.matrix, taken | set(origin.columns))
@@ -109,9 +113,12 @@ def job_inputs(job: Job) -> tuple[Input, ...]:
     """A job's input images as the gallery shows them (files by absolute path)."""
     out: list[Input] = []
     for path, image in image_slots(job.kind, dict(job.request)):
+        label = ".".join(str(part) for part in path)
+        if isinstance(image, Reference):  # the chain: the report puts the made file here
+            out.append(Input(f"{label} from {image}", src=str(image)))
+            continue
         if not isinstance(image, ImageInput):
             continue
-        label = ".".join(str(part) for part in path)
         if image.source is ImageSource.FILE:
             out.append(Input(label, src=image.value))
         elif image.source is ImageSource.URL:

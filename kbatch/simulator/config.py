@@ -47,6 +47,11 @@ class SimulatorConfig:
     #: The share of callbacks sent twice, as gateways do.
     callback_duplicates: float = 0.0
     log_size: int = 10_000
+    #: How long a task's result URLs answer after it ends, as Kling keeps results (30 days).
+    results_kept: float = 30 * 86400.0
+    #: Seconds added to the clock when a result URL is asked for: ages results for tests
+    #: (``age=31 * 86400``: every result made so far is cleared).
+    age: float = 0.0
     #: Keep today's refusals (unknown fields, empty optional strings, ...) for testing clients;
     #: by default the simulator accepts what Kling accepts and ignores what Kling ignores.
     strict: bool = False

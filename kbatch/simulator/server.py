@@ -329,6 +329,8 @@ class Simulator:
             finished = task is not None and task.status(now) is TaskStatus.SUCCEED
             if task is None or not finished or name not in task.media_names():
                 return html_page(404)
+            if now + self.config.age > task.started + task.seconds + self.config.results_kept:
+                return html_page(404)  # cleared, as Kling clears results after 30 days
             data, content_type = self._render(task_id, name)
             if fault is Fault.TRUNCATE:
                 return await truncated(request, data, content_type)

@@ -20,6 +20,7 @@ import hashlib
 from dataclasses import dataclass, replace
 
 from kbatch.provider.catalogue import JobKind
+from kbatch.store.charges import MIXED_CASH, Charged, Cost, cash_key
 
 
 class JobState(enum.StrEnum):
@@ -33,6 +34,8 @@ class JobState(enum.StrEnum):
     SUCCEEDED = "succeeded"
     DOWNLOADED = "downloaded"
     FAILED = "failed"
+    #: A job it takes from (``job:<id>``) failed for good: never sent, until that one is retried.
+    BLOCKED = "blocked"
 
     @property
     def at_provider(self) -> bool:
@@ -55,50 +58,7 @@ class FailureReason(enum.StrEnum):
     RESULT_GONE = "result_gone"  # the result files can no longer be downloaded
     PROVIDER_FAILED = "provider_failed"  # the provider failed the task on the last attempt
     MEDIA = "media"  # a local file could not be uploaded to the media store (nothing was sent)
-
-
-class Charged(enum.StrEnum):
-    """Where the units counted for an attempt come from (``AttemptRow.charged``): the charge
-    the provider reported, or kbatch's estimate when it reported none; a job whose attempts
-    mix both is ``PARTLY`` estimated (``JobRow.charged``).
-
-    >>> Charged.REPORTED.joined(None), Charged.REPORTED.joined(Charged.ESTIMATED)
-    (<Charged.REPORTED: 'reported'>, <Charged.PARTLY: 'partly'>)
-    """
-
-    REPORTED = "reported"
-    ESTIMATED = "estimated"
-    PARTLY = "partly"
-
-    def joined(self, before: Charged | None) -> Charged:
-        """What a job's attempts are, once this one is added to those ``before``."""
-        return self if before is None or before is self else Charged.PARTLY
-
-
-@dataclass(frozen=True, slots=True)
-class Cost:
-    """What one attempt cost. ``units`` is what the budget counts: the units the provider
-    charged when it reported a charge, else the attempt's estimate (``charged`` says which).
-    The rest is the report as the provider gave it: units of a ``pack``, cash of a ``currency``
-    (None where it said nothing)."""
-
-    units: float
-    charged: Charged = Charged.REPORTED
-    charged_units: float | None = None
-    pack: str | None = None
-    amount: float | None = None
-    currency: str | None = None
-    cash_type: str | None = None  # the balance the cash came from: balance, test_balance
-
-    @classmethod
-    def reported(cls, units: float) -> Cost:
-        """A charge of ``units`` the provider reported (of no named pack, no cash)."""
-        return cls(units, Charged.REPORTED, units)
-
-    @classmethod
-    def estimated(cls, estimate: float) -> Cost:
-        """No charge reported: the estimate stands in for it."""
-        return cls(estimate, Charged.ESTIMATED)
+    UPSTREAM = "upstream"  # a job it takes from made a result that cannot be sent
 
 
 def _cost(units: float | Cost) -> Cost:
@@ -122,6 +82,7 @@ class AttemptOutcome(enum.StrEnum):
     LOST = FailureReason.LOST.value
     RESULT_GONE = FailureReason.RESULT_GONE.value
     PROVIDER_FAILED = FailureReason.PROVIDER_FAILED.value
+    UPSTREAM = FailureReason.UPSTREAM.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +220,15 @@ class JobRow:
             error_message=message,
         )
 
+    def blocked(self, upstream: str, why: str, *, now: float) -> JobRow:
+        """A job it takes from failed for good: this one is not sent (no attempt starts)."""
+        message = f"blocked: job {upstream}, which it takes from, {why}"
+        return replace(self, state=JobState.BLOCKED, error_message=message, updated_at=now)
+
+    def unblocked(self, *, now: float) -> JobRow:
+        """Its upstream may run again (``--retry-failed``): pending, waiting for it."""
+        return replace(self, state=JobState.PENDING, error_message=None, updated_at=now)
+
     def downloaded(self, *, now: float) -> JobRow:
         return replace(self, state=JobState.DOWNLOADED, updated_at=now)
 
@@ -356,19 +326,6 @@ class AttemptRow:
 
 
 Record = JobRow | MediaRow | AttemptRow
-
-#: A job's ``charged_currency`` when it paid cash of several currencies or balances: no sum.
-MIXED_CASH = "mixed"
-
-
-def cash_key(currency: str | None, cash_type: str | None) -> str:
-    """How cash is kept apart: by currency, and test quota apart from the real balance.
-
-    >>> cash_key("USD", "balance"), cash_key("USD", "test_balance"), cash_key(None, None)
-    ('USD', 'USD test_balance', '')
-    """
-    test = cash_type is not None and cash_type != "balance"
-    return f"{currency or ''} {cash_type}".strip() if test else currency or ""
 
 
 def external_task_id(salt: str, job_id: str, fingerprint: str, attempt: int) -> str:

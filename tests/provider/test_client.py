@@ -6,6 +6,7 @@ import io
 import os
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import jwt
@@ -25,6 +26,7 @@ from kbatch.errors import (
 )
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.loader import ProviderConfig, load_manifest
+from kbatch.manifest.references import found_in, replaced
 from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
 from kbatch.provider.catalogue import (
     NEW_API_KINDS,
@@ -41,7 +43,7 @@ from kbatch.provider.transport import Timeouts
 from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.answers import CODE_ANSWERS
-from tests.conftest import KEY, REPO, request_of
+from tests.conftest import KEY, REPO, image, request_of
 
 KLING = PROVIDERS[ProviderName.KLING]
 COMET = PROVIDERS[ProviderName.COMETAPI]
@@ -85,7 +87,13 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
     """The loader's requests pass the simulator's strict checks, on the API each job goes to:
     no field the API would refuse or ignore, no empty optional string."""
     manifest = load_manifest(REPO / "manifests" / "demo.yaml")
-    jobs = list(manifest.jobs())
+    # A job that takes another's image (job:<id>) is sent an image in its place.
+    jobs = [
+        replace(
+            job, request=replaced(job.request, {ref: image() for _, ref in found_in(job.request)})
+        )
+        for job in manifest.jobs()
+    ]
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
         config = ProviderConfig(ProviderName.SIMULATOR, base_url=sim.url)

@@ -130,6 +130,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
             "succeeded": 0,
             "downloaded": 3,
             "failed": 2,
+            "blocked": 0,
         },
         "by_kind": {
             "image2video": {"downloaded": 2, "failed": 2},
