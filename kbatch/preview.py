@@ -25,7 +25,8 @@ from kbatch.pricing import show_units
 from kbatch.provider.account import AccountCosts, ask_costs
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.provider.config import ProviderConfig
-from kbatch.run import RunOptions, reconcile, state_location
+from kbatch.reconciliation import reconcile
+from kbatch.run import RunOptions, state_location
 from kbatch.store import JobRow, JobState
 from kbatch.store.lock import Holder
 

@@ -22,7 +22,7 @@ import contextlib
 import signal
 import socket
 import time
-from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
@@ -47,6 +47,7 @@ from kbatch.intake import (
 from kbatch.manifest import Manifest
 from kbatch.pricing import Units
 from kbatch.provider.connect import connect
+from kbatch.reconciliation import reconcile
 from kbatch.store import STATE_FILE, JobRow, JobState, StateStore, owner
 from kbatch.store.location import SharedDatabase, StateFile, StateLocation, locate
 from kbatch.store.seats import Role, RunnerSpec, RunnerView
@@ -197,84 +198,6 @@ def open_state(
         store.close()
         raise
     return store
-
-
-def reconcile(
-    rows: Mapping[str, JobRow],
-    seen: Seen,
-    prices: pricing.PriceTable,
-    options: RunOptions,
-    now: float,
-    redo: Collection[str] = (),
-) -> tuple[list[JobRow], list[str]]:
-    """The rows to write so the state matches the manifest, and the ids of edited jobs (and of
-    those ``redo`` makes again: ``--redo``, with their dependents)."""
-    changed: list[JobRow] = []
-    reset: list[str] = []
-    for job_id, job in seen.items():
-        row = rows.get(job_id)
-        estimate = prices.price(job.price)
-        if row is None:
-            row = JobRow(job_id, job.kind, job.fingerprint, slots=job.slots, estimate=estimate)
-            row = replace(row, created_at=now, updated_at=now)
-        elif row.fingerprint != job.fingerprint:  # edited: a new job under the same id
-            reset.append(job_id)
-            row = JobRow(  # what the old job cost stays counted, as it was charged
-                job_id,
-                job.kind,
-                job.fingerprint,
-                slots=job.slots,
-                estimate=estimate,
-                units=row.units,
-                charged=row.charged,
-                charged_units=row.charged_units,
-                charged_amount=row.charged_amount,
-                charged_currency=row.charged_currency,
-                created_at=row.created_at,
-                updated_at=now,
-            )
-        elif job_id in redo and row.state in _REDOABLE:  # made again on purpose: --redo
-            reset.append(job_id)
-            row = _redone(row, estimate, now)
-        elif row.state is JobState.FAILED and options.retry_failed and options.selects(job_id):
-            row = row.retried(estimate=estimate, now=now)
-        elif row.state is JobState.BLOCKED:  # waits again: the run blocks it if still so
-            row = row.unblocked(now=now)
-        elif row.state is JobState.PENDING and row.estimate != estimate:  # pricing: changed
-            row = replace(row, estimate=estimate, updated_at=now)
-        elif row.removed:  # back in the manifest, unedited
-            row = replace(row, removed=False, updated_at=now)
-        else:
-            continue
-        changed.append(row)
-    changed.extend(
-        replace(row, removed=True, updated_at=now)
-        for job_id, row in rows.items()
-        if not row.removed and job_id not in seen
-    )
-    return changed, reset
-
-
-#: The states --redo makes a job again from (one at the provider is left to end).
-_REDOABLE = frozenset({JobState.SUCCEEDED, JobState.DOWNLOADED, JobState.FAILED, JobState.BLOCKED})
-
-
-def _redone(row: JobRow, estimate: float, now: float) -> JobRow:
-    """Pending again, its attempts counted on (each new attempt has a new external task id),
-    what it cost kept."""
-    return replace(
-        row,
-        state=JobState.PENDING,
-        failures=0,
-        task_id=None,
-        submitted_at=None,
-        finished_at=None,
-        estimate=estimate,
-        error_reason=None,
-        error_code=None,
-        error_message=None,
-        updated_at=now,
-    )
 
 
 def summarize(plan: Plan, stop: StopReason | None, message: str | None) -> RunResult:
