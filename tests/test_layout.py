@@ -30,8 +30,8 @@ LAYERS: dict[str, int] = {
     "kbatch.docsite": 8,  # the docs site's generated pages: over the whole library, the CLI too
     "kbatch.cli": 7,
     "kbatch.run": 6,
-    "kbatch.intake": 6,
-    "kbatch.reconciliation": 6,  # the state brought in line with the manifest before a run  # what a run takes in from its manifest, before the state
+    "kbatch.intake": 6,  # what a run takes in from its manifest, before the state
+    "kbatch.reconciliation": 6,  # the state brought in line with the manifest before a run
     "kbatch.preview": 6,  # the dry run, beside the run
     "kbatch.engine": 5,
     "kbatch.reports": 5,  # reports read the store, never the engine
