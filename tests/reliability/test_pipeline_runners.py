@@ -16,9 +16,13 @@ CHILD = ("--no-progress", "--lease", "3", "--request-timeout", "1")
 
 
 async def test_three_runners_share_a_pipeline_and_pay_once(tmp_path: Path, pg_state: str) -> None:
-    config = SimulatorConfig(task_seconds=0.2, seed=7, latency=(0.0, 0.02), videos=False)
+    # Two slots and tasks of a second: the work outlasts the runners' start-up (about a
+    # second each), so all three are claiming while the first is still busy.
+    config = SimulatorConfig(task_seconds=1.0, seed=7, latency=(0.0, 0.02), videos=False)
     async with running(config) as sim:
         project = Project(tmp_path, sim, pipeline_jobs(), state=pg_state)
+        project.limits.update(max_in_flight=2)
+        project.save()
         children = [
             await spawn(project, *CHILD, "--state", pg_state, log=f"child{i}.log") for i in range(3)
         ]
