@@ -101,6 +101,19 @@ def envelope(data: Any) -> web.Response:
     return Answer(body, status=200, code=0)
 
 
+def created(task_id: str, external: str | None, started_ms: int) -> web.Response:
+    """A create's answer on the /v1 routes: the task, submitted, with its external id if any."""
+    return envelope(
+        {
+            "task_id": task_id,
+            "task_status": "submitted",
+            "task_info": {"external_task_id": external} if external else {},
+            "created_at": started_ms,
+            "updated_at": started_ms,
+        }
+    )
+
+
 def envelope_error(code: int, message: str | None = None) -> web.Response:
     status, default = CODE_ANSWERS[code]
     body = {
@@ -235,6 +248,7 @@ __all__ = [
     "authorize",
     "authorize_key",
     "coded",
+    "created",
     "drop",
     "envelope",
     "envelope_error",

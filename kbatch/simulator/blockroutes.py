@@ -28,6 +28,7 @@ from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import audio, blockrules, lipsync, media
 from kbatch.simulator.answers import (
     Refused,
+    created,
     envelope,
     envelope_error,
     html_page,
@@ -167,14 +168,7 @@ class BlockApi:
         if block is Block.FACE:
             return envelope(self._faces(task, base))
         self.host.callbacks.follow(task)
-        data = {
-            "task_id": task.task_id,
-            "task_status": "submitted",
-            "task_info": {"external_task_id": external} if external else {},
-            "created_at": task.started_ms,
-            "updated_at": task.started_ms,
-        }
-        return envelope(data)
+        return created(task.task_id, external, task.started_ms)
 
     def _faces(self, task: BlockTask, base: str) -> dict[str, Any]:
         faces = [

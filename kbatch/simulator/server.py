@@ -34,6 +34,7 @@ from kbatch.simulator.answers import (
     authorize,
     authorize_key,
     coded,
+    created,
     drop,
     envelope,
     envelope_error,
@@ -267,14 +268,7 @@ class Simulator:
         if isinstance(task, web.Response):
             return task
         external = checked.fields.get("external_task_id")
-        data = {
-            "task_id": task.task_id,
-            "task_status": "submitted",
-            "task_info": {"external_task_id": external} if external else {},
-            "created_at": task.started_ms,
-            "updated_at": task.started_ms,
-        }
-        return envelope(data)
+        return created(task.task_id, external, task.started_ms)
 
     def _get(
         self, request: web.Request, kind: JobKind, gateway: bool, legacy: bool
