@@ -25,7 +25,7 @@ from kbatch.pricing import show_units
 from kbatch.provider.account import AccountCosts, ask_costs
 from kbatch.provider.catalogue import PACK, PackType
 from kbatch.provider.config import ProviderConfig
-from kbatch.reconciliation import reconcile
+from kbatch.reconciliation import blocked_after, reconcile, with_dependents
 from kbatch.run import RunOptions, state_location
 from kbatch.store import JobRow, JobState
 from kbatch.store.lock import Holder
@@ -51,6 +51,8 @@ class Preview:
     held: dict[PackType, int] = field(default_factory=dict)  # held back by each pack's budget
     holder: Holder | None = None  # another run that holds the lock now
     removed: int = 0  # jobs of the state the manifest no longer has: kept, not run
+    #: Selected jobs that take from a job that failed for good and is not retried: not sent.
+    blocked: int = 0
     #: What is left on the account, when it was asked; else why it could not be (None: not
     #: asked at all).
     account: AccountCosts | None = None
@@ -101,9 +103,11 @@ def _preview(path: str | Path, options: RunOptions) -> tuple[Preview, ProviderCo
     except StateMissing:
         pass
     new = sum(1 for job_id in seen if job_id not in rows)
+    options = with_dependents(options, manifest.graph, rows)
     redo = redone(options, manifest, seen)
     changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time(), redo)
     rows.update((row.id, row) for row in changed)
+    blocked = blocked_after(manifest.graph, rows)  # pending again, but blocked once it runs
     states = [rows[job_id].state for job_id in seen]
     download = manifest.output.download
     # the run's own rule: spent, plus what tasks at the provider may charge
@@ -114,10 +118,9 @@ def _preview(path: str | Path, options: RunOptions) -> tuple[Preview, ProviderCo
     first: list[tuple[str, str, float]] = []
     units: dict[PackType, float] = {}
     held: dict[PackType, int] = {}
-    for job_id in seen:
+    sent = [i for i in seen if rows[i].state is JobState.PENDING and options.selects(i)]
+    for job_id in (i for i in sent if i not in blocked):
         row = rows[job_id]
-        if row.state is not JobState.PENDING or not options.selects(job_id):
-            continue
         pack = PACK[row.kind]
         if not spending[pack].admit(row.estimate):
             held[pack] = held.get(pack, 0) + 1
@@ -129,8 +132,8 @@ def _preview(path: str | Path, options: RunOptions) -> tuple[Preview, ProviderCo
         total=len(seen),
         new=new,
         edited=len(reset),
-        submit=sum(1 for i in seen if rows[i].state is JobState.PENDING and options.selects(i))
-        - sum(held.values()),
+        submit=sum(1 for i in sent if i not in blocked) - sum(held.values()),
+        blocked=sum(1 for i in sent if i in blocked),
         follow=sum(1 for state in states if state.at_provider),
         download=sum(1 for state in states if state is JobState.SUCCEEDED and download),
         done=sum(1 for state in states if state.done(download)),

@@ -4,12 +4,14 @@ blocked jobs waiting again, removed jobs marked), shared by the run and the dry 
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 
 from kbatch import pricing
 from kbatch.engine.options import RunOptions
 from kbatch.intake import Seen
+from kbatch.manifest.graph import Graph
 from kbatch.store import JobRow, JobState
 
 
@@ -91,4 +93,27 @@ def _redone(row: JobRow, estimate: float, now: float) -> JobRow:
     )
 
 
-__all__ = ["reconcile"]
+def with_dependents(options: RunOptions, graph: Graph, rows: Mapping[str, JobRow]) -> RunOptions:
+    """``--retry-failed --only IDS``: the blocked jobs that take from the failed jobs retried
+    (directly or not) are selected too, so they run once their upstream succeeds."""
+    if not (options.retry_failed and options.only and graph.piped):
+        return options
+    failed = [i for i, row in rows.items() if row.state is JobState.FAILED and options.selects(i)]
+    extra = tuple(
+        glob.escape(job_id)  # an id is matched as written, never as a glob
+        for job_id in graph.below(failed)
+        if (row := rows.get(job_id)) is not None
+        and row.state is JobState.BLOCKED
+        and not options.selects(job_id)
+    )
+    return replace(options, only=options.only + extra) if extra else options
+
+
+def blocked_after(graph: Graph, rows: Mapping[str, JobRow]) -> set[str]:
+    """The jobs a run of these (reconciled) rows would find blocked: every job that takes,
+    directly or not, from one that failed for good and is not retried."""
+    failed = [i for i, row in rows.items() if row.state is JobState.FAILED]
+    return set(graph.below(failed)) if failed and graph.piped else set()
+
+
+__all__ = ["blocked_after", "reconcile", "with_dependents"]

@@ -47,7 +47,7 @@ from kbatch.intake import (
 from kbatch.manifest import Manifest
 from kbatch.pricing import Units
 from kbatch.provider.connect import connect
-from kbatch.reconciliation import reconcile
+from kbatch.reconciliation import reconcile, with_dependents
 from kbatch.store import STATE_FILE, JobRow, JobState, StateStore, owner
 from kbatch.store.location import SharedDatabase, StateFile, StateLocation, locate
 from kbatch.store.seats import Role, RunnerSpec, RunnerView
@@ -141,6 +141,7 @@ def prepare(path: str | Path, options: RunOptions | None = None) -> Plan:
     store = open_state(manifest, options, seen, where)
     try:
         rows = store.load()
+        options = with_dependents(options, manifest.graph, rows)
         redo = redone(options, manifest, seen)
         changed, reset = reconcile(rows, seen, manifest.pricing, options, time.time(), redo)
         for job_id in reset:  # an edited job's old results would mix with its new ones

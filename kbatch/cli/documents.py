@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kbatch.cli import pipelines
 from kbatch.images import ImageInput
 from kbatch.manifest import Validation
 from kbatch.manifest.issues import Issue
@@ -75,6 +76,7 @@ def plan(result: Validation, held: tuple[StateStatus, Totals] | None) -> dict[st
         "budget_units": _units(settings.limits.budget_units),
         "largest_task": summary.largest_task,
         "first": [job_line(job) for job in summary.first],
+        "stages": pipelines.stages(result),
         "state": None if held is None else status(*held),
     }
 
@@ -84,10 +86,11 @@ def job_line(job: Job) -> dict[str, Any]:
     return {"id": job.id, "kind": job.kind.value, "slots": job.slots, "prompt": prompt}
 
 
-def status(state: StateStatus, totals: Totals) -> dict[str, Any]:
+def status(state: StateStatus, totals: Totals, waiting: int = 0) -> dict[str, Any]:
     holder = state.holder
     return {
         "counts": {job_state.value: count for job_state, count in state.counts.items()},
+        "waiting": waiting,  # of the pending: waiting for a job they take from
         "removed": state.removed,
         "in_flight_slots": state.in_flight_slots,
         "totals": totals.record(),

@@ -17,7 +17,7 @@ from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
 from kbatch.pricing import show_units
 from kbatch.reports import totals
-from kbatch.store import StateLocation, StateStatus
+from kbatch.store import JobState, StateLocation, StateStatus
 from kbatch.words import plural
 
 #: ``--state`` (or ``KBATCH_STATE``), the same on every command that reads or writes a state:
@@ -196,11 +196,13 @@ def status_command(manifest: Path, state_file: str | None, fmt: str) -> None:
     where = store.locate(settings.output.dir, state_file)
     with where.read(manifest_name=settings.name) as state:
         status, spent = state.status(), totals.of_state(state)
+        rows = state.load() if status.counts.get(JobState.PENDING) else {}
+    waiting = pipelines.waiting(validate(manifest, keep=0), rows) if rows else 0
     if fmt == "json":
-        doc = documents.status(status, spent)
+        doc = documents.status(status, spent, waiting)
         click.echo(documents.dump({"manifest": str(manifest), **doc}))
         return
-    render.print_status(manifest, status, spent)
+    render.print_status(manifest, status, spent, waiting)
 
 
 @cli.command("show")

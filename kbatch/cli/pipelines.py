@@ -4,12 +4,15 @@ stages (a job's depth in the graph: the jobs, slot-tasks and estimate per pack o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
+from kbatch.engine.readiness import Standing, judge
 from kbatch.manifest import Validation
 from kbatch.pricing import show_units
+from kbatch.store import JobRow, JobState
 
 
 def stage_lines(validation: Validation) -> list[str]:
@@ -32,6 +35,41 @@ def stage_lines(validation: Validation) -> list[str]:
     return lines
 
 
+def stages(validation: Validation) -> list[dict[str, Any]]:
+    """``plan --format json``'s stages: per depth, the jobs, slot-tasks and estimate per pack
+    (an empty list when no job of the manifest takes from another)."""
+    manifest = validation.manifest
+    if manifest is None or not manifest.graph.piped:
+        return []
+    return [
+        {
+            "depth": depth,
+            "jobs": stage.jobs,
+            "slot_tasks": {pack.value: n for pack, n in sorted(stage.slots.items())},
+            "estimated_units": {
+                pack.value: value for pack, value in sorted(stage.units(manifest.pricing).items())
+            },
+        }
+        for depth, stage in manifest.graph.depths.items()
+    ]
+
+
+def waiting(validation: Validation, rows: Mapping[str, JobRow]) -> int:
+    """Pending jobs of the state that wait for a job they take from (not yet done)."""
+    manifest = validation.manifest
+    if manifest is None or not manifest.graph.piped:
+        return 0
+    download = manifest.output.download
+    count = 0
+    for job_id, ups in manifest.graph.upstreams.items():
+        row = rows.get(job_id)
+        if row is None or row.state is not JobState.PENDING or not ups:
+            continue
+        found = {up: r for up in ups if (r := rows.get(up)) is not None}
+        count += judge(ups, found, download=download).standing is Standing.WAITING
+    return count
+
+
 def links(validation: Validation, job_id: str) -> dict[str, list[str]]:
     """The jobs a job takes from, and those that take from it (directly)."""
     manifest = validation.manifest
@@ -52,4 +90,4 @@ def print_links(doc: dict[str, Any]) -> None:
         click.echo(f"taken by: {', '.join(doc['taken_by'])}")
 
 
-__all__ = ["links", "print_links", "stage_lines"]
+__all__ = ["links", "print_links", "stage_lines", "stages", "waiting"]

@@ -159,9 +159,16 @@ def _charged(doc: dict[str, Any]) -> str:
     return said.get(str(doc["charged"] or ""), "") + cash
 
 
-def print_status(manifest: Path, status: StateStatus, totals: spent.Totals) -> None:
+def print_status(
+    manifest: Path, status: StateStatus, totals: spent.Totals, waiting: int = 0
+) -> None:
     total = sum(status.counts.values())
-    by_state = ", ".join(f"{n} {state}" for state, n in status.counts.items() if n)
+    by_state = ", ".join(
+        f"{n} {state}"
+        + (f" ({waiting} waiting for an upstream)" if waiting and state == "pending" else "")
+        for state, n in status.counts.items()
+        if n
+    )
     click.echo(f"{manifest}: {plural(total, 'job')}: {by_state or 'none yet'}")
     if status.removed:
         were = "was" if status.removed == 1 else "were"
@@ -214,6 +221,11 @@ def print_preview(manifest: Path, preview: Preview) -> None:
     click.echo(f"  would download:      {preview.download}")
     click.echo(f"  done already:        {preview.done}")
     click.echo(f"  failed (see --retry-failed): {preview.failed}")
+    if preview.blocked:
+        click.echo(
+            f"  blocked:             {preview.blocked} (not sent: a job they take from failed; "
+            "--retry-failed retries it, and they run once it succeeds)"
+        )
     if preview.removed:
         click.echo(f"  removed from the manifest: {preview.removed} (kept in the state, not run)")
     if preview.holder is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbatch import pricing
+from kbatch.manifest.handoffs import Clip, clip_of, video_limits
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.references import (
     MADE_BY,
@@ -31,6 +32,7 @@ from kbatch.manifest.references import (
 )
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import PACK, JobKind, PackType
+from kbatch.videos import VideoLimits
 
 #: Kling's aspect-ratio rule of a main image: 1:2.5 to 2.5:1.
 _RATIO_LOW, _RATIO_HIGH = 1 / 2.5, 2.5
@@ -60,6 +62,8 @@ class Node:
     sites: tuple[Site, ...] = ()
     slots: int = 1  # the slot-tasks it holds
     price: pricing.Key | None = None  # what its price depends on
+    clip: Clip | None = None  # what its request decides of the video it makes
+    limits: VideoLimits | None = None  # what its ``video`` field takes
 
 
 @dataclass
@@ -101,7 +105,9 @@ def node_of(
         expansion = (1 + left + right) / (1 + up + down)
     slots = catalogue.request_slots(kind, sent)
     key = pricing.key(kind, sent)
-    return Node(kind, own, outputs, _ratio(written), expansion, tuple(sites), slots, key)
+    ratio = _ratio(written)
+    clip, limits = clip_of(kind, request, ratio), video_limits(kind, request)
+    return Node(kind, own, outputs, ratio, expansion, tuple(sites), slots, key, clip, limits)
 
 
 def _ratio(written: Any) -> float | None:
@@ -175,7 +181,7 @@ class GraphBuilder:
             for site in node.sites:
                 if site.reference.job_id in self.broken:
                     continue  # its own problem is said
-                problem = self._problem(site)
+                problem = self._problem(site, node)
                 if problem is not None:
                     log.add(Issue(site.issue.location, site.issue.path, problem))
                 elif site.reference.job_id not in ups:
@@ -203,7 +209,7 @@ class GraphBuilder:
             graph.depths = dict(sorted(graph.depths.items()))
         return graph
 
-    def _problem(self, site: Site) -> str | None:
+    def _problem(self, site: Site, node: Node) -> str | None:
         reference, name = site.reference, field_name(site.path)
         upstream = self.nodes.get(reference.job_id)
         if upstream is None:
@@ -230,6 +236,10 @@ class GraphBuilder:
                 f"{reference}: {what} makes images of aspect ratio {ratio:.3g} (width/height); "
                 f"Kling takes {name} from 1:2.5 to 2.5:1"
             )
+        if name == "video" and node.limits is not None and upstream.clip is not None:
+            broken = upstream.clip.problems(node.limits)
+            if broken:  # decided by the upstream's request (duration, mode, aspect ratio)
+                return f"{reference}: the video {what} makes " + "; ".join(broken)
         return None
 
     def _ratio(self, job_id: str, depth: int = 0) -> float | None:
