@@ -39,4 +39,6 @@ async def test_a_refused_batch_size_is_remembered_and_its_halves_are_paced(
     assert len(statuses) > 20  # rounds went on for a minute: the size held across them
     assert 1 <= len(refused) <= 3, refused  # 24, then 12 and 12 (at most): the discovery
     gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
-    assert min(gaps) >= 0.7, gaps  # one status request a second (the pace), halves included
+    # one status request a second (the pace), halves included: back to back they were ~0 s
+    # apart; the scaled clock's jitter under load takes up to a few tenths off a gap
+    assert min(gaps) >= 0.5, gaps
