@@ -98,7 +98,18 @@ async def run(scenario: Scenario, rows: int, folder: Path, *, piped: bool) -> tu
         if not piped:
             return makespan, reference(log, scenario.slots)
         lives = {by_task[life.task_id]: life for life in log}
+        print(f"  {'row lag':<24} {row_lag(lives):7.1f}s from a still's end to its wide's create")
         return makespan, piped_reference(lives, scenario.slots)
+
+
+def row_lag(lives: dict[str, TaskLife]) -> float:
+    """The mean delay from an upstream's end to its downstream's create (scaled seconds)."""
+    lags = [
+        life.created - lives["still-" + job.partition("-")[2]].finished
+        for job, life in lives.items()
+        if job.startswith("wide")
+    ]
+    return sum(lags) / len(lags)
 
 
 async def main_async(cases: list[tuple[Scenario, int]]) -> None:

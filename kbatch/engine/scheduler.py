@@ -19,9 +19,7 @@ from the state.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 from kbatch.engine import signatures
@@ -34,6 +32,7 @@ from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
 from kbatch.engine.mediaserve import Served
 from kbatch.engine.options import Snapshot, StopReason
+from kbatch.engine.readahead import read_ahead
 from kbatch.engine.readiness import Pipeline
 from kbatch.engine.uploads import open_media, serving
 from kbatch.errors import ManifestError, StateError
@@ -240,23 +239,33 @@ class Scheduler:
 
     async def _feed(self, only: set[str] | None = None) -> None:
         """Admit the manifest's pending jobs in order (of ``only``, if given), as slots, the
-        rate and the budget allow."""
+        rate and the budget allow; the jobs that take from others are read ahead of admission
+        and parked in the pipeline, so a ready one goes before the next new job (whole rows
+        finish first). Every job read is held in memory (fine to ~100k jobs)."""
         run = self.run_context
         if only is not None and not only:
             return
         await self.pipeline.refresh()
+        plain: asyncio.Queue[Job | None] = asyncio.Queue()
+        reader = asyncio.create_task(read_ahead(run, self.pipeline, self._active, plain, only))
         try:
-            async for job in self._jobs():
+            while (job := await plain.get()) is not None:
                 if run.stops.reason is not None:
                     return
-                await self.pipeline.offer_ready(self._offer)  # whole rows finish first
-                if only is not None and job.id not in only:
-                    continue
+                await self.pipeline.offer_ready(self._offer_parked)
                 self._prefetch(job)
                 await self._offer(job, again=only is not None)
-            await self.pipeline.drain(self._offer, self._active)
+            await reader  # its ManifestError, if the manifest broke
+            await self.pipeline.drain(self._offer_parked, self._active)
         except ManifestError as exc:
             run.emit(EventName.MANIFEST, None, f"{exc}: jobs after it were not run")
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _offer_parked(self, job: Job) -> None:
+        self._prefetch(job)
+        await self._offer(job)
 
     def _prefetch(self, job: Job) -> None:
         """Start the uploads of a job this run will send, ahead of its slots (a job done
@@ -301,13 +310,6 @@ class Scheduler:
             message = run.stops.not_served[row.kind]
             JobLife(run, row, job, Hold()).fail(FailureReason.NOT_SERVED, message, None)
 
-    async def _jobs(self) -> AsyncIterator[Job]:
-        """The manifest's jobs, read in a thread a few hundred at a time."""
-        jobs = self.batch.manifest.jobs()
-        while chunk := await asyncio.to_thread(_take, jobs, 256):
-            for job in chunk:
-                yield job
-
     def _spawn(self, row: JobRow, job: Job | None, hold: Hold) -> None:
         self._active.add(row.id)
         worker = asyncio.create_task(JobLife(self.run_context, row, job, hold).live())
@@ -342,10 +344,6 @@ class Scheduler:
         self.pipeline.ended(job_id)
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)
-
-
-def _take(jobs: Iterator[Job], count: int) -> list[Job]:
-    return list(itertools.islice(jobs, count))
 
 
 __all__ = ["Batch", "Scheduler"]

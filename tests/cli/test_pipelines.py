@@ -179,3 +179,23 @@ def test_redo_makes_a_job_again_with_its_dependents_and_dry_run_shows_the_cost(
 
     code, output = invoke("run", str(project.manifest), "--redo", "nothing-*")
     assert code != 0 and "--redo 'nothing-*' matches none" in output
+
+
+def test_ready_downstream_jobs_go_ahead_of_new_upstream_work(
+    tmp_path: Path, threaded: Simulator
+) -> None:
+    """Rows finish early: with few slots, a row's clip is created once its still is made,
+    ahead of the stills of later rows (the feed reads past the stills to find the clips)."""
+    rows = "row,prompt\n" + "".join(f"{n},scene {n}\n" for n in range(8))
+    (tmp_path / "rows.csv").write_text(rows, encoding="utf-8")
+    project = Project(tmp_path, threaded, JOBS[:2])
+    project.limits["max_in_flight"] = 2
+    project.save()
+    code, output = invoke("run", str(project.manifest), "--no-progress")
+    assert code == 0, output
+    by_task = {task.task_id: job for job, task in tasks_by_job(project, threaded).items()}
+    order = [by_task[task_id] for task_id in threaded.store.tasks]  # in create order
+    assert len(order) == 16
+    first_clip = min(i for i, job in enumerate(order) if job.startswith("clip"))
+    last_still = max(i for i, job in enumerate(order) if job.startswith("still"))
+    assert first_clip < last_still, order
