@@ -181,3 +181,14 @@ def test_a_file_changed_after_its_check_is_not_uploaded(
     assert s3.count("PUT", ".mp4") == 0 and row.attempt == 0
     assert len(threaded.log) == 0
     assert clip(6) != dance.read_bytes()
+
+
+def test_an_expiry_s3_cannot_sign_is_refused_where_it_is_given(
+    tmp_path: Path, threaded: Simulator
+) -> None:
+    proj = project(tmp_path, threaded, {"store": "s3://media/kb", "expires": "200h"})
+    result = CliRunner().invoke(cli, ["validate", str(proj.manifest)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "$.media.expires: at most 168h" in result.output
+    proj = project(tmp_path, threaded, {"store": "az://media/kb", "expires": "200h"})
+    assert CliRunner().invoke(cli, ["validate", str(proj.manifest)]).exit_code == 0
