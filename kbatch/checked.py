@@ -158,8 +158,8 @@ class CheckCache:
                 row = db.execute(
                     f"SELECT {_COLUMNS} FROM checked WHERE path = ?", (key.path,)
                 ).fetchone()
-            except Exception:  # (any failure of the cache is a miss, never an error)
-                self._fail()
+            except Exception as exc:  # (any failure of the cache is a miss, never an error)
+                self._fail(exc)
                 return None
         if row is None or tuple(row[:2]) != (_identity(key), CHECKER):
             return None
@@ -185,8 +185,10 @@ class CheckCache:
                 return
             try:
                 self._write(db, rows)
-            except Exception:  # (a value SQLite refuses too: OverflowError, ...)
-                self._fail()
+            except Exception as exc:  # (a value SQLite refuses too: OverflowError, ...)
+                if _transient(exc):  # kept for the next flush; newer outcomes win
+                    self._pending = {key.path: (key, o) for key, o in rows} | self._pending
+                self._fail(exc)
 
     def close(self) -> None:
         """Flush and let go of the file (it is opened again if used again)."""
@@ -227,21 +229,31 @@ class CheckCache:
                 raise sqlite3.DatabaseError(f"cache format {version}")
             if version < VERSION:  # none yet, or an older format: the cache starts again
                 _create(db)
-        except Exception:  # (no cache is better than a failed check)
+        except Exception as exc:  # (no cache is better than a failed check)
             if db is not None:
                 db.close()
-            self._fail()
+            self._fail(exc)
             return None
         self._db = db
         return db
 
-    def _fail(self) -> None:
-        """Turn the cache off for the rest of the process: checks go on without it."""
+    def _fail(self, exc: BaseException) -> None:
+        """Turn the cache off for the rest of the process: checks go on without it. The file
+        held by another process past the busy timeout is only a miss: asked again later."""
+        if _transient(exc):
+            return
         self._off = True
         self._pending = {}
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _transient(exc: BaseException) -> bool:
+    """SQLite's "database is locked" or "busy": another process held the file too long."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc) for word in ("locked", "busy")
+    )
 
 
 def _create(db: sqlite3.Connection) -> None:

@@ -55,9 +55,15 @@ class ImagesBy(StrEnum):
     URL = "url"
 
 
+#: The stores a manifest may name: S3 (and S3-compatible), Google Cloud Storage, Azure Blob.
+STORE_SCHEMES = ("s3", "gs", "az", "azure")
+STORE_FORMS = "s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+
+
 @dataclass(frozen=True, slots=True)
 class StoreUrl:
-    """``s3://bucket/prefix``: where objects go (the prefix without slashes at its ends)."""
+    """``s3://bucket/prefix`` (or ``gs://``, ``az://``/``azure://`` container): where objects go
+    (the prefix without slashes at its ends)."""
 
     scheme: str
     bucket: str
@@ -65,12 +71,13 @@ class StoreUrl:
 
     @classmethod
     def parse(cls, text: str) -> StoreUrl:
-        """ValueError (a sentence) for anything but ``s3://bucket[/prefix]``."""
+        """ValueError (a sentence) for anything but one of :data:`STORE_FORMS`."""
         parts = urlsplit(text.strip())
-        if parts.scheme != "s3":
-            raise ValueError(f"takes s3://bucket/prefix, not {parts.scheme or 'a path'}")
+        if parts.scheme not in STORE_SCHEMES:
+            given = f"{parts.scheme}://" if parts.scheme else "a path"
+            raise ValueError(f"takes {STORE_FORMS}, not {given}")
         if not parts.netloc or parts.query or parts.fragment:
-            raise ValueError("takes s3://bucket/prefix: a bucket and no query")
+            raise ValueError(f"takes {parts.scheme}://bucket/prefix: a bucket and no query")
         return cls(parts.scheme, parts.netloc, parts.path.strip("/"))
 
     def key(self, name: str) -> str:
@@ -116,7 +123,9 @@ class MediaFile:
         )
 
 
-_SIGNED_QUERY = re.compile(r"\?[^\s\"'<>]*(?:Signature|X-Amz-|X-Goog-)[^\s\"'<>]*", re.IGNORECASE)
+_SIGNED_QUERY = re.compile(
+    r"\?[^\s\"'<>]*(?:Signature|X-Amz-|X-Goog-|[?&]sig=)[^\s\"'<>]*", re.IGNORECASE
+)
 _SERVED_TOKEN = re.compile(r"/kbatch/media/[^/\s\"'<>]+/")
 
 
@@ -152,6 +161,15 @@ def media_file(path: str) -> MediaFile:
     OSError if it cannot be read."""
     stat = Path(path).stat()
     return _digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+def unchanged(file: MediaFile) -> bool:
+    """Whether the file's bytes still have the hash they had when it was checked (read again
+    now, not from the cache: an edit within one mtime tick is seen too). False if unreadable."""
+    try:
+        return _digest.__wrapped__(file.path, 0, 0).sha256 == file.sha256
+    except OSError:
+        return False
 
 
 @lru_cache(maxsize=4096)
@@ -285,6 +303,8 @@ __all__ = [
     "INSTALL_S3",
     "LOCAL_SCHEME",
     "NO_STORE",
+    "STORE_FORMS",
+    "STORE_SCHEMES",
     "ImagesBy",
     "MediaFile",
     "MediaSettings",
@@ -296,6 +316,7 @@ __all__ = [
     "local_value",
     "local_video_info",
     "media_file",
+    "unchanged",
     "unsigned",
     "with_urls",
 ]

@@ -377,3 +377,22 @@ def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatc
     assert CheckCache.user().path == Path("/tmp/home/.cache/kbatch/checked.sqlite3")
     monkeypatch.setenv("KBATCH_NO_CACHE", "1")
     assert CheckCache.user().path is None and not CheckCache.user().working
+
+
+def test_a_cache_held_by_another_process_is_a_miss_and_stays_on(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Another process holding the file past the busy timeout (2 s) is a miss, not a broken
+    cache: what was to be written is kept and written at the next flush."""
+    first, second = write("a.png", PNG), write("b.png", PNG + b"b")
+    cache = _cache(tmp_path)
+    _check(first, cache)  # the cache file is made
+    holder = sqlite3.connect(cache.path, isolation_level=None)  # type: ignore[arg-type]
+    holder.execute("BEGIN EXCLUSIVE")
+    _check(second, cache)  # its outcome cannot be written while the file is held
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert cache.working
+    cache.close()  # writes what was kept
+    later, _, _ = _check(second, _cache(tmp_path))
+    assert (later.reads, later.decodes) == (0, 0)

@@ -138,14 +138,14 @@ class JobLife:
         run, row = self.run, self.row
         assert row.external_task_id is not None
         backoff = run.backoff()
-        request = job.request
-        if run.state.media is not None:  # local files as fresh URLs, kept nowhere
-            request = run.state.media.sent(request)
         callback_url = run.state.callback_url
-        if callback_url and "callback_url" not in request:  # the job's own is kept
-            request = {**request, "callback_url": callback_url}
         while True:
             await run.admission.before_create(row.id)
+            request = job.request
+            if run.state.media is not None:  # fresh URLs for each send (a resend comes later)
+                request = run.state.media.sent(request)
+            if callback_url and "callback_url" not in request:  # the job's own is kept
+                request = {**request, "callback_url": callback_url}
             try:
                 task = await run.provider.create(
                     run.target(row), request, external_task_id=row.external_task_id

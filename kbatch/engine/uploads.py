@@ -26,13 +26,32 @@ from kbatch.engine.objectstore import Bucket, StoreFailed
 from kbatch.engine.retry import Backoff, GaveUp
 from kbatch.errors import ConfigError, RetryLater
 from kbatch.manifest.jobs import Job
-from kbatch.media import ImagesBy, MediaFile, MediaSettings, files_of, media_file, with_urls
+from kbatch.media import (
+    ImagesBy,
+    MediaFile,
+    MediaSettings,
+    files_of,
+    media_file,
+    unchanged,
+    with_urls,
+)
 from kbatch.store.protocol import StateStore
 
 #: A claim older than this is taken to be a dead runner's: another takes the upload over.
 STALE_CLAIM = 15 * 60.0
 #: How often a runner looks again at a file another runner is uploading.
 BUSY_PAUSE = 1.0
+
+
+class ChangedFile(StoreFailed):
+    """A local file whose bytes changed after it was checked: never uploaded under the old
+    hash's name (nor tried again: the jobs that name it fail, and a new run checks it anew)."""
+
+    def __init__(self, file: MediaFile) -> None:
+        super().__init__(
+            f"changed since it was checked (its sha256 is no longer {file.sha256[:12]}…); "
+            "not uploaded: run kbatch again to check the new file"
+        )
 
 
 class Media:
@@ -178,8 +197,12 @@ class Media:
                 if await self.bucket.exists(file.name):
                     self.counts["present"] += 1
                     return
+                if not unchanged(file):
+                    raise ChangedFile(file)
                 self._emit(f"uploading {Path(file.path).name} ({file.size:,} bytes)")
                 await self.bucket.put(file.name, Path(file.path), file.content_type)
+            except ChangedFile:
+                raise
             except StoreFailed as exc:
                 try:
                     await backoff.pause(RetryLater(str(exc)), announce=self._announce(exc))
@@ -238,4 +261,4 @@ def open_media(
     )
 
 
-__all__ = ["BUSY_PAUSE", "STALE_CLAIM", "Media", "open_media", "serving"]
+__all__ = ["BUSY_PAUSE", "STALE_CLAIM", "ChangedFile", "Media", "open_media", "serving"]

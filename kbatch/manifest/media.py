@@ -47,6 +47,9 @@ URL_ONLY: Mapping[JobKind, tuple[str, ...]] = {
 }
 
 
+#: The longest a presigned S3 or GCS URL may last (their V4 signatures' limit).
+MAX_SIGNED = 7 * 24 * 3600.0
+
 #: What a broken ``media:`` section stands for while the jobs are checked: their local videos
 #: are checked from their bytes, not refused a second time for want of a store.
 UNSOUND = MediaSettings(serve=True)
@@ -92,6 +95,10 @@ def read_media(
         return UNSOUND
     if expires < 60:
         log.add(document.issue(("media", "expires"), "at least 60 s: Kling fetches it later"))
+        return UNSOUND
+    if store is not None and store.scheme in ("s3", "gs") and expires > MAX_SIGNED:
+        message = "at most 168h: S3's and GCS's presigned URLs last 7 days at most"
+        log.add(document.issue(("media", "expires"), message))
         return UNSOUND
     images = ImagesBy(given.get("images", ImagesBy.BASE64.value))
     at_once = int(given.get("uploads_at_once", DEFAULT_AT_ONCE))

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -22,6 +25,24 @@ except ImportError:  # pragma: no cover - the test install has it
     av = None
 
 MAX_VIDEO_BYTES = 200 * 1024 * 1024
+#: The wall clock a presigned URL's expiry is read against (a test may set its own).
+wall: Callable[[], float] = time.time
+
+
+def presigned_end(url: str) -> float | None:
+    """When a presigned URL stops being valid (epoch seconds): S3's ``X-Amz-Date`` plus
+    ``X-Amz-Expires``, GCS's ``X-Goog-*`` the same, Azure SAS's ``se``; None for another URL."""
+    query = {key.lower(): values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+    try:
+        for vendor in ("x-amz", "x-goog"):
+            if f"{vendor}-date" in query and f"{vendor}-expires" in query:
+                start = datetime.strptime(query[f"{vendor}-date"], "%Y%m%dT%H%M%SZ")
+                return start.replace(tzinfo=UTC).timestamp() + float(query[f"{vendor}-expires"])
+        if "se" in query and "sig" in query:
+            return datetime.fromisoformat(query["se"].replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return None
 
 
 def loopback_url(url: str) -> bool:
@@ -42,6 +63,10 @@ async def fetch(url: str, name: str, *, limit: int = MAX_VIDEO_BYTES) -> bytes:
     """The bytes at ``url``; Refused (1201, naming the field) when it cannot be had."""
     if not loopback_url(url):
         raise Refused(1201, f"Invalid parameter {name}: the URL cannot be fetched: {url}")
+    end = presigned_end(url)
+    if end is not None and wall() > end:  # the store answers 403 to an expired signature
+        message = f"the URL answered 403 (AccessDenied: Request has expired): {url}"
+        raise Refused(1201, f"Invalid parameter {name}: {message}")
     timeout = aiohttp.ClientTimeout(total=10)
     try:
         async with (
@@ -89,4 +114,4 @@ def _header_seconds(data: bytes) -> float | None:
     return None
 
 
-__all__ = ["MAX_VIDEO_BYTES", "fetch", "loopback_url", "video_seconds"]
+__all__ = ["MAX_VIDEO_BYTES", "fetch", "loopback_url", "presigned_end", "video_seconds"]

@@ -23,6 +23,10 @@ from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 
+#: Seconds a post waits for company before its group starts (a wait never waits). What a post
+#: records costs nothing to redo, so a few milliseconds more before it is durable cost nothing.
+POST_LINGER = 0.01
+
 
 class GroupCommit(Generic[Item]):
     """Batches items for ``apply``, which runs in a worker thread, one batch at a time."""
@@ -32,8 +36,11 @@ class GroupCommit(Generic[Item]):
         apply: Callable[[Sequence[Item]], Any],
         *,
         failures: type[Exception] | tuple[type[Exception], ...] = Exception,
+        linger: float = POST_LINGER,
     ) -> None:
         self._apply = apply
+        self._linger = linger
+        self._timer: asyncio.TimerHandle | None = None
         #: ``apply`` is a coroutine function (an async driver): awaited, not run in a thread.
         self.awaitable = inspect.iscoroutinefunction(apply)
         self._failures = failures
@@ -54,17 +61,33 @@ class GroupCommit(Generic[Item]):
         await asyncio.shield(future)
 
     def post(self, item: Item) -> None:
-        """Queue ``item`` for the next group and return at once."""
-        self._queue(item, None)
+        """Queue ``item`` for the next group and return at once: the group starts within
+        ``linger`` seconds, or with the next :meth:`wait` if that comes sooner."""
+        self._pending.append((item, None))
+        if self._flushing() or self._timer is not None:
+            return  # the running group's loop, or the timer, takes it
+        self._timer = asyncio.get_running_loop().call_later(self._linger, self._start)
 
     async def drain(self) -> None:
         """Wait until every item asked for so far is applied (or has failed)."""
-        while self._flusher is not None and not self._flusher.done():
+        if self._pending:
+            self._start()
+        while self._flushing():
+            assert self._flusher is not None
             await asyncio.shield(self._flusher)
 
     def _queue(self, item: Item, future: asyncio.Future[None] | None) -> None:
         self._pending.append((item, future))
-        if self._flusher is None or self._flusher.done():
+        self._start()
+
+    def _flushing(self) -> bool:
+        return self._flusher is not None and not self._flusher.done()
+
+    def _start(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._flushing():
             self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:

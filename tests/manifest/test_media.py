@@ -37,7 +37,7 @@ def manifest(tmp_path: Path, media: Any, video: str = "dance.mp4") -> Path:
 @pytest.mark.parametrize(
     ("media", "where", "words"),
     [
-        ({"store": "gs://bucket/x"}, "$.media.store", "s3://bucket/prefix"),
+        ({"store": "ftp://bucket/x"}, "$.media.store", "gs://bucket/prefix or az://container"),
         ({"store": "s3://b", "serve": True}, "$.media.serve", "store or serve, not both"),
         ({"images": "url"}, "$.media", "store: s3://bucket/prefix or serve: true"),
         ({"serve": True, "expires": "10s"}, "$.media.expires", "at least 60 s"),

@@ -47,3 +47,31 @@ async def test_a_failed_group_fails_its_waiters_and_tells_on_failure() -> None:
     await commits.drain()
 
     assert commits.failure is not None and told[0] is commits.failure
+
+
+async def test_a_post_and_the_wait_just_after_it_share_one_group() -> None:
+    """A task's end is posted, the next attempt's row waited for at once: one group, not two
+    (the wait does not queue behind a group started for the post alone)."""
+    applied: list[list[str]] = []
+    commits: GroupCommit[str] = GroupCommit(lambda items: applied.append(list(items)), linger=5.0)
+    commits.post("succeeded")
+    await asyncio.sleep(0)  # the post's group has not started on its own
+    await commits.wait("submitting")
+
+    assert applied == [["succeeded", "submitting"]]
+
+
+async def test_a_post_alone_is_applied_after_its_linger_or_at_a_drain() -> None:
+    applied: list[list[str]] = []
+    commits: GroupCommit[str] = GroupCommit(lambda items: applied.append(list(items)), linger=0.01)
+    commits.post("running")
+    await commits.drain()  # starts it at once
+    assert applied == [["running"]]
+
+    commits.post("downloaded")
+    assert applied == [["running"]]
+    for _ in range(400):  # the linger's timer starts it, no drain needed
+        if commits.groups == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert applied == [["running"], ["downloaded"]]
