@@ -210,6 +210,8 @@ async def remaining(conn: Any, seat: Seat) -> Remaining:
     states its role handles that others hold, and how many other runners are alive."""
     spec = seat.spec
     handled = {state.value for state in spec.role.states(spec.download)}
+    if JobState.SUCCEEDED.value in handled:  # a downloader: tasks at the provider are its to come
+        handled |= set(AT_PROVIDER)
     pending: list[str] = []
     unsettled = 0
     cursor = await conn.execute(
