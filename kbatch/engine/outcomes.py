@@ -25,7 +25,8 @@ def media_rows(job_id: str, task: Task) -> list[MediaRow]:
     """A finished task's result files, and the watermarked copy of each that has one."""
     rows = []
     for index, item in enumerate(task.media):
-        rows.append(MediaRow(job_id, index, item.kind.value, item.url, item.extension))
+        made = MediaRow(job_id, index, item.kind.value, item.url, item.extension, made_id=item.id)
+        rows.append(made)
         if usable(item.watermark_url):
             assert item.watermark_url is not None
             watermark = MediaRow(job_id, index, item.kind.value, item.watermark_url, item.extension)

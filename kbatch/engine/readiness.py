@@ -184,7 +184,7 @@ class Pipeline:
         row = self.row(upstream)
         assert row is not None
         taking = TAKES[name]
-        media = _result(run.recorder.store.media(upstream), reference.position)
+        media = _result(run.recorder.store.media(upstream), reference.position, taking.output)
         redo = f"make it again with kbatch run --redo {upstream}"
         if media is None:
             return Problem(f"job {upstream} has no result #{reference.position}: {redo}")
@@ -194,6 +194,15 @@ class Pipeline:
             if problem is not None:
                 return Problem(f"job {upstream}'s image {media.path} {problem}: Kling refuses it")
         ended = row.finished_at or row.updated_at
+        if taking.form is Form.ID:  # Kling keeps the ids it made as long as their files
+            if media.made_id is None:
+                return Problem(f"Kling gave no id for the {taking.output} of job {upstream}")
+            if run.clock.time() < ended + RESULTS_KEPT - URL_MARGIN:
+                return media.made_id
+            return Problem(
+                f"the {taking.output} id of job {upstream} is no longer kept by Kling (ids "
+                f"are cleared 30 days after the task): {redo}"
+            )
         if run.clock.time() < ended + RESULTS_KEPT - URL_MARGIN and media.url:
             return ImageInput(ImageSource.URL, media.url) if _is_image(taking.output) else media.url
         if taking.form is Form.URL_OR_FILE and path is not None and path.is_file():
@@ -240,9 +249,12 @@ def _is_image(output: OutputType) -> bool:
     return output is OutputType.IMAGE
 
 
-def _result(media: list[MediaRow], position: int) -> MediaRow | None:
-    """A job's ``position``-th result (its watermarked copies aside)."""
-    results = sorted((m for m in media if not m.variant), key=lambda m: m.index)
+def _result(media: list[MediaRow], position: int, output: OutputType) -> MediaRow | None:
+    """A job's ``position``-th result of this type (its watermarked copies and other
+    variants aside): a video-to-audio's audio for an audio field, its video for a video one."""
+    results = sorted(
+        (m for m in media if not m.variant and m.kind == output.value), key=lambda m: m.index
+    )
     return results[position] if position < len(results) else None
 
 

@@ -24,6 +24,7 @@ from kbatch.manifest.references import (
     MADE_BY,
     RATIO_FIELDS,
     TAKES,
+    makes,
     FieldPath,
     OutputType,
     Reference,
@@ -217,7 +218,7 @@ class GraphBuilder:
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             return f"{reference} names no job of this manifest{hint}"
         taking, made = TAKES[name], MADE_BY[upstream.kind]
-        if made is not taking.output:
+        if not makes(upstream.kind, taking.output):
             return (
                 f"{reference}: {name} takes {_a(taking.output)}, and job {reference.job_id} "
                 f"({upstream.kind}) makes {_a(made)}"

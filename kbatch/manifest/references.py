@@ -66,8 +66,31 @@ MADE_BY: Mapping[JobKind, OutputType] = MappingProxyType(
         JobKind.OMNI_VIDEO: OutputType.VIDEO,
         JobKind.MOTION_CONTROL: OutputType.VIDEO,
         JobKind.VIDEO_EFFECTS: OutputType.VIDEO,
+        # The building blocks (issue 31).
+        JobKind.ELEMENT: OutputType.ELEMENT,
+        JobKind.VOICE: OutputType.VOICE,
+        JobKind.TTS: OutputType.AUDIO,
+        JobKind.TEXT2AUDIO: OutputType.AUDIO,
+        JobKind.VIDEO2AUDIO: OutputType.VIDEO,  # and its audio: ALSO_MADE
+        JobKind.AVATAR: OutputType.VIDEO,
+        JobKind.LIP_SYNC: OutputType.VIDEO,
+        JobKind.SUBJECT_COMPLETION: OutputType.IMAGE,
     }
 )
+#: Outputs a kind makes besides its main one: video-to-audio makes the video with sound and
+#: its audio; a field taking an audio takes the audio.
+ALSO_MADE: Mapping[JobKind, frozenset[OutputType]] = MappingProxyType(
+    {JobKind.VIDEO2AUDIO: frozenset({OutputType.AUDIO})}
+)
+
+
+def makes(kind: JobKind, output: OutputType) -> bool:
+    """Whether a job of ``kind`` makes an output of this type.
+
+    >>> makes(JobKind.VIDEO2AUDIO, OutputType.AUDIO), makes(JobKind.TTS, OutputType.VIDEO)
+    (True, False)
+    """
+    return MADE_BY.get(kind) is output or output in ALSO_MADE.get(kind, frozenset())
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +103,10 @@ class Taking:
 
 _IMAGE = Taking(OutputType.IMAGE, Form.URL_OR_FILE)
 _VIDEO_URL = Taking(OutputType.VIDEO, Form.URL)
+_VIDEO_ID = Taking(OutputType.VIDEO, Form.ID)
+_AUDIO_ID = Taking(OutputType.AUDIO, Form.ID)
+_AUDIO_URL = Taking(OutputType.AUDIO, Form.URL)
+_VOICE_ID = Taking(OutputType.VOICE, Form.ID)
 
 #: Each field that takes another job's output, by its name (the last name on its path:
 #: ``subject_image_list[0].subject_image`` is ``subject_image``; an item of a list of images,
@@ -97,6 +124,18 @@ TAKES: Mapping[str, Taking] = MappingProxyType(
         "image_list": _IMAGE,
         "images": _IMAGE,
         "video": _VIDEO_URL,
+        # The building blocks' fields (issue 31): a reference sends what the field names.
+        "video_id": _VIDEO_ID,  # voice, video2audio, lip_sync: the made video's id
+        "video_url": _VIDEO_URL,  # also an element's refer_videos[].video_url
+        "audio_id": _AUDIO_ID,  # avatar, lip_sync: a tts job's audio id
+        "sound_file": _AUDIO_URL,  # avatar, lip_sync: a made audio's URL
+        "voice_url": _AUDIO_URL,  # voice: a made audio's URL
+        "element_id": Taking(OutputType.ELEMENT, Form.ID),  # element_list[].element_id
+        "element_voice_id": _VOICE_ID,
+        "voice_id": _VOICE_ID,  # tts, and voice_list[].voice_id
+        "frontal_image": _IMAGE,  # element_image_list.frontal_image
+        "image_url": _IMAGE,  # element_image_list.refer_images[].image_url
+        "element_frontal_image": _IMAGE,  # subject_completion
     }
 )
 
@@ -194,10 +233,12 @@ def replaced(request: Any, values: Mapping[Reference, Any]) -> Any:
 
 
 __all__ = [
+    "ALSO_MADE",
     "MADE_BY",
     "PREFIX",
     "RATIO_FIELDS",
     "TAKES",
+    "makes",
     "Form",
     "OutputType",
     "Reference",

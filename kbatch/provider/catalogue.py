@@ -26,6 +26,16 @@ class JobKind(enum.StrEnum):
     MOTION_CONTROL = "motion_control"
     OMNI_IMAGE = "omni_image"
     VIDEO_EFFECTS = "video_effects"
+    # Kling's building blocks (KLING_API.md section 11; issue 31): they make ids and files that
+    # other jobs take (``job:<id>``).
+    ELEMENT = "element"
+    VOICE = "voice"
+    TTS = "tts"
+    TEXT2AUDIO = "text2audio"
+    VIDEO2AUDIO = "video2audio"
+    AVATAR = "avatar"
+    LIP_SYNC = "lip_sync"
+    SUBJECT_COMPLETION = "subject_completion"
 
 
 class PackType(enum.StrEnum):
@@ -53,8 +63,32 @@ PACK: Mapping[JobKind, PackType] = MappingProxyType(
         JobKind.MOTION_CONTROL: PackType.VIDEO,
         JobKind.OMNI_IMAGE: PackType.IMAGE,
         JobKind.VIDEO_EFFECTS: PackType.VIDEO,
+        # The pricing pages bill every block from the video pack but AI Multi-Shot (image).
+        JobKind.ELEMENT: PackType.VIDEO,
+        JobKind.VOICE: PackType.VIDEO,
+        JobKind.TTS: PackType.VIDEO,
+        JobKind.TEXT2AUDIO: PackType.VIDEO,
+        JobKind.VIDEO2AUDIO: PackType.VIDEO,
+        JobKind.AVATAR: PackType.VIDEO,
+        JobKind.LIP_SYNC: PackType.VIDEO,
+        JobKind.SUBJECT_COMPLETION: PackType.IMAGE,
     }
 )
+#: The building blocks: one row each in :mod:`kbatch.provider.blocks`.
+BLOCK_KINDS = frozenset(
+    {
+        JobKind.ELEMENT,
+        JobKind.VOICE,
+        JobKind.TTS,
+        JobKind.TEXT2AUDIO,
+        JobKind.VIDEO2AUDIO,
+        JobKind.AVATAR,
+        JobKind.LIP_SYNC,
+        JobKind.SUBJECT_COMPLETION,
+    }
+)
+#: Kinds Kling answers at once (no task to query, no external id to look a lost answer up by).
+SYNC_KINDS = frozenset({JobKind.TTS})
 
 #: Fields holding one image, per kind. The first is the main image (the aspect-ratio rule applies).
 IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
@@ -68,6 +102,14 @@ IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
         JobKind.MOTION_CONTROL: ("image",),  # the character
         JobKind.OMNI_IMAGE: (),  # image_list[].image: kbatch.manifest.checks.image_slots
         JobKind.VIDEO_EFFECTS: ("image",),  # or images[0], images[1] (two-person effects)
+        JobKind.ELEMENT: (),  # element_image_list.frontal_image and refer_images[].image_url
+        JobKind.VOICE: (),
+        JobKind.TTS: (),
+        JobKind.TEXT2AUDIO: (),
+        JobKind.VIDEO2AUDIO: (),
+        JobKind.AVATAR: ("image",),
+        JobKind.LIP_SYNC: (),
+        JobKind.SUBJECT_COMPLETION: ("element_frontal_image",),
     }
 )
 #: Fields holding a list of images (plain strings), per kind: omni video's reference images.

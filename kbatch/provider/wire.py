@@ -51,8 +51,14 @@ _STATUS_SPELLINGS = {
 
 
 class MediaKind(enum.StrEnum):
+    """What a made thing is: a file to fetch (image, video, audio), or a record kept as a small
+    JSON file (an element's or a voice's id, and its trial file's URL, if any)."""
+
     IMAGE = "image"
     VIDEO = "video"
+    AUDIO = "audio"
+    ELEMENT = "element"
+    VOICE = "voice"
 
 
 @dataclass(frozen=True, slots=True)

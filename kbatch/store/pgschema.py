@@ -20,7 +20,7 @@ from kbatch.store import budgets
 from kbatch.store.urls import redacted, scrubbed
 
 #: The schema version this kbatch writes (kbatch_meta.schema_version).
-VERSION = 5
+VERSION = 6
 #: pg_advisory_xact_lock key for migrations: "kbatch" in ASCII.
 MIGRATION_LOCK = 0x6B6261746368
 
@@ -124,6 +124,9 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (manifest, pack)
     );
     """,
+    # 6: the provider's id of what a job made (a video's, an audio's, an element's, a voice's),
+    # which a downstream field such as ``video_id: job:<id>`` takes.
+    "ALTER TABLE media ADD COLUMN made_id TEXT;",
 )
 assert len(_MIGRATIONS) == VERSION
 #: The version that adds the budgets' totals: a migration to it or past it counts them.

@@ -291,6 +291,9 @@ class MediaRow:
     sha256: str | None = None
     variant: str = ""  # "" for the result itself, "watermark" for its watermarked copy
     host: str | None = None  # the machine whose output folder holds the file
+    #: The provider's id of what was made (a video's ``id``, an ``audio_id``, an
+    #: ``element_id``, a ``voice_id``): what ``video_id: job:<id>`` and the like send.
+    made_id: str | None = None
 
     def saved(self, path: str, *, size: int, sha256: str, host: str | None = None) -> MediaRow:
         return replace(self, path=path, size=size, sha256=sha256, host=host)

@@ -38,7 +38,7 @@ from kbatch.store.protocol import StateStatus
 from kbatch.store.records import Record
 
 #: The state file's format version (``PRAGMA user_version``).
-VERSION = 7
+VERSION = 8
 #: The state file's name inside the output folder, unless --state says otherwise.
 STATE_FILE = "state.sqlite3"
 
@@ -140,6 +140,9 @@ _MIGRATIONS: tuple[str, ...] = (
         claimed_at REAL NOT NULL, done_at REAL, PRIMARY KEY (store, name)
     );
     """,
+    # 8: the provider's id of what a job made (a video's, an audio's, an element's, a voice's),
+    # which a downstream field such as ``video_id: job:<id>`` takes.
+    "ALTER TABLE media ADD COLUMN made_id TEXT;",
 )
 assert len(_MIGRATIONS) == VERSION
 

@@ -26,7 +26,7 @@ def test_a_new_state_file_is_wal_and_fsyncs_every_commit(tmp_path: Path) -> None
     with SqliteStore.open(tmp_path / "s.sqlite3", manifest_name="m") as state:
         assert state._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert state._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 7
+        assert state._db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 8
 
 
 def test_a_version_1_state_file_is_migrated_and_keeps_its_results(tmp_path: Path) -> None:
