@@ -24,12 +24,12 @@ from kbatch.manifest.references import (
     MADE_BY,
     RATIO_FIELDS,
     TAKES,
-    makes,
     FieldPath,
     OutputType,
     Reference,
     field_name,
     found_in,
+    makes,
 )
 from kbatch.provider import catalogue
 from kbatch.provider.catalogue import PACK, JobKind, PackType
