@@ -122,6 +122,11 @@ PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
         JobKind.OMNI_IMAGE: 8.0,
     }
 )
+#: Units a call, by kind (slice audio; kling-pricing-video.md: TTS 0.05, text to audio 0.25,
+#: video to audio 0.25, whatever the length), from the video pack.
+PER_CALL: Mapping[JobKind, float] = MappingProxyType(
+    {JobKind.TTS: 0.05, JobKind.TEXT2AUDIO: 0.25, JobKind.VIDEO2AUDIO: 0.25}
+)
 #: Omni image: the model and resolution that cost twice the per-image figure.
 OMNI_DOUBLE = ("kling-v3-omni", "4k")
 #: Units of one effect video when nothing says otherwise (no per-effect prices published).
@@ -157,6 +162,8 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
         return _new_kind_key(kind, request)
     if kind is JobKind.VIDEO_EFFECTS:
         return kind, str(request.get("effect_scene", "")), "", 1
+    if kind in PER_CALL:  # a price a call
+        return kind, "", "", 1
     if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
         model = canonical(str(request.get("model_name", DEFAULT_VIDEO_MODEL)))  # either spelling
         mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
@@ -210,6 +217,7 @@ class PriceTable:
     effects: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({EFFECT_DEFAULT: EFFECT_UNITS})
     )
+    per_call: Mapping[JobKind, float] = field(default_factory=lambda: PER_CALL)
 
     def price(self, key: Key) -> float:
         """Units one task with this key may cost."""
@@ -219,6 +227,8 @@ class PriceTable:
             return rates.get(mode, max(rates.values())) * count / 5
         if kind is JobKind.VIDEO_EFFECTS:
             return self.effects.get(model, self.effects.get(EFFECT_DEFAULT, EFFECT_UNITS))
+        if kind in self.per_call:
+            return self.per_call[kind] * count
         if kind is JobKind.OMNI_IMAGE:
             return self.per_image[kind] * count * (2 if (model, mode) == OMNI_DOUBLE else 1)
         if PACK[kind] is PackType.VIDEO:
@@ -268,6 +278,9 @@ class PriceTable:
             MappingProxyType(dict(by_model)),
             overridden=True,
             effects=_effects_over(self.effects, written.get(JobKind.VIDEO_EFFECTS.value)),
+            per_call=MappingProxyType(
+                {k: float(written.get(k.value, units)) for k, units in self.per_call.items()}
+            ),
         )
 
 

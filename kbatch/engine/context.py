@@ -174,10 +174,11 @@ class RunContext:
         slots = self.slots[PACK[row.kind]]
         need = self.need(row)
         try:
-            if not slots.ready(need):
+            if need and not slots.ready(need):
                 self.state.admitting.add(row.id)
                 self.state.changed.set()
-            await slots.acquire(need)
+            if need:  # a call answered at once (tts) holds no slot: it waits for none
+                await slots.acquire(need)
         finally:
             hold.slots = need
             self.state.admitting.discard(row.id)

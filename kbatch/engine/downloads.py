@@ -29,7 +29,7 @@ from kbatch.provider.protocol import Provider
 from kbatch.store.commit import GroupCommit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+@-]")
-_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"})
+_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "mp4", "mov", "webm", "mp3", "wav"})
 _NAME_LIMIT = 128
 
 
@@ -54,14 +54,15 @@ def safe_name(job_id: str) -> str:
 
 def target(output_dir: Path, job_id: str, *, index: int, extension: str, variant: str = "") -> Path:
     """Where a job's result file goes: ``<output_dir>/<job id>/<index>.<extension>``, and its
-    watermarked copy ``<index>.watermark.<extension>``. Only the name is computed here;
+    watermarked copy ``<index>.watermark.<extension>`` (a sound's wav, variant ``wav``:
+    ``<index>.wav`` beside its ``<index>.mp3``). Only the name is computed here;
     :func:`fetch` checks on disk that it stays inside (links).
 
     >>> target(Path("out"), "cat", index=0, extension="mp4", variant="watermark").as_posix()
     'out/cat/0.watermark.mp4'
     """
     suffix = extension.lower() if extension.lower() in _EXTENSIONS else "bin"
-    middle = f".{_UNSAFE.sub('_', variant)}" if variant else ""
+    middle = f".{_UNSAFE.sub('_', variant)}" if variant and variant != suffix else ""
     return output_dir / safe_name(job_id) / f"{int(index)}{middle}.{suffix}"
 
 

@@ -28,7 +28,7 @@ from kbatch.errors import (
 )
 from kbatch.manifest.jobs import Job
 from kbatch.media import unsigned
-from kbatch.provider.catalogue import PACK
+from kbatch.provider.catalogue import PACK, SYNC_KINDS
 from kbatch.provider.protocol import target_text
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, FailureReason, JobRow, JobState
@@ -73,7 +73,9 @@ class JobLife:
         try:
             while True:  # one transition a turn (the steps inline: each await level costs)
                 state = self.row.state
-                if state is JobState.PENDING:
+                if state.at_provider and self.row.kind in SYNC_KINDS:  # killed mid-call
+                    self._sync_lost("the run ended during the call, before its answer was kept")
+                elif state is JobState.PENDING:
                     if not await self._pending():
                         return
                 elif state is JobState.SUBMITTING:
@@ -102,7 +104,7 @@ class JobLife:
         self.job = self.job or run.state.parked.pop(self.row.id, None)
         if self.job is None or not run.stops.may_submit(self.row.kind):
             return False  # the feed sends it when it gets there, or the next run does
-        if self.hold.slots == 0:
+        if self.hold.slots == 0 and not self.hold.units:  # a tts is admitted with no slot
             admitted = await run.admit(self.row)
             if admitted is None:
                 if self.row.kind in run.stops.not_served and run.stops.may_submit(self.row.kind):
@@ -144,13 +146,17 @@ class JobLife:
             request = job.request
             if run.state.media is not None:  # fresh URLs for each send (a resend comes later)
                 request = run.state.media.sent(request)
-            if callback_url and "callback_url" not in request:  # the job's own is kept
+            sync = row.kind in SYNC_KINDS  # answered at once: no callback, no lookup
+            if callback_url and not sync and "callback_url" not in request:  # the job's own
                 request = {**request, "callback_url": callback_url}
             try:
                 task = await run.provider.create(
                     run.target(row), request, external_task_id=row.external_task_id
                 )
             except OutcomeUnknown as exc:
+                if sync:
+                    self._sync_lost(exc.message, exc.code)
+                    return
                 message = f"{exc.message}; looking it up"
                 run.emit(EventName.UNKNOWN, row.id, message, row=row, code=exc.code)
                 await self._adopt()
@@ -179,7 +185,19 @@ class JobLife:
                 self.fail(FailureReason.REJECTED, exc.message, exc.code)
                 return
             self._accepted(task, adopted=False)
+            if sync and self.row.state is JobState.SUBMITTED and self._observed(task):
+                self._sync_lost(f"task {task.task_id} was answered {task.status}")
             return
+
+    def _sync_lost(self, what: str, code: int | str | None = None) -> None:
+        """A call answered at once (tts) whose answer may be lost: Kling keeps no task to look
+        it up by, so it is never called again from here (it may have been made and paid)."""
+        message = (
+            f"{what}; Kling answers a {self.row.kind} call at once and keeps nothing to look "
+            "its answer up by: it may have been made and charged, and kbatch does not call "
+            "again by itself; --retry-failed calls again, which may pay a second time"
+        )
+        self.fail(FailureReason.LOST, message, code)
 
     async def _adopt(self, *, resend: bool = True) -> None:
         """A create may have landed: find the task by its external id before sending it again

@@ -23,9 +23,11 @@ def usable(url: str | None) -> bool:
 
 def media_rows(job_id: str, task: Task) -> list[MediaRow]:
     """A finished task's result files, and the watermarked copy of each that has one."""
-    rows = []
-    for index, item in enumerate(task.media):
+    rows, index = [], -1
+    for item in task.media:
+        index += not item.variant  # a variant (a sound's wav) is another file of the result
         made = MediaRow(job_id, index, item.kind.value, item.url, item.extension, made_id=item.id)
+        made = replace(made, variant=item.variant) if item.variant else made
         rows.append(made)
         if usable(item.watermark_url):
             assert item.watermark_url is not None

@@ -18,6 +18,7 @@ from kbatch.engine.options import StopReason
 from kbatch.engine.outcomes import media_rows
 from kbatch.engine.stops import Halted
 from kbatch.errors import JobRejected, RetryLater, RouteNotServed, TaskNotFound
+from kbatch.provider.catalogue import SYNC_KINDS
 from kbatch.store.records import FailureReason, JobRow, MediaRow
 
 #: How a job fails: reason, message, code.
@@ -101,6 +102,8 @@ async def _save(
 async def _fresh_media(run: RunContext, row: JobRow) -> dict[tuple[int, str], MediaRow] | None:
     """Ask for the task again: signed result URLs expire. None if it is gone."""
     assert row.task_id is not None
+    if row.kind in SYNC_KINDS:  # answered at once: Kling has no route to ask it again
+        return None
     try:
         task = await run.provider.get(run.target(row), row.task_id)
     except (TaskNotFound, JobRejected, RouteNotServed):

@@ -33,6 +33,7 @@ from kbatch.images import (
     digest,
     parse_image,
 )
+from kbatch.manifest.audio import check_text2audio, check_tts, check_video2audio
 from kbatch.manifest.effects import check_effects
 from kbatch.manifest.issues import show
 from kbatch.manifest.motion import check_motion, with_seconds
@@ -164,6 +165,10 @@ _OWN_RULES: Mapping[JobKind, Callable[[dict[str, Any]], list[Problem]]] = Mappin
         JobKind.VIDEO_EFFECTS: check_effects,
         JobKind.OMNI_VIDEO: check_omni,
         JobKind.MOTION_CONTROL: check_motion,
+        # slice audio
+        JobKind.TTS: check_tts,
+        JobKind.TEXT2AUDIO: check_text2audio,
+        JobKind.VIDEO2AUDIO: check_video2audio,
     }
 )
 

@@ -32,6 +32,10 @@ KINDS = (
     "text2image",
     "omni_image",
     "video_effects",
+    # slice audio
+    "tts",
+    "text2audio",
+    "video2audio",
 )
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {

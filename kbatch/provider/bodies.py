@@ -38,7 +38,7 @@ def body_parts(
     request: Mapping[str, Any],
     endpoint: Endpoint,
     *,
-    external_task_id: str,
+    external_task_id: str | None,
     encoded: Callable[[ImageInput], bytes],
     defaults: Mapping[str, object] = MappingProxyType({}),
 ) -> list[bytes]:
@@ -60,7 +60,8 @@ def body_parts(
     body = {endpoint.wire_name(name): value for name, value in request.items()}
     for name, value in defaults.items():
         body.setdefault(endpoint.wire_name(name), value)
-    body["external_task_id"] = external_task_id
+    if external_task_id is not None:  # None: a call answered at once takes none (tts)
+        body["external_task_id"] = external_task_id
     return json_parts(nest(body, endpoint), encoded)
 
 

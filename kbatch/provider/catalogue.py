@@ -165,6 +165,11 @@ _OFFICIAL_TEXT = {
     (JobKind.OMNI_VIDEO, "prompt"): 3072,
     (JobKind.MOTION_CONTROL, "prompt"): 2500,
     (JobKind.OMNI_IMAGE, "prompt"): 2500,
+    # slice audio: kling-text-to-speech.md, kling-text-to-audio.md, kling-video-to-audio.md
+    (JobKind.TTS, "text"): 1000,
+    (JobKind.TEXT2AUDIO, "prompt"): 200,
+    (JobKind.VIDEO2AUDIO, "sound_effect_prompt"): 200,
+    (JobKind.VIDEO2AUDIO, "bgm_prompt"): 200,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -225,6 +230,10 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         (JobKind.TEXT2IMAGE, Dialect.OFFICIAL): Endpoint("images/generations"),
         (JobKind.TEXT2IMAGE, Dialect.LEGACY): Endpoint("images/generations"),
         **_omni_and_effects(),
+        # slice audio: speech, sound effects, sound for a video (KLING_API.md section 11)
+        **{(JobKind.TTS, d): Endpoint("audio/tts") for d in Dialect},
+        **{(JobKind.TEXT2AUDIO, d): Endpoint("audio/text-to-audio") for d in Dialect},
+        **{(JobKind.VIDEO2AUDIO, d): Endpoint("audio/video-to-audio") for d in Dialect},
     }
 )
 
@@ -238,7 +247,11 @@ OFFICIAL_MULTI_MODELS = ("kling-v2-1",)
 LEGACY_SUBJECTS = (2, 4)
 #: Fields sent whatever the manifest says, per kind (AnyAPI's spec requires n on expand).
 WIRE_DEFAULTS: Mapping[JobKind, Mapping[str, object]] = MappingProxyType(
-    {JobKind.IMAGE_EXPAND: MappingProxyType({"n": 1})}
+    {
+        JobKind.IMAGE_EXPAND: MappingProxyType({"n": 1}),
+        # slice audio: kling-text-to-speech.md marks voice_language required (default zh)
+        JobKind.TTS: MappingProxyType({"voice_language": "zh"}),
+    }
 )
 _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
     {
@@ -250,7 +263,10 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
 
 #: The gateways document no omni-image route (their Kling pages predate it); video effects
 #: they serve at /kling/v1/videos/effects.
-_GATEWAY_UNSERVED = frozenset({JobKind.OMNI_IMAGE})
+_GATEWAY_UNSERVED = frozenset(
+    {JobKind.OMNI_IMAGE}
+    | {JobKind.TTS, JobKind.TEXT2AUDIO, JobKind.VIDEO2AUDIO}  # slice audio
+)
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500
@@ -358,6 +374,8 @@ def request_slots(kind: JobKind, request: Mapping[str, object]) -> int:
     >>> request_slots(JobKind.OMNI_IMAGE, {"n": 3})
     3
     """
+    if kind in SYNC_KINDS:  # answered at once: Kling counts no parallel task for it
+        return 0
     if kind is JobKind.OMNI_IMAGE and request.get("result_type") == "series":
         amount = request.get("series_amount", 4)
         return amount if isinstance(amount, int) else MAX_SERIES

@@ -38,6 +38,7 @@ from kbatch.provider.auth import Auth
 from kbatch.provider.catalogue import (
     ENDPOINTS,
     PAGE_SIZE,
+    SYNC_KINDS,
     WIRE_DEFAULTS,
     Dialect,
     Endpoint,
@@ -119,7 +120,8 @@ class Client(exchange.Session):
         body = bodies.body_parts(
             request,
             self.endpoint(kind),
-            external_task_id=external_task_id,
+            # Kling answers a sync kind at once and takes no external id for it (tts)
+            external_task_id=None if kind in SYNC_KINDS else external_task_id,
             encoded=self._encode,
             defaults=WIRE_DEFAULTS.get(kind, {}),
         )

@@ -71,14 +71,17 @@ class Media:
     id: str | None = None
     duration: str | None = None
     watermark_url: str | None = None
+    variant: str = ""  # "" the result; "wav" a sound's wav file (the mp3 is the result)
 
     @property
     def extension(self) -> str:
         """The file extension to save it under, from the URL, else by kind."""
         path = self.url.split("?", 1)[0].rsplit("/", 1)[-1]
         suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
-        if suffix in ("png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"):
+        if suffix in ("png", "jpg", "jpeg", "webp", "mp4", "mov", "webm", "mp3", "wav"):
             return suffix
+        if self.kind is MediaKind.AUDIO:
+            return self.variant or "mp3"
         return "png" if self.kind is MediaKind.IMAGE else "mp4"
 
 
@@ -210,7 +213,24 @@ def _parse_media(result: Any) -> tuple[Media, ...]:
                     watermark_url=item.get("watermark_url") or None,
                 )
             )
+    sounds, after = result.get("audios"), len(out)  # slice audio: after the video, if any
+    for position, item in enumerate(sounds if isinstance(sounds, list) else ()):
+        out += _audio(item, position, after + position)
     return tuple(out)
+
+
+def _audio(item: Any, position: int, index: int) -> list[Media]:
+    """One of ``audios[]``: speech ``{id, url, duration}``, or a sound ``{id, url_mp3, url_wav,
+    duration_mp3, duration_wav}``, whose mp3 is the result and wav a second file of it."""
+    main = item.get("url") or item.get("url_mp3") if isinstance(item, Mapping) else None
+    if not isinstance(main, str):
+        raise ValueError(f"task_result.audios[{position}] has no url")
+    made, wav = text_or_none(item.get("id")), item.get("url_wav")
+    seconds = text_or_none(item.get("duration") or item.get("duration_mp3"))
+    found = [Media(MediaKind.AUDIO, index, main, made, seconds)]
+    if isinstance(wav, str) and wav:
+        found.append(Media(MediaKind.AUDIO, index, wav, made, seconds, variant="wav"))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
