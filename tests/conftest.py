@@ -191,6 +191,10 @@ def image(name: str = "ok.png") -> ImageInput:
     return ImageInput(ImageSource.FILE, str(IMAGES / name))
 
 
+#: A video the simulator serves (``<sim.url>/samples/dance.mp4``, 5 s), as a manifest names it.
+SAMPLE = "simulator:samples/dance.mp4"
+
+
 #: A small valid request of each kind, with wire types.
 def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
     base: dict[JobKind, dict[str, Any]] = {
@@ -210,5 +214,9 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
         JobKind.TEXT2IMAGE: {"prompt": "a red fox", "aspect_ratio": "1:1"},
         JobKind.OMNI_IMAGE: {"prompt": "a red fox", "image_list": [{"image": image()}]},
         JobKind.VIDEO_EFFECTS: {"effect_scene": "pet_lion_pro", "image": image()},
+        # slice audio (a test serving the sample puts its URL in place of SAMPLE)
+        JobKind.TTS: {"text": "Hello there", "voice_id": "oversea_male1", "voice_language": "en"},
+        JobKind.TEXT2AUDIO: {"prompt": "rain on a tin roof", "duration": 3.5},
+        JobKind.VIDEO2AUDIO: {"video_url": SAMPLE, "sound_effect_prompt": "footsteps"},
     }
     return {**base[kind], **fields}

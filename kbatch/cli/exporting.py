@@ -70,4 +70,4 @@ def export_command(manifest: Path, fmt: str, output: Path, state_file: str | Non
 
 
 #: The dataset loader of each export folder (Hugging Face ``datasets``).
-LOADERS = {"images": "imagefolder", "videos": "videofolder"}
+LOADERS = {"images": "imagefolder", "videos": "videofolder", "audios": "audiofolder"}

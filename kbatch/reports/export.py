@@ -47,7 +47,7 @@ from kbatch.store import JobRow, JobState, MediaRow, StateStore
 #: What ``--format`` accepts, and the metadata file each writes.
 FORMATS = {"hf": "metadata.jsonl", "parquet": "metadata.parquet"}
 #: The folder of each pack's results inside the export.
-FOLDERS = {"image": "images", "video": "videos"}
+FOLDERS = {"image": "images", "video": "videos", "audio": "audios"}
 MARKER = ".kbatch-export"
 #: A job's charge: on the row of its first file, null on the others (never counted twice).
 CHARGE_COLUMNS = ("units", "charged", "charged_units", "charged_amount", "charged_currency")

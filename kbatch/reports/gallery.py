@@ -48,6 +48,9 @@ def _output(path: str, kind: str) -> str:
     if kind == "video":  # the source is set by the page's script when the card is near
         player = f'<video controls muted preload="none" data-src="{_src(path)}"></video>'
         return f'<figure class="out">{player}<figcaption>{name}</figcaption></figure>'
+    if kind == "audio":  # speech, a sound (its mp3 and its wav), a video's sound
+        player = f'<audio controls preload="none" src="{_src(path)}"></audio>'
+        return f'<figure class="out sound">{player}<figcaption>{name}</figcaption></figure>'
     return (
         f'<figure class="out"><a href="{_src(path)}"><img src="{_src(path)}" alt="{name}" '
         f'loading="lazy"></a><figcaption>{name}</figcaption></figure>'
@@ -193,6 +196,7 @@ main {{ padding: 1em 1.5em; display: grid; gap: .8em;
 .outputs figure {{ margin: 0; }}
 .outputs img, .outputs video {{ width: 100%; height: 160px; object-fit: contain; display: block;
   background: #222; }}
+.outputs audio {{ width: 100%; margin-top: 60px; }}
 .inputs {{ display: flex; flex-wrap: wrap; gap: 3px; margin: .3em 0; }}
 .inputs figure {{ max-width: 80px; }}
 .inputs img {{ height: 40px; width: auto; max-width: 80px; display: block; }}

@@ -47,6 +47,9 @@ REQUEST_COLUMNS = (
 )
 
 Source = dict[str, Any]
+#: The fields shown as a job's prompt, the first a job has: tts speaks ``text``; video2audio
+#: has a sound and a music prompt.
+_WORDS = ("prompt", "text", "sound_effect_prompt", "bgm_prompt")
 
 
 def given(image: ImageInput, base_dir: Path) -> str:
@@ -71,8 +74,13 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
     if isinstance(video := request.get("video"), str):  # omni_video, motion_control: a URL
         inputs.append(video)
         fields.append("video")
+    for name in ("video_id", "video_url"):  # slice audio: video2audio's video (or job:<id>)
+        if isinstance(video := request.get(name), str | Reference):
+            inputs.append(str(video))
+            fields.append(name)
+    words = (request.get(name) for name in _WORDS)  # speech's text, a sound's prompts
     out: Source = {
-        "prompt": request.get("prompt"),
+        "prompt": next((text for text in words if text is not None), None),
         "negative_prompt": request.get("negative_prompt"),
         "model": request.get("model_name", request.get("model")),
         "mode": request.get("mode"),
