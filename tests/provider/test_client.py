@@ -26,7 +26,7 @@ from kbatch.errors import (
 )
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.loader import ProviderConfig, load_manifest
-from kbatch.manifest.references import found_in, replaced
+from kbatch.manifest.references import TAKES, Form, field_name, found_in, replaced
 from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
 from kbatch.provider.catalogue import (
     NEW_API_KINDS,
@@ -96,12 +96,15 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
     """The loader's requests pass the simulator's strict checks, on the API each job goes to:
     no field the API would refuse or ignore, no empty optional string."""
     manifest = load_manifest(REPO / "manifests" / "demo.yaml")
-    # A job that takes another's image (job:<id>) is sent an image in its place.
+    # A job that takes another's image (job:<id>) is sent an image in its place; one that
+    # takes a made thing's id (video2audio's video_id: job:cat-yawn) needs the upstream's task
+    # to have run: tests/cli/test_audio_kinds.py sends those.
     jobs = [
         replace(
             job, request=replaced(job.request, {ref: image() for _, ref in found_in(job.request)})
         )
         for job in manifest.jobs()
+        if all(TAKES[field_name(path)].form is not Form.ID for path, _ in found_in(job.request))
     ]
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
@@ -110,8 +113,9 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
             for number, job in enumerate(jobs):
                 target = provider.target(job.kind, job.request)
                 task = await provider.create(target, job.request, external_task_id=f"kb-{number}")
-                assert task.status is TaskStatus.SUBMITTED
-    assert len(sim.creates) == len(jobs) >= 5
+                answered = TaskStatus.SUCCEED if job.kind in SYNC_KINDS else TaskStatus.SUBMITTED
+                assert task.status is answered
+    assert len(sim.creates) == sum(job.kind not in SYNC_KINDS for job in jobs) >= 5  # tts: no id
     assert any(route.startswith("POST /text-to-video/") for route in sim.requests)
 
 
