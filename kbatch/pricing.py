@@ -11,6 +11,9 @@ budget needs an upper estimate, which this table gives:
 - images: units per generated image, times ``n`` (text2image by model, and whether an image is
   given); omni image 8 per image, 16 for kling-v3-omni at 4k, a series at its ``series_amount``
   (``auto``: the most, 9, as an estimate);
+- speech, sound effects and sound for a video (``tts``, ``text2audio``, ``video2audio``): units
+  a call (:data:`PER_CALL`: 0.05, 0.25, 0.25, the video price page's figures, whatever the
+  length), over-written by ``pricing: <kind>: <units>``;
 - video effects: units per effect video. Kling's pages give no per-effect prices (the "Effects
   Pricing List" they link to is not in the snapshot), so every scene costs
   :data:`EFFECT_UNITS` (3.5, kbatch's figure for a 5 s pro video) unless the manifest's

@@ -55,6 +55,19 @@ async def wait_to_resend(
     hold.slots = row.slots
 
 
+KILLED = "the run ended during the call, before its answer was kept"
+
+
+def lost_call(row: JobRow, what: str) -> str:
+    """Why a call answered at once (tts) whose answer may be lost fails ``lost``: Kling keeps no
+    task to look it up by, so it is never called again from here (it may have been paid)."""
+    return (
+        f"{what}; Kling answers a {row.kind} call at once and keeps nothing to look its "
+        "answer up by: it may have been made and charged, and kbatch does not call again by "
+        "itself; --retry-failed calls again, which may pay a second time"
+    )
+
+
 class JobLife:
     """A job from where the state has it to where this run can take it."""
 
@@ -74,7 +87,7 @@ class JobLife:
             while True:  # one transition a turn (the steps inline: each await level costs)
                 state = self.row.state
                 if state.at_provider and self.row.kind in SYNC_KINDS:  # killed mid-call
-                    self._sync_lost("the run ended during the call, before its answer was kept")
+                    self.fail(FailureReason.LOST, lost_call(self.row, KILLED), None)
                 elif state is JobState.PENDING:
                     if not await self._pending():
                         return
@@ -155,7 +168,7 @@ class JobLife:
                 )
             except OutcomeUnknown as exc:
                 if sync:
-                    self._sync_lost(exc.message, exc.code)
+                    self.fail(FailureReason.LOST, lost_call(row, exc.message), exc.code)
                     return
                 message = f"{exc.message}; looking it up"
                 run.emit(EventName.UNKNOWN, row.id, message, row=row, code=exc.code)
@@ -186,18 +199,9 @@ class JobLife:
                 return
             self._accepted(task, adopted=False)
             if sync and self.row.state is JobState.SUBMITTED and self._observed(task):
-                self._sync_lost(f"task {task.task_id} was answered {task.status}")
+                unfinished = f"task {task.task_id} was answered {task.status}"
+                self.fail(FailureReason.LOST, lost_call(row, unfinished), None)
             return
-
-    def _sync_lost(self, what: str, code: int | str | None = None) -> None:
-        """A call answered at once (tts) whose answer may be lost: Kling keeps no task to look
-        it up by, so it is never called again from here (it may have been made and paid)."""
-        message = (
-            f"{what}; Kling answers a {self.row.kind} call at once and keeps nothing to look "
-            "its answer up by: it may have been made and charged, and kbatch does not call "
-            "again by itself; --retry-failed calls again, which may pay a second time"
-        )
-        self.fail(FailureReason.LOST, message, code)
 
     async def _adopt(self, *, resend: bool = True) -> None:
         """A create may have landed: find the task by its external id before sending it again

@@ -264,8 +264,7 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
 #: The gateways document no omni-image route (their Kling pages predate it); video effects
 #: they serve at /kling/v1/videos/effects.
 _GATEWAY_UNSERVED = frozenset(
-    {JobKind.OMNI_IMAGE}
-    | {JobKind.TTS, JobKind.TEXT2AUDIO, JobKind.VIDEO2AUDIO}  # slice audio
+    {JobKind.OMNI_IMAGE} | {JobKind.TTS, JobKind.TEXT2AUDIO, JobKind.VIDEO2AUDIO}  # slice audio
 )
 
 #: The most tasks one page of a list route holds (pageSize 1..500).

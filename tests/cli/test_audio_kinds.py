@@ -26,7 +26,12 @@ from tests.conftest import in_a_thread
 from tests.project import Project, spawn, video
 
 TTS = "POST /v1/audio/tts"
-SPEECH = {"id": "line", "kind": "tts", "text": "Hello from the lighthouse", "voice_id": "oversea_male1"}
+SPEECH = {
+    "id": "line",
+    "kind": "tts",
+    "text": "Hello from the lighthouse",
+    "voice_id": "oversea_male1",
+}
 JOBS: list[dict[str, Any]] = [
     SPEECH | {"voice_language": "en", "voice_speed": 1.2},
     {"id": "rain", "kind": "text2audio", "prompt": "rain on a tin roof", "duration": 4.5},
