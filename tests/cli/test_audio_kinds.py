@@ -66,7 +66,8 @@ def served_files(project: Project, sim: Simulator) -> dict[str, str]:
             data = (project.out / item.path).read_bytes()
             assert hashlib.sha256(data).hexdigest() == item.sha256
             if task_id in sim.blocks.made.tasks:  # a block's file, by the name it served
-                expected, _ = render(sim.blocks.made.tasks[task_id], item.url.rsplit("/", 1)[1])
+                task, name = sim.blocks.made.tasks[task_id], item.url.rsplit("/", 1)[1]
+                expected, _ = render(task, name, videos=sim.config.videos)
                 assert data == expected, (job_id, item.path)
             found[item.path] = item.variant
     return found
@@ -160,3 +161,28 @@ async def test_a_run_killed_during_the_tts_call_leaves_it_lost_not_called_again(
         assert "ended during the call" in (rows["line"].error_message or "")
         assert sim.requests[TTS] == 1  # never called again
         assert rows["rain"].state is JobState.DOWNLOADED and set(sim.creates.values()) == {1}
+
+
+async def test_the_async_audio_kinds_survive_lost_answers_and_cut_downloads(
+    tmp_path: Path,
+) -> None:
+    """text2audio and video2audio have tasks and external ids: a create whose answer was lost
+    is looked up and adopted, a cut download fetched again; each is created once."""
+    plan = FaultPlan()
+    plan.script(Op.CREATE, Fault.TIMEOUT_AFTER_CREATE)  # the first create: made, answer lost
+    plan.script(Op.CREATE, Fault.RESET_AFTER, times=2)  # then two made, connection dropped
+    plan.script(Op.DOWNLOAD, Fault.TRUNCATE, times=3)  # half a file, three times
+    jobs = [JOBS[1], JOBS[2], JOBS[3]]  # rain, clip, clip-sound (video_id: job:clip)
+    async with running(SimulatorConfig(task_seconds=0.05, faults=plan, videos=False)) as sim:
+        project = Project(tmp_path, sim, jobs)
+        for _ in range(5):
+            if (await project.run()).exit_code == ExitCode.OK:
+                break
+        assert plan.pending == 0
+        rows = project.rows()
+        assert {row.state for row in rows.values()} == {JobState.DOWNLOADED}, rows
+        assert len(sim.creates) == 3 and set(sim.creates.values()) == {1}  # no duplicate
+        assert len(sim.blocks.made.tasks) == 2  # the sound and the video's sound, once each
+        files = served_files(project, sim)
+        assert {"rain/0.mp3", "rain/0.wav", "clip-sound/1.mp3", "clip-sound/1.wav"} <= set(files)
+        assert not list(project.out.glob("*/.*.part"))
