@@ -22,6 +22,7 @@ from kbatch.provider.catalogue import (
     IMAGE_FIELDS,
     PACK,
     PROVIDERS,
+    SYNC_KINDS,
     VIDEO_KINDS,
     Dialect,
     JobKind,
@@ -76,6 +77,8 @@ def field_table(kind: str) -> str:
 def _facts(kind: JobKind) -> str:
     pack = PACK[kind]
     slots = "1 per task" if pack is PackType.VIDEO else "`n` per task (one per image it makes)"
+    if kind in SYNC_KINDS:  # slice audio: answered at once, Kling counts no parallel task
+        slots = "none (Kling answers at once: no task to follow, no external id)"
     route = ENDPOINTS.get((kind, Dialect.OFFICIAL))
     paths = list(kind_paths(kind))
     rows = [("Pack", f"`{pack.value}` (its units and its parallel-task slots)"), ("Slots", slots)]
