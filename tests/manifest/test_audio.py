@@ -130,3 +130,20 @@ def test_audios_are_parsed_the_mp3_the_result_and_the_wav_a_second_file_of_it() 
     assert [p.as_posix() for p in names] == ["o/j/0.mp4", "o/j/1.mp3", "o/j/1.wav"]
     with pytest.raises(ValueError, match=r"audios\[0\] has no url"):
         parse_task({"task_id": "3", "task_status": "succeed", "task_result": {"audios": [{}]}})
+
+
+def test_a_local_video_is_sent_by_url_when_the_manifest_has_media(tmp_path: Path) -> None:
+    """Kling takes video2audio's video by URL only: with ``media: {serve: true}`` a local file
+    is checked from its bytes (5 s: within 3 to 20) and listed as an upload."""
+    sample = Path(__file__).parents[2] / "kbatch" / "data" / "samples" / "dance.mp4"
+    (tmp_path / "clip.mp4").write_bytes(sample.read_bytes())
+    manifest = tmp_path / "m.yaml"
+    jobs = "jobs:\n  - {kind: video2audio, video_url: clip.mp4, bgm_prompt: piano}\n"
+    head = "version: 1\nname: t\nprovider: simulator\n"
+    manifest.write_text(head + "media: {serve: true}\n" + jobs, encoding="utf-8")
+    checked = validate(manifest)
+    assert checked.ok, checked.issues
+    assert len(checked.uploads.sizes) == 1
+    manifest.write_text(head + jobs, encoding="utf-8")  # no media: refused at its line
+    [issue] = validate(manifest).issues
+    assert issue.path == "$.jobs[0].video_url" and "by URL only" in issue.message
