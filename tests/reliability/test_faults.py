@@ -14,7 +14,7 @@ from kbatch.provider.catalogue import JobKind
 from kbatch.provider.transport import Timeouts
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
 from kbatch.store import JobState
-from tests.project import Project, expand, multi, on, video
+from tests.project import Project, expand, multi, on, sound, video
 from tests.reliability.checks import exactly_once, injected, settle
 
 #: Each test runs on the state file and on a shared PostgreSQL state.
@@ -24,6 +24,7 @@ JOBS = [video(f"v{i}", f"prompt {i}") for i in range(5)] + [
     expand("e1", n=2),
     expand("e2", n=2),
     multi("m1"),
+    sound("s1"),  # slice audio: a text2audio task, its mp3 and its wav
 ]
 
 
@@ -39,7 +40,7 @@ def went_to(api: str, sim: Simulator) -> bool:
     return new and batched if api == "new" else not new
 
 
-FILES = 5 + 2 + 2 + 1
+FILES = 5 + 2 + 2 + 1 + 2
 #: Client timeouts shorter than the simulator's slow answers, so that "slow" means "timed out".
 SHORT = Timeouts(connect=2.0, read=0.2, download_read=0.2)
 #: Faults that stand for a provider in trouble (a route that is not served is another story).
