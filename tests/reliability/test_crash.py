@@ -13,7 +13,7 @@ import pytest
 
 from kbatch.errors import ExitCode
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
-from tests.project import Project, expand, multi, on, sound, spawn, video
+from tests.project import Project, expand, multi, on, spawn, video
 from tests.reliability.checks import exactly_once, injected, settle
 from tests.reliability.conftest import FIGURES
 
@@ -42,7 +42,6 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path, api: s
                 video(f"v{batch}-{i}", f"prompt {batch} {i}", **on(api)) for i in range(20)
             ]
             project.jobs += [expand(f"e{batch}-{i}", n=2) for i in range(4)] + [multi(f"m{batch}")]
-            project.jobs.append(sound(f"s{batch}", f"sound {batch}"))  # slice audio: 2 files
             project.save()
             for _ in range(CYCLES):
                 child = await spawn(project, "--no-progress")
@@ -57,7 +56,7 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path, api: s
         injected(sim)
 
         assert kills >= 16, f"only {kills} kills landed"
-        exactly_once(project, sim, files=ROUNDS * (20 + 8 + 1 + 2))
+        exactly_once(project, sim, files=ROUNDS * (20 + 8 + 1))
 
 
 async def kill_at_random(
