@@ -285,7 +285,7 @@ class Scheduler:
         if row is None or row.fingerprint != job.fingerprint:
             run.emit(EventName.SKIPPED, job.id, "changed since the run started: run again")
             return
-        if self._living(job.id):  # its resumed life may need to send it again
+        if _living(self._lives, job.id):  # its resumed life may need to send it again
             made = await self.pipeline.resolve(job)  # as its upstreams' results
             if not isinstance(made, str):  # else it is sent no more now: the next run says why
                 run.state.parked[job.id] = made
@@ -317,16 +317,9 @@ class Scheduler:
         self._lives[row.id] = worker
         worker.add_done_callback(lambda done: self._ended(row.id, done))
 
-    def _living(self, job_id: str) -> bool:
-        """A life of the job is still at work. One that has returned sends nothing more, though
-        its end (:meth:`_ended`, a done callback) may not have run yet: a feed woken by the slots
-        it gave back comes first, and must admit the job itself, not park it for that life."""
-        worker = self._lives.get(job_id)
-        return worker is not None and not worker.done()
-
     def _adopted(self, row: JobRow, before: str) -> None:
         """A job of a lapsed lease, now this runner's: follow it from where it stands."""
-        if self._living(row.id):
+        if _living(self._lives, row.id):
             return
         run = self.run_context
         run.recorder.took(row)
@@ -351,6 +344,15 @@ class Scheduler:
         self.pipeline.ended(job_id)
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)
+
+
+def _living(lives: dict[str, asyncio.Task[None]], job_id: str) -> bool:
+    """A life of the job is still at work. One that has returned sends nothing more, though
+    its end (:meth:`Scheduler._ended`, a done callback) may not have run yet: a feed woken by
+    the slots it gave back comes first, and must admit the job itself, not park it for that
+    life (it would stay pending: the run ended with a job never sent)."""
+    worker = lives.get(job_id)
+    return worker is not None and not worker.done()
 
 
 __all__ = ["Batch", "Scheduler"]
