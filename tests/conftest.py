@@ -94,6 +94,23 @@ def pg_state() -> Iterator[str]:
         yield url
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A session that runs mypy starts it now, in the background (tests/test_code_quality.py)."""
+    if any(
+        item.nodeid.endswith("test_code_quality.py::test_tool_is_clean[mypy]")
+        for item in session.items
+    ):
+        from tests import test_code_quality
+
+        test_code_quality.start("mypy")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests import test_code_quality
+
+    test_code_quality.stop()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that asks for ``backend`` runs on both state backends, unless marked
     ``sqlite_only`` (it reaches into the state file itself); one that also asks for ``api``

@@ -166,6 +166,7 @@ class Pipeline:
         found = list(found_in(job.request))
         if not found:
             return job
+        await self.run.recorder.store.drain()  # the upstreams' results this runner has posted
         return await asyncio.to_thread(self._resolve, job, found)
 
     def _resolve(self, job: Job, found: list[tuple[tuple[str | int, ...], Reference]]) -> Job | str:

@@ -285,7 +285,7 @@ class Scheduler:
         if row is None or row.fingerprint != job.fingerprint:
             run.emit(EventName.SKIPPED, job.id, "changed since the run started: run again")
             return
-        if job.id in self._active:  # its resumed life may need to send it again
+        if _living(self._lives, job.id):  # its resumed life may need to send it again
             made = await self.pipeline.resolve(job)  # as its upstreams' results
             if not isinstance(made, str):  # else it is sent no more now: the next run says why
                 run.state.parked[job.id] = made
@@ -319,7 +319,7 @@ class Scheduler:
 
     def _adopted(self, row: JobRow, before: str) -> None:
         """A job of a lapsed lease, now this runner's: follow it from where it stands."""
-        if row.id in self._active:
+        if _living(self._lives, row.id):
             return
         run = self.run_context
         run.recorder.took(row)
@@ -337,13 +337,22 @@ class Scheduler:
     def _ended(self, job_id: str, worker: asyncio.Task[None]) -> None:
         """A life ended: an exception that is not the run's is a bug, which stops the run."""
         self._workers.discard(worker)
-        self._active.discard(job_id)
-        if self._lives.get(job_id) is worker:
+        if self._lives.get(job_id) is worker:  # else the feed gave the job a new life since
             del self._lives[job_id]
+            self._active.discard(job_id)
         self.run_context.state.changed.set()
         self.pipeline.ended(job_id)
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)
+
+
+def _living(lives: dict[str, asyncio.Task[None]], job_id: str) -> bool:
+    """A life of the job is still at work. One that has returned sends nothing more, though
+    its end (:meth:`Scheduler._ended`, a done callback) may not have run yet: a feed woken by
+    the slots it gave back comes first, and must admit the job itself, not park it for that
+    life (it would stay pending: the run ended with a job never sent)."""
+    worker = lives.get(job_id)
+    return worker is not None and not worker.done()
 
 
 __all__ = ["Batch", "Scheduler"]

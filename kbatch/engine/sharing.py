@@ -204,6 +204,7 @@ class Sharing:
             await settle()
             if crew.stops.reason is not None:
                 return
+            await crew.recorder.store.drain()  # what is left must count this runner's writes
             left = await self.runner.remaining()
             pending = {i for i in left.pending if crew.options.selects(i)}
             fresh = pending - (only if only is not None else set(ids))

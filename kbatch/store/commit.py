@@ -23,6 +23,11 @@ from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 
+
+class _Mark:
+    """A place in the queue that a :meth:`GroupCommit.drain` waits for (nothing to apply)."""
+
+
 #: Seconds a post waits for company before its group starts (a wait never waits). What a post
 #: records costs nothing to redo, so a few milliseconds more before it is durable cost nothing.
 POST_LINGER = 0.01
@@ -44,7 +49,7 @@ class GroupCommit(Generic[Item]):
         #: ``apply`` is a coroutine function (an async driver): awaited, not run in a thread.
         self.awaitable = inspect.iscoroutinefunction(apply)
         self._failures = failures
-        self._pending: list[tuple[Item, asyncio.Future[None] | None]] = []
+        self._pending: list[tuple[Item | _Mark, asyncio.Future[None] | None]] = []
         self._flusher: asyncio.Task[None] | None = None
         #: Batches applied: items / groups is what the grouping saved.
         self.groups = 0
@@ -69,14 +74,20 @@ class GroupCommit(Generic[Item]):
         self._timer = asyncio.get_running_loop().call_later(self._linger, self._start)
 
     async def drain(self) -> None:
-        """Wait until every item asked for so far is applied (or has failed)."""
-        if self._pending:
-            self._start()
-        while self._flushing():
-            assert self._flusher is not None
-            await asyncio.shield(self._flusher)
+        """Wait until every item asked for so far is applied (or has failed); items asked for
+        later are not waited for, so a steady stream of posts never keeps a drain waiting."""
+        if not self._pending and not self._flushing():
+            return
+        mark: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue(_Mark(), mark)  # settled after every item queued before it
+        flusher = self._flusher
+        assert flusher is not None
+        await asyncio.wait({mark, flusher}, return_when=asyncio.FIRST_COMPLETED)
+        if not mark.done():  # the flusher broke off (a bug in apply): raise it here
+            mark.cancel()
+            flusher.result()
 
-    def _queue(self, item: Item, future: asyncio.Future[None] | None) -> None:
+    def _queue(self, item: Item | _Mark, future: asyncio.Future[None] | None) -> None:
         self._pending.append((item, future))
         self._start()
 
@@ -93,8 +104,11 @@ class GroupCommit(Generic[Item]):
     async def _flush(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            items = [item for item, _ in batch if not isinstance(item, _Mark)]
+            if not items:  # only drains' marks: nothing to apply
+                _settle(batch, None)
+                continue
             try:
-                items = [item for item, _ in batch]
                 if self.awaitable:
                     await self._apply(items)
                 else:
@@ -112,10 +126,10 @@ class GroupCommit(Generic[Item]):
 def _settle(
     batch: Sequence[tuple[object, asyncio.Future[None] | None]], error: Exception | None
 ) -> None:
-    for _, future in batch:
+    for item, future in batch:
         if future is None or future.done():
             continue
-        if error is None:
+        if error is None or isinstance(item, _Mark):  # a drain is told of no failure
             future.set_result(None)
         else:
             future.set_exception(error)

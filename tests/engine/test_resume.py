@@ -13,14 +13,16 @@ from click.testing import CliRunner
 
 from kbatch.cli.app import cli
 from kbatch.errors import ExitCode
-from kbatch.simulator import ManualClock, Op, SimulatorConfig, running
+from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.store import JobState
 from tests.project import Project, expand, multi, spawn, video
 
 #: Each test runs on the state file and on a shared PostgreSQL state.
 pytestmark = pytest.mark.usefixtures("backend")
 
-KILL_CYCLES = 12
+#: The moments a child is killed at: its n-th request, each n once, in a seeded order (drawn
+#: with repeats, 12 draws of 8 moments cost a child each for a moment already tried).
+MOMENTS = range(1, 9)
 
 
 async def test_kill_9_at_seeded_moments_never_pays_twice_and_loses_nothing(
@@ -31,8 +33,7 @@ async def test_kill_9_at_seeded_moments_never_pays_twice_and_loses_nothing(
         jobs = [video(f"v{i}", f"prompt {i}") for i in range(5)] + [expand("e1", n=2), multi("m1")]
         project = Project(tmp_path, sim, jobs)
         kills = 0
-        for _ in range(KILL_CYCLES):
-            moment = rng.randint(1, 8)  # the n-th request the child sends, whatever it is
+        for moment in rng.sample(MOMENTS, len(MOMENTS)):  # the n-th request, whatever it is
             seen = 0
             child = await spawn(project)
 
@@ -96,3 +97,27 @@ async def test_sigint_exits_130_keeps_the_tasks_and_the_next_run_adopts_them(  #
     assert result.exit_code == ExitCode.OK
     assert len(sim.creates) == 3 and set(sim.creates.values()) == {1}
     assert not project.named("submitted") and len(project.named("downloaded")) == 3
+
+
+async def test_a_resumed_job_sent_back_to_pending_while_the_feed_waits_for_its_slot_is_sent(
+    tmp_path: Path, live: Simulator
+) -> None:
+    # A create that never landed leaves "b" submitting; the next run looks it up, finds nothing
+    # and gives its slot back, which wakes the feed waiting to admit "a": the feed then reaches
+    # "b" before the life's end is counted, and must send it, not leave it pending.
+    live.faults.script(Op.CREATE, Fault.MAINTENANCE, times=1)  # 503: unknown, nothing made
+    live.faults.script(Op.ANY, Fault.SERVER_ERROR, times=50)
+    project = Project(tmp_path, live, [video("b", "b")])
+    assert (await project.run()).exit_code == ExitCode.FAILED
+    assert project.rows()["b"].state is JobState.SUBMITTING
+    live.faults._script.clear()
+    project.jobs = [video("a"), video("b", "b")]
+    project.limits["max_in_flight"] = 1  # "a" waits for the slot the resumed "b" holds
+    project.save()
+    live.config.latency = (0.1, 0.1)  # the feed is waiting before the lookup answers
+
+    result = await project.run()
+
+    assert result.exit_code == ExitCode.OK, result.message
+    assert {row.state for row in project.rows().values()} == {JobState.DOWNLOADED}
+    assert sorted(live.creates.values()) == [1, 1]

@@ -172,7 +172,13 @@ async def test_submitters_and_downloaders_split_the_work(tmp_path: Path, pg_stat
     async with running(config) as sim:
         project = shared_project(tmp_path, sim, pg_state, "split", jobs("s", 12, 2))
         args = (*CHILD, "--state", pg_state)
+        sending = asyncio.Event()
+        sim.arrivals[:] = [lambda op: sending.set()]
         submitter = await spawn(project, *args, "--role", "submit", log="submit.log")
+        # a downloader that finds pending jobs and no live submitter has nothing to wait for:
+        # it starts once the submitter has registered (its first request comes after that)
+        await sending.wait()
+        sim.arrivals.clear()
         downloader = await spawn(project, *args, "--role", "download", log="download.log")
         codes = [await submitter.wait(), await downloader.wait()]
 

@@ -75,3 +75,35 @@ async def test_a_post_alone_is_applied_after_its_linger_or_at_a_drain() -> None:
             break
         await asyncio.sleep(0.005)
     assert applied == [["running"], ["downloaded"]]
+
+
+async def test_a_drain_waits_for_what_was_asked_before_it_not_for_later_posts() -> None:
+    """A downstream job reads its upstream's results once a drain returns: the drain covers
+    every earlier post, and does not wait on the groups of later ones."""
+    applied: list[list[int]] = []
+    entered = threading.Event()
+    gates = [threading.Event(), threading.Event()]
+
+    def apply(items: Sequence[int]) -> None:
+        entered.set()
+        gates[len(applied)].wait(5)
+        applied.append(list(items))
+
+    commits: GroupCommit[int] = GroupCommit(apply, linger=5.0)
+    commits.post(0)
+    drained = asyncio.create_task(commits.drain())  # starts the group now, not at the linger
+    assert await asyncio.to_thread(entered.wait, 5)
+    commits.post(1)  # while the first group is applied: the next group's
+    gates[0].set()
+    await drained
+
+    assert applied == [[0]]  # the drain did not wait for the group of the later post
+    gates[1].set()
+    await commits.drain()
+    assert applied == [[0], [1]]
+
+
+async def test_a_drain_with_nothing_queued_returns_at_once() -> None:
+    commits: GroupCommit[int] = GroupCommit(lambda items: None)
+    await commits.drain()
+    assert commits.groups == 0
