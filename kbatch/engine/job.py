@@ -9,7 +9,10 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
-from kbatch.engine import outcomes
+from collections.abc import Mapping
+from typing import Any
+
+from kbatch.engine import faces, outcomes
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
 from kbatch.engine.results import download_results
@@ -28,7 +31,7 @@ from kbatch.errors import (
 )
 from kbatch.manifest.jobs import Job
 from kbatch.media import unsigned
-from kbatch.provider.catalogue import PACK
+from kbatch.provider.catalogue import PACK, JobKind
 from kbatch.provider.protocol import target_text
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, FailureReason, JobRow, JobState
@@ -139,9 +142,12 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         callback_url = run.state.callback_url
+        written = await self._written(job)
+        if written is None:
+            return
         while True:
             await run.admission.before_create(row.id)
-            request = job.request
+            request = written
             if run.state.media is not None:  # fresh URLs for each send (a resend comes later)
                 request = run.state.media.sent(request)
             if callback_url and "callback_url" not in request:  # the job's own is kept
@@ -180,6 +186,22 @@ class JobLife:
                 return
             self._accepted(task, adopted=False)
             return
+
+    async def _written(self, job: Job) -> Mapping[str, Any] | None:
+        """The request the create sends: the job's; a lip-sync's made from its face session
+        (identified first: :mod:`kbatch.engine.faces`). None when the job does not go on."""
+        if job.kind is not JobKind.LIP_SYNC:
+            return job.request
+        run = self.run
+        request = job.request
+        if run.state.media is not None:
+            request = run.state.media.sent(request)
+        made = await faces.prepared(run, self.row, request)
+        if isinstance(made, faces.Refused):
+            self.fail(made.reason, made.message, made.code)
+        elif made is None:
+            self._unsent()
+        return made if isinstance(made, dict) else None
 
     async def _adopt(self, *, resend: bool = True) -> None:
         """A create may have landed: find the task by its external id before sending it again
@@ -287,6 +309,8 @@ class JobLife:
     def _observed(self, task: Task) -> bool:
         """Take in a change of status; False when the task has ended."""
         run = self.run
+        if task.status.finished and self.row.kind is JobKind.LIP_SYNC:  # and its identify
+            task = faces.charged(run, self.row, task)
         if task.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
             self.row = self.row.running(now=run.clock.time())
             run.recorder.post(self.row)

@@ -34,6 +34,7 @@ from kbatch.images import (
     parse_image,
 )
 from kbatch.manifest.effects import check_effects
+from kbatch.manifest.faces import check_avatar, check_lip_sync, resolve_sound
 from kbatch.manifest.issues import show
 from kbatch.manifest.motion import check_motion, with_seconds
 from kbatch.manifest.omni import check_omni
@@ -164,6 +165,9 @@ _OWN_RULES: Mapping[JobKind, Callable[[dict[str, Any]], list[Problem]]] = Mappin
         JobKind.VIDEO_EFFECTS: check_effects,
         JobKind.OMNI_VIDEO: check_omni,
         JobKind.MOTION_CONTROL: check_motion,
+        # slice faces (issue 31)
+        JobKind.AVATAR: check_avatar,
+        JobKind.LIP_SYNC: check_lip_sync,
     }
 )
 
@@ -337,7 +341,8 @@ def resolve_images(
     for path, text, info in masks:
         if main is not None and (problem := _mask_ratio(path, text, info, main)) is not None:
             problems.append(problem)
-    return out, view, problems
+    out, view, heard = resolve_sound(kind, out, view, base_dir)  # a local sound_file
+    return out, view, problems + heard
 
 
 def _mask_ratio(path: FieldPath, text: str, mask: ImageInfo, main: ImageInfo) -> Problem | None:

@@ -44,6 +44,7 @@ from kbatch.provider.catalogue import JobKind
 URL_ONLY: Mapping[JobKind, tuple[str, ...]] = {
     JobKind.OMNI_VIDEO: ("video",),
     JobKind.MOTION_CONTROL: ("video",),
+    JobKind.LIP_SYNC: ("video_url",),  # slice faces (issue 31)
 }
 
 

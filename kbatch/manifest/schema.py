@@ -32,6 +32,9 @@ KINDS = (
     "text2image",
     "omni_image",
     "video_effects",
+    # slice faces (issue 31)
+    "avatar",
+    "lip_sync",
 )
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {

@@ -165,6 +165,8 @@ _OFFICIAL_TEXT = {
     (JobKind.OMNI_VIDEO, "prompt"): 3072,
     (JobKind.MOTION_CONTROL, "prompt"): 2500,
     (JobKind.OMNI_IMAGE, "prompt"): 2500,
+    # slice faces (issue 31): kling-avatar.md
+    (JobKind.AVATAR, "prompt"): 2500,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -225,8 +227,13 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         (JobKind.TEXT2IMAGE, Dialect.OFFICIAL): Endpoint("images/generations"),
         (JobKind.TEXT2IMAGE, Dialect.LEGACY): Endpoint("images/generations"),
         **_omni_and_effects(),
+        # slice faces (issue 31): kling-avatar.md, kling-lip-sync.md (the same in both dialects)
+        **{(JobKind.AVATAR, d): Endpoint("videos/avatar/image2video") for d in Dialect},
+        **{(JobKind.LIP_SYNC, d): Endpoint("videos/advanced-lip-sync") for d in Dialect},
     }
 )
+#: Lip-sync's first step, answered at once (kling-face-recog.md): a face session of a video.
+IDENTIFY_FACE_ROUTE = "videos/identify-face"
 
 
 #: The legacy multi-image route (CometAPI's images/generations) documents only this model, and
@@ -250,7 +257,14 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
 
 #: The gateways document no omni-image route (their Kling pages predate it); video effects
 #: they serve at /kling/v1/videos/effects.
-_GATEWAY_UNSERVED = frozenset({JobKind.OMNI_IMAGE})
+_GATEWAY_UNSERVED = frozenset(
+    {
+        JobKind.OMNI_IMAGE,
+        # slice faces (issue 31): the gateways document no avatar or lip-sync route
+        JobKind.AVATAR,
+        JobKind.LIP_SYNC,
+    }
+)
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500

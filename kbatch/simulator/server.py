@@ -24,7 +24,15 @@ from contextlib import asynccontextmanager, suppress
 from aiohttp import web
 
 from kbatch.errors import ConfigError
-from kbatch.provider.catalogue import ENDPOINTS, PACK, Dialect, JobKind, LookupForm, PackType
+from kbatch.provider.catalogue import (
+    BLOCK_KINDS,
+    ENDPOINTS,
+    PACK,
+    Dialect,
+    JobKind,
+    LookupForm,
+    PackType,
+)
 from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import kinds, media, rules, samples
 from kbatch.simulator.answers import (
@@ -137,6 +145,8 @@ class Simulator:
             for (kind, dialect), endpoint in ENDPOINTS.items():
                 same = dialect is Dialect.LEGACY and endpoint == ENDPOINTS[kind, Dialect.OFFICIAL]
                 if same or kind is JobKind.TEXT2IMAGE:  # text2image: with legacy multi-image
+                    continue
+                if kind in BLOCK_KINDS:  # the building blocks' routes: blockroutes.BlockApi
                     continue
                 base = f"{prefix}/{endpoint.route}"
                 legacy = dialect is Dialect.LEGACY
