@@ -20,6 +20,7 @@ from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
 from kbatch.provider.client import Client
 from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
 from kbatch.simulator.callbacks import loopback_host
+from kbatch.sounds import SoundInput
 from tests import shared
 
 TESTS = Path(__file__).parent
@@ -191,6 +192,11 @@ def image(name: str = "ok.png") -> ImageInput:
     return ImageInput(ImageSource.FILE, str(IMAGES / name))
 
 
+def sound(name: str = "speech.mp3") -> SoundInput:
+    """A sound from tests/manifests/sounds (speech.mp3: 3 s), as a job's request holds it."""
+    return SoundInput(ImageSource.FILE, str(EXAMPLES / "sounds" / name), 3.0)
+
+
 #: A small valid request of each kind, with wire types.
 def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
     base: dict[JobKind, dict[str, Any]] = {
@@ -210,5 +216,15 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
         JobKind.TEXT2IMAGE: {"prompt": "a red fox", "aspect_ratio": "1:1"},
         JobKind.OMNI_IMAGE: {"prompt": "a red fox", "image_list": [{"image": image()}]},
         JobKind.VIDEO_EFFECTS: {"effect_scene": "pet_lion_pro", "image": image()},
+        # slice faces (issue 31): a local sound sent as base64; lip-sync's create names the
+        # session of its identify-face call ("{session}": tests/provider/test_client.py makes one)
+        JobKind.AVATAR: {"image": image(), "sound_file": sound()},
+        JobKind.LIP_SYNC: {
+            "session_id": "{session}",
+            "face_choose": [
+                {"face_id": "0", "sound_file": sound()}
+                | {"sound_start_time": 0, "sound_end_time": 3000, "sound_insert_time": 0}
+            ],
+        },
     }
     return {**base[kind], **fields}

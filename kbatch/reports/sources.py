@@ -30,6 +30,7 @@ from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.checks import image_slots
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.references import Reference, found_in
+from kbatch.provider.catalogue import JobKind
 from kbatch.reports.thumbnails import thumbnail
 
 #: The request fields every report carries, in order (None where a kind has no such field).
@@ -71,6 +72,13 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
     if isinstance(video := request.get("video"), str):  # omni_video, motion_control: a URL
         inputs.append(video)
         fields.append("video")
+    if job.kind in (JobKind.AVATAR, JobKind.LIP_SYNC):  # slice faces: the video and the speech
+        for name in ("video_id", "video_url", "audio_id", "sound_file"):
+            value = request.get(name)
+            if value is not None:
+                shown = given(value, base_dir) if isinstance(value, ImageInput) else str(value)
+                inputs.append(shown)
+                fields.append(name)
     out: Source = {
         "prompt": request.get("prompt"),
         "negative_prompt": request.get("negative_prompt"),

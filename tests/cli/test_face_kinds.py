@@ -59,3 +59,17 @@ def test_avatar_and_lip_sync_run_to_files_and_a_rerun_sends_nothing(
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
     assert len(threaded.log) == sent
+
+
+def test_scratch(tmp_path: Path, threaded: Simulator) -> None:
+    project = project_of(tmp_path, threaded, face_jobs())
+    code, output = invoke("run", str(project.manifest), "--no-progress")
+    print(output)
+    print(project.query("SELECT * FROM attempts"))
+    print(project.query("SELECT * FROM media"))
+    pass
+    code, output = invoke("report", str(project.manifest), "--format", "json")
+    print(output[:3000])
+    code, output = invoke("plan", str(project.manifest))
+    print(output)
+    assert 0

@@ -43,6 +43,7 @@ from kbatch.provider.transport import Timeouts
 from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.answers import CODE_ANSWERS
+from kbatch.pricing import FACE_KINDS
 from tests.conftest import KEY, REPO, image, request_of
 
 KLING = PROVIDERS[ProviderName.KLING]
@@ -63,7 +64,10 @@ async def test_a_task_goes_from_create_to_downloaded_file(
     sim: Simulator, clock: ManualClock, kind: JobKind, provider: ProviderSpec
 ) -> None:
     async with Client(provider, auth=BearerKey(KEY), base_url=sim.url) as client:
-        created = await client.create(kind, request_of(kind), external_task_id="kb-a")
+        request = request_of(kind)
+        if kind is JobKind.LIP_SYNC:  # its first step: the faces of a video made before
+            request["session_id"] = await face_session(client, clock)
+        created = await client.create(kind, request, external_task_id="kb-a")
         assert (created.status, created.external_task_id) == (TaskStatus.SUBMITTED, "kb-a")
 
         clock.advance(5)
@@ -75,12 +79,25 @@ async def test_a_task_goes_from_create_to_downloaded_file(
         assert [t.task_id for t in await client.list(kind)] == [created.task_id]
         assert (await client.find(kind, "kb-a")) == done
         data = await fetch(client, done.media[0].url)
-    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS):
+    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS, *FACE_KINDS):
         assert done.media[0].kind is MediaKind.VIDEO and data[4:8] == b"ftyp"
     else:
         assert Image.open(io.BytesIO(data)).format == "PNG"
     prefix = client.prefix
     assert any(key.startswith(f"POST {prefix}/") for key in sim.requests)
+
+
+async def face_session(client: Client, clock: ManualClock) -> str:
+    """A session of identify-face over an image2video made first (slice faces)."""
+    made = await client.create(
+        JobKind.IMAGE2VIDEO, request_of(JobKind.IMAGE2VIDEO), external_task_id="kb-clip"
+    )
+    clock.advance(10)
+    video = (await client.get(JobKind.IMAGE2VIDEO, made.task_id)).media[0].id
+    assert video is not None
+    session = await client.identify_face({"video_id": video})
+    assert [face.face_id for face in session.faces] == ["0"] and session.units == "0.05"
+    return session.session_id
 
 
 async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) -> None:
@@ -93,6 +110,7 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
             job, request=replaced(job.request, {ref: image() for _, ref in found_in(job.request)})
         )
         for job in manifest.jobs()
+        if job.kind is not JobKind.LIP_SYNC  # two steps: tests/cli/test_face_kinds.py
     ]
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
