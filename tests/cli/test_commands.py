@@ -30,10 +30,11 @@ def test_validate_a_valid_manifest() -> None:
     code, out, _ = run("validate", str(DEMO))
     assert code == 0
     kinds = (
-        "6 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, 1 omni_image, "
-        "1 omni_video, 2 text2image, 2 text2video, 1 video_effects"
+        "1 avatar, 6 image2video, 1 image_expand, 1 lip_sync, 1 motion_control, "
+        "1 multi_image2image, 1 omni_image, 1 omni_video, 2 text2image, 2 text2video, "
+        "1 video_effects"
     )
-    assert out == f"{DEMO}: valid, 16 jobs ({kinds})\n"
+    assert out == f"{DEMO}: valid, 18 jobs ({kinds})\n"
 
 
 def test_validate_prints_every_problem_located_and_exits_2() -> None:
@@ -120,19 +121,21 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
     assert code == 0
     lines = out.splitlines()
     kinds = (
-        "6 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, 1 omni_image, "
-        "1 omni_video, 2 text2image, 2 text2video, 1 video_effects"
+        "1 avatar, 6 image2video, 1 image_expand, 1 lip_sync, 1 motion_control, "
+        "1 multi_image2image, 1 omni_image, 1 omni_video, 2 text2image, 2 text2video, "
+        "1 video_effects"
     )
-    assert lines[0] == f"{DEMO}: 16 jobs ({kinds}) for provider simulator"
+    assert lines[0] == f"{DEMO}: 18 jobs ({kinds}) for provider simulator"
     rows = [line.split() for line in lines]
     assert ["image_expand", "1", "2", "16"] in rows  # jobs, slot-tasks, estimated units
     # video and image units are different currencies: a total per pack, never one sum
-    # 2.5 Turbo, 3.0 Turbo, omni, motion, and the pipeline's video (kling-v2-5-turbo std, 1.5)
-    assert ["total", "video", "11", "11", "27"] in rows
+    # 2.5 Turbo, 3.0 Turbo, omni, motion, and the pipeline's video (kling-v2-5-turbo std, 1.5);
+    # the avatar (4 s of std: 1.6) and the lip-sync (10 s estimated: 1, and identify's 0.05)
+    assert ["total", "video", "13", "13", "29.65"] in rows
     assert ["total", "image", "5", "9", "80"] in rows  # text2image n=2: 2 x 8, then 8
-    assert "  stage 1: 1 job, slot-tasks video 1, estimate video 1.5 units" in lines
+    assert "  stage 1: 2 jobs, slot-tasks video 2, estimate video 2.55 units" in lines
     assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
-    assert "first 3 of 16:" in lines
+    assert "first 3 of 18:" in lines
     assert lines[-3].split() == [
         "cat-yawn",
         "image2video",
