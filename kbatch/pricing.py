@@ -221,7 +221,9 @@ def _face_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     (<JobKind.AVATAR: 'avatar'>, '', 'pro', 10)
     """
     mode = "pro" if request.get("mode") == "pro" else "std"
-    seconds = getattr(request.get("sound_file"), "seconds", None) if kind is JobKind.AVATAR else None
+    seconds = (
+        getattr(request.get("sound_file"), "seconds", None) if kind is JobKind.AVATAR else None
+    )
     if not isinstance(seconds, float | int):
         return kind, "", mode, FACE_DEFAULT_SECONDS
     return kind, "", mode, max(1, math.ceil(seconds - 1e-6))

@@ -34,6 +34,7 @@ from kbatch.errors import (
     RunFatal,
     TaskNotFound,
 )
+from kbatch.manifest.jobs import Job
 from kbatch.provider.catalogue import PACK, JobKind
 from kbatch.provider.faces import FaceSession, create_request, window_problem
 from kbatch.provider.wire import Charge, ChargeType, Task
@@ -57,6 +58,17 @@ class Refused:
 def session_key(row: JobRow) -> str:
     """Where a job's attempt keeps its face session in the state."""
     return f"face-session:{row.id}:{row.fingerprint}:{row.attempt}"
+
+
+async def request_of(run: RunContext, row: JobRow, job: Job) -> Mapping[str, Any] | Refused | None:
+    """What a job's create sends: its request; a lip-sync's made from its face session
+    (:func:`prepared`). Refused when the job fails; None when the run stops first."""
+    if job.kind is not JobKind.LIP_SYNC:
+        return job.request
+    request = job.request
+    if run.state.media is not None:  # a local video_url: by the store's URL
+        request = run.state.media.sent(request)
+    return await prepared(run, row, request)
 
 
 async def prepared(
@@ -190,4 +202,4 @@ def _made_audio(run: RunContext, audio_id: str) -> bytes | None:
     return None
 
 
-__all__ = ["IDENTIFYING", "Refused", "charged", "prepared", "session_key"]
+__all__ = ["IDENTIFYING", "Refused", "charged", "prepared", "request_of", "session_key"]

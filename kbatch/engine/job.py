@@ -9,9 +9,6 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from kbatch.engine import faces, outcomes
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
@@ -142,8 +139,12 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         callback_url = run.state.callback_url
-        written = await self._written(job)
-        if written is None:
+        written = await faces.request_of(run, row, job)  # a lip-sync's: after identify-face
+        if written is None or isinstance(written, faces.Refused):
+            if written is None:
+                self._unsent()
+            else:
+                self.fail(written.reason, written.message, written.code)
             return
         while True:
             await run.admission.before_create(row.id)
@@ -186,22 +187,6 @@ class JobLife:
                 return
             self._accepted(task, adopted=False)
             return
-
-    async def _written(self, job: Job) -> Mapping[str, Any] | None:
-        """The request the create sends: the job's; a lip-sync's made from its face session
-        (identified first: :mod:`kbatch.engine.faces`). None when the job does not go on."""
-        if job.kind is not JobKind.LIP_SYNC:
-            return job.request
-        run = self.run
-        request = job.request
-        if run.state.media is not None:
-            request = run.state.media.sent(request)
-        made = await faces.prepared(run, self.row, request)
-        if isinstance(made, faces.Refused):
-            self.fail(made.reason, made.message, made.code)
-        elif made is None:
-            self._unsent()
-        return made if isinstance(made, dict) else None
 
     async def _adopt(self, *, resend: bool = True) -> None:
         """A create may have landed: find the task by its external id before sending it again

@@ -40,9 +40,7 @@ SOUND_SECONDS: Mapping[JobKind, tuple[float, float]] = {
 #: The shortest sound lip-sync uses, and its overlap with the face (ms).
 MIN_WINDOW_MS = 2000
 #: A lip-sync video by URL (kling-face-recog.md).
-LIP_SYNC_VIDEO = VideoLimits(
-    "lip-sync's video", 100 * MB, 2.0, 60.0, min_side=512, max_side=2160
-)
+LIP_SYNC_VIDEO = VideoLimits("lip-sync's video", 100 * MB, 2.0, 60.0, min_side=512, max_side=2160)
 
 
 def _one_of(request: Mapping[str, Any], first: str, second: str, what: str) -> list[Problem]:
@@ -98,12 +96,15 @@ def resolve_sound(
     return {**request, "sound_file": sound}, {**view, "sound_file": digest}, problems
 
 
-def _length(kind: JobKind, request: Mapping[str, Any], sound: SoundInput, text: str) -> list[Problem]:
+def _length(
+    kind: JobKind, request: Mapping[str, Any], sound: SoundInput, text: str
+) -> list[Problem]:
     if sound.seconds is None:
         return []
     low, high = SOUND_SECONDS[kind]
     if not low - 0.05 <= sound.seconds <= high + 0.05:
-        message = f"{text!r} lasts {sound.seconds:.1f} s; {kind} takes a sound of {low:g} to {high:g} s"
+        lasts = f"{text!r} lasts {sound.seconds:.1f} s"
+        message = f"{lasts}; {kind} takes a sound of {low:g} to {high:g} s"
         return [(("sound_file",), message)]
     if kind is not JobKind.LIP_SYNC:
         return []

@@ -46,10 +46,10 @@ from kbatch.provider.catalogue import (
     LookupForm,
     ProviderSpec,
 )
+from kbatch.provider.faces import FaceSession
 from kbatch.provider.lookup import Finder
 from kbatch.provider.protocol import Download, ModelPath, Page, Target
 from kbatch.provider.transport import Timeouts, api_error
-from kbatch.provider.faces import FaceSession
 from kbatch.provider.wire import Task
 
 
@@ -200,7 +200,8 @@ class Client(exchange.Session):
         try:
             return faces.parse_session(data)
         except ValueError as exc:
-            raise OutcomeUnknown(self._scrub(f"{what}: the answer is not a session: {exc}"))
+            message = f"{what}: the answer is not a session: {exc}"
+            raise OutcomeUnknown(self._scrub(message)) from None
 
     # -- plumbing ------------------------------------------------------------------------------
 

@@ -26,12 +26,27 @@ def face_jobs() -> list[dict[str, Any]]:
     (defaults: the whole sound at the start) and with a window written."""
     return [
         {"id": "talk", "kind": "avatar", "image": "ok.png", "sound_file": "speech.mp3"},
-        {"id": "clip", "kind": "image2video", "image": "ok.png", "prompt": "a cat talks",
-         "model_name": "kling-v2-6", "mode": "pro", "sound": "on"},
+        {
+            "id": "clip",
+            "kind": "image2video",
+            "image": "ok.png",
+            "prompt": "a cat talks",
+            "model_name": "kling-v2-6",
+            "mode": "pro",
+            "sound": "on",
+        },
         {"id": "dub", "kind": "lip_sync", "video_id": "job:clip", "sound_file": "speech.wav"},
-        {"id": "dub-window", "kind": "lip_sync", "video_id": "job:clip",
-         "sound_file": "speech.wav", "sound_start_time": 500, "sound_end_time": 3000,
-         "sound_insert_time": 1000, "sound_volume": 1.5, "original_audio_volume": 0.5},
+        {
+            "id": "dub-window",
+            "kind": "lip_sync",
+            "video_id": "job:clip",
+            "sound_file": "speech.wav",
+            "sound_start_time": 500,
+            "sound_end_time": 3000,
+            "sound_insert_time": 1000,
+            "sound_volume": 1.5,
+            "original_audio_volume": 0.5,
+        },
     ]
 
 
@@ -59,17 +74,3 @@ def test_avatar_and_lip_sync_run_to_files_and_a_rerun_sends_nothing(
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
     assert len(threaded.log) == sent
-
-
-def test_scratch(tmp_path: Path, threaded: Simulator) -> None:
-    project = project_of(tmp_path, threaded, face_jobs())
-    code, output = invoke("run", str(project.manifest), "--no-progress")
-    print(output)
-    print(project.query("SELECT * FROM attempts"))
-    print(project.query("SELECT * FROM media"))
-    pass
-    code, output = invoke("report", str(project.manifest), "--format", "json")
-    print(output[:3000])
-    code, output = invoke("plan", str(project.manifest))
-    print(output)
-    assert 0

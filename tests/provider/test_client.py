@@ -27,6 +27,7 @@ from kbatch.errors import (
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.loader import ProviderConfig, load_manifest
 from kbatch.manifest.references import found_in, replaced
+from kbatch.pricing import FACE_KINDS
 from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
 from kbatch.provider.catalogue import (
     NEW_API_KINDS,
@@ -43,7 +44,6 @@ from kbatch.provider.transport import Timeouts
 from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.answers import CODE_ANSWERS
-from kbatch.pricing import FACE_KINDS
 from tests.conftest import KEY, REPO, image, request_of
 
 KLING = PROVIDERS[ProviderName.KLING]
