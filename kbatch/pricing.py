@@ -215,15 +215,17 @@ FACE_DEFAULT_SECONDS = 10
 
 
 def _face_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
-    """Avatar: its mode and its sound's seconds; lip-sync: its video's seconds (estimated).
+    """Avatar: its mode and its sound's seconds; lip-sync: its video's seconds (a video by URL
+    measured by the manifest's check, else estimated).
 
     >>> _face_key(JobKind.AVATAR, {"mode": "pro"})
     (<JobKind.AVATAR: 'avatar'>, '', 'pro', 10)
     """
     mode = "pro" if request.get("mode") == "pro" else "std"
-    seconds = (
-        getattr(request.get("sound_file"), "seconds", None) if kind is JobKind.AVATAR else None
-    )
+    seconds: Any = request.get("duration")  # a lip-sync's video by URL: measured when checked
+    seconds = int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
+    if kind is JobKind.AVATAR:
+        seconds = getattr(request.get("sound_file"), "seconds", None)
     if not isinstance(seconds, float | int):
         return kind, "", mode, FACE_DEFAULT_SECONDS
     return kind, "", mode, max(1, math.ceil(seconds - 1e-6))

@@ -35,6 +35,7 @@ from kbatch.images import (
 )
 from kbatch.manifest.effects import check_effects
 from kbatch.manifest.faces import check_avatar, check_lip_sync, resolve_sound
+from kbatch.manifest.faces import with_seconds as lip_sync_seconds
 from kbatch.manifest.issues import show
 from kbatch.manifest.motion import check_motion, with_seconds
 from kbatch.manifest.omni import check_omni
@@ -203,6 +204,8 @@ def unsent(kind: JobKind, request: Mapping[str, Any]) -> dict[str, Any]:
         drop.add("mode")
     if kind is JobKind.MOTION_CONTROL:  # the video's seconds, for the estimate (not sent)
         request = with_seconds(request)
+    if kind is JobKind.LIP_SYNC:  # slice faces: the same, of a video by URL
+        request = lip_sync_seconds(request)
     return {name: value for name, value in request.items() if name not in drop}
 
 

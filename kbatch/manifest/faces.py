@@ -19,11 +19,12 @@ length, so that a window past its end is refused at the manifest line.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kbatch.manifest.omni import reference_video
+from kbatch.manifest.omni import measured, reference_video
 from kbatch.manifest.references import Reference
 from kbatch.provider.catalogue import JobKind
 from kbatch.sounds import SoundInput, SoundProblem, read_sound
@@ -75,6 +76,19 @@ def check_lip_sync(request: dict[str, Any]) -> list[Problem]:
         )
         problems.append((("sound_end_time",), message))
     return problems
+
+
+def with_seconds(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A lip-sync's request with ``duration``: its video's whole seconds when its URL check
+    learnt them (it ran already: the answer is remembered), for the estimate. Never sent: the
+    create's body is made from the session (:mod:`kbatch.provider.faces`)."""
+    out = dict(request)
+    url = request.get("video_url")
+    if isinstance(url, str) and "video_id" not in request:
+        found = measured(url, LIP_SYNC_VIDEO)
+        if not isinstance(found, Exception) and found.duration is not None:
+            out["duration"] = str(max(1, math.ceil(found.duration - 1e-6)))
+    return out
 
 
 def resolve_sound(
@@ -130,4 +144,5 @@ __all__ = [
     "check_avatar",
     "check_lip_sync",
     "resolve_sound",
+    "with_seconds",
 ]

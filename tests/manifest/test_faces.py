@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from kbatch import pricing
+from kbatch.manifest.checks import unsent
 from kbatch.manifest.faces import check_avatar, check_lip_sync, resolve_sound
 from kbatch.provider.catalogue import JobKind
 from kbatch.provider.faces import FaceSession, create_request, parse_session, window_problem
 from kbatch.simulator.audio import mp3, wav
 from kbatch.sounds import MAX_SOUND_BYTES, SoundInput, sound_seconds
+from tests.clips import serving
 
 LIP, AVATAR = JobKind.LIP_SYNC, JobKind.AVATAR
 
@@ -140,3 +142,16 @@ def test_the_create_names_the_session_the_face_and_the_window() -> None:
     late = create_request({**written, "sound_insert_time": 7000}, SESSION, SESSION.faces[1], 3000)
     problem = window_problem(late, SESSION.faces[1])
     assert problem is not None and "overlaps face 1 (seen 4000-8000 ms) by 1000 ms" in problem
+
+
+def test_a_lip_sync_by_url_is_estimated_on_its_video_s_seconds(tmp_path: Path) -> None:
+    """The URL check learns the video's length (20 s: 4 x 0.5 units, and identify's 0.05);
+    ``duration`` is never sent: the create's body is made from the session."""
+    with serving(tmp_path / "cdn") as cdn:
+        written = {"video_url": f"{cdn}/long.mp4", "audio_id": "a"}
+        assert check_lip_sync(written) == []
+        sent = unsent(LIP, written)
+    assert sent["duration"] == "20"
+    assert pricing.DEFAULT.estimate(LIP, sent) == pytest.approx(2.05)
+    body = create_request(sent, SESSION, SESSION.faces[0], None)
+    assert "duration" not in body and "duration" not in body["face_choose"][0]
