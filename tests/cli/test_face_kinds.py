@@ -138,7 +138,7 @@ def test_a_lip_sync_by_urls_picks_its_face_and_reads_the_sound_s_length(
     is read at the run (3 s: the default window is all of it). A face not found, or a window
     that misses the face, fails the job after identify-face and before the lip-sync is paid."""
     dub = {"kind": "lip_sync", "video_url": f"{cdn}/dance.mp4", "sound_file": f"{cdn}/line.wav"}
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"id": "second-face", **dub, "face_id": "1", "sound_insert_time": 3000},
         {"id": "no-such-face", **dub, "face_id": "2"},
         {"id": "misses-the-face", **dub, "face_id": "1"},

@@ -5,6 +5,7 @@ lip-sync's two bodies made from a flat job (the face chosen, the default window)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,7 +122,7 @@ def test_the_session_is_kept_as_text_and_the_first_face_is_the_default() -> None
 
 
 def test_the_create_names_the_session_the_face_and_the_window() -> None:
-    written = {"video_id": "v", "face_id": "1", "sound_file": "https://x/a.mp3"}
+    written: dict[str, Any] = {"video_id": "v", "face_id": "1", "sound_file": "https://x/a.mp3"}
     written |= {"sound_insert_time": 5000, "sound_volume": 2, "callback_url": "https://h/k"}
     body = create_request(written, SESSION, SESSION.faces[1], 3000)
     assert body == {
