@@ -32,7 +32,8 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def face_jobs() -> list[dict[str, Any]]:
     """An avatar speaking a local MP3; a clip with sound, lip-synced by its id with a local WAV
-    (defaults: the whole sound at the start) and with a window written."""
+    (defaults: the whole sound at the start) and with a window written; the avatar's video
+    lip-synced too."""
     return [
         {"id": "talk", "kind": "avatar", "image": "ok.png", "sound_file": "speech.mp3"},
         {
@@ -56,6 +57,9 @@ def face_jobs() -> list[dict[str, Any]]:
             "sound_volume": 1.5,
             "original_audio_volume": 0.5,
         },
+        # the avatar's own video (3 s) made to speak 2.5 s of the WAV
+        {"id": "dub-talk", "kind": "lip_sync", "video_id": "job:talk"}
+        | {"sound_file": "speech.wav", "sound_end_time": 2500},
     ]
 
 
@@ -79,13 +83,13 @@ def test_avatar_and_lip_sync_run_to_files_and_a_rerun_sends_nothing(
     project = project_of(tmp_path, threaded, face_jobs())
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
-    assert "4 of 4 jobs done" in output
+    assert "5 of 5 jobs done" in output
     posts = sorted(e.path for e in threaded.log if e.method == "POST")
     assert posts == sorted(
         ["/v1/videos/avatar/image2video", "/v1/videos/image2video"]
-        + ["/v1/videos/identify-face", "/v1/videos/advanced-lip-sync"] * 2
+        + ["/v1/videos/identify-face", "/v1/videos/advanced-lip-sync"] * 3
     )
-    assert served_files(project) == 4  # each job's 0.mp4, with the bytes served
+    assert served_files(project) == 5  # each job's 0.mp4, with the bytes served
     sent = len(threaded.log)
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
