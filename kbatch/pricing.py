@@ -218,8 +218,8 @@ def _face_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     """Avatar: its mode and its sound's seconds; lip-sync: its video's seconds (a video by URL
     measured by the manifest's check, else estimated).
 
-    >>> _face_key(JobKind.AVATAR, {"mode": "pro"})
-    (<JobKind.AVATAR: 'avatar'>, '', 'pro', 10)
+    >>> _face_key(JobKind.AVATAR, {"mode": "pro"})  # 0: not known before the run
+    (<JobKind.AVATAR: 'avatar'>, '', 'pro', 0)
     """
     mode = "pro" if request.get("mode") == "pro" else "std"
     seconds: Any = request.get("duration")  # a lip-sync's video by URL: measured when checked
@@ -227,12 +227,24 @@ def _face_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     if kind is JobKind.AVATAR:
         seconds = getattr(request.get("sound_file"), "seconds", None)
     if not isinstance(seconds, float | int):
-        return kind, "", mode, FACE_DEFAULT_SECONDS
+        return kind, "", mode, 0
     return kind, "", mode, max(1, math.ceil(seconds - 1e-6))
+
+
+def unknown_lengths(keys: Iterable[tuple[Key, int]]) -> int:
+    """How many jobs (price keys with their counts) are avatars or lip-syncs whose length is
+    not known before the run: priced at :data:`FACE_DEFAULT_SECONDS`, an estimate ``plan``
+    says it made.
+
+    >>> unknown_lengths([(_face_key(JobKind.LIP_SYNC, {}), 3)])
+    3
+    """
+    return sum(count for key, count in keys if key[0] in FACE_KINDS and key[3] == 0)
 
 
 def _face_price(table: PriceTable, key: Key) -> float:
     kind, _, mode, seconds = key
+    seconds = seconds or FACE_DEFAULT_SECONDS
     if kind is JobKind.AVATAR:
         return table.faces.get(f"avatar:{mode}", AVATAR_PER_SECOND[mode]) * seconds
     per_5s = table.faces.get("lip_sync", LIP_SYNC_PER_5S)

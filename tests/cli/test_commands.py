@@ -134,6 +134,9 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
     assert ["total", "video", "13", "13", "29.65"] in rows
     assert ["total", "image", "5", "9", "80"] in rows  # text2image n=2: 2 x 8, then 8
     assert "  stage 1: 2 jobs, slot-tasks video 2, estimate video 2.55 units" in lines
+    assert any(
+        line.startswith("  1 avatar or lip-sync job of a length not known") for line in lines
+    )
     assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
     assert "first 3 of 18:" in lines
     assert lines[-3].split() == [
