@@ -257,14 +257,8 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
 
 #: The gateways document no omni-image route (their Kling pages predate it); video effects
 #: they serve at /kling/v1/videos/effects.
-_GATEWAY_UNSERVED = frozenset(
-    {
-        JobKind.OMNI_IMAGE,
-        # slice faces (issue 31): the gateways document no avatar or lip-sync route
-        JobKind.AVATAR,
-        JobKind.LIP_SYNC,
-    }
-)
+_GATEWAY_UNSERVED = frozenset({JobKind.OMNI_IMAGE})
+_GATEWAY_UNSERVED |= {JobKind.AVATAR, JobKind.LIP_SYNC}  # slice faces: no route documented
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500
