@@ -20,6 +20,7 @@ from kbatch.provider.catalogue import PROVIDERS, JobKind, ProviderName
 from kbatch.provider.client import Client
 from kbatch.simulator import ManualClock, Simulator, SimulatorConfig, running
 from kbatch.simulator.callbacks import loopback_host
+from kbatch.sounds import SoundInput
 from tests import shared
 
 TESTS = Path(__file__).parent
@@ -210,6 +211,9 @@ def image(name: str = "ok.png") -> ImageInput:
 
 #: A video the simulator serves (``<sim.url>/samples/dance.mp4``, 5 s), as a manifest names it.
 SAMPLE = "simulator:samples/dance.mp4"
+def sound(name: str = "speech.mp3") -> SoundInput:
+    """A sound from tests/manifests/sounds (speech.mp3: 3 s), as a job's request holds it."""
+    return SoundInput(ImageSource.FILE, str(EXAMPLES / "sounds" / name), 3.0)
 
 
 #: A small valid request of each kind, with wire types.
@@ -235,5 +239,15 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
         JobKind.TTS: {"text": "Hello there", "voice_id": "oversea_male1", "voice_language": "en"},
         JobKind.TEXT2AUDIO: {"prompt": "rain on a tin roof", "duration": 3.5},
         JobKind.VIDEO2AUDIO: {"video_url": SAMPLE, "sound_effect_prompt": "footsteps"},
+        # slice faces (issue 31): a local sound sent as base64; lip-sync's create names the
+        # session of its identify-face call ("{session}": tests/provider/test_client.py makes one)
+        JobKind.AVATAR: {"image": image(), "sound_file": sound()},
+        JobKind.LIP_SYNC: {
+            "session_id": "{session}",
+            "face_choose": [
+                {"face_id": "0", "sound_file": sound()}
+                | {"sound_start_time": 0, "sound_end_time": 3000, "sound_insert_time": 0}
+            ],
+        },
     }
     return {**base[kind], **fields}

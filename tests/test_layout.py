@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "kbatch.errors": 0,
     "kbatch.version": 0,
     "kbatch.words": 0,  # a count with its noun in the right number
+    "kbatch.sounds": 0,  # sound files sent (avatar, lip-sync): checked and read locally
     "kbatch.provider.catalogue": 0,
     "kbatch.provider.capabilities": 0,
 }

@@ -15,7 +15,7 @@ from kbatch.errors import ExitCode, KbatchError, NotFound, StateMissing
 from kbatch.manifest import Validation, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
-from kbatch.pricing import show_units
+from kbatch.pricing import FACE_DEFAULT_SECONDS, show_units, unknown_lengths
 from kbatch.reports import totals
 from kbatch.store import JobState, StateLocation, StateStatus
 from kbatch.words import plural
@@ -132,6 +132,11 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
     render.print_table(render.kinds_table(validation))
     source = "manifest pricing: over " if settings.pricing.overridden else ""
     click.echo(f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)")
+    if unknown := unknown_lengths(summary.prices.items()):  # slice faces
+        click.echo(
+            f"  {plural(unknown, 'avatar or lip-sync job')} of a length not known before the "
+            f"run: {FACE_DEFAULT_SECONDS} s estimated each (Kling's reported charge counts)"
+        )
     budget = settings.limits.budget_units
     if budget:
         click.echo(f"budget: {show_units(budget)} units (limits.budget_units, per pack)")

@@ -9,7 +9,7 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
-from kbatch.engine import outcomes
+from kbatch.engine import faces, outcomes
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
 from kbatch.engine.results import download_results
@@ -28,7 +28,7 @@ from kbatch.errors import (
 )
 from kbatch.manifest.jobs import Job
 from kbatch.media import unsigned
-from kbatch.provider.catalogue import PACK, SYNC_KINDS
+from kbatch.provider.catalogue import PACK, SYNC_KINDS, JobKind
 from kbatch.provider.protocol import target_text
 from kbatch.provider.wire import Code, Task, TaskStatus
 from kbatch.store.records import AttemptRow, FailureReason, JobRow, JobState
@@ -154,9 +154,16 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         callback_url = run.state.callback_url
+        written = await faces.request_of(run, row, job)  # a lip-sync's: after identify-face
+        if written is None or isinstance(written, faces.Refused):
+            if written is None:
+                self._unsent()
+            else:
+                self.fail(written.reason, written.message, written.code)
+            return
         while True:
             await run.admission.before_create(row.id)
-            request = job.request
+            request = written
             if run.state.media is not None:  # fresh URLs for each send (a resend comes later)
                 request = run.state.media.sent(request)
             sync = row.kind in SYNC_KINDS  # answered at once: no callback, no lookup
@@ -309,6 +316,8 @@ class JobLife:
     def _observed(self, task: Task) -> bool:
         """Take in a change of status; False when the task has ended."""
         run = self.run
+        if task.status.finished and self.row.kind is JobKind.LIP_SYNC:  # and its identify
+            task = faces.charged(run, self.row, task)
         if task.status is TaskStatus.PROCESSING and self.row.state is JobState.SUBMITTED:
             self.row = self.row.running(now=run.clock.time())
             run.recorder.post(self.row)

@@ -35,6 +35,8 @@ from kbatch.images import (
 )
 from kbatch.manifest.audio import check_text2audio, check_tts, check_video2audio
 from kbatch.manifest.effects import check_effects
+from kbatch.manifest.faces import check_avatar, check_lip_sync, resolve_sound
+from kbatch.manifest.faces import with_seconds as lip_sync_seconds
 from kbatch.manifest.issues import show
 from kbatch.manifest.motion import check_motion, with_seconds
 from kbatch.manifest.omni import check_omni
@@ -169,6 +171,9 @@ _OWN_RULES: Mapping[JobKind, Callable[[dict[str, Any]], list[Problem]]] = Mappin
         JobKind.TTS: check_tts,
         JobKind.TEXT2AUDIO: check_text2audio,
         JobKind.VIDEO2AUDIO: check_video2audio,
+        # slice faces (issue 31)
+        JobKind.AVATAR: check_avatar,
+        JobKind.LIP_SYNC: check_lip_sync,
     }
 )
 
@@ -204,6 +209,8 @@ def unsent(kind: JobKind, request: Mapping[str, Any]) -> dict[str, Any]:
         drop.add("mode")
     if kind is JobKind.MOTION_CONTROL:  # the video's seconds, for the estimate (not sent)
         request = with_seconds(request)
+    if kind is JobKind.LIP_SYNC:  # slice faces: the same, of a video by URL
+        request = lip_sync_seconds(request)
     return {name: value for name, value in request.items() if name not in drop}
 
 
@@ -342,7 +349,8 @@ def resolve_images(
     for path, text, info in masks:
         if main is not None and (problem := _mask_ratio(path, text, info, main)) is not None:
             problems.append(problem)
-    return out, view, problems
+    out, view, heard = resolve_sound(kind, out, view, base_dir)  # a local sound_file
+    return out, view, problems + heard
 
 
 def _mask_ratio(path: FieldPath, text: str, mask: ImageInfo, main: ImageInfo) -> Problem | None:

@@ -45,6 +45,7 @@ URL_ONLY: Mapping[JobKind, tuple[str, ...]] = {
     JobKind.OMNI_VIDEO: ("video",),
     JobKind.MOTION_CONTROL: ("video",),
     JobKind.VIDEO2AUDIO: ("video_url",),  # slice audio
+    JobKind.LIP_SYNC: ("video_url",),  # slice faces (issue 31)
 }
 
 

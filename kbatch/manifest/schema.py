@@ -36,6 +36,9 @@ KINDS = (
     "tts",
     "text2audio",
     "video2audio",
+    # slice faces (issue 31)
+    "avatar",
+    "lip_sync",
 )
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {

@@ -170,6 +170,8 @@ _OFFICIAL_TEXT = {
     (JobKind.TEXT2AUDIO, "prompt"): 200,
     (JobKind.VIDEO2AUDIO, "sound_effect_prompt"): 200,
     (JobKind.VIDEO2AUDIO, "bgm_prompt"): 200,
+    # slice faces (issue 31): kling-avatar.md
+    (JobKind.AVATAR, "prompt"): 2500,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -234,8 +236,13 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         **{(JobKind.TTS, d): Endpoint("audio/tts") for d in Dialect},
         **{(JobKind.TEXT2AUDIO, d): Endpoint("audio/text-to-audio") for d in Dialect},
         **{(JobKind.VIDEO2AUDIO, d): Endpoint("audio/video-to-audio") for d in Dialect},
+        # slice faces (issue 31): kling-avatar.md, kling-lip-sync.md (the same in both dialects)
+        **{(JobKind.AVATAR, d): Endpoint("videos/avatar/image2video") for d in Dialect},
+        **{(JobKind.LIP_SYNC, d): Endpoint("videos/advanced-lip-sync") for d in Dialect},
     }
 )
+#: Lip-sync's first step, answered at once (kling-face-recog.md): a face session of a video.
+IDENTIFY_FACE_ROUTE = "videos/identify-face"
 
 
 #: The legacy multi-image route (CometAPI's images/generations) documents only this model, and
@@ -266,6 +273,7 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
 _GATEWAY_UNSERVED = frozenset(
     {JobKind.OMNI_IMAGE} | {JobKind.TTS, JobKind.TEXT2AUDIO, JobKind.VIDEO2AUDIO}  # slice audio
 )
+_GATEWAY_UNSERVED |= {JobKind.AVATAR, JobKind.LIP_SYNC}  # slice faces: no route documented
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500

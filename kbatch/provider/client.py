@@ -33,10 +33,11 @@ from kbatch.errors import (
     TaskNotFound,
 )
 from kbatch.images import ImageInput
-from kbatch.provider import bodies, exchange, wire
+from kbatch.provider import bodies, exchange, faces, wire
 from kbatch.provider.auth import Auth
 from kbatch.provider.catalogue import (
     ENDPOINTS,
+    IDENTIFY_FACE_ROUTE,
     PAGE_SIZE,
     SYNC_KINDS,
     WIRE_DEFAULTS,
@@ -46,6 +47,7 @@ from kbatch.provider.catalogue import (
     LookupForm,
     ProviderSpec,
 )
+from kbatch.provider.faces import FaceSession
 from kbatch.provider.lookup import Finder
 from kbatch.provider.protocol import Download, ModelPath, Page, Target
 from kbatch.provider.transport import Timeouts, api_error
@@ -189,6 +191,19 @@ class Client(exchange.Session):
         """The task created with this external task id, or None (:mod:`kbatch.provider.lookup`
         says which forms are tried)."""
         return await self._finder.find(self._kind(target), external_task_id)
+
+    async def identify_face(self, request: Mapping[str, Any]) -> FaceSession:
+        """Lip-sync's first step (slice faces), answered at once: no task, no external id to
+        look a lost answer up by (OutcomeUnknown then: the caller must not send it again)."""
+        what = "identify the faces of lip_sync's video"
+        body = bodies.json_parts(faces.identify_request(request), self._encode)
+        url = "/".join([self.base + self.prefix, IDENTIFY_FACE_ROUTE])
+        data = await self._call("POST", url, what, body=body)
+        try:
+            return faces.parse_session(data)
+        except ValueError as exc:
+            message = f"{what}: the answer is not a session: {exc}"
+            raise OutcomeUnknown(self._scrub(message)) from None
 
     # -- plumbing ------------------------------------------------------------------------------
 

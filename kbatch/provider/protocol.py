@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kbatch.provider.catalogue import JobKind
+from kbatch.provider.faces import FaceSession
 from kbatch.provider.wire import Task
 
 
@@ -154,6 +155,11 @@ class Provider(Protocol):
         """The tasks of these ids, in one request (at most :meth:`status_batch` of them); an
         id the provider does not know is absent from the answer. JobRejected when the provider
         refuses the batch as a whole (the caller halves it)."""
+        ...
+
+    async def identify_face(self, request: Mapping[str, Any]) -> FaceSession:
+        """Lip-sync's first step: the faces of the job's video, answered at once (no task).
+        OutcomeUnknown when it may have been made but no answer came."""
         ...
 
     def download(self, url: str, *, offset: int = 0) -> AbstractAsyncContextManager[Download]:

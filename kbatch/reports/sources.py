@@ -30,6 +30,7 @@ from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.checks import image_slots
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.references import Reference, found_in
+from kbatch.provider.catalogue import JobKind
 from kbatch.reports.thumbnails import thumbnail
 
 #: The request fields every report carries, in order (None where a kind has no such field).
@@ -74,9 +75,12 @@ def job_source(job: Job, base_dir: Path, reserved: Iterable[str] = ()) -> Source
     if isinstance(video := request.get("video"), str):  # omni_video, motion_control: a URL
         inputs.append(video)
         fields.append("video")
-    for name in ("video_id", "video_url"):  # slice audio: video2audio's video (or job:<id>)
-        if isinstance(video := request.get(name), str | Reference):
-            inputs.append(str(video))
+    # The building blocks' video and speech: an id, a URL, a local sound, or job:<id>.
+    for name in ("video_id", "video_url", "audio_id", "sound_file"):
+        value = request.get(name)
+        if value is not None:
+            shown = given(value, base_dir) if isinstance(value, ImageInput) else str(value)
+            inputs.append(shown)
             fields.append(name)
     words = (request.get(name) for name in _WORDS)  # speech's text, a sound's prompts
     out: Source = {

@@ -57,11 +57,11 @@ def test_a_rule_added_in_code_appears_on_its_page(monkeypatch: pytest.MonkeyPatc
 def test_a_kind_in_the_schema_without_a_page_gets_a_generated_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(pages, "kinds", lambda: [*JobKind, "lip_sync"])
+    monkeypatch.setattr(pages, "kinds", lambda: [*JobKind, "face_swap"])
     existing = {pages.kind_path(kind) for kind in JobKind}
     ((path, markdown),) = pages.generated_pages(existing)
-    assert path == "kinds/lip_sync.md" and "<!-- kbatch:fields -->" in markdown
-    assert pages.nav_kinds()[-1] == "kinds/lip_sync.md"
+    assert path == "kinds/face_swap.md" and "<!-- kbatch:fields -->" in markdown
+    assert pages.nav_kinds()[-1] == "kinds/face_swap.md"
 
 
 def test_a_kind_page_without_its_generated_tables_is_refused() -> None:

@@ -27,6 +27,7 @@ from kbatch.errors import (
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.loader import ProviderConfig, load_manifest
 from kbatch.manifest.references import TAKES, Form, field_name, found_in, replaced
+from kbatch.pricing import FACE_KINDS
 from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
 from kbatch.provider.catalogue import (
     NEW_API_KINDS,
@@ -67,6 +68,8 @@ async def test_a_task_goes_from_create_to_downloaded_file(
     if request.get("video_url") == SAMPLE:  # slice audio: a video the simulator serves
         request["video_url"] = f"{sim.url}/samples/dance.mp4"
     async with Client(provider, auth=BearerKey(KEY), base_url=sim.url) as client:
+        if kind is JobKind.LIP_SYNC:  # its first step: the faces of a video made before
+            request["session_id"] = await face_session(client, clock)
         created = await client.create(kind, request, external_task_id="kb-a")
         assert (created.status, created.external_task_id) == (TaskStatus.SUBMITTED, "kb-a")
 
@@ -79,7 +82,7 @@ async def test_a_task_goes_from_create_to_downloaded_file(
         assert [t.task_id for t in await client.list(kind)] == [created.task_id]
         assert (await client.find(kind, "kb-a")) == done
         data = await fetch(client, done.media[0].url)
-    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS):
+    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS, *FACE_KINDS):
         assert done.media[0].kind is MediaKind.VIDEO and data[4:8] == b"ftyp"
     elif kind is JobKind.VIDEO2AUDIO:  # slice audio: the video with sound, then its sound
         assert [m.kind for m in done.media] == [MediaKind.VIDEO] + [MediaKind.AUDIO] * 2
@@ -90,6 +93,19 @@ async def test_a_task_goes_from_create_to_downloaded_file(
         assert Image.open(io.BytesIO(data)).format == "PNG"
     prefix = client.prefix
     assert any(key.startswith(f"POST {prefix}/") for key in sim.requests)
+
+
+async def face_session(client: Client, clock: ManualClock) -> str:
+    """A session of identify-face over an image2video made first (slice faces)."""
+    made = await client.create(
+        JobKind.IMAGE2VIDEO, request_of(JobKind.IMAGE2VIDEO), external_task_id="kb-clip"
+    )
+    clock.advance(10)
+    video = (await client.get(JobKind.IMAGE2VIDEO, made.task_id)).media[0].id
+    assert video is not None
+    session = await client.identify_face({"video_id": video})
+    assert [face.face_id for face in session.faces] == ["0"] and session.units == "0.05"
+    return session.session_id
 
 
 async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) -> None:
@@ -105,6 +121,7 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
         )
         for job in manifest.jobs()
         if all(TAKES[field_name(path)].form is not Form.ID for path, _ in found_in(job.request))
+        and job.kind is not JobKind.LIP_SYNC  # two steps: tests/cli/test_face_kinds.py
     ]
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
