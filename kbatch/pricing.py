@@ -138,6 +138,17 @@ TEXT2IMAGE_RATES: Mapping[tuple[str, bool], float] = MappingProxyType(
     }
 )
 
+# -- slice records (issue 31): element, voice, subject_completion: a price per call --
+#: Units a call (kling-pricing-video.md: custom voice 0.05 video units; kling-pricing-image.md:
+#: AI Multi-Shot 20 image units for its three views). An element's price is stated on no page:
+#: estimated at a custom voice's 0.05 (the other call that adds to the account's library),
+#: marked so (:data:`UNSTATED`), and the charge Kling reports for the task is what counts.
+PER_CALL: Mapping[JobKind, float] = MappingProxyType(
+    {JobKind.ELEMENT: 0.05, JobKind.VOICE: 0.05, JobKind.SUBJECT_COMPLETION: 20.0}
+)
+#: Kinds whose price no page of Kling's states: kbatch's figure is an estimate.
+UNSTATED = frozenset({JobKind.ELEMENT})
+
 #: What decides a job's price: its kind, then (model, billing mode, duration) for a video, or
 #: (model, "image" when one is given, n) for text2image, or ("", "", n).
 Key = tuple[JobKind, str, str, int]
@@ -157,6 +168,8 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
         return _new_kind_key(kind, request)
     if kind is JobKind.VIDEO_EFFECTS:
         return kind, str(request.get("effect_scene", "")), "", 1
+    if kind in PER_CALL:  # slice records
+        return kind, "", "", 1
     if PACK[kind] is PackType.VIDEO:  # image2video and text2video: the same prices
         model = canonical(str(request.get("model_name", DEFAULT_VIDEO_MODEL)))  # either spelling
         mode = str(request["mode"]) if request.get("mode") in ("pro", _UHD) else "std"
@@ -206,6 +219,7 @@ class PriceTable:
     per_image: Mapping[JobKind, float] = field(default_factory=lambda: PER_IMAGE)
     text2image: Mapping[tuple[str, bool], float] = field(default_factory=lambda: TEXT2IMAGE_RATES)
     overridden: bool = False  # the manifest's pricing: changed something
+    per_call: Mapping[JobKind, float] = field(default_factory=lambda: PER_CALL)  # slice records
     #: Units of one effect video, by scene; ``default`` for the others.
     effects: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType({EFFECT_DEFAULT: EFFECT_UNITS})
@@ -214,6 +228,8 @@ class PriceTable:
     def price(self, key: Key) -> float:
         """Units one task with this key may cost."""
         kind, model, mode, count = key
+        if kind in self.per_call:  # slice records
+            return self.per_call[kind] * count
         if kind is JobKind.MOTION_CONTROL:
             rates = MOTION_RATES.get(model) or MOTION_RATES["kling-v3"]  # unknown: the dearer
             return rates.get(mode, max(rates.values())) * count / 5
@@ -268,7 +284,18 @@ class PriceTable:
             MappingProxyType(dict(by_model)),
             overridden=True,
             effects=_effects_over(self.effects, written.get(JobKind.VIDEO_EFFECTS.value)),
+            per_call=_per_call_over(self.per_call, written),
         )
+
+
+def _per_call_over(per_call: Mapping[JobKind, float], written: Any) -> Mapping[JobKind, float]:
+    """slice records: prices per call with ``pricing: element: 0.1`` (and the like) laid over.
+
+    >>> _per_call_over(PER_CALL, {"element": 0.1})[JobKind.ELEMENT]
+    0.1
+    """
+    laid = {kind: float(written[kind.value]) for kind in per_call if kind.value in written}
+    return MappingProxyType({**per_call, **laid})
 
 
 def _effects_over(effects: Mapping[str, float], written: Any) -> Mapping[str, float]:

@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "kbatch.store": 2,
     "kbatch.provider": 2,  # the client and its auth
     "kbatch.provider.wire": 1,
+    "kbatch.provider.made": 1,  # what a record kind makes, read from its result (wire's)
     "kbatch.provider.config": 1,
     "kbatch.manifest.issues": 1,
     "kbatch.images": 0,

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
+from kbatch.provider import made
 from kbatch.provider.wire import ChargeType, MediaKind, Task
 from kbatch.store.records import AttemptOutcome, Charged, Cost, FailureReason, JobRow, MediaRow
 
@@ -18,6 +19,8 @@ def usable(url: str | None) -> bool:
     >>> usable("https://cdn.example/0.mp4"), usable(""), usable("ftp://x/0.mp4")
     (True, False, False)
     """
+    if made.is_record(url):  # slice records: an element's or a voice's record, held inline
+        return True
     return url is not None and url.startswith(("http://", "https://")) and len(url) > 8
 
 
@@ -25,8 +28,8 @@ def media_rows(job_id: str, task: Task) -> list[MediaRow]:
     """A finished task's result files, and the watermarked copy of each that has one."""
     rows = []
     for index, item in enumerate(task.media):
-        made = MediaRow(job_id, index, item.kind.value, item.url, item.extension, made_id=item.id)
-        rows.append(made)
+        row = MediaRow(job_id, index, item.kind.value, item.url, item.extension, made_id=item.id)
+        rows.append(replace(row, variant=item.variant) if item.variant else row)
         if usable(item.watermark_url):
             assert item.watermark_url is not None
             watermark = MediaRow(job_id, index, item.kind.value, item.watermark_url, item.extension)

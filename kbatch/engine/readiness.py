@@ -29,6 +29,7 @@ from kbatch.engine.events import EventName
 from kbatch.images import ImageInput, ImageProblem, ImageSource, Inspector, check_dimensions
 from kbatch.manifest.graph import Graph
 from kbatch.manifest.jobs import Job
+from kbatch.manifest.records import element_number
 from kbatch.manifest.references import (
     RATIO_FIELDS,
     TAKES,
@@ -198,6 +199,8 @@ class Pipeline:
             if media.made_id is None:
                 return Problem(f"Kling gave no id for the {taking.output} of job {upstream}")
             if run.clock.time() < ended + RESULTS_KEPT - URL_MARGIN:
+                if taking.output is OutputType.ELEMENT:  # a number in Kling's /v1 examples
+                    return element_number(media.made_id)
                 return media.made_id
             return Problem(
                 f"the {taking.output} id of job {upstream} is no longer kept by Kling (ids "

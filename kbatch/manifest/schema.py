@@ -32,6 +32,10 @@ KINDS = (
     "text2image",
     "omni_image",
     "video_effects",
+    # slice records (issue 31)
+    "element",
+    "voice",
+    "subject_completion",
 )
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {

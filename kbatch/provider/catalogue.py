@@ -132,6 +132,7 @@ MAIN_IMAGE = "image"
 RATIO_RULE_FIELDS = frozenset(
     {MAIN_IMAGE, "subject_image", "scene_image", "style_image", "image_list"}
 )
+RATIO_RULE_FIELDS |= {"frontal_image", "image_url", "element_frontal_image"}  # slice records
 #: Masks must have the main image's aspect ratio (CometAPI: its resolution too).
 MASK_FIELDS = frozenset({"static_mask", "mask"})
 
@@ -165,6 +166,10 @@ _OFFICIAL_TEXT = {
     (JobKind.OMNI_VIDEO, "prompt"): 3072,
     (JobKind.MOTION_CONTROL, "prompt"): 2500,
     (JobKind.OMNI_IMAGE, "prompt"): 2500,
+    # slice records (issue 31): kling-omni-3.0-element-mgt.md, kling-2.6-voice-mgt.md
+    (JobKind.ELEMENT, "element_name"): 20,
+    (JobKind.ELEMENT, "element_description"): 100,
+    (JobKind.VOICE, "voice_name"): 20,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -208,6 +213,17 @@ def _omni_and_effects() -> dict[tuple[JobKind, Dialect], Endpoint]:
     return {(kind, dialect): route for kind, route in routes.items() for dialect in Dialect}
 
 
+def _records() -> dict[tuple[JobKind, Dialect], Endpoint]:
+    """slice records (issue 31): element, voice and subject views, Kling's /v1 routes (the
+    gateways document none: :data:`_GATEWAY_UNSERVED`)."""
+    routes = {
+        JobKind.ELEMENT: Endpoint("general/advanced-custom-elements"),
+        JobKind.VOICE: Endpoint("general/custom-voices"),
+        JobKind.SUBJECT_COMPLETION: Endpoint("general/ai-multi-shot"),
+    }
+    return {(kind, dialect): route for kind, route in routes.items() for dialect in Dialect}
+
+
 ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
     {
         (JobKind.IMAGE_EXPAND, Dialect.OFFICIAL): Endpoint("images/editing/expand"),
@@ -225,6 +241,7 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         (JobKind.TEXT2IMAGE, Dialect.OFFICIAL): Endpoint("images/generations"),
         (JobKind.TEXT2IMAGE, Dialect.LEGACY): Endpoint("images/generations"),
         **_omni_and_effects(),
+        **_records(),
     }
 )
 
@@ -251,6 +268,7 @@ _GATEWAY_QUERIES: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
 #: The gateways document no omni-image route (their Kling pages predate it); video effects
 #: they serve at /kling/v1/videos/effects.
 _GATEWAY_UNSERVED = frozenset({JobKind.OMNI_IMAGE})
+_GATEWAY_UNSERVED |= {JobKind.ELEMENT, JobKind.VOICE, JobKind.SUBJECT_COMPLETION}  # slice records
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager, suppress
 from aiohttp import web
 
 from kbatch.errors import ConfigError
+from kbatch.provider import catalogue
 from kbatch.provider.catalogue import ENDPOINTS, PACK, Dialect, JobKind, LookupForm, PackType
 from kbatch.provider.wire import TaskStatus
 from kbatch.simulator import kinds, media, rules, samples
@@ -136,8 +137,8 @@ class Simulator:
         for prefix in self.config.prefixes:
             for (kind, dialect), endpoint in ENDPOINTS.items():
                 same = dialect is Dialect.LEGACY and endpoint == ENDPOINTS[kind, Dialect.OFFICIAL]
-                if same or kind is JobKind.TEXT2IMAGE:  # text2image: with legacy multi-image
-                    continue
+                if same or kind is JobKind.TEXT2IMAGE or kind in catalogue.BLOCK_KINDS:
+                    continue  # text2image: with legacy multi-image; blocks: self.blocks
                 base = f"{prefix}/{endpoint.route}"
                 legacy = dialect is Dialect.LEGACY
                 app.router.add_post(base, self._route(Op.CREATE, kind, base, legacy))
