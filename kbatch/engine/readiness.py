@@ -167,6 +167,9 @@ class Pipeline:
         found = list(found_in(job.request))
         if not found:
             return job
+        # The upstreams' result rows may still wait for their group commit (a record's
+        # download takes no time): read them once they are written.
+        await self.run.recorder.store.drain()
         return await asyncio.to_thread(self._resolve, job, found)
 
     def _resolve(self, job: Job, found: list[tuple[tuple[str | int, ...], Reference]]) -> Job | str:
