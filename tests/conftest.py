@@ -210,5 +210,23 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
         JobKind.TEXT2IMAGE: {"prompt": "a red fox", "aspect_ratio": "1:1"},
         JobKind.OMNI_IMAGE: {"prompt": "a red fox", "image_list": [{"image": image()}]},
         JobKind.VIDEO_EFFECTS: {"effect_scene": "pet_lion_pro", "image": image()},
+        # slice records (issue 31); a voice's video_id is a made video's (tests fill it in)
+        JobKind.ELEMENT: {
+            "element_name": "Hero",
+            "element_description": "a knight in silver armour",
+            "reference_type": "image_refer",
+            "element_image_list": {
+                "frontal_image": image(),
+                "refer_images": [{"image_url": image("ok.jpg")}],
+            },
+        },
+        JobKind.VOICE: {"voice_name": "Narrator", "video_id": SPEAKING_VIDEO},
+        JobKind.SUBJECT_COMPLETION: {"element_frontal_image": image()},
     }
     return {**base[kind], **fields}
+
+
+#: slice records: where a voice's request names the made video it is taken from.
+SPEAKING_VIDEO = "<a kling-v2-6 video with sound>"
+#: slice records: a request of image2video whose video a voice may be made from.
+SPEAKING = {"model_name": "kling-v2-6", "mode": "pro", "sound": "on", "prompt": "hello"}
