@@ -15,7 +15,7 @@ from kbatch.errors import ExitCode, KbatchError, NotFound, StateMissing
 from kbatch.manifest import Validation, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
-from kbatch.pricing import show_units
+from kbatch.pricing import PER_CALL, UNSTATED, show_units
 from kbatch.reports import totals
 from kbatch.store import JobState, StateLocation, StateStatus
 from kbatch.words import plural
@@ -132,6 +132,10 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
     render.print_table(render.kinds_table(validation))
     source = "manifest pricing: over " if settings.pricing.overridden else ""
     click.echo(f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)")
+    for kind in sorted(UNSTATED & set(summary.by_kind)):  # slice records: an element's price
+        if settings.pricing.per_call[kind] == PER_CALL[kind]:  # not the manifest's own
+            said = f"{kind}: no price on Kling's pages; {PER_CALL[kind]:g} a job is kbatch's "
+            click.echo(said + "estimate (pricing: sets one); the charge Kling reports counts")
     budget = settings.limits.budget_units
     if budget:
         click.echo(f"budget: {show_units(budget)} units (limits.budget_units, per pack)")

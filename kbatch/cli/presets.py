@@ -33,7 +33,7 @@ def presets_command(what: str, manifest: Path, fmt: str) -> None:
     provider (Kling and the simulator serve them), with its credentials.
 
     \b
-    Examples:
+    Example:
       kbatch presets voices manifests/demo.yaml
       kbatch presets elements manifests/demo.yaml --format json
     """

@@ -30,10 +30,11 @@ def test_validate_a_valid_manifest() -> None:
     code, out, _ = run("validate", str(DEMO))
     assert code == 0
     kinds = (
-        "6 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, 1 omni_image, "
-        "1 omni_video, 2 text2image, 2 text2video, 1 video_effects"
+        "1 element, 7 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, "
+        "1 omni_image, 2 omni_video, 1 subject_completion, 3 text2image, 2 text2video, "
+        "1 video_effects, 1 voice"
     )
-    assert out == f"{DEMO}: valid, 16 jobs ({kinds})\n"
+    assert out == f"{DEMO}: valid, 22 jobs ({kinds})\n"
 
 
 def test_validate_prints_every_problem_located_and_exits_2() -> None:
@@ -120,19 +121,23 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
     assert code == 0
     lines = out.splitlines()
     kinds = (
-        "6 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, 1 omni_image, "
-        "1 omni_video, 2 text2image, 2 text2video, 1 video_effects"
+        "1 element, 7 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, "
+        "1 omni_image, 2 omni_video, 1 subject_completion, 3 text2image, 2 text2video, "
+        "1 video_effects, 1 voice"
     )
-    assert lines[0] == f"{DEMO}: 16 jobs ({kinds}) for provider simulator"
+    assert lines[0] == f"{DEMO}: 22 jobs ({kinds}) for provider simulator"
     rows = [line.split() for line in lines]
     assert ["image_expand", "1", "2", "16"] in rows  # jobs, slot-tasks, estimated units
     # video and image units are different currencies: a total per pack, never one sum
     # 2.5 Turbo, 3.0 Turbo, omni, motion, and the pipeline's video (kling-v2-5-turbo std, 1.5)
-    assert ["total", "video", "11", "11", "27"] in rows
-    assert ["total", "image", "5", "9", "80"] in rows  # text2image n=2: 2 x 8, then 8
-    assert "  stage 1: 1 job, slot-tasks video 1, estimate video 1.5 units" in lines
+    assert ["total", "video", "15", "15", "35.1"] in rows
+    assert ["total", "image", "7", "11", "108"] in rows  # text2image n=2: 2 x 8, then 8
+    assert (
+        "  stage 1: 3 jobs, slot-tasks image 1, video 2, estimate image 20, video 6.5 units"
+        in lines
+    )
     assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
-    assert "first 3 of 16:" in lines
+    assert "first 3 of 22:" in lines
     assert lines[-3].split() == [
         "cat-yawn",
         "image2video",

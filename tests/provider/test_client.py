@@ -7,8 +7,8 @@ import json
 import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -27,7 +27,16 @@ from kbatch.errors import (
 )
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.loader import ProviderConfig, load_manifest
-from kbatch.manifest.references import found_in, replaced
+from kbatch.manifest.records import element_number
+from kbatch.manifest.references import (
+    TAKES,
+    Form,
+    OutputType,
+    Reference,
+    field_name,
+    found_in,
+    replaced,
+)
 from kbatch.provider import made
 from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
 from kbatch.provider.catalogue import (
@@ -41,6 +50,8 @@ from kbatch.provider.catalogue import (
 )
 from kbatch.provider.client import Client
 from kbatch.provider.connect import connect
+from kbatch.provider.protocol import Target
+from kbatch.provider.surfaces import Surfaces
 from kbatch.provider.transport import Timeouts
 from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
@@ -106,23 +117,41 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
     """The loader's requests pass the simulator's strict checks, on the API each job goes to:
     no field the API would refuse or ignore, no empty optional string."""
     manifest = load_manifest(REPO / "manifests" / "demo.yaml")
-    # A job that takes another's image (job:<id>) is sent an image in its place.
-    jobs = [
-        replace(
-            job, request=replaced(job.request, {ref: image() for _, ref in found_in(job.request)})
-        )
-        for job in manifest.jobs()
-    ]
+    jobs = list(manifest.jobs())
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
         config = ProviderConfig(ProviderName.SIMULATOR, base_url=sim.url)
         async with connect(config, env={}) as provider:
+            made: dict[str, tuple[Target, str]] = {}
             for number, job in enumerate(jobs):
-                target = provider.target(job.kind, job.request)
-                task = await provider.create(target, job.request, external_task_id=f"kb-{number}")
+                # A job that takes another's image (job:<id>) is sent an image in its place;
+                # one that takes an id (slice records: element_id, voice_id, video_id) the id
+                # its upstream made.
+                values = {
+                    ref: await _taken(provider, clock, made[ref.job_id], ref, field_name(path))
+                    for path, ref in found_in(job.request)
+                }
+                request = replaced(job.request, values)
+                target = provider.target(job.kind, request)
+                task = await provider.create(target, request, external_task_id=f"kb-{number}")
                 assert task.status is TaskStatus.SUBMITTED
+                made[job.id] = (target, task.task_id)
     assert len(sim.creates) == len(jobs) >= 5
     assert any(route.startswith("POST /text-to-video/") for route in sim.requests)
+
+
+async def _taken(
+    provider: Surfaces, clock: ManualClock, upstream: tuple[Target, str], ref: Reference, name: str
+) -> Any:
+    """What a demo job is sent for a reference: an image, or the id its upstream made."""
+    taking = TAKES[name]
+    if taking.form is not Form.ID:
+        return image()
+    clock.advance(10)  # the upstream ends
+    done = await provider.get(*upstream)
+    results = [m for m in done.media if m.kind.value == taking.output.value and not m.variant]
+    made_id = results[ref.position].id
+    return element_number(made_id) if taking.output is OutputType.ELEMENT else made_id
 
 
 async def test_the_legacy_dialect_uses_images_generations(sim: Simulator) -> None:
