@@ -142,7 +142,6 @@ class Project:
                 count += 1
         return count
 
-
     def served(self, task_id: str, path: str, url: str) -> bytes:
         """What the simulator served for a result file (a record: what its result holds)."""
         record = made.record_bytes(url)  # slice records: an element's or a voice's JSON
