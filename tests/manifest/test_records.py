@@ -98,7 +98,7 @@ def test_local_media_kling_takes_by_url_goes_through_media(tmp_path: Path) -> No
     (tmp_path / "hero.mp4").write_bytes(clip(5, 1920, 1080))
     (tmp_path / "ann.mp3").write_bytes(b"ID3" + bytes(400))
     videos = {"refer_videos": [{"video_url": "hero.mp4"}]}
-    element = {"kind": "element", **ELEMENT, "reference_type": "video_refer"}
+    element: dict[str, Any] = {"kind": "element", **ELEMENT, "reference_type": "video_refer"}
     element |= {"element_video_list": videos}
     voice = {"kind": "voice", "voice_name": "Ann", "voice_url": "ann.mp3"}
     for job in (element, voice):
