@@ -85,6 +85,9 @@ def test_records_run_end_to_end_and_a_rerun_sends_nothing(
         assert others[tasks[job_id]].request.fields["element_list"] == [{"element_id": number}]
     assert others[tasks["talks"]].request.fields["voice_list"] == [{"voice_id": made["narrator"]}]
 
+    gallery = (project.out / "index.html").read_text(encoding="utf-8")
+    assert 'href="hero/0.json">element record</a>' in gallery
+
     export = tmp_path / "dataset"
     code, output = invoke("export", str(project.manifest), "-o", str(export))
     assert code == 0, output
