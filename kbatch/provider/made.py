@@ -97,7 +97,9 @@ def extension(url: str) -> str:
 
 def views(item: Mapping[str, Any], position: int) -> list[tuple[int, str]]:
     """A subject-views item's images, as (index, url): item ``k``'s views are ``3k`` to
-    ``3k + 2``. ValueError when one is missing."""
+    ``3k + 2``. ValueError when one is missing. (The page shows one item, ``index`` "0-2"
+    beside ``url_1`` to ``url_3``: ambiguous between one item of three views and three items;
+    every URL of every item is read, and the graph counts the one item of the page's example.)"""
     out = []
     for number, key in enumerate(VIEW_KEYS):
         url = item.get(key)

@@ -47,7 +47,8 @@ LISTINGS: Mapping[PresetKind, Listing] = {
 
 @dataclass(frozen=True, slots=True)
 class Preset:
-    """One preset: its id (what a manifest names), name, and trial file's URL (a voice's)."""
+    """One preset: its id (what a manifest names), name, and trial file's URL (a voice's, or
+    the voice bound to an element's: ``element_voice_info.trial_url``)."""
 
     id: str
     name: str
@@ -100,7 +101,8 @@ def parse(items: list[Any], listing: Listing) -> Iterator[Preset]:
         for made in listed if isinstance(listed, list) else ():
             if not isinstance(made, Mapping) or made.get(f"{noun}_id") in (None, ""):
                 continue
-            trial = made.get("trial_url") or None
+            voice = made.get("element_voice_info") if noun == "element" else made
+            trial = (voice.get("trial_url") if isinstance(voice, Mapping) else None) or None
             language = made.get("voice_language") or None
             description = made.get("element_description") or None
             yield Preset(

@@ -16,6 +16,7 @@ from kbatch.manifest import validate
 from kbatch.manifest.records import check_element, check_voice, element_number, speaks
 from kbatch.provider import made
 from kbatch.provider.catalogue import PROVIDERS, JobKind, PackType, ProviderName
+from kbatch.provider.presets import LISTINGS, PresetKind, parse
 from kbatch.provider.wire import MediaKind, parse_task
 from tests.clips import clip
 from tests.conftest import IMAGES
@@ -159,3 +160,11 @@ def test_a_task_s_records_and_views_are_read() -> None:
     assert [(m.index, m.url) for m in task.media] == [
         (n, f"https://a/{n + 1}.png") for n in range(3)
     ]
+
+
+def test_a_preset_element_s_trial_is_its_voice_s() -> None:
+    voice = {"voice_id": "v1", "trial_url": "https://cdn/v1/trial.mp3"}
+    element = {"element_id": 7, "element_name": "Cat", "element_voice_info": voice}
+    page = [{"task_result": {"elements": [element]}}, {"task_result": {"elements": [{}]}}]
+    (found,) = parse(page, LISTINGS[PresetKind.ELEMENTS])
+    assert (found.id, found.name, found.trial_url) == ("7", "Cat", "https://cdn/v1/trial.mp3")
