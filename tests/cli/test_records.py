@@ -54,8 +54,9 @@ def invoke(*args: str) -> tuple[int, str]:
 
 
 def test_records_run_end_to_end_and_a_rerun_sends_nothing(
-    tmp_path: Path, threaded: Simulator
+    tmp_path: Path, threaded: Simulator, backend: str
 ) -> None:
+    """On either state backend (records are kept in the media rows of both)."""
     project = Project(tmp_path, threaded, JOBS)
     code, output = invoke("run", str(project.manifest), "--no-progress")
     assert code == 0, output
