@@ -246,7 +246,8 @@ class GraphBuilder:
             )
         if name == "video_id" and node.kind is JobKind.VOICE and not upstream.speaks:
             return f"{reference}: {records.NOT_SPOKEN}; {what} is not one"
-        if name == "video" and node.limits is not None and upstream.clip is not None:
+        video = name == "video" or (name == "video_url" and node.kind is JobKind.ELEMENT)
+        if video and node.limits is not None and upstream.clip is not None:
             broken = upstream.clip.problems(node.limits)
             if broken:  # decided by the upstream's request (duration, mode, aspect ratio)
                 return f"{reference}: the video {what} makes " + "; ".join(broken)
