@@ -36,12 +36,19 @@ and the units actually charged are always the provider's.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from kbatch.blockprices import (
+    FACE_KINDS,
+    PER_CALL,
+    face_key,
+    face_price,
+    faces_over,
+    per_call_over,
+)
 from kbatch.provider.capabilities import DEFAULT_TEXT2IMAGE_MODEL, DEFAULT_VIDEO_MODEL, canonical
 from kbatch.provider.catalogue import (
     NEW_API_KINDS,
@@ -126,11 +133,6 @@ PER_IMAGE: Mapping[JobKind, float] = MappingProxyType(
         JobKind.OMNI_IMAGE: 8.0,
     }
 )
-#: Units a call, by kind (slice audio; kling-pricing-video.md: TTS 0.05, text to audio 0.25,
-#: video to audio 0.25, whatever the length), from the video pack.
-PER_CALL: Mapping[JobKind, float] = MappingProxyType(
-    {JobKind.TTS: 0.05, JobKind.TEXT2AUDIO: 0.25, JobKind.VIDEO2AUDIO: 0.25}
-)
 #: Omni image: the model and resolution that cost twice the per-image figure.
 OMNI_DOUBLE = ("kling-v3-omni", "4k")
 #: Units of one effect video when nothing says otherwise (no per-effect prices published).
@@ -164,8 +166,8 @@ def key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     """
     if kind in NEW_API_KINDS:
         return _new_kind_key(kind, request)
-    if kind in FACE_KINDS:  # slice faces (issue 31)
-        return _face_key(kind, request)
+    if kind in FACE_KINDS:
+        return face_key(kind, request)
     if kind is JobKind.VIDEO_EFFECTS:
         return kind, str(request.get("effect_scene", "")), "", 1
     if kind in PER_CALL:  # a price a call
@@ -210,57 +212,6 @@ def _new_kind_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
     return kind, model, mode, int(str(request.get("duration", 5)))
 
 
-# -- slice faces (issue 31): avatar and lip-sync (kling-pricing-video.md) ----------------------
-FACE_KINDS = frozenset({JobKind.AVATAR, JobKind.LIP_SYNC})
-#: Avatar: units a second of the video made (std billed as 720p, pro as 1080p).
-AVATAR_PER_SECOND: Mapping[str, float] = MappingProxyType({"std": 0.4, "pro": 0.8})
-#: Lip-sync: units per 5 s of the video made (each 5 s begun), and face identification's call.
-LIP_SYNC_PER_5S = 0.5
-IDENTIFY_FACE_UNITS = 0.05
-#: The seconds estimated when they are unknown before the run: an avatar lasts as long as its
-#: sound (a local WAV or MP3's length is read; a TTS result's or a URL's is not known), a
-#: lip-sync as long as its video (a made video's or a URL's length is not read). Estimates,
-#: marked so by ``validate``; the task's reported charge is what counts.
-FACE_DEFAULT_SECONDS = 10
-
-
-def _face_key(kind: JobKind, request: Mapping[str, Any]) -> Key:
-    """Avatar: its mode and its sound's seconds; lip-sync: its video's seconds (a video by URL
-    measured by the manifest's check, else estimated).
-
-    >>> _face_key(JobKind.AVATAR, {"mode": "pro"})  # 0: not known before the run
-    (<JobKind.AVATAR: 'avatar'>, '', 'pro', 0)
-    """
-    mode = "pro" if request.get("mode") == "pro" else "std"
-    seconds: Any = request.get("duration")  # a lip-sync's video by URL: measured when checked
-    seconds = int(seconds) if isinstance(seconds, str) and seconds.isdigit() else None
-    if kind is JobKind.AVATAR:
-        seconds = getattr(request.get("sound_file"), "seconds", None)
-    if not isinstance(seconds, float | int):
-        return kind, "", mode, 0
-    return kind, "", mode, max(1, math.ceil(seconds - 1e-6))
-
-
-def unknown_lengths(keys: Iterable[tuple[Key, int]]) -> int:
-    """How many jobs (price keys with their counts) are avatars or lip-syncs whose length is
-    not known before the run: priced at :data:`FACE_DEFAULT_SECONDS`, an estimate ``plan``
-    says it made.
-
-    >>> unknown_lengths([(_face_key(JobKind.LIP_SYNC, {}), 3)])
-    3
-    """
-    return sum(count for key, count in keys if key[0] in FACE_KINDS and key[3] == 0)
-
-
-def _face_price(table: PriceTable, key: Key) -> float:
-    kind, _, mode, seconds = key
-    seconds = seconds or FACE_DEFAULT_SECONDS
-    if kind is JobKind.AVATAR:
-        return table.faces.get(f"avatar:{mode}", AVATAR_PER_SECOND[mode]) * seconds
-    per_5s = table.faces.get("lip_sync", LIP_SYNC_PER_5S)
-    return per_5s * max(1, math.ceil(seconds / 5 - 1e-9)) + IDENTIFY_FACE_UNITS
-
-
 @dataclass(frozen=True)
 class PriceTable:
     """Units per 5 s of video by model and billing mode, and per image by kind (and, for
@@ -282,7 +233,7 @@ class PriceTable:
         """Units one task with this key may cost."""
         kind, model, mode, count = key
         if kind in FACE_KINDS:
-            return _face_price(self, key)
+            return face_price(self.faces, key)
         if kind is JobKind.MOTION_CONTROL:
             rates = MOTION_RATES.get(model) or MOTION_RATES["kling-v3"]  # unknown: the dearer
             return rates.get(mode, max(rates.values())) * count / 5
@@ -339,21 +290,9 @@ class PriceTable:
             MappingProxyType(dict(by_model)),
             overridden=True,
             effects=_effects_over(self.effects, written.get(JobKind.VIDEO_EFFECTS.value)),
-            per_call=MappingProxyType(
-                {k: float(written.get(k.value, units)) for k, units in self.per_call.items()}
-            ),
-            faces=_faces_over(self.faces, written),
+            per_call=per_call_over(self.per_call, written),
+            faces=faces_over(self.faces, written),
         )
-
-
-def _faces_over(faces: Mapping[str, float], written: Mapping[str, Any]) -> Mapping[str, float]:
-    """slice faces: ``pricing: avatar: {std, pro}`` and ``pricing: lip_sync:`` laid over."""
-    out = dict(faces)
-    for mode, units in (written.get("avatar") or {}).items():
-        out[f"avatar:{mode}"] = float(units)
-    if "lip_sync" in written:
-        out["lip_sync"] = float(written["lip_sync"])
-    return MappingProxyType(out)
 
 
 def _effects_over(effects: Mapping[str, float], written: Any) -> Mapping[str, float]:

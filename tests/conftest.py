@@ -211,6 +211,8 @@ def image(name: str = "ok.png") -> ImageInput:
 
 #: A video the simulator serves (``<sim.url>/samples/dance.mp4``, 5 s), as a manifest names it.
 SAMPLE = "simulator:samples/dance.mp4"
+
+
 def sound(name: str = "speech.mp3") -> SoundInput:
     """A sound from tests/manifests/sounds (speech.mp3: 3 s), as a job's request holds it."""
     return SoundInput(ImageSource.FILE, str(EXAMPLES / "sounds" / name), 3.0)
@@ -249,5 +251,23 @@ def request_of(kind: JobKind, **fields: Any) -> dict[str, Any]:
                 | {"sound_start_time": 0, "sound_end_time": 3000, "sound_insert_time": 0}
             ],
         },
+        # slice records (issue 31); a voice's video_id is a made video's (tests fill it in)
+        JobKind.ELEMENT: {
+            "element_name": "Hero",
+            "element_description": "a knight in silver armour",
+            "reference_type": "image_refer",
+            "element_image_list": {
+                "frontal_image": image(),
+                "refer_images": [{"image_url": image("ok.jpg")}],
+            },
+        },
+        JobKind.VOICE: {"voice_name": "Narrator", "video_id": SPEAKING_VIDEO},
+        JobKind.SUBJECT_COMPLETION: {"element_frontal_image": image()},
     }
     return {**base[kind], **fields}
+
+
+#: slice records: where a voice's request names the made video it is taken from.
+SPEAKING_VIDEO = "<a kling-v2-6 video with sound>"
+#: slice records: a request of image2video whose video a voice may be made from.
+SPEAKING = {"model_name": "kling-v2-6", "mode": "pro", "sound": "on", "prompt": "hello"}

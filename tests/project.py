@@ -17,9 +17,9 @@ from kbatch.engine.clock import Clock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions
 from kbatch.engine.pacing import Pacing
+from kbatch.provider import made
 from kbatch.run import RunResult, execute, prepare
 from kbatch.simulator import Simulator
-from kbatch.simulator.blockroutes import render
 from kbatch.store import JobRow, locate
 from tests import shared
 
@@ -143,15 +143,19 @@ class Project:
                 assert hashlib.sha256(data).hexdigest() == item.sha256, (job_id, item.path)
                 task_id = rows[job_id].task_id
                 assert task_id is not None
-                block = self.sim.blocks.made.tasks.get(task_id)  # a building block's file
-                if block is not None:  # by the name it was served under (0.mp3 saved as 1.mp3)
-                    name = item.url.rsplit("/", 1)[1]
-                    served, _ = render(block, name, videos=self.sim.config.videos)
-                else:
-                    served, _ = self.sim._render(task_id, Path(item.path).name)
-                assert data == served, (job_id, item.path)
+                assert data == self.served(task_id, item.path, item.url), (job_id, item.path)
                 count += 1
         return count
+
+    def served(self, task_id: str, path: str, url: str) -> bytes:
+        """What the simulator served for a result file (a record: what its result holds)."""
+        record = made.record_bytes(url)  # slice records: an element's or a voice's JSON
+        if record is not None:
+            return record
+        block = self.sim.blocks.made.tasks.get(task_id)  # a building block's file
+        if block is not None:
+            return self.sim.blocks._render(block, url.rsplit("/", 1)[-1])[0]
+        return self.sim._render(task_id, Path(path).name)[0]
 
 
 async def spawn(project: Project, *args: str, log: str = "child.log") -> asyncio.subprocess.Process:

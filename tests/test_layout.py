@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "kbatch.store": 2,
     "kbatch.provider": 2,  # the client and its auth
     "kbatch.provider.wire": 1,
+    "kbatch.provider.made": 1,  # what a record kind makes, read from its result (wire's)
     "kbatch.provider.config": 1,
     "kbatch.manifest.issues": 1,
     "kbatch.images": 0,
@@ -49,6 +50,7 @@ LAYERS: dict[str, int] = {
     "kbatch.videos": 0,  # video URLs checked before paying
     "kbatch.media": 1,  # local files sent by URL: settings, content addresses, local checks
     "kbatch.pricing": 1,
+    "kbatch.blockprices": 0,  # the building blocks' prices (pricing's)
     "kbatch.errors": 0,
     "kbatch.version": 0,
     "kbatch.words": 0,  # a count with its noun in the right number

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from kbatch.cli import account, exporting, inspect, manual, running, simulate
+from kbatch.cli import account, exporting, inspect, manual, presets, running, simulate
 from kbatch.cli.app import cli, main
 
-__all__ = ["account", "cli", "exporting", "inspect", "main", "manual", "running", "simulate"]
+__all__ = [
+    "account",
+    "cli",
+    "exporting",
+    "inspect",
+    "main",
+    "manual",
+    "presets",
+    "running",
+    "simulate",
+]

@@ -65,6 +65,10 @@ def export_command(manifest: Path, fmt: str, output: Path, state_file: str | Non
     click.echo("to load it: pip install datasets (Hugging Face), then in Python:")
     click.echo("  import datasets")
     for name in done.rows:
+        if name not in LOADERS:  # slice records: elements/, voices/: rows of ids, as JSON lines
+            rows = str(output / name / "metadata.jsonl")
+            click.echo(f"  datasets.load_dataset('json', data_files={rows!r})")
+            continue
         loader = LOADERS[name]
         click.echo(f"  datasets.load_dataset({loader!r}, data_dir={str(output / name)!r})")
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 
 from kbatch import reports, store
+from kbatch.blockprices import FACE_DEFAULT_SECONDS, PER_CALL, UNSTATED, unknown_lengths
 from kbatch.cli import documents, pipelines, render
 from kbatch.cli.app import cli
 from kbatch.errors import ExitCode, KbatchError, NotFound, StateMissing
 from kbatch.manifest import Validation, read_settings, validate
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.schema import schema_text
-from kbatch.pricing import FACE_DEFAULT_SECONDS, show_units, unknown_lengths
+from kbatch.pricing import show_units
 from kbatch.reports import totals
 from kbatch.store import JobState, StateLocation, StateStatus
 from kbatch.words import plural
@@ -137,6 +138,10 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
             f"  {plural(unknown, 'avatar or lip-sync job')} of a length not known before the "
             f"run: {FACE_DEFAULT_SECONDS} s estimated each (Kling's reported charge counts)"
         )
+    for kind in sorted(UNSTATED & set(summary.by_kind)):  # slice records: an element's price
+        if settings.pricing.per_call[kind] == PER_CALL[kind]:  # not the manifest's own
+            said = f"{kind}: no price on Kling's pages; {PER_CALL[kind]:g} a job is kbatch's "
+            click.echo(said + "estimate (pricing: sets one); the charge Kling reports counts")
     budget = settings.limits.budget_units
     if budget:
         click.echo(f"budget: {show_units(budget)} units (limits.budget_units, per pack)")

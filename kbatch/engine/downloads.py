@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kbatch.errors import RetryLater
+from kbatch.provider import made
 from kbatch.provider.protocol import Provider
 from kbatch.store.commit import GroupCommit
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=+@-]")
-_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "mp4", "mov", "webm", "mp3", "wav"})
+_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "mp4", "mov", "webm"})
+_EXTENSIONS |= {"json", "mp3", "wav", "m4a", "aac"}  # slice records: records, trial files
 _NAME_LIMIT = 128
 
 
@@ -188,6 +190,12 @@ async def _transfer(
     guard: Callable[[], None] | None,
 ) -> tuple[int, Any]:
     """Write the rest of ``url`` (from ``have`` bytes on) to ``out``: its size and digest."""
+    record = made.record_bytes(url)  # slice records: an element's or voice's JSON, held inline
+    if record is not None:
+        out.seek(0)
+        out.truncate()
+        out.write(record)
+        return len(record), hashlib.sha256(record)
     async with client.download(url, offset=have) as body:
         if body.offset != have:  # the server sent the whole file: start over
             out.seek(0)

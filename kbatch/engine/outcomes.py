@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
+from kbatch.provider import made
 from kbatch.provider.wire import ChargeType, MediaKind, Task
 from kbatch.store.records import AttemptOutcome, Charged, Cost, FailureReason, JobRow, MediaRow
 
@@ -18,6 +19,8 @@ def usable(url: str | None) -> bool:
     >>> usable("https://cdn.example/0.mp4"), usable(""), usable("ftp://x/0.mp4")
     (True, False, False)
     """
+    if made.is_record(url):  # slice records: an element's or a voice's record, held inline
+        return True
     return url is not None and url.startswith(("http://", "https://")) and len(url) > 8
 
 

@@ -29,6 +29,7 @@ from kbatch.engine.events import EventName
 from kbatch.images import ImageInput, ImageProblem, ImageSource, Inspector, check_dimensions
 from kbatch.manifest.graph import Graph
 from kbatch.manifest.jobs import Job
+from kbatch.manifest.records import element_number
 from kbatch.manifest.references import (
     RATIO_FIELDS,
     TAKES,
@@ -166,7 +167,9 @@ class Pipeline:
         found = list(found_in(job.request))
         if not found:
             return job
-        await self.run.recorder.store.drain()  # the upstreams' results this runner has posted
+        # The upstreams' result rows may still wait for their group commit (a record's
+        # download takes no time): read them once they are written.
+        await self.run.recorder.store.drain()
         return await asyncio.to_thread(self._resolve, job, found)
 
     def _resolve(self, job: Job, found: list[tuple[tuple[str | int, ...], Reference]]) -> Job | str:
@@ -199,6 +202,8 @@ class Pipeline:
             if media.made_id is None:
                 return Problem(f"Kling gave no id for the {taking.output} of job {upstream}")
             if run.clock.time() < ended + RESULTS_KEPT - URL_MARGIN:
+                if taking.output is OutputType.ELEMENT:  # a number in Kling's /v1 examples
+                    return element_number(media.made_id)
                 return media.made_id
             return Problem(
                 f"the {taking.output} id of job {upstream} is no longer kept by Kling (ids "

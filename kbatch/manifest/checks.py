@@ -33,6 +33,7 @@ from kbatch.images import (
     digest,
     parse_image,
 )
+from kbatch.manifest import records
 from kbatch.manifest.audio import check_text2audio, check_tts, check_video2audio
 from kbatch.manifest.effects import check_effects
 from kbatch.manifest.faces import check_avatar, check_lip_sync, resolve_sound
@@ -42,6 +43,7 @@ from kbatch.manifest.motion import check_motion, with_seconds
 from kbatch.manifest.omni import check_omni
 from kbatch.manifest.omni_image import check_omni_image, normalize_omni_image
 from kbatch.manifest.pathrules import check_path
+from kbatch.manifest.records import check_element, check_subject, check_voice
 from kbatch.manifest.references import Reference
 from kbatch.manifest.text2image import check_text2image
 from kbatch.manifest.video import check_video
@@ -174,6 +176,10 @@ _OWN_RULES: Mapping[JobKind, Callable[[dict[str, Any]], list[Problem]]] = Mappin
         # slice faces (issue 31)
         JobKind.AVATAR: check_avatar,
         JobKind.LIP_SYNC: check_lip_sync,
+        # slice records (issue 31)
+        JobKind.ELEMENT: check_element,
+        JobKind.VOICE: check_voice,
+        JobKind.SUBJECT_COMPLETION: check_subject,
     }
 )
 
@@ -316,6 +322,7 @@ def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldP
     if kind is JobKind.VIDEO_EFFECTS:
         for index, item in enumerate(request.get("images", ())):
             yield ("images", index), item
+    yield from records.image_slots(kind, request)  # slice records: an element's images
 
 
 def resolve_images(
@@ -366,19 +373,20 @@ def _mask_ratio(path: FieldPath, text: str, mask: ImageInfo, main: ImageInfo) ->
 
 def _replace(request: dict[str, Any], path: FieldPath, value: Any) -> dict[str, Any]:
     """A copy of ``request`` with the value at ``path`` replaced (containers on the way copied)."""
+    out: dict[str, Any] = _replaced(request, path, value)
+    return out
+
+
+def _replaced(container: Any, path: FieldPath, value: Any) -> Any:
+    """``container`` (a mapping or a list) with the value at ``path`` replaced, at any depth
+    (an element's ``element_image_list.refer_images[1].image_url``)."""
+    if not path:
+        return value
     head, *rest = path
-    out = dict(request)
-    if not rest:
-        out[str(head)] = value
-        return out
-    container = list(out[str(head)])
-    index = int(rest[0])
-    if len(rest) == 1:  # an item of a list of images (image_list, video effects' images)
-        container[index] = value
-        out[str(head)] = container
-        return out
-    item = dict(container[index])
-    item[str(rest[1])] = value
-    container[index] = item
-    out[str(head)] = container
+    if isinstance(container, list):
+        out_list = list(container)
+        out_list[int(head)] = _replaced(out_list[int(head)], tuple(rest), value)
+        return out_list
+    out = dict(container)
+    out[str(head)] = _replaced(out[str(head)], tuple(rest), value)
     return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kbatch import pricing
+from kbatch.manifest import records
 from kbatch.manifest.handoffs import Clip, clip_of, video_limits
 from kbatch.manifest.issues import Issue, IssueLog
 from kbatch.manifest.references import (
@@ -65,6 +66,7 @@ class Node:
     price: pricing.Key | None = None  # what its price depends on
     clip: Clip | None = None  # what its request decides of the video it makes
     limits: VideoLimits | None = None  # what its ``video`` field takes
+    speaks: bool = False  # its video can make a voice (records.speaks)
 
 
 @dataclass
@@ -99,6 +101,8 @@ def node_of(
         outputs = None if amount == "auto" else int(amount)
     if MADE_BY.get(kind) is not OutputType.IMAGE:
         outputs = 1
+    if kind is JobKind.SUBJECT_COMPLETION:  # three views of the subject
+        outputs = records.VIEWS
     written = request.get("aspect_ratio", _DEFAULT_RATIO.get(kind))
     expansion = 1.0
     if kind is JobKind.IMAGE_EXPAND:
@@ -108,7 +112,10 @@ def node_of(
     key = pricing.key(kind, sent)
     ratio = _ratio(written)
     clip, limits = clip_of(kind, request, ratio), video_limits(kind, request)
-    return Node(kind, own, outputs, ratio, expansion, tuple(sites), slots, key, clip, limits)
+    speaks = records.speaks(kind, request)
+    return Node(
+        kind, own, outputs, ratio, expansion, tuple(sites), slots, key, clip, limits, speaks
+    )
 
 
 def _ratio(written: Any) -> float | None:
@@ -237,7 +244,10 @@ class GraphBuilder:
                 f"{reference}: {what} makes images of aspect ratio {ratio:.3g} (width/height); "
                 f"Kling takes {name} from 1:2.5 to 2.5:1"
             )
-        if name == "video" and node.limits is not None and upstream.clip is not None:
+        if name == "video_id" and node.kind is JobKind.VOICE and not upstream.speaks:
+            return f"{reference}: {records.NOT_SPOKEN}; {what} is not one"
+        video = name == "video" or (name == "video_url" and node.kind is JobKind.ELEMENT)
+        if video and node.limits is not None and upstream.clip is not None:
             broken = upstream.clip.problems(node.limits)
             if broken:  # decided by the upstream's request (duration, mode, aspect ratio)
                 return f"{reference}: the video {what} makes " + "; ".join(broken)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kbatch.manifest import motion, omni
+from kbatch.manifest import motion, omni, records
 from kbatch.provider.catalogue import JobKind
 from kbatch.videos import O1_REFERENCE, OMNI_REFERENCE, VideoInfo, VideoLimits
 
@@ -69,6 +69,8 @@ def video_limits(kind: JobKind, request: Mapping[str, Any]) -> VideoLimits | Non
         return motion.LIMITS.get(str(request.get("character_orientation", "")))
     if kind is JobKind.OMNI_VIDEO:
         return O1_REFERENCE if omni.model_of(request) == omni.O1 else OMNI_REFERENCE
+    if kind is JobKind.ELEMENT:  # slice records: element_video_list.refer_videos[0].video_url
+        return records.ELEMENT_VIDEO
     return None
 
 

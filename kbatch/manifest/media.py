@@ -46,6 +46,11 @@ URL_ONLY: Mapping[JobKind, tuple[str, ...]] = {
     JobKind.MOTION_CONTROL: ("video",),
     JobKind.VIDEO2AUDIO: ("video_url",),  # slice audio
     JobKind.LIP_SYNC: ("video_url",),  # slice faces (issue 31)
+    JobKind.VOICE: ("voice_url",),  # slice records: an audio or a video
+}
+#: The same inside a field, by path (slice records: an element's reference video).
+URL_ONLY_INSIDE: Mapping[JobKind, tuple[tuple[str | int, ...], ...]] = {
+    JobKind.ELEMENT: (("element_video_list", "refer_videos", 0, "video_url"),),
 }
 
 
@@ -120,7 +125,25 @@ def localized(
         if isinstance(value, str) and is_local(value):
             path = (base_dir / Path(value.strip()).expanduser()).resolve()
             out = {**out, name: local_value(path)}
+    for where in URL_ONLY_INSIDE.get(kind, ()):
+        out = _localized_at(out, where, base_dir)
     return out
+
+
+def _localized_at(value: Any, where: tuple[str | int, ...], base_dir: Path) -> Any:
+    """``value`` with the local file at ``where`` (if there is one) written ``local:``."""
+    if not where:
+        if isinstance(value, str) and is_local(value):
+            return local_value((base_dir / Path(value.strip()).expanduser()).resolve())
+        return value
+    head, *rest = where
+    if isinstance(value, dict) and head in value:
+        return {**value, head: _localized_at(value[head], tuple(rest), base_dir)}
+    if isinstance(value, list) and isinstance(head, int) and head < len(value):
+        items = list(value)
+        items[head] = _localized_at(value[head], tuple(rest), base_dir)
+        return items
+    return value
 
 
 @dataclass

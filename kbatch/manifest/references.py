@@ -141,6 +141,7 @@ TAKES: Mapping[str, Taking] = MappingProxyType(
 
 #: Fields whose image Kling holds to the aspect-ratio rule (1:2.5 to 2.5:1).
 RATIO_FIELDS = frozenset({"image", "subject_image", "scene_image", "style_image", "image_list"})
+RATIO_FIELDS |= {"frontal_image", "image_url", "element_frontal_image"}  # slice records
 
 
 @dataclass(frozen=True, slots=True, repr=False)

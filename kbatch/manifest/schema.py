@@ -39,6 +39,10 @@ KINDS = (
     # slice faces (issue 31)
     "avatar",
     "lip_sync",
+    # slice records (issue 31)
+    "element",
+    "voice",
+    "subject_completion",
 )
 TEMPLATE_REF = {"$ref": "#/$defs/template"}
 _TYPE_NAMES = {

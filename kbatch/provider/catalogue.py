@@ -132,6 +132,7 @@ MAIN_IMAGE = "image"
 RATIO_RULE_FIELDS = frozenset(
     {MAIN_IMAGE, "subject_image", "scene_image", "style_image", "image_list"}
 )
+RATIO_RULE_FIELDS |= {"frontal_image", "image_url", "element_frontal_image"}  # slice records
 #: Masks must have the main image's aspect ratio (CometAPI: its resolution too).
 MASK_FIELDS = frozenset({"static_mask", "mask"})
 
@@ -172,6 +173,10 @@ _OFFICIAL_TEXT = {
     (JobKind.VIDEO2AUDIO, "bgm_prompt"): 200,
     # slice faces (issue 31): kling-avatar.md
     (JobKind.AVATAR, "prompt"): 2500,
+    # slice records (issue 31): kling-omni-3.0-element-mgt.md, kling-2.6-voice-mgt.md
+    (JobKind.ELEMENT, "element_name"): 20,
+    (JobKind.ELEMENT, "element_description"): 100,
+    (JobKind.VOICE, "voice_name"): 20,
 }
 _GATEWAY_TEXT = {
     **_OFFICIAL_TEXT,
@@ -215,6 +220,17 @@ def _omni_and_effects() -> dict[tuple[JobKind, Dialect], Endpoint]:
     return {(kind, dialect): route for kind, route in routes.items() for dialect in Dialect}
 
 
+def _records() -> dict[tuple[JobKind, Dialect], Endpoint]:
+    """slice records (issue 31): element, voice and subject views, Kling's /v1 routes (the
+    gateways document none: :data:`_GATEWAY_UNSERVED`)."""
+    routes = {
+        JobKind.ELEMENT: Endpoint("general/advanced-custom-elements"),
+        JobKind.VOICE: Endpoint("general/custom-voices"),
+        JobKind.SUBJECT_COMPLETION: Endpoint("general/ai-multi-shot"),
+    }
+    return {(kind, dialect): route for kind, route in routes.items() for dialect in Dialect}
+
+
 ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
     {
         (JobKind.IMAGE_EXPAND, Dialect.OFFICIAL): Endpoint("images/editing/expand"),
@@ -239,6 +255,7 @@ ENDPOINTS: Mapping[tuple[JobKind, Dialect], Endpoint] = MappingProxyType(
         # slice faces (issue 31): kling-avatar.md, kling-lip-sync.md (the same in both dialects)
         **{(JobKind.AVATAR, d): Endpoint("videos/avatar/image2video") for d in Dialect},
         **{(JobKind.LIP_SYNC, d): Endpoint("videos/advanced-lip-sync") for d in Dialect},
+        **_records(),
     }
 )
 #: Lip-sync's first step, answered at once (kling-face-recog.md): a face session of a video.
@@ -274,6 +291,7 @@ _GATEWAY_UNSERVED = frozenset(
     {JobKind.OMNI_IMAGE} | {JobKind.TTS, JobKind.TEXT2AUDIO, JobKind.VIDEO2AUDIO}  # slice audio
 )
 _GATEWAY_UNSERVED |= {JobKind.AVATAR, JobKind.LIP_SYNC}  # slice faces: no route documented
+_GATEWAY_UNSERVED |= {JobKind.ELEMENT, JobKind.VOICE, JobKind.SUBJECT_COMPLETION}  # slice records
 
 #: The most tasks one page of a list route holds (pageSize 1..500).
 PAGE_SIZE = 500

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from kbatch import images
 from kbatch.errors import (
@@ -204,6 +204,12 @@ class Client(exchange.Session):
         except ValueError as exc:
             message = f"{what}: the answer is not a session: {exc}"
             raise OutcomeUnknown(self._scrub(message)) from None
+
+    async def ask(self, route: str, query: Mapping[str, str | int], what: str) -> Any:
+        """One GET of a /v1 route that is no kind's (the presets lists: :mod:`presets`): the
+        envelope's data."""
+        url = f"{self.base + self.prefix}/{route}?{urlencode(query)}"
+        return await self._call("GET", url, what)
 
     # -- plumbing ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kbatch.errors import Outcome
+from kbatch.provider import made
 
 
 class TaskStatus(enum.StrEnum):
@@ -71,11 +72,15 @@ class Media:
     id: str | None = None
     duration: str | None = None
     watermark_url: str | None = None
-    variant: str = ""  # "" the result; "wav" a sound's wav file (the mp3 is the result)
+    variant: str = ""  # "" the result; "wav" a sound's wav file, "trial" a record's trial file
 
     @property
     def extension(self) -> str:
         """The file extension to save it under, from the URL, else by kind."""
+        if self.kind in (MediaKind.ELEMENT, MediaKind.VOICE):  # slice records: a JSON record
+            return "json"
+        if self.kind is MediaKind.AUDIO and self.variant == made.TRIAL:
+            return made.extension(self.url)
         path = self.url.split("?", 1)[0].rsplit("/", 1)[-1]
         suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
         if suffix in ("png", "jpg", "jpeg", "webp", "mp4", "mov", "webm", "mp3", "wav"):
@@ -200,6 +205,9 @@ def _parse_media(result: Any) -> tuple[Media, ...]:
     for key in ("images", "series_images", "videos"):  # series_images: an omni-image series
         kind, items = MediaKind.VIDEO if key == "videos" else MediaKind.IMAGE, result.get(key)
         for position, item in enumerate(items if isinstance(items, list) else ()):
+            if key == "images" and isinstance(item, Mapping) and made.VIEW_KEYS[0] in item:
+                out += [Media(kind, index, url) for index, url in made.views(item, position)]
+                continue  # slice records: a subject's three views
             if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
                 raise ValueError(f"task_result.{key}[{position}] has no url")
             index = int_or_none(item.get("index"))
@@ -216,6 +224,8 @@ def _parse_media(result: Any) -> tuple[Media, ...]:
     sounds, after = result.get("audios"), len(out)  # slice audio: after the video, if any
     for position, item in enumerate(sounds if isinstance(sounds, list) else ()):
         out += _audio(item, position, after + position)
+    for kind_name, index, url, made_id, variant in made.records(result):  # slice records
+        out.append(Media(MediaKind(kind_name), index, url, id=made_id, variant=variant))
     return tuple(out)
 
 

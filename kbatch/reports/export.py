@@ -48,6 +48,7 @@ from kbatch.store import JobRow, JobState, MediaRow, StateStore
 FORMATS = {"hf": "metadata.jsonl", "parquet": "metadata.parquet"}
 #: The folder of each pack's results inside the export.
 FOLDERS = {"image": "images", "video": "videos", "audio": "audios"}
+FOLDERS |= {"element": "elements", "voice": "voices"}  # slice records: their JSON records
 MARKER = ".kbatch-export"
 #: A job's charge: on the row of its first file, null on the others (never counted twice).
 CHARGE_COLUMNS = ("units", "charged", "charged_units", "charged_amount", "charged_currency")
@@ -84,6 +85,8 @@ def rows_of(
                 "kind": row.kind.value,
                 **_charge(row, first=item is files[0]),
             }
+            if item.kind in ("element", "voice"):  # slice records: the id other jobs take
+                record[f"{item.kind}_id"] = item.made_id
             for name in names:
                 value = source.get(name) if source is not None else None
                 record[name] = list(value) if isinstance(value, tuple) else value

@@ -45,6 +45,9 @@ def _input(item: Input) -> str:
 
 def _output(path: str, kind: str) -> str:
     name = escape(path.rsplit("/", 1)[-1])
+    if kind in ("element", "voice"):  # slice records: a JSON record, linked
+        link = f'<a href="{_src(path)}">{kind} record</a>'
+        return f'<figure class="out link">{link}<figcaption>{name}</figcaption></figure>'
     if kind == "video":  # the source is set by the page's script when the card is near
         player = f'<video controls muted preload="none" data-src="{_src(path)}"></video>'
         return f'<figure class="out">{player}<figcaption>{name}</figcaption></figure>'

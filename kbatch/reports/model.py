@@ -38,6 +38,7 @@ from typing import Any
 from kbatch.errors import ManifestError
 from kbatch.manifest import Manifest
 from kbatch.manifest.references import parse
+from kbatch.provider import made
 from kbatch.provider.catalogue import PACK
 from kbatch.reports.sources import Input, SourceRow, Sources
 from kbatch.reports.totals import Totals, of_rows
@@ -67,6 +68,7 @@ COLUMNS = (
     "error_reason",
     "error_code",
     "error_message",
+    "made_ids",  # slice records: the provider's ids of what a job made (element_id, voice_id)
 )
 #: Names a foreach column or matrix key may not take: the report's columns, and those of an
 #: export (the dataset loaders name the media column "image" or "video").
@@ -104,12 +106,14 @@ class JobReport:
     charged_units: float | None = None
     charged_amount: float | None = None
     charged_currency: str | None = None
+    made_ids: tuple[str, ...] = ()  # slice records: element_id, voice_id, a video's id
 
     def record(self, source_columns: tuple[str, ...] = ()) -> dict[str, Any]:
         """The report's columns, then the given source columns, as JSON values."""
         values = {name: getattr(self, name) for name in COLUMNS}
         values["outputs"], values["result_urls"] = list(self.outputs), list(self.result_urls)
         values["hosts"] = list(self.hosts)
+        values["made_ids"] = list(self.made_ids)
         source = self.source
         for name in source_columns:
             value = source.get(name) if source is not None else None
@@ -214,7 +218,7 @@ def job_report(
         charged_amount=row.charged_amount,
         charged_currency=row.charged_currency,
         outputs=tuple(_relative(output_dir / m.path, base) for m in items if m.path),
-        result_urls=tuple(m.url for m in items),
+        result_urls=tuple(m.url for m in items if not made.is_record(m.url)),  # records: inline
         hosts=tuple(m.host or "" for m in items if m.path),
         error_reason=row.error_reason if row.state is JobState.FAILED else None,
         error_code=row.error_code if row.state is JobState.FAILED else None,
@@ -222,6 +226,7 @@ def job_report(
         output_kinds=tuple(m.kind for m in items if m.path),
         removed=row.removed,
         source=source,
+        made_ids=tuple(m.made_id for m in items if m.made_id and not m.variant),
     )
 
 

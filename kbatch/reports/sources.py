@@ -30,7 +30,6 @@ from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.checks import image_slots
 from kbatch.manifest.jobs import Job
 from kbatch.manifest.references import Reference, found_in
-from kbatch.provider.catalogue import JobKind
 from kbatch.reports.thumbnails import thumbnail
 
 #: The request fields every report carries, in order (None where a kind has no such field).

@@ -30,16 +30,11 @@ def test_validate_a_valid_manifest() -> None:
     code, out, _ = run("validate", str(DEMO))
     assert code == 0
     kinds = (
-        "6 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, 1 omni_image, "
-        "1 omni_video, 1 text2audio, 2 text2image, 2 text2video, 1 tts, 1 video2audio, "
-        "1 video_effects"
+        "1 avatar, 1 element, 7 image2video, 1 image_expand, 1 lip_sync, 1 motion_control, "
+        "1 multi_image2image, 1 omni_image, 2 omni_video, 1 subject_completion, 1 text2audio, "
+        "3 text2image, 2 text2video, 1 tts, 1 video2audio, 1 video_effects, 1 voice"
     )
-    assert out == f"{DEMO}: valid, 19 jobs ({kinds})\n"
-        "1 avatar, 6 image2video, 1 image_expand, 1 lip_sync, 1 motion_control, "
-        "1 multi_image2image, 1 omni_image, 1 omni_video, 2 text2image, 2 text2video, "
-        "1 video_effects"
-    )
-    assert out == f"{DEMO}: valid, 18 jobs ({kinds})\n"
+    assert out == f"{DEMO}: valid, 27 jobs ({kinds})\n"
 
 
 def test_validate_prints_every_problem_located_and_exits_2() -> None:
@@ -126,35 +121,28 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
     assert code == 0
     lines = out.splitlines()
     kinds = (
-        "6 image2video, 1 image_expand, 1 motion_control, 1 multi_image2image, 1 omni_image, "
-        "1 omni_video, 1 text2audio, 2 text2image, 2 text2video, 1 tts, 1 video2audio, "
-        "1 video_effects"
+        "1 avatar, 1 element, 7 image2video, 1 image_expand, 1 lip_sync, 1 motion_control, "
+        "1 multi_image2image, 1 omni_image, 2 omni_video, 1 subject_completion, 1 text2audio, "
+        "3 text2image, 2 text2video, 1 tts, 1 video2audio, 1 video_effects, 1 voice"
     )
-    assert lines[0] == f"{DEMO}: 19 jobs ({kinds}) for provider simulator"
-        "1 avatar, 6 image2video, 1 image_expand, 1 lip_sync, 1 motion_control, "
-        "1 multi_image2image, 1 omni_image, 1 omni_video, 2 text2image, 2 text2video, "
-        "1 video_effects"
-    )
-    assert lines[0] == f"{DEMO}: 18 jobs ({kinds}) for provider simulator"
+    assert lines[0] == f"{DEMO}: 27 jobs ({kinds}) for provider simulator"
     rows = [line.split() for line in lines]
     assert ["image_expand", "1", "2", "16"] in rows  # jobs, slot-tasks, estimated units
     # video and image units are different currencies: a total per pack, never one sum
     # 2.5 Turbo, 3.0 Turbo, omni, motion, and the pipeline's video (kling-v2-5-turbo std, 1.5);
-    # speech (0.05, no slot), a sound and a video's sound (0.25 each)
-    assert ["total", "video", "14", "13", "27.55"] in rows
-    assert ["total", "image", "5", "9", "80"] in rows  # text2image n=2: 2 x 8, then 8
-    assert "  stage 1: 2 jobs, slot-tasks video 2, estimate video 1.75 units" in lines
-    assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
-    assert "first 3 of 19:" in lines
-    # the avatar (4 s of std: 1.6) and the lip-sync (10 s estimated: 1, and identify's 0.05)
-    assert ["total", "video", "13", "13", "29.65"] in rows
-    assert ["total", "image", "5", "9", "80"] in rows  # text2image n=2: 2 x 8, then 8
-    assert "  stage 1: 2 jobs, slot-tasks video 2, estimate video 2.55 units" in lines
+    # speech (0.05, no slot), a sound and a video's sound (0.25 each); the avatar (4 s of std:
+    # 1.6) and the lip-sync (10 s estimated: 1, and identify's 0.05)
+    assert ["total", "video", "20", "19", "38.3"] in rows
+    assert ["total", "image", "7", "11", "108"] in rows  # text2image n=2: 2 x 8, then 8
+    assert (
+        "  stage 1: 5 jobs, slot-tasks image 1, video 4, estimate image 20, video 7.8 units"
+        in lines
+    )
     assert any(
         line.startswith("  1 avatar or lip-sync job of a length not known") for line in lines
     )
     assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
-    assert "first 3 of 18:" in lines
+    assert "first 3 of 27:" in lines
     assert lines[-3].split() == [
         "cat-yawn",
         "image2video",

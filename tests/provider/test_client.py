@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 from aiohttp import web
 from PIL import Image
 
+from kbatch.blockprices import FACE_KINDS
 from kbatch.errors import (
     ApiError,
     ConfigError,
@@ -26,8 +28,17 @@ from kbatch.errors import (
 )
 from kbatch.images import ImageInput, ImageSource
 from kbatch.manifest.loader import ProviderConfig, load_manifest
-from kbatch.manifest.references import TAKES, Form, field_name, found_in, replaced
-from kbatch.pricing import FACE_KINDS
+from kbatch.manifest.records import element_number
+from kbatch.manifest.references import (
+    TAKES,
+    Form,
+    OutputType,
+    Reference,
+    field_name,
+    found_in,
+    replaced,
+)
+from kbatch.provider import made
 from kbatch.provider.auth import Auth, BearerKey, KlingJwt, credentials
 from kbatch.provider.catalogue import (
     NEW_API_KINDS,
@@ -41,11 +52,13 @@ from kbatch.provider.catalogue import (
 )
 from kbatch.provider.client import Client
 from kbatch.provider.connect import connect
+from kbatch.provider.protocol import Target
+from kbatch.provider.surfaces import Surfaces
 from kbatch.provider.transport import Timeouts
 from kbatch.provider.wire import MediaKind, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.answers import CODE_ANSWERS
-from tests.conftest import KEY, REPO, SAMPLE, image, request_of
+from tests.conftest import KEY, REPO, SAMPLE, SPEAKING, SPEAKING_VIDEO, image, request_of
 
 KLING = PROVIDERS[ProviderName.KLING]
 COMET = PROVIDERS[ProviderName.COMETAPI]
@@ -70,6 +83,8 @@ async def test_a_task_goes_from_create_to_downloaded_file(
     async with Client(provider, auth=BearerKey(KEY), base_url=sim.url) as client:
         if kind is JobKind.LIP_SYNC:  # its first step: the faces of a video made before
             request["session_id"] = await face_session(client, clock)
+        if request.get("video_id") == SPEAKING_VIDEO:  # slice records: a voice of a made video
+            request["video_id"] = await speaking_video(client, clock)
         created = await client.create(kind, request, external_task_id="kb-a")
         assert (created.status, created.external_task_id) == (TaskStatus.SUBMITTED, "kb-a")
 
@@ -77,12 +92,16 @@ async def test_a_task_goes_from_create_to_downloaded_file(
         assert (await client.get(kind, created.task_id)).status is TaskStatus.PROCESSING
         clock.advance(5)
         done = await client.get(kind, created.task_id)
-        assert done.status is TaskStatus.SUCCEED and done.units is not None and done.units > 0
+        assert done.status is TaskStatus.SUCCEED and done.units is not None
+        assert done.units > 0 or kind is JobKind.ELEMENT  # no price stated: the simulator's 0
 
         assert [t.task_id for t in await client.list(kind)] == [created.task_id]
         assert (await client.find(kind, "kb-a")) == done
-        data = await fetch(client, done.media[0].url)
-    if kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS, *FACE_KINDS):
+        record = made.record_bytes(done.media[0].url)  # slice records: an element, a voice
+        data = record if record is not None else await fetch(client, done.media[0].url)
+    if record is not None:
+        assert json.loads(record)[f"{kind}_id"] == done.media[0].id
+    elif kind in (JobKind.IMAGE2VIDEO, JobKind.TEXT2VIDEO, JobKind.VIDEO_EFFECTS, *FACE_KINDS):
         assert done.media[0].kind is MediaKind.VIDEO and data[4:8] == b"ftyp"
     elif kind is JobKind.VIDEO2AUDIO:  # slice audio: the video with sound, then its sound
         assert [m.kind for m in done.media] == [MediaKind.VIDEO] + [MediaKind.AUDIO] * 2
@@ -108,32 +127,56 @@ async def face_session(client: Client, clock: ManualClock) -> str:
     return session.session_id
 
 
+async def speaking_video(client: Client, clock: ManualClock) -> str:
+    """slice records: the id of a kling-v2-6 video with sound, made for a voice to take."""
+    request = request_of(JobKind.IMAGE2VIDEO, **SPEAKING)
+    task = await client.create(JobKind.IMAGE2VIDEO, request, external_task_id="kb-speaks")
+    clock.advance(10)
+    done = await client.get(JobKind.IMAGE2VIDEO, task.task_id)
+    assert done.media[0].id is not None
+    return done.media[0].id
+
+
 async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) -> None:
     """The loader's requests pass the simulator's strict checks, on the API each job goes to:
     no field the API would refuse or ignore, no empty optional string."""
     manifest = load_manifest(REPO / "manifests" / "demo.yaml")
-    # A job that takes another's image (job:<id>) is sent an image in its place; one that
-    # takes a made thing's id (video2audio's video_id: job:cat-yawn) needs the upstream's task
-    # to have run: tests/cli/test_audio_kinds.py sends those.
-    jobs = [
-        replace(
-            job, request=replaced(job.request, {ref: image() for _, ref in found_in(job.request)})
-        )
-        for job in manifest.jobs()
-        if all(TAKES[field_name(path)].form is not Form.ID for path, _ in found_in(job.request))
-        and job.kind is not JobKind.LIP_SYNC  # two steps: tests/cli/test_face_kinds.py
-    ]
+    # A lip-sync's two steps are tests/cli/test_face_kinds.py's.
+    jobs = [job for job in manifest.jobs() if job.kind is not JobKind.LIP_SYNC]
     strict = SimulatorConfig(task_seconds=10, clock=clock, strict=True)
     async with running(strict) as sim:
         config = ProviderConfig(ProviderName.SIMULATOR, base_url=sim.url)
         async with connect(config, env={}) as provider:
+            made: dict[str, tuple[Target, str]] = {}
             for number, job in enumerate(jobs):
-                target = provider.target(job.kind, job.request)
-                task = await provider.create(target, job.request, external_task_id=f"kb-{number}")
+                # A job that takes another's image (job:<id>) is sent an image in its place;
+                # one that takes an id (element_id, voice_id, video_id) the id its upstream made.
+                values = {
+                    ref: await _taken(provider, clock, made[ref.job_id], ref, field_name(path))
+                    for path, ref in found_in(job.request)
+                }
+                request = replaced(job.request, values)
+                target = provider.target(job.kind, request)
+                task = await provider.create(target, request, external_task_id=f"kb-{number}")
                 answered = TaskStatus.SUCCEED if job.kind in SYNC_KINDS else TaskStatus.SUBMITTED
                 assert task.status is answered
+                made[job.id] = (target, task.task_id)
     assert len(sim.creates) == sum(job.kind not in SYNC_KINDS for job in jobs) >= 5  # tts: no id
     assert any(route.startswith("POST /text-to-video/") for route in sim.requests)
+
+
+async def _taken(
+    provider: Surfaces, clock: ManualClock, upstream: tuple[Target, str], ref: Reference, name: str
+) -> Any:
+    """What a demo job is sent for a reference: an image, or the id its upstream made."""
+    taking = TAKES[name]
+    if taking.form is not Form.ID:
+        return image()
+    clock.advance(10)  # the upstream ends
+    done = await provider.get(*upstream)
+    results = [m for m in done.media if m.kind.value == taking.output.value and not m.variant]
+    made_id = results[ref.position].id
+    return element_number(made_id) if taking.output is OutputType.ELEMENT else made_id
 
 
 async def test_the_legacy_dialect_uses_images_generations(sim: Simulator) -> None:

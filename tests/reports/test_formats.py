@@ -39,7 +39,8 @@ UPDATE jobs SET
     THEN substr(error_message, 1, instr(error_message, ' (request_id') - 1)
     ELSE error_message END;
 UPDATE media SET url = 'https://cdn.example/' || job_id || '/' || "index" || '.' || extension,
-  host = CASE WHEN path IS NULL THEN NULL ELSE 'render-1' END;
+  host = CASE WHEN path IS NULL THEN NULL ELSE 'render-1' END,
+  made_id = CASE WHEN made_id IS NULL THEN NULL ELSE 'made-' || job_id || '-' || "index" END;
 """
 MIXED = [
     video("ok"),
@@ -96,12 +97,12 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ran]:
 
 
 EXPECTED_CSV = """\
-id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,charged,charged_units,charged_amount,charged_currency,outputs,hosts,result_urls,error_reason,error_code,error_message
-ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,reported,1,,,ok/0.mp4,render-1,https://cdn.example/ok/0.mp4,,,
-flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,reported,1,,,flaky/0.mp4,render-1,https://cdn.example/flaky/0.mp4,,,
-broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,reported,0,,,,,,provider_failed,,The task failed as asked (the prompt contains sim:fail)
-refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,,,,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy"
-wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,16,reported,16,,,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,
+id,kind,pack,state,removed,task_id,external_task_id,attempts,submitted,finished,seconds,units,charged,charged_units,charged_amount,charged_currency,outputs,hosts,result_urls,error_reason,error_code,error_message,made_ids
+ok,image2video,video,downloaded,,task-ok,kb-ok,1,2027-01-15T08:01:00Z,2027-01-15T08:01:42Z,42.5,1,reported,1,,,ok/0.mp4,render-1,https://cdn.example/ok/0.mp4,,,,made-ok-0
+flaky,image2video,video,downloaded,,task-flaky,kb-flaky,2,2027-01-15T08:02:00Z,2027-01-15T08:02:42Z,42.5,1,reported,1,,,flaky/0.mp4,render-1,https://cdn.example/flaky/0.mp4,,,,made-flaky-0
+broken,image2video,video,failed,,task-broken,kb-broken,2,2027-01-15T08:03:00Z,2027-01-15T08:03:42Z,42.5,0,reported,0,,,,,,provider_failed,,The task failed as asked (the prompt contains sim:fail),
+refused,image2video,video,failed,,,kb-refused,1,,2027-01-15T08:04:42Z,,0,,,,,,,,rejected,1301,"create image2video: HTTP 400, code 1301: Trigger the content security policy",
+wide,image_expand,image,downloaded,,task-wide,kb-wide,1,2027-01-15T08:05:00Z,2027-01-15T08:05:42Z,42.5,16,reported,16,,,wide/0.png wide/1.png,render-1 render-1,https://cdn.example/wide/0.png https://cdn.example/wide/1.png,,,,
 """  # noqa: E501
 
 
@@ -170,6 +171,7 @@ def test_json_has_the_same_jobs_and_a_summary(ran: Ran) -> None:
         "error_reason": None,
         "error_code": None,
         "error_message": None,
+        "made_ids": ["made-flaky-0"],  # the provider's id of what it made
     }
 
 
