@@ -131,6 +131,7 @@ FULL_JOB = JobRow(
 FULL_MEDIA = MediaRow(
     "full", 2, "image", "http://127.0.0.1/x.png", "png", "full/2.png", 99, "ab", "watermark", "h"
 )
+FULL_MEDIA = replace(FULL_MEDIA, made_id="42")  # the provider's id of what was made
 FULL_ATTEMPT = AttemptRow(
     "full",
     3,
