@@ -59,6 +59,14 @@ def test_the_wheel_contains_the_schema_and_py_typed(tmp_path: Path) -> None:
         "omni_video": "omni",
         "motion_control": "motion control",
         "video_effects": "effects",
+        "element": "elements",
+        "voice": "voices",
+        "tts": "speech",
+        "text2audio": "sound effects",
+        "video2audio": "video sound",
+        "avatar": "avatars",
+        "lip_sync": "lip-sync",
+        "subject_completion": "subject views",
     }
     assert set(words) == {kind.value for kind in JobKind}
     assert all(word in summary for word in words.values())

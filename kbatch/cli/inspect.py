@@ -131,17 +131,8 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
         click.echo(where_to)
     click.echo("")
     render.print_table(render.kinds_table(validation))
-    source = "manifest pricing: over " if settings.pricing.overridden else ""
-    click.echo(f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)")
-    if unknown := unknown_lengths(summary.prices.items()):  # slice faces
-        click.echo(
-            f"  {plural(unknown, 'avatar or lip-sync job')} of a length not known before the "
-            f"run: {FACE_DEFAULT_SECONDS} s estimated each (Kling's reported charge counts)"
-        )
-    for kind in sorted(UNSTATED & set(summary.by_kind)):  # slice records: an element's price
-        if settings.pricing.per_call[kind] == PER_CALL[kind]:  # not the manifest's own
-            said = f"{kind}: no price on Kling's pages; {PER_CALL[kind]:g} a job is kbatch's "
-            click.echo(said + "estimate (pricing: sets one); the charge Kling reports counts")
+    for line in _estimate_lines(validation):
+        click.echo(line)
     budget = settings.limits.budget_units
     if budget:
         click.echo(f"budget: {show_units(budget)} units (limits.budget_units, per pack)")
@@ -162,6 +153,25 @@ def plan_command(manifest: Path, keep: int, state_file: str | None, fmt: str) ->
         click.echo("")
         click.echo(f"first {len(summary.first)} of {summary.total}:")
         render.print_table(render.jobs_table(list(summary.first)))
+
+
+def _estimate_lines(validation: Validation) -> list[str]:
+    """Where ``plan``'s units come from, and which of them kbatch had to guess: avatars and
+    lip-syncs of a length not known before the run, kinds whose price Kling's pages omit."""
+    summary, settings = validation.summary, validation.manifest
+    assert settings is not None
+    source = "manifest pricing: over " if settings.pricing.overridden else ""
+    lines = [f"units: estimates from {source}kbatch's price table (kbatch/pricing.py)"]
+    if unknown := unknown_lengths(summary.prices.items()):
+        lines.append(
+            f"  {plural(unknown, 'avatar or lip-sync job')} of a length not known before the "
+            f"run: {FACE_DEFAULT_SECONDS} s estimated each (Kling's reported charge counts)"
+        )
+    for kind in sorted(UNSTATED & set(summary.by_kind)):  # an element's price
+        if settings.pricing.per_call[kind] == PER_CALL[kind]:  # not the manifest's own
+            said = f"{kind}: no price on Kling's pages; {PER_CALL[kind]:g} a job is kbatch's "
+            lines.append(said + "estimate (pricing: sets one); the charge Kling reports counts")
+    return lines
 
 
 def _plan_document(validation: Validation, state_file: str | None) -> None:

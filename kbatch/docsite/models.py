@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kbatch.provider import capabilities as caps
-from kbatch.provider.catalogue import KIND_ROUTES, MODELS, NEW_KIND_DEFAULTS, VIDEO_KINDS, JobKind
+from kbatch.provider.catalogue import NEW_KIND_DEFAULTS, VIDEO_KINDS, JobKind
+from kbatch.provider.videomodels import KIND_ROUTES, MODELS
 
 #: Each request field that asks for a feature of the capability map, and its feature.
 FEATURE_OF: Mapping[str, str] = {

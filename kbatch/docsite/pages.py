@@ -87,7 +87,7 @@ def _facts(kind: JobKind) -> str:
     if paths:
         rows.append(("Paths on the new API", ", ".join(f"`{path}`" for path in paths)))
     if IMAGE_FIELDS.get(kind):
-        rows.append(("Image fields", ", ".join(f"`{f}`" for f in IMAGE_FIELDS[kind])))
+        rows.append(("Image fields", ", ".join(f"`{f}`" for f in IMAGE_FIELDS.get(kind, ()))))
     unserved = [p.name.value for p in PROVIDERS.values() if kind in p.unserved]
     if unserved:
         rows.append(("Not served by", ", ".join(unserved)))

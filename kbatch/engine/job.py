@@ -9,6 +9,10 @@ and sent again only when the provider says it has no such task.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
 from kbatch.engine import faces, outcomes
 from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName
@@ -154,12 +158,8 @@ class JobLife:
         assert row.external_task_id is not None
         backoff = run.backoff()
         callback_url = run.state.callback_url
-        written = await faces.request_of(run, row, job)  # a lip-sync's: after identify-face
-        if written is None or isinstance(written, faces.Refused):
-            if written is None:
-                self._unsent()
-            else:
-                self.fail(written.reason, written.message, written.code)
+        written = await _written(self, job)
+        if written is None:
             return
         while True:
             await run.admission.before_create(row.id)
@@ -262,16 +262,9 @@ class JobLife:
         submitted = task.created_at / 1000 if adopted and task.created_at else now
         self.row = row = self.row.accepted(task.task_id, submitted_at=submitted, now=now)
         assert row.external_task_id is not None
-        attempt = AttemptRow(
-            row.id,
-            row.attempt,
-            row.external_task_id,
-            task.task_id,
-            started_at=submitted,
-            fingerprint=row.fingerprint,
-            target=row.target,
-        )
-        run.recorder.post(row, attempt)
+        attempt = AttemptRow(row.id, row.attempt, row.external_task_id, task.task_id)
+        attempt = replace(attempt, started_at=submitted, fingerprint=row.fingerprint)
+        run.recorder.post(row, replace(attempt, target=row.target))
         run.state.submitted += not adopted
         name = EventName.ADOPTED if adopted else EventName.SUBMITTED
         run.emit(name, row.id, f"task {task.task_id} (attempt {row.attempt})", row=row)
@@ -377,6 +370,19 @@ class JobLife:
         message = unsigned(message)
         self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code)
         return self.row
+
+
+async def _written(life: JobLife, job: Job) -> Mapping[str, Any] | None:
+    """The request a create sends: the job's; a lip-sync's once identify-face has answered
+    (None: the job failed or was put back, and nothing is sent)."""
+    written = await faces.request_of(life.run, life.row, job)
+    if written is None:
+        life._unsent()
+        return None
+    if isinstance(written, faces.Refused):
+        life.fail(written.reason, written.message, written.code)
+        return None
+    return written
 
 
 __all__ = ["JobLife"]

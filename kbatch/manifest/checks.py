@@ -304,7 +304,7 @@ def _check_multi(request: dict[str, Any], provider: catalogue.ProviderSpec) -> l
 
 def image_slots(kind: JobKind, request: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
     """Every image in a request, with its path: (("image",), "a.png"), ..."""
-    for field in catalogue.IMAGE_FIELDS[kind]:
+    for field in catalogue.IMAGE_FIELDS.get(kind, ()):
         if field in request:
             yield (field,), request[field]
     for field in catalogue.IMAGE_LIST_FIELDS.get(kind, ()):

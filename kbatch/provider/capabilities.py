@@ -27,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from kbatch.provider.catalogue import SPELLINGS, JobKind
+from kbatch.provider.catalogue import JobKind
+from kbatch.provider.videomodels import SPELLINGS
 
 Pairs = frozenset[tuple[str, str]]
 

@@ -74,23 +74,14 @@ PACK: Mapping[JobKind, PackType] = MappingProxyType(
         JobKind.SUBJECT_COMPLETION: PackType.IMAGE,
     }
 )
-#: The building blocks: one row each in :mod:`kbatch.provider.blocks`.
-BLOCK_KINDS = frozenset(
-    {
-        JobKind.ELEMENT,
-        JobKind.VOICE,
-        JobKind.TTS,
-        JobKind.TEXT2AUDIO,
-        JobKind.VIDEO2AUDIO,
-        JobKind.AVATAR,
-        JobKind.LIP_SYNC,
-        JobKind.SUBJECT_COMPLETION,
-    }
-)
+#: The building blocks (issue 31): Kling's /v1 routes only, the simulator's blockroutes.
+_MAKERS = {JobKind.ELEMENT, JobKind.VOICE, JobKind.TTS, JobKind.TEXT2AUDIO, JobKind.VIDEO2AUDIO}
+BLOCK_KINDS = frozenset({*_MAKERS, JobKind.AVATAR, JobKind.LIP_SYNC, JobKind.SUBJECT_COMPLETION})
 #: Kinds Kling answers at once (no task to query, no external id to look a lost answer up by).
 SYNC_KINDS = frozenset({JobKind.TTS})
 
-#: Fields holding one image, per kind. The first is the main image (the aspect-ratio rule applies).
+#: Fields holding one image, per kind (none: a kind absent; an element's are nested, in
+#: manifest/records.py). The first is the main image (the aspect-ratio rule applies).
 IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
     {
         JobKind.IMAGE_EXPAND: ("image",),
@@ -102,13 +93,7 @@ IMAGE_FIELDS: Mapping[JobKind, tuple[str, ...]] = MappingProxyType(
         JobKind.MOTION_CONTROL: ("image",),  # the character
         JobKind.OMNI_IMAGE: (),  # image_list[].image: kbatch.manifest.checks.image_slots
         JobKind.VIDEO_EFFECTS: ("image",),  # or images[0], images[1] (two-person effects)
-        JobKind.ELEMENT: (),  # element_image_list.frontal_image and refer_images[].image_url
-        JobKind.VOICE: (),
-        JobKind.TTS: (),
-        JobKind.TEXT2AUDIO: (),
-        JobKind.VIDEO2AUDIO: (),
         JobKind.AVATAR: ("image",),
-        JobKind.LIP_SYNC: (),
         JobKind.SUBJECT_COMPLETION: ("element_frontal_image",),
     }
 )
@@ -406,70 +391,3 @@ def request_slots(kind: JobKind, request: Mapping[str, object]) -> int:
         return amount if isinstance(amount, int) else MAX_SERIES
     count = request.get("n", 1)
     return slots(kind, count if isinstance(count, int) else int(str(count)))
-
-
-# -- video models: their two spellings, and which routes each API serves them on ---------------
-
-
-class Route(enum.StrEnum):
-    """What a video model is asked to do; on the new API, the first part of its path."""
-
-    TEXT_TO_VIDEO = "text-to-video"
-    IMAGE_TO_VIDEO = "image-to-video"
-    OMNI_VIDEO = "omni-video"
-    MOTION_CONTROL = "motion-control"
-
-
-#: The route of each video kind.
-KIND_ROUTES: Mapping[JobKind, Route] = MappingProxyType(
-    {
-        JobKind.TEXT2VIDEO: Route.TEXT_TO_VIDEO,
-        JobKind.IMAGE2VIDEO: Route.IMAGE_TO_VIDEO,
-        JobKind.OMNI_VIDEO: Route.OMNI_VIDEO,
-        JobKind.MOTION_CONTROL: Route.MOTION_CONTROL,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class VideoModel:
-    """One model: its ``/v1`` name and routes, its new-API name and routes (None/empty: that API
-    does not serve it)."""
-
-    legacy: str | None
-    new: str | None
-    legacy_routes: frozenset[Route] = frozenset()
-    new_routes: frozenset[Route] = frozenset()
-
-    @property
-    def name(self) -> str:
-        """The canonical spelling: the ``/v1`` name where there is one."""
-        name = self.legacy or self.new
-        assert name is not None, "a model has at least one name"
-        return name
-
-
-_T2V, _I2V = Route.TEXT_TO_VIDEO, Route.IMAGE_TO_VIDEO
-_BOTH = frozenset({_T2V, _I2V})
-_OMNI = frozenset({Route.OMNI_VIDEO})
-
-#: Every video model kbatch knows. The ``/v1`` omni-video and motion-control routes are named by
-#: the changelog only (their pages are not in the snapshot).
-MODELS: tuple[VideoModel, ...] = (
-    VideoModel("kling-v1", None, _BOTH),
-    VideoModel("kling-v1-5", None, frozenset({_I2V})),
-    VideoModel("kling-v1-6", None, _BOTH),
-    VideoModel("kling-v2-master", None, _BOTH),
-    VideoModel("kling-v2-1", None, frozenset({_I2V})),
-    VideoModel("kling-v2-1-master", None, _BOTH),
-    VideoModel("kling-v2-5-turbo", "kling-2.5-turbo", _BOTH, _BOTH),
-    VideoModel("kling-v2-6", "kling-2.6", _BOTH, frozenset({_T2V, _I2V, Route.MOTION_CONTROL})),
-    VideoModel("kling-v3", "kling-3.0", _BOTH, frozenset({_T2V, _I2V, Route.MOTION_CONTROL})),
-    VideoModel(None, "kling-3.0-turbo", frozenset(), _BOTH),  # 2026-06-17, new API only
-    VideoModel("kling-v3-omni", "kling-3.0-omni", _OMNI, _OMNI),
-    VideoModel("kling-video-o1", "kling-o1", _OMNI, _OMNI),
-)
-#: Each spelling of a model: the /v1 name (and the new API's, for the same model).
-SPELLINGS: Mapping[str, VideoModel] = MappingProxyType(
-    {name: m for m in MODELS for name in (m.legacy, m.new) if name is not None}
-)

@@ -22,7 +22,7 @@ from typing import Self
 import aiohttp
 
 from kbatch.errors import JobRejected, Outcome, RetryLater
-from kbatch.provider import wire
+from kbatch.provider import envelope, wire
 from kbatch.provider.auth import Auth
 from kbatch.provider.payload import PartsPayload
 from kbatch.provider.protocol import Download
@@ -57,7 +57,7 @@ async def send(
     auth: Auth,
     scrub: Scrub,
     creating: bool,
-) -> tuple[wire.Reply, Mapping[str, str]]:
+) -> tuple[envelope.Reply, Mapping[str, str]]:
     """One request, signed by ``auth``; the answer unwrapped (a redirect is an answer too: the
     API never redirects, so it means the wrong host)."""
     headers = {"Authorization": auth.header()}
@@ -73,10 +73,10 @@ async def send(
             method, url, data=data, headers=headers, allow_redirects=False
         ) as response:
             raw = await response.read()
-            reply = wire.read_reply(response.status, response.content_type, raw)
+            reply = envelope.read_reply(response.status, response.content_type, raw)
             if 300 <= response.status < 400:
                 target = response.headers.get("Location", "elsewhere")
-                reply = wire.Reply(
+                reply = envelope.Reply(
                     response.status, None, f"redirected to {short(target)}", json=False
                 )
             return reply, response.headers
@@ -108,7 +108,7 @@ async def download(
                 return
             if response.status not in (200, 206):
                 raw = await response.content.read(2048)
-                reply = wire.read_reply(response.status, response.content_type, raw)
+                reply = envelope.read_reply(response.status, response.content_type, raw)
                 # A media host is no API: a busy one is retried, any other refusal (an
                 # expired signed URL, a deleted file) fails the job, never the run.
                 outcome = wire.classify(response.status, None, creating=False)
@@ -193,7 +193,7 @@ class Session:
 
     async def _send(
         self, method: str, url: str, what: str, body: Sequence[bytes] | None, *, creating: bool
-    ) -> tuple[wire.Reply, Mapping[str, str]]:
+    ) -> tuple[envelope.Reply, Mapping[str, str]]:
         """One request with this client's credentials: :func:`send`."""
         session, auth, scrub = self._open(), self._auth, self._scrub
         return await send(

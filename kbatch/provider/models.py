@@ -22,17 +22,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from kbatch.provider.catalogue import (
-    KIND_ROUTES,
-    MODELS,
-    NEW_KIND_DEFAULTS,
-    SPELLINGS,
-    JobKind,
-    Route,
-    VideoModel,
-)
+from kbatch.provider.catalogue import NEW_KIND_DEFAULTS, JobKind
 from kbatch.provider.config import Api
 from kbatch.provider.protocol import ModelPath, Target
+from kbatch.provider.videomodels import KIND_ROUTES, MODELS, SPELLINGS, Route, VideoModel
 
 #: The model a video request without ``model_name`` gets on the ``/v1`` routes (capabilities.py).
 DEFAULT_MODEL = "kling-v1"

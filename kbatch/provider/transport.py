@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from kbatch.errors import API_ERRORS, ApiError, Outcome, OutcomeUnknown, RetryLater
-from kbatch.provider import wire
+from kbatch.provider import envelope, wire
 
 Scrub = Callable[[str], str]
 _SAFE_CAUSES = (
@@ -80,7 +80,7 @@ class mapped:
 
 
 def api_error(
-    reply: wire.Reply,
+    reply: envelope.Reply,
     headers: Mapping[str, str],
     what: str,
     *,

@@ -3,7 +3,7 @@
 ::
 
     body = build_body(job.request, endpoint, external_task_id="kb-...")
-    reply = read_reply(status, content_type, raw_bytes)     # the envelope, or a gateway error
+    reply = envelope.read_reply(status, content_type, raw)    # the envelope, or a gateway error
     outcome = classify(reply.status, reply.code, creating=True)
     task = parse_task(reply.data)                            # Task(task_id, status, media, ...)
 
@@ -15,7 +15,6 @@ The error taxonomy (:func:`classify`) follows the table of KLING_API.md. Every f
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -241,68 +240,6 @@ def _audio(item: Any, position: int, index: int) -> list[Media]:
     if isinstance(wav, str) and wav:
         found.append(Media(MediaKind.AUDIO, index, wav, made, seconds, variant="wav"))
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An HTTP answer, unwrapped. ``code`` is 0 for success; ``json`` False when the body was
-    not the JSON the API speaks (an HTML error page, a proxy's text)."""
-
-    status: int
-    code: int | str | None
-    message: str
-    data: Any = None
-    request_id: str | None = None
-    json: bool = True
-    broken: bool = False  # JSON cut short or garbled on the way: the API spoke, we lost it
-
-    @property
-    def ok(self) -> bool:
-        return self.json and self.code == 0 and 200 <= self.status < 300
-
-
-def read_reply(status: int, content_type: str, raw: bytes) -> Reply:
-    """Unwrap Kling's envelope ``{"code", "message", "request_id", "data"}`` or a gateway's
-    ``{"error": {"code", "message", "type"}}``."""
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw else None
-    except (UnicodeDecodeError, ValueError):
-        body = None
-    if not isinstance(body, dict):
-        kind = "an HTML page" if b"<html" in raw[:512].lower() else "a body that is not JSON"
-        if not raw:
-            kind = "an empty body"
-        type_ = content_type.split(";")[0] or "no content type"
-        broken = "json" in type_.lower() or raw.lstrip()[:1] in (b"{", b"[")
-        if broken and body is None:
-            kind = "JSON cut short or garbled"
-        broken = broken and body is None
-        return Reply(status, None, f"answered with {kind} ({type_})", json=False, broken=broken)
-    request_id = body.get("request_id")
-    request_id = str(request_id) if request_id not in (None, "") else None
-    error = body.get("error")
-    if isinstance(error, dict) and "code" not in body:
-        code = error.get("code")
-        message = str(error.get("message") or error.get("type") or "gateway error")
-        return Reply(status, _code(code) or str(code or "error"), message, None, request_id)
-    if "code" not in body:
-        return Reply(status, None, "answered JSON without Kling's envelope", body, request_id)
-    if body.get("code") is None and str(body.get("message", "")).strip() == "404":
-        # CometAPI's answer for a route it does not serve: {"code": null, "message": "404"}
-        message = 'answered {"code": null, "message": "404"}: the route is not served'
-        return Reply(404, None, message, None, request_id, json=False)
-    code = _code(body.get("code"))
-    message = str(body.get("message") or "")
-    return Reply(status, code, message, body.get("data"), request_id)
-
-
-def _code(value: Any) -> int | str | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    return int(text) if text.lstrip("-").isdigit() else text
 
 
 class Code(enum.IntEnum):

@@ -11,6 +11,7 @@ import pytest
 from kbatch.errors import Outcome
 from kbatch.provider.bodies import build_body
 from kbatch.provider.catalogue import ENDPOINTS, Dialect, JobKind
+from kbatch.provider.envelope import read_reply
 from kbatch.provider.transport import retry_after
 from kbatch.provider.wire import (
     CODES,
@@ -20,7 +21,6 @@ from kbatch.provider.wire import (
     TaskStatus,
     classify,
     parse_task,
-    read_reply,
 )
 from tests.conftest import IMAGES, image, request_of
 
