@@ -130,16 +130,16 @@ def test_plan_lists_jobs_counts_and_slots() -> None:
     assert ["image_expand", "1", "2", "16"] in rows  # jobs, slot-tasks, estimated units
     # video and image units are different currencies: a total per pack, never one sum
     # 2.5 Turbo, 3.0 Turbo, omni, motion, and the pipeline's video (kling-v2-5-turbo std, 1.5);
-    # speech (0.05, no slot), a sound and a video's sound (0.25 each); the avatar (4 s of std:
-    # 1.6) and the lip-sync (10 s estimated: 1, and identify's 0.05)
-    assert ["total", "video", "20", "19", "38.3"] in rows
+    # speech (0.05, no slot), a sound and a video's sound (0.25 each); the avatar of the
+    # speech (10 s estimated, std: 4) and the lip-sync (10 s estimated: 1, identify's 0.05)
+    assert ["total", "video", "20", "19", "40.7"] in rows
     assert ["total", "image", "7", "11", "108"] in rows  # text2image n=2: 2 x 8, then 8
     assert (
-        "  stage 1: 5 jobs, slot-tasks image 1, video 4, estimate image 20, video 7.8 units"
+        "  stage 1: 6 jobs, slot-tasks image 1, video 5, estimate image 20, video 11.8 units"
         in lines
     )
     assert any(
-        line.startswith("  1 avatar or lip-sync job of a length not known") for line in lines
+        line.startswith("  2 avatar or lip-sync jobs of a length not known") for line in lines
     )
     assert "largest task: 3 slots (limits.max_in_flight: 4)" in lines
     assert "first 3 of 27:" in lines
