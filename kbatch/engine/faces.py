@@ -53,6 +53,8 @@ class Refused:
     reason: FailureReason
     message: str
     code: int | str | None = None
+    #: Units identify-face was charged, when it answered before the refusal (they count).
+    charged: float | None = None
 
 
 def session_key(row: JobRow) -> str:
@@ -94,7 +96,7 @@ async def prepared(
         ids = ", ".join(f.face_id for f in session.faces) or "none"
         what = f"no face {named!r}" if named is not None else "no face"
         message = f"Kling found {what} in the video (faces found: {ids}); nothing more is paid"
-        return Refused(FailureReason.REJECTED, message)
+        return Refused(FailureReason.REJECTED, message, charged=session.charged)
     sound_ms = None
     if "sound_end_time" not in request:
         sound_ms = await _sound_ms(run, request)
@@ -103,10 +105,12 @@ async def prepared(
                 "the sound's length cannot be read before it is sent (not a WAV or MP3 kbatch "
                 "can reach): write sound_end_time (ms)"
             )
-            return Refused(FailureReason.REJECTED, message)
+            return Refused(FailureReason.REJECTED, message, charged=session.charged)
     body = create_request(request, session, face, sound_ms)
     problem = window_problem(body, face)
-    return body if problem is None else Refused(FailureReason.REJECTED, problem)
+    if problem is None:
+        return body
+    return Refused(FailureReason.REJECTED, problem, charged=session.charged)
 
 
 async def _identify(

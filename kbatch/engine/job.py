@@ -298,7 +298,7 @@ class JobLife:
                 if update is None:
                     self._overdue()
                 elif isinstance(update, TaskNotFound):
-                    await self._lost()
+                    await _lost(self)
                     return
                 elif not self._observed(update):
                     return
@@ -335,29 +335,6 @@ class JobLife:
         )
         run.emit(EventName.OVERDUE, self.row.id, message, row=self.row)
 
-    async def _lost(self) -> None:
-        """The provider no longer knows the task it accepted. Look for it by its external id
-        (another route or form may know it) before concluding anything: a task that is "not
-        found" is no proof that nothing runs or will be charged. Never resent from here."""
-        run, row = self.run, self.row
-        assert row.external_task_id is not None
-        found = await run.find(row, row.external_task_id)
-        if found is not None and found.task_id:
-            if found.task_id != row.task_id:
-                now = run.clock.time()
-                submitted = row.submitted_at or now
-                self.row = row.accepted(found.task_id, submitted_at=submitted, now=now)
-                run.recorder.post(self.row)
-            message = f"task {found.task_id}, found by its external id"
-            run.emit(EventName.ADOPTED, row.id, message, row=self.row)
-            return
-        message = (
-            f"the provider no longer knows task {row.task_id} (external id "
-            f"{row.external_task_id}), which it had accepted; it may still run and be charged: "
-            "check the provider's task list; --retry-failed sends it again, which may pay twice"
-        )
-        self.fail(FailureReason.LOST, message, None)
-
     def _succeeded(self, task: Task) -> None:
         self.row = outcomes.succeeded(self.run, self.row, self.hold, task)
 
@@ -365,11 +342,41 @@ class JobLife:
         message = unsigned(message)  # a provider may quote the URL it could not fetch
         self.row = outcomes.attempt_failed(self.run, self.row, self.hold, message, charged)
 
-    def fail(self, reason: FailureReason, message: str, code: int | str | None) -> JobRow:
-        """The job fails for good (until --retry-failed)."""
+    def fail(
+        self,
+        reason: FailureReason,
+        message: str,
+        code: int | str | None,
+        charged: float | None = None,
+    ) -> JobRow:
+        """The job fails for good (until --retry-failed), charged nothing or ``charged``."""
         message = unsigned(message)
-        self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code)
+        self.row = outcomes.failed(self.run, self.row, self.hold, reason, message, code, charged)
         return self.row
+
+
+async def _lost(life: JobLife) -> None:
+    """The provider no longer knows the task it accepted. Look for it by its external id
+    (another route or form may know it) before concluding anything: a task that is "not
+    found" is no proof that nothing runs or will be charged. Never resent from here."""
+    run, row = life.run, life.row
+    assert row.external_task_id is not None
+    found = await run.find(row, row.external_task_id)
+    if found is not None and found.task_id:
+        if found.task_id != row.task_id:
+            now = run.clock.time()
+            submitted = row.submitted_at or now
+            life.row = row.accepted(found.task_id, submitted_at=submitted, now=now)
+            run.recorder.post(life.row)
+        message = f"task {found.task_id}, found by its external id"
+        run.emit(EventName.ADOPTED, row.id, message, row=life.row)
+        return
+    message = (
+        f"the provider no longer knows task {row.task_id} (external id "
+        f"{row.external_task_id}), which it had accepted; it may still run and be charged: "
+        "check the provider's task list; --retry-failed sends it again, which may pay twice"
+    )
+    life.fail(FailureReason.LOST, message, None)
 
 
 async def _written(life: JobLife, job: Job) -> Mapping[str, Any] | None:
@@ -380,7 +387,7 @@ async def _written(life: JobLife, job: Job) -> Mapping[str, Any] | None:
         life._unsent()
         return None
     if isinstance(written, faces.Refused):
-        life.fail(written.reason, written.message, written.code)
+        life.fail(written.reason, written.message, written.code, charged=written.charged)
         return None
     return written
 

@@ -143,14 +143,18 @@ def failed(
     reason: FailureReason,
     message: str,
     code: int | str | None,
+    charged: float | None = None,
 ) -> JobRow:
-    """The job fails for good (until --retry-failed)."""
+    """The job fails for good (until --retry-failed); ``charged``: units the provider reported
+    for this attempt all the same (a lip-sync's face identification)."""
     now = run.clock.time()
-    run.settle(row.kind, hold, 0.0, clean=False)
+    charge = None if charged is None else Cost.reported(charged)
+    run.settle(row.kind, hold, 0.0 if charge is None else charge.units, clean=False)
     ended = []
     if row.state.at_provider and row.external_task_id:
-        ended.append(row.ended(AttemptOutcome(reason.value), units=None, message=message, now=now))
-    row = row.failed(reason, code, message, now=now)
+        outcome = AttemptOutcome(reason.value)
+        ended.append(row.ended(outcome, units=charge, message=message, now=now))
+    row = row.failed(reason, code, message, now=now, units=charge)
     run.recorder.post(row, *ended)
     run.emit(EventName.FAILED, row.id, message, row=row)
     return row

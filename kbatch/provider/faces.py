@@ -58,6 +58,14 @@ class FaceSession:
         faces = tuple(Face(str(i), int(s), int(e)) for i, s, e in data["faces"])
         return cls(str(data["session_id"]), faces, data.get("units"))
 
+    @property
+    def charged(self) -> float | None:
+        """The units this session was charged, as a number (None: not said, or unreadable)."""
+        try:
+            return None if self.units is None else float(self.units)
+        except ValueError:
+            return None
+
     def face(self, face_id: str | None) -> Face | None:
         """The face named, or the first found (None: no such face, or none at all)."""
         if face_id is None:

@@ -208,10 +208,18 @@ class JobRow:
         return replace(row, state=JobState.PENDING, error_message=message)
 
     def failed(
-        self, reason: FailureReason, code: int | str | None, message: str, *, now: float
+        self,
+        reason: FailureReason,
+        code: int | str | None,
+        message: str,
+        *,
+        now: float,
+        units: float | Cost | None = None,
     ) -> JobRow:
+        """The job fails for good; ``units``: what this attempt was charged, if anything (a
+        lip-sync's face identification, paid before its create was refused)."""
         return replace(
-            self,
+            self if units is None else self._costing(_cost(units)),
             state=JobState.FAILED,
             finished_at=now,
             updated_at=now,

@@ -172,6 +172,11 @@ def test_a_lip_sync_by_urls_picks_its_face_and_reads_the_sound_s_length(
     )
     message = rows["misses-the-face"].error_message or ""
     assert "overlaps face 1 (seen 3000-6000 ms) by 0 ms" in message
+    # Refused before the lip-sync was paid, but after identify-face was: its 0.05 counts.
+    for job_id in ("no-such-face", "misses-the-face"):
+        assert rows[job_id].units == pytest.approx(0.05), job_id
+    query = "SELECT job_id, charged_units FROM attempts WHERE outcome = 'rejected'"
+    assert sorted(project.query(query)) == [("misses-the-face", 0.05), ("no-such-face", 0.05)]
     posts = [e.path for e in threaded.log if e.method == "POST"]
     assert posts.count("/v1/videos/identify-face") == 3
     assert posts.count("/v1/videos/advanced-lip-sync") == 1
