@@ -18,6 +18,8 @@ import struct
 import wave
 from typing import Any
 
+from kbatch.sounds import sound_seconds
+
 av: Any
 try:  # PyAV is optional: without it only WAV and MP3 lengths are read
     import av
@@ -29,12 +31,6 @@ RATE = 8000
 _FRAME_HEADER = bytes([0xFF, 0xFB, 0x10, 0xC0])
 _FRAME_BYTES = 104  # 144 * 32000 // 44100
 _FRAME_SECONDS = 1152 / 44100
-#: Bitrates (kbit/s) by index, and sample rates by index, for MPEG-1 and MPEG-2/2.5 Layer III.
-_BITRATES = {
-    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 #: The formats Kling takes as a sound file, and as a voice source (a video too).
 SOUND_FORMATS = ("mp3", "wav", "m4a", "aac")
 VOICE_FORMATS = ("mp3", "wav", "mp4", "mov")
@@ -82,40 +78,9 @@ def audio_seconds(data: bytes) -> float | None:
     """A sound's length in seconds: WAV and MP3 by their headers, others by PyAV if installed;
     None when it cannot be read."""
     kind = audio_format(data)
-    if kind == "wav":
-        try:
-            with wave.open(io.BytesIO(data), "rb") as reader:
-                return reader.getnframes() / reader.getframerate()
-        except (wave.Error, EOFError, ZeroDivisionError):
-            return None
-    if kind == "mp3":
-        return _mp3_seconds(data)
+    if kind in ("wav", "mp3"):  # read as a client reads it (kbatch.sounds)
+        return sound_seconds(data)
     return _av_seconds(data)
-
-
-def _mp3_seconds(data: bytes) -> float | None:
-    """The sum of the frames' lengths, walking frame headers (after an ID3v2 tag)."""
-    at = 0
-    if data[:3] == b"ID3" and len(data) >= 10:
-        tag = data[6:10]
-        at = 10 + (tag[0] << 21 | tag[1] << 14 | tag[2] << 7 | tag[3])
-    seconds, frames = 0.0, 0
-    while at + 4 <= len(data):
-        b1, b2 = data[at + 1], data[at + 2]
-        version = (b1 >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
-        if data[at] != 0xFF or b1 & 0xE0 != 0xE0 or version == 1 or (b1 >> 1) & 3 != 1:
-            break
-        rate_index, bit_index = (b2 >> 2) & 3, b2 >> 4
-        if rate_index == 3 or bit_index in (0, 15):
-            break
-        rate = _RATES[version][rate_index]
-        bitrate = _BITRATES[1 if version == 3 else 2][bit_index] * 1000
-        samples = 1152 if version == 3 else 576
-        size = samples // 8 * bitrate // rate + ((b2 >> 1) & 1)
-        seconds += samples / rate
-        frames += 1
-        at += size
-    return seconds if frames else None
 
 
 def _av_seconds(data: bytes) -> float | None:
