@@ -76,9 +76,8 @@ def records(result: Mapping[str, Any]) -> Iterator[Made]:
                 bound = voice.get("voice_id") if isinstance(voice, Mapping) else None
                 record["voice_id"] = None if bound in (None, "") else str(bound)
             record["trial_url"] = trial if isinstance(trial, str) and trial else None
-            if record["trial_url"]:  # the result after the record (outcomes.media_rows)
-                number = 2 * position + 1  # a task makes one element or voice: 0 and 1
-                record["trial_file"] = f"{number}.{TRIAL}.{extension(record['trial_url'])}"
+            if record["trial_url"]:  # a variant of the record's result (outcomes.media_rows)
+                record["trial_file"] = f"{position}.{TRIAL}.{extension(record['trial_url'])}"
             yield kind, position, record_url(record), made_id, ""
             if record["trial_url"]:
                 yield "audio", position, record["trial_url"], None, TRIAL

@@ -143,7 +143,7 @@ def test_a_task_s_records_and_views_are_read() -> None:
     record, trial = task.media
     assert (record.kind, record.id, record.extension) == (MediaKind.VOICE, "v9", "json")
     body = made.record_bytes(record.url)
-    assert body is not None and b'"trial_file": "1.trial.mp3"' in body
+    assert body is not None and b'"trial_file": "0.trial.mp3"' in body
     assert (trial.kind, trial.variant, trial.extension) == (MediaKind.AUDIO, "trial", "mp3")
     element = {"element_id": 829, "element_name": "Hero", "element_voice_info": {}}
     task = parse_task(

@@ -55,7 +55,7 @@ from kbatch.provider.connect import connect
 from kbatch.provider.protocol import Target
 from kbatch.provider.surfaces import Surfaces
 from kbatch.provider.transport import Timeouts
-from kbatch.provider.wire import MediaKind, TaskStatus
+from kbatch.provider.wire import MediaKind, Task, TaskStatus
 from kbatch.simulator import Fault, ManualClock, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.answers import CODE_ANSWERS
 from tests.conftest import KEY, REPO, SAMPLE, SPEAKING, SPEAKING_VIDEO, image, request_of
@@ -147,7 +147,7 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
     async with running(strict) as sim:
         config = ProviderConfig(ProviderName.SIMULATOR, base_url=sim.url)
         async with connect(config, env={}) as provider:
-            made: dict[str, tuple[Target, str]] = {}
+            made: dict[str, tuple[Target, str] | Task] = {}  # a sync call's: its answer
             for number, job in enumerate(jobs):
                 # A job that takes another's image (job:<id>) is sent an image in its place;
                 # one that takes an id (element_id, voice_id, video_id) the id its upstream made.
@@ -160,20 +160,25 @@ async def test_every_job_of_the_demo_manifest_is_accepted(clock: ManualClock) ->
                 task = await provider.create(target, request, external_task_id=f"kb-{number}")
                 answered = TaskStatus.SUCCEED if job.kind in SYNC_KINDS else TaskStatus.SUBMITTED
                 assert task.status is answered
-                made[job.id] = (target, task.task_id)
+                made[job.id] = task if job.kind in SYNC_KINDS else (target, task.task_id)
     assert len(sim.creates) == sum(job.kind not in SYNC_KINDS for job in jobs) >= 5  # tts: no id
     assert any(route.startswith("POST /text-to-video/") for route in sim.requests)
 
 
 async def _taken(
-    provider: Surfaces, clock: ManualClock, upstream: tuple[Target, str], ref: Reference, name: str
+    provider: Surfaces,
+    clock: ManualClock,
+    upstream: tuple[Target, str] | Task,
+    ref: Reference,
+    name: str,
 ) -> Any:
-    """What a demo job is sent for a reference: an image, or the id its upstream made."""
+    """What a demo job is sent for a reference: an image, or the id its upstream made (a
+    speech's from its answer: it has no task to ask for)."""
     taking = TAKES[name]
     if taking.form is not Form.ID:
         return image()
     clock.advance(10)  # the upstream ends
-    done = await provider.get(*upstream)
+    done = upstream if isinstance(upstream, Task) else await provider.get(*upstream)
     results = [m for m in done.media if m.kind.value == taking.output.value and not m.variant]
     made_id = results[ref.position].id
     return element_number(made_id) if taking.output is OutputType.ELEMENT else made_id

@@ -46,13 +46,7 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path, api: s
             ]
             project.jobs += [expand(f"e{batch}-{i}", n=2) for i in range(4)] + [multi(f"m{batch}")]
             project.save()
-            for _ in range(CYCLES):
-                child = await spawn(project, "--no-progress")
-                code = await kill_at_random(child, sim, rng)
-                if code != -signal.SIGKILL:
-                    assert code == ExitCode.OK, (project.root / "child.log").read_text()
-                    break
-                kills += 1
+            kills += await kill_until_done(project, sim, rng, CYCLES)
         sim.arrivals.clear()
         await settle(project)
         FIGURES["kill -9 survived"] += kills
@@ -60,6 +54,20 @@ async def test_sigkill_at_random_moments_over_many_cycles(tmp_path: Path, api: s
 
         assert kills >= 16, f"only {kills} kills landed"
         exactly_once(project, sim, files=ROUNDS * (20 + 8 + 1))
+
+
+async def kill_until_done(project: Project, sim: Simulator, rng: random.Random, cycles: int) -> int:
+    """Start ``kbatch run`` children of the project and SIGKILL each at a seeded moment,
+    until one finishes (it must exit 0) or ``cycles`` are spent; how many kills landed."""
+    kills = 0
+    for _ in range(cycles):
+        child = await spawn(project, "--no-progress")
+        code = await kill_at_random(child, sim, rng)
+        if code != -signal.SIGKILL:
+            assert code == ExitCode.OK, (project.root / "child.log").read_text()
+            break
+        kills += 1
+    return kills
 
 
 async def kill_at_random(

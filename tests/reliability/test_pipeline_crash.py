@@ -7,18 +7,16 @@ succeeded and was sent that upstream's result."""
 from __future__ import annotations
 
 import random
-import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kbatch.errors import ExitCode
 from kbatch.simulator import Fault, FaultPlan, Simulator, SimulatorConfig, running
-from tests.project import Project, spawn
+from tests.project import Project
 from tests.reliability.checks import exactly_once, injected, settle
 from tests.reliability.conftest import FIGURES
-from tests.reliability.test_crash import kill_at_random
+from tests.reliability.test_crash import kill_until_done
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -54,13 +52,7 @@ async def test_a_pipeline_killed_at_random_moments_finishes_exactly_once(tmp_pat
     async with running(config) as sim:
         project = Project(tmp_path, sim, pipeline_jobs())
         kills = 0
-        for _ in range(CYCLES):
-            child = await spawn(project, "--no-progress")
-            code = await kill_at_random(child, sim, rng)
-            if code != -signal.SIGKILL:
-                assert code == ExitCode.OK, (project.root / "child.log").read_text()
-                break
-            kills += 1
+        kills += await kill_until_done(project, sim, rng, CYCLES)
         sim.arrivals.clear()
         await settle(project)
         FIGURES["pipeline kill -9 survived"] += kills

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 from pathlib import Path
 from typing import Any
 
-from kbatch.errors import ExitCode
 from kbatch.simulator import Fault, FaultPlan, Op, SimulatorConfig, running
-from tests.project import Project, spawn
+from tests.project import Project
 from tests.reliability.checks import exactly_once, injected, settle
 from tests.reliability.conftest import FIGURES
-from tests.reliability.test_crash import kill_at_random
+from tests.reliability.test_crash import kill_until_done
 
 CYCLES = 5
 SEED = 20261231
@@ -58,13 +56,7 @@ async def test_records_killed_at_random_moments_are_made_exactly_once(tmp_path: 
     async with running(config) as sim:
         project = Project(tmp_path, sim, record_jobs())
         kills = 0
-        for _ in range(CYCLES):
-            child = await spawn(project, "--no-progress")
-            code = await kill_at_random(child, sim, rng)
-            if code != -signal.SIGKILL:
-                assert code == ExitCode.OK, (project.root / "child.log").read_text()
-                break
-            kills += 1
+        kills += await kill_until_done(project, sim, rng, CYCLES)
         sim.arrivals.clear()
         await settle(project)
         FIGURES["records kill -9 survived"] += kills
