@@ -27,7 +27,7 @@ from kbatch.engine.assembly import assemble
 from kbatch.engine.batch import Batch
 from kbatch.engine.callbacks import Receiver
 from kbatch.engine.clock import Clock, SystemClock
-from kbatch.engine.context import Hold
+from kbatch.engine.context import Hold, RunContext
 from kbatch.engine.events import EventName, OnEvent
 from kbatch.engine.job import JobLife
 from kbatch.engine.mediaserve import Served
@@ -253,7 +253,7 @@ class Scheduler:
                 if run.stops.reason is not None:
                     return
                 await self.pipeline.offer_ready(self._offer_parked)
-                self._prefetch(job)
+                _prefetch(self.run_context, job)
                 await self._offer(job, again=only is not None)
             await reader  # its ManifestError, if the manifest broke
             await self.pipeline.drain(self._offer_parked, self._active)
@@ -264,18 +264,8 @@ class Scheduler:
             await asyncio.gather(reader, return_exceptions=True)
 
     async def _offer_parked(self, job: Job) -> None:
-        self._prefetch(job)
+        _prefetch(self.run_context, job)
         await self._offer(job)
-
-    def _prefetch(self, job: Job) -> None:
-        """Start the uploads of a job this run will send, ahead of its slots (a job done
-        already needs none: a rerun asks the store nothing)."""
-        run = self.run_context
-        row = run.recorder.rows.get(job.id)
-        if run.state.media is None or row is None or not run.options.selects(job.id):
-            return
-        if row.state is JobState.PENDING:
-            run.state.media.prefetch(job)
 
     async def _offer(self, job: Job, *, again: bool = False) -> None:
         """Admit one job. ``again``: the shared state said it is pending, whatever this
@@ -287,9 +277,13 @@ class Scheduler:
             return
         if _living(self._lives, job.id):  # its resumed life may need to send it again
             made = await self.pipeline.resolve(job)  # as its upstreams' results
-            if not isinstance(made, str):  # else it is sent no more now: the next run says why
-                run.state.parked[job.id] = made
-            return
+            if _living(self._lives, job.id):  # still: else it ended while they were read
+                if not isinstance(made, str):  # else it is sent no more now: the next run says
+                    run.state.parked[job.id] = made
+                return
+            row = run.recorder.rows.get(job.id)
+            if row is None:
+                return
         if not run.options.selects(job.id) or (row.state is not JobState.PENDING and not again):
             return
         if row.state is not JobState.PENDING:  # as the shared state has it now
@@ -344,6 +338,16 @@ class Scheduler:
         self.pipeline.ended(job_id)
         if not worker.cancelled() and (failure := worker.exception()) is not None:
             self.run_context.stops.crash(failure)
+
+
+def _prefetch(run: RunContext, job: Job) -> None:
+    """Start the uploads of a job this run will send, ahead of its slots (a job done already
+    needs none: a rerun asks the store nothing)."""
+    row = run.recorder.rows.get(job.id)
+    if run.state.media is None or row is None or not run.options.selects(job.id):
+        return
+    if row.state is JobState.PENDING:
+        run.state.media.prefetch(job)
 
 
 def _living(lives: dict[str, asyncio.Task[None]], job_id: str) -> bool:
