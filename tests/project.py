@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
+from kbatch.cli.app import cli
 from kbatch.engine.clock import Clock
 from kbatch.engine.events import Event
 from kbatch.engine.options import RunOptions
@@ -174,6 +177,12 @@ async def spawn(project: Project, *args: str, log: str = "child.log") -> asyncio
             stderr=log_file,
             cwd=project.root,
         )
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    """``kbatch ARGS...`` through click's runner, in this process: its exit code and output."""
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
 
 
 def dedent(text: str) -> str:

@@ -8,21 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project, video
+from tests.project import Project, invoke, video
 
 
 @pytest.fixture
 def project(tmp_path: Path, threaded: Simulator) -> Project:
     return Project(tmp_path, threaded, [video("a"), video("b", prompt="another")])
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def costs_asked(sim: Simulator) -> int:

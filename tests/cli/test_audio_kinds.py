@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from kbatch.cli.app import cli
 from kbatch.errors import ExitCode
 from kbatch.simulator import Fault, FaultPlan, Op, Simulator, SimulatorConfig, running
 from kbatch.simulator.blockroutes import render
 from kbatch.store import JobState, locate
 from tests.conftest import in_a_thread
-from tests.project import Project, spawn, video
+from tests.project import Project, invoke, spawn, video
 
 TTS = "POST /v1/audio/tts"
 SPEECH = {
@@ -47,11 +45,6 @@ def strict() -> Iterator[Simulator]:
     """A strict simulator in a thread: a field the route does not take is refused."""
     with in_a_thread(SimulatorConfig(task_seconds=0.05, strict=True)) as sim:
         yield sim
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def served_files(project: Project, sim: Simulator) -> dict[str, str]:

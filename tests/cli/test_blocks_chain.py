@@ -11,11 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project
+from tests.project import Project, invoke
 
 SPEAKING = {"model_name": "kling-v2-6", "mode": "pro", "sound": "on"}
 LINE = "The lighthouse keeper walks up the stairs at dusk and lights the lamp for the night."
@@ -44,11 +41,6 @@ JOBS: list[dict[str, Any]] = [
 #: still 1, views 3, keeper 1, walks 1, poster 1, line 1, says 1, clip 1, dubbed 1,
 #: narrator 2 (record, trial), voiced 2, scored 3 (video, mp3, wav), gulls 2 (mp3, wav).
 FILES = 1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 2 + 3 + 2
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def test_every_block_chained_runs_end_to_end_and_a_rerun_sends_nothing(

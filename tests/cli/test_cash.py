@@ -12,24 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from kbatch.cli.app import cli
 from kbatch.simulator import FAIL, Simulator, SimulatorConfig
 from kbatch.store.records import Charged
 from tests.conftest import in_a_thread
-from tests.project import Project
+from tests.project import Project, invoke
 
 TURBO = "kling-3.0-turbo"  # 5 s at 720p: estimated at 4 units, priced 4 units (0.8/s)
 
 
 def turbo(job_id: str, prompt: str = "a cat on a sofa") -> dict[str, Any]:
     return {"id": job_id, "kind": "text2video", "model_name": TURBO, "prompt": prompt}
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def paying(how: str, cash_type: str = "balance") -> Iterator[Simulator]:

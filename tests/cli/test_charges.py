@@ -11,23 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator, SimulatorConfig
 from kbatch.store.records import Charged
 from tests.conftest import in_a_thread
-from tests.project import Project, video
+from tests.project import Project, invoke, video
 
 #: kling-v1 std 5 s: the simulator charges 1 unit (its price); the manifest expects 3.
 #: How the summary and ``kbatch status`` begin their totals (kbatch.reports.totals).
 SPENT = "units spent by the manifest's current jobs: "
 PRICING = {"pricing": {"image2video": {"kling-v1": {"std": 3}}}}
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 @pytest.fixture

@@ -7,16 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from tests.project import Project, invoke
 
 
 def exported(folder: Path) -> list[dict[str, object]]:

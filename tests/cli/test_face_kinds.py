@@ -12,22 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator, SimulatorConfig
 from kbatch.simulator.audio import wav
 from kbatch.store import JobState
 from tests.clips import serving
 from tests.conftest import in_a_thread
-from tests.project import Project
+from tests.project import Project, invoke
 
 SOUNDS = Path(__file__).parent.parent / "manifests" / "sounds"
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def face_jobs() -> list[dict[str, Any]]:

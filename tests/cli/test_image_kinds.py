@@ -7,11 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project
+from tests.project import Project, invoke
 
 OMNI = {"kind": "omni_image", "model_name": "kling-v3-omni", "prompt": "a fox, <<<image_1>>>"}
 JOBS: list[dict[str, Any]] = [
@@ -24,11 +21,6 @@ JOBS: list[dict[str, Any]] = [
     {"id": "hug", "kind": "video_effects", "effect_scene": "hug_pro"}
     | {"images": ["ok.png", "ok.jpg"]},
 ]
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def test_both_kinds_run_to_files_on_disk_and_a_rerun_sends_nothing(

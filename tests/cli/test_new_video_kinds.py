@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from kbatch import validate
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
 from tests.clips import serving
 from tests.conftest import REPO
-from tests.project import Project
+from tests.project import Project, invoke
 
 
 @pytest.fixture
@@ -27,11 +25,6 @@ def cdn(tmp_path: Path) -> Iterator[str]:
     ``wide.mp4`` (8 s, 1920x1080), among others: the base URL."""
     with serving(tmp_path / "cdn") as url:
         yield url
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def jobs(cdn: str) -> list[dict[str, Any]]:

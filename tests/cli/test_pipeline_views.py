@@ -10,8 +10,8 @@ from pathlib import Path
 
 from kbatch.simulator import Simulator
 from kbatch.simulator.tasks import FLAKY
-from tests.cli.test_pipelines import ROWS, invoke, pipeline
-from tests.project import Project
+from tests.cli.test_pipelines import ROWS, pipeline
+from tests.project import Project, invoke
 
 BLOCKED = {"clip-2", "wide-2", "duo"}  # take from still-2, directly (duo: fan-in)
 

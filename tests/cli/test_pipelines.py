@@ -10,12 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
 from kbatch.simulator.tasks import FLAKY, SimTask
-from tests.project import Project
+from tests.project import Project, invoke
 
 ROWS = "row,prompt\n1,a red fox in snow\n2,a lighthouse at dusk\n"
 JOBS: list[dict[str, Any]] = [
@@ -28,11 +25,6 @@ JOBS: list[dict[str, Any]] = [
     | {"subject_image_list": ["job:still-1", "job:still-2"]},
 ]
 DOWNSTREAM = {"clip": "still", "wide": "still"}
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def pipeline(tmp_path: Path, sim: Simulator, rows: str = ROWS) -> Project:

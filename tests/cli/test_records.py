@@ -12,11 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project
+from tests.project import Project, invoke
 
 SPEAKING = {"model_name": "kling-v2-6", "mode": "pro", "sound": "on"}
 CAST = [{"element_id": "job:hero"}]
@@ -46,11 +43,6 @@ JOBS: list[dict[str, Any]] = [
 ]
 #: Files: still 1, views 3, clip 1, narrator 2 (record, trial), hero 2, and 1 each after.
 FILES = 1 + 3 + 1 + 2 + 2 + 5
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def test_records_run_end_to_end_and_a_rerun_sends_nothing(

@@ -16,17 +16,12 @@ from kbatch.cli.app import cli
 from kbatch.simulator import FAIL, UNSAFE, Simulator
 from kbatch.store import SqliteStore
 from tests.cli.test_charges import SPENT
-from tests.project import IMAGES, Project, video
+from tests.project import IMAGES, Project, invoke, video
 
 
 @pytest.fixture
 def project(tmp_path: Path, threaded: Simulator) -> Project:
     return Project(tmp_path, threaded, [video("a"), video("b", prompt="another")])
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def test_run_prints_a_line_per_event_and_exits_0(project: Project) -> None:

@@ -6,17 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from click.testing import CliRunner
 from PIL import Image
 
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from tests.project import Project, invoke
 
 
 def test_an_image_job_is_charged_what_plan_estimates_at_kling_s_size(

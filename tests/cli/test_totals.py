@@ -10,16 +10,8 @@ import io
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from kbatch.cli.app import cli
 from kbatch.simulator import Simulator
-from tests.project import Project
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from tests.project import Project, invoke
 
 
 def test_every_surface_shows_the_same_totals_after_a_foreach_row_is_removed(

@@ -51,8 +51,7 @@ async def test_a_pipeline_killed_at_random_moments_finishes_exactly_once(tmp_pat
     )
     async with running(config) as sim:
         project = Project(tmp_path, sim, pipeline_jobs())
-        kills = 0
-        kills += await kill_until_done(project, sim, rng, CYCLES)
+        kills = await kill_until_done(project, sim, rng, CYCLES)
         sim.arrivals.clear()
         await settle(project)
         FIGURES["pipeline kill -9 survived"] += kills

@@ -55,8 +55,7 @@ async def test_records_killed_at_random_moments_are_made_exactly_once(tmp_path: 
     faults.script(Op.CREATE, Fault.TIMEOUT_AFTER_CREATE, times=len(record_jobs()))
     async with running(config) as sim:
         project = Project(tmp_path, sim, record_jobs())
-        kills = 0
-        kills += await kill_until_done(project, sim, rng, CYCLES)
+        kills = await kill_until_done(project, sim, rng, CYCLES)
         sim.arrivals.clear()
         await settle(project)
         FIGURES["records kill -9 survived"] += kills

@@ -14,7 +14,8 @@ os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
 import datasets
 
 from kbatch.simulator import Simulator
-from tests.cli.test_pipelines import invoke, pipeline
+from tests.cli.test_pipelines import pipeline
+from tests.project import invoke
 
 
 def test_a_pipeline_exports_rows_with_their_upstreams_files(
