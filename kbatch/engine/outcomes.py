@@ -29,9 +29,8 @@ def media_rows(job_id: str, task: Task) -> list[MediaRow]:
     rows, index = [], -1
     for item in task.media:
         index += not item.variant  # a variant (a sound's wav) is another file of the result
-        made = MediaRow(job_id, index, item.kind.value, item.url, item.extension, made_id=item.id)
-        made = replace(made, variant=item.variant) if item.variant else made
-        rows.append(made)
+        row = MediaRow(job_id, index, item.kind.value, item.url, item.extension, made_id=item.id)
+        rows.append(replace(row, variant=item.variant) if item.variant else row)
         if usable(item.watermark_url):
             assert item.watermark_url is not None
             watermark = MediaRow(job_id, index, item.kind.value, item.watermark_url, item.extension)

@@ -278,7 +278,7 @@ class Scheduler:
         if _living(self._lives, job.id):  # its resumed life may need to send it again
             made = await self.pipeline.resolve(job)  # as its upstreams' results
             if _living(self._lives, job.id):  # still: else it ended while they were read
-                if not isinstance(made, str):  # else it is sent no more now: the next run says
+                if not isinstance(made, str):  # else it is not sent now: the next run says why
                     run.state.parked[job.id] = made
                 return
             row = run.recorder.rows.get(job.id)

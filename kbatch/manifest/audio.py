@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kbatch.manifest.issues import missing
 from kbatch.manifest.omni import reference_video
 from kbatch.manifest.references import Reference
 from kbatch.videos import MB, VideoLimits
@@ -28,10 +29,6 @@ Problem = tuple[FieldPath, str]
 
 #: kling-video-to-audio.md: the video given by URL (its pixels are not limited there).
 VIDEO2AUDIO_SOURCE = VideoLimits("video-to-audio", 100 * MB, 3.0, 20.0, 1, 100_000)
-
-
-def _required(request: dict[str, Any], *names: str) -> list[Problem]:
-    return [((), f"missing required field {name!r}") for name in names if name not in request]
 
 
 def _one_decimal(request: dict[str, Any], name: str, what: str) -> list[Problem]:
@@ -47,7 +44,7 @@ def _one_decimal(request: dict[str, Any], name: str, what: str) -> list[Problem]
 
 def check_tts(request: dict[str, Any]) -> list[Problem]:
     """Speech: the words and a voice; the speed with one decimal (Kling rounds others)."""
-    problems = _required(request, "text", "voice_id")
+    problems = missing(request, "text", "voice_id")
     text = request.get("text")
     if isinstance(text, str) and not text.strip():
         problems.append((("text",), "is blank: there is nothing to speak"))
@@ -56,7 +53,7 @@ def check_tts(request: dict[str, Any]) -> list[Problem]:
 
 def check_text2audio(request: dict[str, Any]) -> list[Problem]:
     """A sound effect: a prompt and a duration of 3.0 to 10.0 s with one decimal."""
-    problems = _required(request, "prompt", "duration")
+    problems = missing(request, "prompt", "duration")
     prompt = request.get("prompt")
     if isinstance(prompt, str) and not prompt.strip():
         problems.append((("prompt",), "is blank: say what sound to make"))

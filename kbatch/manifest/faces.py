@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kbatch.manifest.issues import missing
 from kbatch.manifest.omni import measured, reference_video
 from kbatch.manifest.references import Reference
 from kbatch.provider.catalogue import JobKind
@@ -55,10 +56,7 @@ def _one_of(request: Mapping[str, Any], first: str, second: str, what: str) -> l
 
 def check_avatar(request: dict[str, Any]) -> list[Problem]:
     """An image and one sound (its length: :func:`resolve_sound`)."""
-    problems: list[Problem] = []
-    if "image" not in request:
-        problems.append(((), "missing required field 'image'"))
-    return problems + _one_of(request, "audio_id", "sound_file", "speech")
+    return missing(request, "image") + _one_of(request, "audio_id", "sound_file", "speech")
 
 
 def check_lip_sync(request: dict[str, Any]) -> list[Problem]:

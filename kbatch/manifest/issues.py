@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,4 +149,13 @@ def show(value: Any, limit: int = 60) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-__all__ = ["Issue", "IssueLog", "Location", "Severity", "show"]
+def missing(request: Mapping[str, Any], *names: str) -> list[tuple[tuple[str | int, ...], str]]:
+    """A kind's rule problem for each required field a request lacks, located at the job.
+
+    >>> missing({"text": "hi"}, "text", "voice_id")
+    [((), "missing required field 'voice_id'")]
+    """
+    return [((), f"missing required field '{name}'") for name in names if name not in request]
+
+
+__all__ = ["Issue", "IssueLog", "Location", "Severity", "missing", "show"]

@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+from kbatch.manifest.issues import missing
 from kbatch.manifest.omni import reference_video, shown
 from kbatch.manifest.references import Reference
 from kbatch.media import is_local, local_path
@@ -61,7 +62,7 @@ _VIDEO_FIELD: FieldPath = ("element_video_list", "refer_videos", 0, "video_url")
 
 def check_element(request: Mapping[str, Any]) -> list[Problem]:
     """Every rule of an element request, each located at the field that breaks it."""
-    problems = _required(request, "element_name", "element_description", "reference_type")
+    problems = missing(request, "element_name", "element_description", "reference_type")
     kind = request.get("reference_type")
     images, videos = request.get("element_image_list"), request.get("element_video_list")
     if kind == "image_refer":
@@ -98,7 +99,7 @@ def _video(url: Any) -> list[Problem]:
 
 def check_voice(request: Mapping[str, Any]) -> list[Problem]:
     """Every rule of a voice request, each located at the field that breaks it."""
-    problems = _required(request, "voice_name")
+    problems = missing(request, "voice_name")
     given = [name for name in ("voice_url", "video_id") if name in request]
     if not given:
         return [*problems, ((), "give one of voice_url (an audio or video URL) and video_id")]
@@ -121,11 +122,7 @@ def check_voice(request: Mapping[str, Any]) -> list[Problem]:
 
 def check_subject(request: Mapping[str, Any]) -> list[Problem]:
     """A subject-views request: its frontal image (checked as every ``/v1`` image)."""
-    return _required(request, "element_frontal_image")
-
-
-def _required(request: Mapping[str, Any], *names: str) -> list[Problem]:
-    return [((), f"missing required field '{name}'") for name in names if name not in request]
+    return missing(request, "element_frontal_image")
 
 
 def speaks(kind: JobKind, request: Mapping[str, Any]) -> bool:
