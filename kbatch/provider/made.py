@@ -68,19 +68,30 @@ def records(result: Mapping[str, Any]) -> Iterator[Made]:
             if not isinstance(item, Mapping) or item.get(f"{kind}_id") in (None, ""):
                 raise ValueError(f"task_result.{key}[{position}] has no {kind}_id")
             made_id = str(item[f"{kind}_id"])
-            voice = item.get("element_voice_info") if kind == "element" else item
-            trial = voice.get("trial_url") if isinstance(voice, Mapping) else None
             record: dict[str, Any] = {f"{kind}_id": made_id, "name": item.get(f"{kind}_name", "")}
             if kind == "element":
                 record["description"] = item.get("element_description", "")
+                voice = item.get("element_voice_info")
                 bound = voice.get("voice_id") if isinstance(voice, Mapping) else None
                 record["voice_id"] = None if bound in (None, "") else str(bound)
-            record["trial_url"] = trial if isinstance(trial, str) and trial else None
+            record["trial_url"] = trial_url(item, kind)
             if record["trial_url"]:  # a variant of the record's result (outcomes.media_rows)
                 record["trial_file"] = f"{position}.{TRIAL}.{extension(record['trial_url'])}"
             yield kind, position, record_url(record), made_id, ""
             if record["trial_url"]:
                 yield "audio", position, record["trial_url"], None, TRIAL
+
+
+def trial_url(item: Mapping[str, Any], kind: str) -> str | None:
+    """The trial file's URL of an element or voice item (a task's or a preset's): a voice's
+    own ``trial_url``, an element's voice's (``element_voice_info.trial_url``); None if none.
+
+    >>> trial_url({"element_voice_info": {"trial_url": "https://cdn/t.mp3"}}, "element")
+    'https://cdn/t.mp3'
+    """
+    voice = item.get("element_voice_info") if kind == "element" else item
+    trial = voice.get("trial_url") if isinstance(voice, Mapping) else None
+    return trial if isinstance(trial, str) and trial else None
 
 
 def extension(url: str) -> str:
@@ -118,5 +129,6 @@ __all__ = [
     "record_bytes",
     "record_url",
     "records",
+    "trial_url",
     "views",
 ]

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kbatch.provider.made import trial_url
+
 #: The most pages read (a guard against a provider that repeats its last page).
 MAX_PAGES = 100
 
@@ -101,14 +103,13 @@ def parse(items: list[Any], listing: Listing) -> Iterator[Preset]:
         for made in listed if isinstance(listed, list) else ():
             if not isinstance(made, Mapping) or made.get(f"{noun}_id") in (None, ""):
                 continue
-            voice = made.get("element_voice_info") if noun == "element" else made
-            trial = (voice.get("trial_url") if isinstance(voice, Mapping) else None) or None
+            trial = trial_url(made, noun)
             language = made.get("voice_language") or None
             description = made.get("element_description") or None
             yield Preset(
                 str(made[f"{noun}_id"]),
                 str(made.get(f"{noun}_name") or ""),
-                None if trial is None else str(trial),
+                trial,
                 None if language is None else str(language),
                 None if description is None else str(description),
             )
